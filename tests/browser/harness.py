@@ -1,0 +1,230 @@
+"""Run a built model in the unmodified WebLLM engine, in headless Chromium on SwiftShader.
+
+This is the ground truth for "WebLLM loads our artifacts": the npm package's own code does
+the loading, the prompting and the sampling. Failures come back as an error string plus the
+browser's console, page errors and failed requests, never as a hang.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+try:  # imported as tests.browser.harness
+    from .static_server import StaticServer
+except ImportError:  # imported as a top-level module by pytest (tests/browser on sys.path)
+    from static_server import StaticServer
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+WEBLLM_LIB = REPO / "web" / "node_modules" / "@mlc-ai" / "web-llm" / "lib"
+CHROMIUM = "/usr/bin/chromium"
+# From shared/TOOLCHAIN.md; the user data dir is passed by Playwright (fresh per launch).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-webgpu",
+    "--enable-features=Vulkan",
+    "--use-vulkan=swiftshader",
+    "--use-webgpu-adapter=swiftshader",
+]
+PAGE = "/webllm_page.html"
+WEBLLM_URL = "/webllm/index.js"
+# Passed as chatOpts: forwardTokensAndSample samples with the chat config's defaults, so
+# greedy ids need them neutral; chat requests get the same values explicitly.
+GREEDY = {
+    "temperature": 0,
+    "top_p": 1,
+    "repetition_penalty": 1,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+}
+
+
+class HarnessError(RuntimeError):
+    """The harness itself cannot run (no browser, no npm install), as opposed to a model failing."""
+
+
+def _link(target: Path, link: Path):
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(Path(target).resolve(), link)
+
+
+def layout_served_tree(
+    root: Path,
+    *,
+    artifact_dir: Path | None = None,
+    lib_path: Path | None = None,
+    model_id: str | None = None,
+) -> dict[str, str]:
+    """Symlink WebLLM, the test page and (optionally) a model under `root`; return URL paths.
+
+    /models/<model_id>/resolve/main/  the artifact dir (WebLLM appends resolve/main/ itself
+                                      to model URLs that lack it, so serve it there)
+    /libs/<file>.wasm                 the model library
+    /webllm/index.js                  web/node_modules/@mlc-ai/web-llm/lib
+    /webllm_page.html, .js            the test page
+    """
+    if not (WEBLLM_LIB / "index.js").is_file():
+        raise HarnessError(f"{WEBLLM_LIB} is missing: run `npm install` in {REPO / 'web'}")
+    root = Path(root)
+    _link(WEBLLM_LIB, root / "webllm")
+    for name in ("webllm_page.html", "webllm_page.js"):
+        _link(HERE / name, root / name)
+    paths = {"page": PAGE, "webllm": WEBLLM_URL}
+    if artifact_dir is not None:
+        if not model_id or "/" in model_id:
+            raise ValueError(f"model_id must be a plain name, got {model_id!r}")
+        _link(artifact_dir, root / "models" / model_id / "resolve" / "main")
+        paths["model"] = f"/models/{model_id}/resolve/main/"
+    if lib_path is not None:
+        lib_path = Path(lib_path)
+        _link(lib_path, root / "libs" / lib_path.name)
+        paths["lib"] = f"/libs/{lib_path.name}"
+    return paths
+
+
+def _attach_log(page, log: list[str]):
+    page.on("console", lambda m: log.append(f"console.{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: log.append(f"pageerror: {e}"))
+    page.on("crash", lambda _p: log.append("crash: renderer crashed"))
+    page.on("requestfailed", lambda r: log.append(f"requestfailed: {r.url} {r.failure}"))
+    page.on(
+        "response",
+        lambda r: r.status >= 400 and log.append(f"http {r.status}: {r.request.method} {r.url}"),
+    )
+
+
+@contextmanager
+def browser_page(url: str, log: list[str], *, timeout: float = 60):
+    """A fresh headless Chromium (new profile, SwiftShader WebGPU) showing `url`."""
+    if not os.access(CHROMIUM, os.X_OK):
+        raise HarnessError(f"{CHROMIUM} not found (Debian package `chromium`)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as err:
+        raise HarnessError("PyPI playwright is not installed") from err
+    profile = tempfile.mkdtemp(prefix="webslm-chromium-")
+    try:
+        with sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = ctx.new_page()
+                _attach_log(page, log)
+                page.goto(url, timeout=timeout * 1000)
+                page.wait_for_function("() => window.__webslmReady === true", timeout=timeout * 1000)
+                yield page
+            finally:
+                ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextmanager
+def served(**layout):
+    """Lay out a temporary tree (see layout_served_tree), serve it; yield (server, url paths)."""
+    with tempfile.TemporaryDirectory(prefix="webslm-serve-") as root:
+        paths = layout_served_tree(Path(root), **layout)
+        with StaticServer(Path(root)) as server:
+            yield server, paths
+
+
+def adapter_report(timeout: float = 60) -> dict:
+    """The WebGPU adapter Chromium offers here: info, sorted features, all limits."""
+    log: list[str] = []
+    with served() as (server, paths), browser_page(server.url + paths["page"], log, timeout=timeout) as page:
+        report = page.evaluate("() => window.webslmAdapter()")
+    report["log"] = log
+    return report
+
+
+def webllm_import_report(timeout: float = 60) -> dict:
+    """Whether WebLLM's ES module imports in the page: {'exports': [...]} or {'error': ...}."""
+    log: list[str] = []
+    with served() as (server, paths), browser_page(server.url + paths["page"], log, timeout=timeout) as page:
+        report = page.evaluate("(u) => window.webslmImport(u)", paths["webllm"])
+    report["log"] = log
+    return report
+
+
+def run_webllm(
+    artifact_dir: Path,
+    lib_path: Path,
+    model_id: str,
+    prompt: str | None = "What is the capital of France?",
+    max_tokens: int = 32,
+    token_ids_prompt: list[int] | None = None,
+    n_tokens: int = 16,
+    timeout: float = 600,
+    *,
+    messages: list[dict] | None = None,
+    required_features: list[str] | None = None,
+    overrides: dict | None = None,
+    greedy: bool = True,
+    encode_texts: list[str] | None = None,
+) -> dict:
+    """Load `artifact_dir` + `lib_path` with CreateMLCEngine and run it; never raises for model errors.
+
+    prompt/messages: one chat.completions.create call (temperature 0 when greedy).
+    token_ids_prompt: prefill these ids with forwardTokensAndSample, then decode greedily
+    to n_tokens ids in all (stop tokens do not end it).
+    encode_texts: also return WebLLM's own tokenization of these strings.
+    Returns dict(text, token_ids, chat_token_ids, adapter_info, log, error, ...); `error` is
+    None on success, else a one-line message (details in `log` and `error_stack`).
+    """
+    if messages is None and prompt is not None:
+        messages = [{"role": "user", "content": prompt}]
+    log: list[str] = []
+    out = {"text": None, "token_ids": None, "chat_token_ids": None, "adapter_info": None, "error": None}
+    with served(artifact_dir=artifact_dir, lib_path=lib_path, model_id=model_id) as (server, paths):
+        cfg = {
+            "webllm_url": paths["webllm"],
+            "model_url": server.url + paths["model"],
+            "lib_url": server.url + paths["lib"],
+            "model_id": model_id,
+            "required_features": required_features,
+            "overrides": overrides,
+            "chat_opts": dict(GREEDY) if greedy else None,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "sampling": dict(GREEDY) if greedy else {},
+            "token_ids_prompt": list(token_ids_prompt) if token_ids_prompt else None,
+            "n_tokens": n_tokens,
+            "encode_texts": encode_texts,
+        }
+        try:
+            with browser_page(server.url + paths["page"], log) as page:
+                page.evaluate("(cfg) => window.webslmStart(cfg)", cfg)
+                try:
+                    page.wait_for_function(
+                        "() => window.__webslmResult !== undefined", polling=500, timeout=timeout * 1000
+                    )
+                    out.update(page.evaluate("() => window.__webslmResult"))
+                except Exception as err:  # timeout or a crashed page: report, do not hang
+                    stage = _safe_eval(page, "() => window.__webslmStage")
+                    progress = _safe_eval(page, "() => window.__webslmProgress") or []
+                    out["error"] = f"no result after {timeout:.0f}s (stage: {stage}): {type(err).__name__}"
+                    out["progress"] = progress
+        except HarnessError:
+            raise
+        except Exception as err:  # the browser itself failed
+            out["error"] = out["error"] or f"browser failed: {type(err).__name__}: {err}"
+        out["requests"] = server.requests
+    out["log"] = log
+    return out
+
+
+def _safe_eval(page, script: str):
+    try:
+        return page.evaluate(script)
+    except Exception:
+        return None

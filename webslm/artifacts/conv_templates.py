@@ -1,0 +1,293 @@
+"""Chat formats as data, turned into the `conv_template` object WebLLM renders prompts from.
+
+WebLLM never runs the model's Jinja chat template: it rebuilds every prompt from the plain
+strings in `mlc-chat-config.json`'s `conv_template`. A chat format here is that recipe, with
+token *names* instead of ids, so one format serves every tokenizer that uses it. Ids are
+always looked up in the tokenizer that ships with the model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from jinja2 import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from webslm.errors import WebslmError
+
+SYSTEM = "{system_message}"
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """One prompt layout, in WebLLM's terms (see Conversation.getPromptArray)."""
+
+    name: str
+    system_template: str  # contains SYSTEM once
+    system_message: str  # default when the user gives none ("" = no system turn)
+    roles: dict[str, str]  # "user"/"assistant" -> the text that opens that turn
+    seps: tuple[str, ...]  # closes message i with seps[i % len(seps)]
+    role_content_sep: str  # between role text and message text
+    role_empty_sep: str  # after the role text of the reply header
+    stop_tokens: tuple[str, ...]  # first one must exist in the vocabulary
+    optional_stop_tokens: tuple[str, ...] = ()
+    prefix_tokens: tuple[str, ...] = ()  # token names prepended before the first turn
+    add_role_after_system_message: bool = True
+
+
+def _chatml(name: str, system_message: str) -> ChatFormat:
+    return ChatFormat(
+        name=name,
+        system_template=f"<|im_start|>system\n{SYSTEM}<|im_end|>\n",
+        system_message=system_message,
+        roles={"user": "<|im_start|>user", "assistant": "<|im_start|>assistant"},
+        seps=("<|im_end|>\n",),
+        role_content_sep="\n",
+        role_empty_sep="\n",
+        stop_tokens=("<|im_end|>",),
+        optional_stop_tokens=("<|endoftext|>",),
+    )
+
+
+FORMATS: dict[str, ChatFormat] = {
+    # Plain ChatML has no default system turn; SmolLM2's own template adds one, which
+    # `derive_from_chat_template` picks up from the tokenizer.
+    "chatml": _chatml("chatml", ""),
+    "qwen2": _chatml("qwen2", "You are a helpful assistant."),
+    "llama-3": ChatFormat(
+        name="llama-3",
+        system_template=f"<|start_header_id|>system<|end_header_id|>\n\n{SYSTEM}<|eot_id|>",
+        system_message="",
+        roles={"user": "<|start_header_id|>user", "assistant": "<|start_header_id|>assistant"},
+        seps=("<|eot_id|>",),
+        role_content_sep="<|end_header_id|>\n\n",
+        role_empty_sep="<|end_header_id|>\n\n",
+        stop_tokens=("<|eot_id|>",),
+        optional_stop_tokens=("<|end_of_text|>", "<|eom_id|>"),
+        prefix_tokens=("<|begin_of_text|>",),
+    ),
+    "phi-3": ChatFormat(
+        name="phi-3",
+        system_template=f"<|system|>\n{SYSTEM}<|end|>\n",
+        system_message="",
+        roles={"user": "<|user|>", "assistant": "<|assistant|>"},
+        seps=("<|end|>\n",),
+        role_content_sep="\n",
+        role_empty_sep="\n",
+        stop_tokens=("<|end|>",),
+        optional_stop_tokens=("<|endoftext|>",),
+    ),
+}
+
+
+def get_format(chat_format: str) -> ChatFormat:
+    """The named format, or a WebslmError that lists the known ones."""
+    try:
+        return FORMATS[chat_format]
+    except KeyError:
+        raise WebslmError(
+            f"unknown chat format {chat_format!r}",
+            fix=f"use one of: {', '.join(sorted(FORMATS))}",
+        ) from None
+
+
+def load_vocab(tokenizer_dir: Path) -> dict[str, int]:
+    """Token text -> id from tokenizer.json: the model vocabulary plus added tokens."""
+    path = Path(tokenizer_dir) / "tokenizer.json"
+    if not path.is_file():
+        raise WebslmError(
+            f"no tokenizer.json in {tokenizer_dir}",
+            fix="WebLLM loads tokenizer.json only; convert the tokenizer with "
+            "transformers (AutoTokenizer(...).save_pretrained) first",
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    model_vocab = data.get("model", {}).get("vocab", {})
+    if isinstance(model_vocab, list):  # Unigram: [[piece, score], ...]
+        vocab = {piece: i for i, (piece, _score) in enumerate(model_vocab)}
+    else:
+        vocab = dict(model_vocab)
+    for tok in data.get("added_tokens", []):
+        vocab[tok["content"]] = tok["id"]
+    return vocab
+
+
+def token_id(vocab: dict[str, int], token: str, *, fmt: str) -> int:
+    """The id of a special token the format needs; a clear error when the model lacks it."""
+    if token not in vocab:
+        raise WebslmError(
+            f"chat format {fmt!r} needs token {token!r}, which the tokenizer does not have",
+            fix="pick the chat format that matches this model's chat template",
+        )
+    return vocab[token]
+
+
+@dataclass(frozen=True)
+class SystemSetup:
+    """How the system turn looks for one concrete model (may differ from the format default)."""
+
+    system_template: str
+    system_message: str
+    prefix_tokens: tuple[str, ...]
+
+
+def default_system_setup(fmt: ChatFormat) -> SystemSetup:
+    return SystemSetup(fmt.system_template, fmt.system_message, fmt.prefix_tokens)
+
+
+def conv_template_dict(fmt: ChatFormat, vocab: dict[str, int], setup: SystemSetup) -> dict:
+    """The exact JSON object WebLLM reads as `conv_template`."""
+    stops = [t for t in fmt.stop_tokens] + [t for t in fmt.optional_stop_tokens if t in vocab]
+    stop_ids = [token_id(vocab, t, fmt=fmt.name) for t in stops]
+    prefix_ids = [token_id(vocab, t, fmt=fmt.name) for t in setup.prefix_tokens]
+    conv = {
+        "name": fmt.name,
+        "system_template": setup.system_template,
+        "system_message": setup.system_message,
+    }
+    if prefix_ids:
+        conv["system_prefix_token_ids"] = prefix_ids
+    conv.update(
+        {
+            "add_role_after_system_message": fmt.add_role_after_system_message,
+            "roles": dict(fmt.roles),
+            "role_templates": {
+                "user": "{user_message}",
+                "assistant": "{assistant_message}",
+                "tool": "{tool_message}",
+            },
+            "messages": [],
+            "seps": list(fmt.seps),
+            "role_content_sep": fmt.role_content_sep,
+            "role_empty_sep": fmt.role_empty_sep,
+            "stop_str": stops,
+            "stop_token_ids": stop_ids,
+            "function_string": "",
+            "use_function_calling": False,
+        }
+    )
+    if setup.system_message == "" and setup.system_template.replace(SYSTEM, "") != "":
+        # Without this WebLLM would render an empty system turn the model never saw.
+        conv["render_empty_system_message"] = False
+    return conv
+
+
+# --- Aligning a format with the model's own Jinja chat template -------------------------
+# Sentinels are single words so templates that trim or strip content leave them intact.
+_SYS, _U1, _A1, _U2 = "WSLMSYSTEMX", "WSLMUSERX", "WSLMREPLYX", "WSLMAGAINX"
+
+
+def read_chat_template(tokenizer_dir: Path) -> tuple[str | None, dict]:
+    """The model's chat template (chat_template.jinja or tokenizer_config.json) and that config."""
+    tokenizer_dir = Path(tokenizer_dir)
+    cfg_path = tokenizer_dir / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    jinja_path = tokenizer_dir / "chat_template.jinja"
+    if jinja_path.is_file():
+        return jinja_path.read_text(encoding="utf-8"), cfg
+    template = cfg.get("chat_template")
+    if isinstance(template, list):  # named templates: [{"name": ..., "template": ...}]
+        named = {t.get("name"): t.get("template") for t in template}
+        template = named.get("default", template[0].get("template") if template else None)
+    return template, cfg
+
+
+def _token_text(cfg: dict, key: str) -> str:
+    value = cfg.get(key)
+    if isinstance(value, dict):  # serialized AddedToken
+        value = value.get("content")
+    return value or ""
+
+
+def _raise(message: str):
+    raise TemplateError(message)
+
+
+def _render(template: str, cfg: dict, messages: list[dict]) -> str:
+    """Render like transformers' apply_chat_template(add_generation_prompt=True, tokenize=False)."""
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
+    env.globals["raise_exception"] = _raise
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    specials = {k: _token_text(cfg, k) for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    return env.from_string(template).render(messages=messages, add_generation_prompt=True, **specials)
+
+
+def _expected(fmt: ChatFormat, setup: SystemSetup, messages: list[dict]) -> str:
+    """The text WebLLM would build for `messages` plus a reply header (ids of prefix as text)."""
+    system = next((m["content"] for m in messages if m["role"] == "system"), setup.system_message)
+    head = setup.system_template.replace(SYSTEM, system) if system else ""
+    turns = [m for m in messages if m["role"] != "system"]
+    body = "".join(
+        fmt.roles[m["role"]] + fmt.role_content_sep + m["content"] + fmt.seps[i % len(fmt.seps)]
+        for i, m in enumerate(turns)
+    )
+    return "".join(setup.prefix_tokens) + head + body + fmt.roles["assistant"] + fmt.role_empty_sep
+
+
+def derive_from_chat_template(fmt: ChatFormat, template: str, cfg: dict) -> SystemSetup:
+    """Read the system turn (template, default message, BOS prefix) off the real template.
+
+    Models of one format differ exactly there (SmolLM2 vs plain ChatML, Qwen2 vs Qwen3), and
+    WebLLM can only reproduce them if the config says so. Raises if the template does not
+    follow the format at all, since the model would then be prompted in a way it never saw.
+    """
+    bos = _token_text(cfg, "bos_token")
+    uses_bos = bool(bos) and "bos_token" in template
+    tail = fmt.roles["user"] + fmt.role_content_sep + _U1 + fmt.seps[0]
+    tail += fmt.roles["assistant"] + fmt.role_empty_sep
+    heads, rendered = [], ""
+    try:
+        for msgs in ([], [{"role": "system", "content": _SYS}]):
+            rendered = _render(template, cfg, msgs + [{"role": "user", "content": _U1}])
+            if uses_bos and rendered.startswith(bos):
+                rendered = rendered[len(bos) :]
+            if not rendered.endswith(tail):
+                raise _Mismatch
+            heads.append(rendered[: -len(tail)])
+        no_sys, with_sys = heads
+        if with_sys.count(_SYS) != 1:
+            raise _Mismatch
+        system_template = with_sys.replace(_SYS, SYSTEM)
+        before, after = system_template.split(SYSTEM)
+        if no_sys == "":
+            message = ""
+        elif no_sys.startswith(before) and no_sys.endswith(after) and len(no_sys) >= len(before + after):
+            message = no_sys[len(before) : len(no_sys) - len(after)]
+        else:
+            raise _Mismatch
+        setup = SystemSetup(system_template, message, (bos,) if uses_bos else ())
+        for first in ([], [{"role": "system", "content": _SYS}]):
+            msgs = first + [
+                {"role": "user", "content": _U1},
+                {"role": "assistant", "content": _A1},
+                {"role": "user", "content": _U2},
+            ]
+            rendered = _render(template, cfg, msgs)
+            if rendered != _expected(fmt, setup, msgs):
+                raise _Mismatch
+        return setup
+    except (_Mismatch, TemplateError) as err:
+        detail = f" ({err})" if str(err) else ""
+        raise WebslmError(
+            f"the model's chat template does not follow chat format {fmt.name!r}{detail}; "
+            f"it renders: {rendered[:300]!r}",
+            fix=f"pick the chat format that matches the model; known: {', '.join(sorted(FORMATS))}",
+        ) from None
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def build_conv_template(chat_format: str, tokenizer_dir: Path) -> dict:
+    """`conv_template` for this model: the format, aligned with its own template when it has one."""
+    fmt = get_format(chat_format)
+    vocab = load_vocab(tokenizer_dir)
+    template, cfg = read_chat_template(tokenizer_dir)
+    setup = default_system_setup(fmt) if template is None else derive_from_chat_template(fmt, template, cfg)
+    return conv_template_dict(fmt, vocab, setup)

@@ -1,0 +1,66 @@
+"""webslm-manifest.json: what was built, from what, with which toolchain, and a WebLLM
+ModelRecord ready to paste into an appConfig."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from webslm import __version__
+
+MANIFEST = "webslm-manifest.json"
+WEBLLM_VERSION = "0.2.86"  # the npm @mlc-ai/web-llm this toolchain triple is tested with
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_table(directory: Path) -> dict[str, dict[str, Any]]:
+    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+            for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
+
+
+def vram_estimate_mb(metadata: dict[str, Any], param_bytes: int, kv_dtype_bytes: int) -> float:
+    """Weights + KV cache at the full context window + the largest planned activation buffer."""
+    kv = metadata["kv_cache"]
+    kv_bytes = (2 * kv["num_hidden_layers"] * kv["num_key_value_heads"] * kv["head_dim"]
+                * metadata["context_window_size"] * kv_dtype_bytes)
+    activations = max(metadata.get("memory_usage", {}).values(), default=0)
+    return round((param_bytes + kv_bytes + activations) / 2**20, 1)
+
+
+def model_record(model_id: str, lib_name: str, needs_f16: bool, vram_mb: float,
+                 context_window: int) -> dict[str, Any]:
+    """A WebLLM ModelRecord with URLs relative to the folder that holds the artifact."""
+    record = {
+        "model": f"{model_id}/",
+        "model_id": model_id,
+        "model_lib": f"{model_id}/{lib_name}",
+        "vram_required_MB": vram_mb,
+        "low_resource_required": vram_mb < 2048,
+        "overrides": {"context_window_size": context_window},
+    }
+    if needs_f16:
+        record["required_features"] = ["shader-f16"]
+    return record
+
+
+def write_manifest(directory: Path, *, toolchain: dict, build: dict, source: dict,
+                   record: dict) -> dict:
+    manifest = {
+        "webslm_version": __version__,
+        "toolchain": {**toolchain, "webllm": WEBLLM_VERSION},
+        "build": build,
+        "source": source,
+        "files": file_table(directory),
+        "webllm_model_record": record,
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest

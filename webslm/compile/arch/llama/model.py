@@ -1,0 +1,222 @@
+"""The Llama architecture (Llama 2/3.x, SmolLM2, ...) in relax.frontend.nn on TVM's paged KV cache.
+
+RoPE (including Llama-3 frequency scaling) is applied inside the KV cache's attention
+kernels, so the model only projects q/k/v and hands them over fused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tvm import relax as rx
+from tvm import te, tirx
+from tvm.relax.frontend import nn
+from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedKVCache
+from tvm.target import Target
+
+from webslm.compile.layers import make_embedding, make_linear
+from webslm.quantize.schemes import QuantScheme
+
+
+@dataclasses.dataclass
+class LlamaConfig:
+    """The subset of a Hugging Face Llama config.json the model needs."""
+
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    vocab_size: int
+    rms_norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    rope_scaling: dict[str, Any] | None = None
+    tie_word_embeddings: bool = False
+    head_dim: int = 0
+    max_position_embeddings: int = 2048
+    attention_bias: bool = False
+    mlp_bias: bool = False
+
+    def __post_init__(self):
+        if not self.head_dim:
+            self.head_dim = self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_hf(cls, hf: dict[str, Any]) -> "LlamaConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        cfg = cls(**{k: v for k, v in hf.items() if k in names and v is not None})
+        rope = dict(hf.get("rope_scaling") or {})
+        if "rope_theta" in rope and "rope_theta" not in hf:  # transformers 5 moves theta here
+            cfg.rope_theta = rope["rope_theta"]
+        rope_type = rope.get("rope_type", rope.get("type", "default"))
+        cfg.rope_scaling = {**rope, "rope_type": rope_type} if rope_type != "default" else None
+        return cfg
+
+    def kv_cache_rope_scaling(self) -> dict[str, Any]:
+        """The rope_scaling dict in the form TIRPagedKVCache understands."""
+        return dict(self.rope_scaling) if self.rope_scaling else {}
+
+
+class LlamaAttention(nn.Module):
+    def __init__(self, cfg: LlamaConfig, scheme: QuantScheme):
+        self.num_heads, self.num_kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
+        self.head_dim = cfg.head_dim
+        qkv_out = (self.num_heads + 2 * self.num_kv_heads) * self.head_dim
+        self.qkv_proj = make_linear(cfg.hidden_size, qkv_out, scheme, bias=cfg.attention_bias)
+        self.o_proj = make_linear(self.num_heads * self.head_dim, cfg.hidden_size, scheme,
+                                  bias=cfg.attention_bias)
+
+    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int) -> nn.Tensor:
+        b, s, _ = x.shape
+        qkv = nn.op.reshape(self.qkv_proj(x),
+                            (b, s, self.num_heads + 2 * self.num_kv_heads, self.head_dim))
+        out = kv_cache.attention_with_fused_qkv(layer_id, qkv, self.num_heads,
+                                                sm_scale=self.head_dim**-0.5)
+        return self.o_proj(nn.op.reshape(out, (b, s, self.num_heads * self.head_dim)))
+
+
+class LlamaMLP(nn.Module):
+    def __init__(self, cfg: LlamaConfig, scheme: QuantScheme):
+        self.intermediate_size = cfg.intermediate_size
+        self.gate_up_proj = make_linear(cfg.hidden_size, 2 * cfg.intermediate_size, scheme,
+                                        bias=cfg.mlp_bias)
+        self.down_proj = make_linear(cfg.intermediate_size, cfg.hidden_size, scheme,
+                                     bias=cfg.mlp_bias)
+
+    def forward(self, x: nn.Tensor) -> nn.Tensor:
+        gate, up = nn.op.split(self.gate_up_proj(x), 2, axis=-1)
+        return self.down_proj(nn.op.silu(gate) * up)
+
+
+class LlamaDecoderLayer(nn.Module):
+    def __init__(self, cfg: LlamaConfig, scheme: QuantScheme):
+        dtype = scheme.act_dtype
+        self.input_layernorm = nn.RMSNorm(cfg.hidden_size, -1, cfg.rms_norm_eps, bias=False,
+                                          dtype=dtype)
+        self.self_attn = LlamaAttention(cfg, scheme)
+        self.post_attention_layernorm = nn.RMSNorm(cfg.hidden_size, -1, cfg.rms_norm_eps,
+                                                   bias=False, dtype=dtype)
+        self.mlp = LlamaMLP(cfg, scheme)
+
+    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int) -> nn.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), kv_cache, layer_id)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class LlamaBody(nn.Module):
+    def __init__(self, cfg: LlamaConfig, scheme: QuantScheme):
+        self.embed_tokens = make_embedding(cfg.vocab_size, cfg.hidden_size, scheme)
+        self.layers = nn.ModuleList(
+            [LlamaDecoderLayer(cfg, scheme) for _ in range(cfg.num_hidden_layers)])
+        self.norm = nn.RMSNorm(cfg.hidden_size, -1, cfg.rms_norm_eps, bias=False,
+                               dtype=scheme.act_dtype)
+
+    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache) -> nn.Tensor:
+        for layer_id, layer in enumerate(self.layers):
+            x = layer(x, kv_cache, layer_id)
+        return self.norm(x)
+
+
+class LlamaForCausalLM(nn.Module):
+    """Entry points match what WebLLM looks up in a model library."""
+
+    def __init__(self, cfg: LlamaConfig, scheme: QuantScheme, target: Target):
+        self.cfg, self.scheme, self.target = cfg, scheme, target
+        self.model = LlamaBody(cfg, scheme)
+        self.lm_head = None if cfg.tie_word_embeddings else make_linear(
+            cfg.hidden_size, cfg.vocab_size, scheme, out_dtype="float32")
+
+    # -- building blocks -------------------------------------------------------------
+    def _logits(self, hidden: nn.Tensor) -> nn.Tensor:
+        if self.lm_head is None:
+            return self.model.embed_tokens.lm_head(hidden)
+        return self.lm_head(hidden)
+
+    def embed(self, input_ids: nn.Tensor) -> nn.Tensor:
+        return self.model.embed_tokens(input_ids)
+
+    # -- single-sequence ABI -------------------------------------------------------------
+    def prefill(self, input_embed: nn.Tensor, kv_cache: PagedKVCache):
+        hidden = self.model(input_embed, kv_cache)
+        return self._logits(_last_position(hidden)), kv_cache
+
+    def decode(self, input_embed: nn.Tensor, kv_cache: PagedKVCache):
+        return self._logits(self.model(input_embed, kv_cache)), kv_cache
+
+    # -- batched ABI -----------------------------------------------------------------------
+    def batch_prefill(self, input_embeds: nn.Tensor, logit_positions: nn.Tensor,
+                      kv_cache: PagedKVCache):
+        hidden = self.model(input_embeds, kv_cache)
+        return self._logits(nn.op.take(hidden, logit_positions, axis=1)), kv_cache
+
+    def batch_decode(self, input_embeds: nn.Tensor, kv_cache: PagedKVCache):
+        return self._logits(self.model(input_embeds, kv_cache)), kv_cache
+
+    def batch_verify(self, input_embeds: nn.Tensor, kv_cache: PagedKVCache):
+        return self._logits(self.model(input_embeds, kv_cache)), kv_cache
+
+    def create_tir_paged_kv_cache(self, max_batch_size: tirx.Var, max_total_seq_len: tirx.Var,
+                                  prefill_chunk_size: tirx.Var, page_size: tirx.Var,
+                                  support_sliding_window: tirx.Var) -> PagedKVCache:
+        cfg = self.cfg
+        return TIRPagedKVCache(
+            attn_kind="mha",
+            max_batch_size=max_batch_size,
+            max_total_seq_len=max_total_seq_len,
+            prefill_chunk_size=prefill_chunk_size,
+            page_size=page_size,
+            support_sliding_window=support_sliding_window,
+            layer_partition=rx.ShapeExpr([0, cfg.num_hidden_layers]),
+            num_hidden_layers=cfg.num_hidden_layers,
+            num_attention_heads=cfg.num_attention_heads,
+            num_key_value_heads=cfg.num_key_value_heads,
+            qk_head_dim=cfg.head_dim,
+            v_head_dim=cfg.head_dim,
+            mla_original_qk_head_dim=0,
+            mla_original_v_head_dim=0,
+            rope_mode=RopeMode.NORMAL,
+            rope_scale=1,
+            rope_theta=cfg.rope_theta,
+            rope_scaling=cfg.kv_cache_rope_scaling(),
+            rope_ext_factors=rx.prim_value(0),
+            rotary_dim=cfg.head_dim,
+            enable_disaggregation=False,
+            dtype=self.scheme.act_dtype,
+            target=self.target,
+        )
+
+    def export_spec(self) -> nn.spec.ModuleSpec:
+        h, dt = self.cfg.hidden_size, self.scheme.act_dtype
+        packed = {"param_mode": "packed", "effect_mode": "none"}
+        kv = nn.spec.Object(object_type=PagedKVCache)
+        spec = {
+            "embed": {"input_ids": nn.spec.Tensor(["seq_len"], "int32"), "$": packed},
+            "prefill": {"input_embed": nn.spec.Tensor([1, "seq_len", h], dt),
+                        "kv_cache": kv, "$": packed},
+            "decode": {"input_embed": nn.spec.Tensor([1, 1, h], dt), "kv_cache": kv,
+                       "$": packed},
+            "batch_prefill": {"input_embeds": nn.spec.Tensor([1, "seq_len", h], dt),
+                              "logit_positions": nn.spec.Tensor(["batch_size"], "int32"),
+                              "kv_cache": kv, "$": packed},
+            "batch_decode": {"input_embeds": nn.spec.Tensor(["batch_size", 1, h], dt),
+                             "kv_cache": kv, "$": packed},
+            "batch_verify": {"input_embeds": nn.spec.Tensor([1, "seq_len", h], dt),
+                             "kv_cache": kv, "$": packed},
+            "create_tir_paged_kv_cache": {
+                "max_batch_size": int, "max_total_seq_len": int, "prefill_chunk_size": int,
+                "page_size": int, "support_sliding_window": int,
+                "$": {"param_mode": "none", "effect_mode": "none"},
+            },
+        }
+        return nn.spec.ModuleSpec.from_raw(spec, self)
+
+
+def _last_position(hidden: nn.Tensor) -> nn.Tensor:
+    """hidden[:, -1:, :]: prefill only needs the logits of the final position."""
+
+    def select(h):
+        b, s, d = h.shape
+        return te.compute((b, 1, d), lambda i, _, k: h[i, s - 1, k], name="last_position")
+
+    return nn.tensor_expr_op(select, "last_position", [hidden])

@@ -1,0 +1,97 @@
+"""Model definition -> Relax IRModule -> VM executable for one target."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from tvm import relax
+from tvm.target import Target
+
+from webslm.compile.arch.registry import Architecture
+from webslm.compile.logit_processors import attach_logit_processors
+from webslm.compile.pipeline import make_pipeline
+from webslm.compile.sampling import attach_sampler
+from webslm.quantize.schemes import QuantScheme
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildShape:
+    """Sizes fixed at compile time; they bound the statically planned memory."""
+
+    context_window: int
+    prefill_chunk: int
+    max_batch_size: int = 4
+
+
+@dataclasses.dataclass
+class ParamSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclasses.dataclass
+class CompiledModel:
+    executable: Any  # tvm.relax.VMExecutable
+    metadata: dict[str, Any]
+    params: list[ParamSpec]
+    config: Any      # the architecture's config dataclass
+
+
+def export_module(arch: Architecture, hf_config: dict[str, Any], scheme: QuantScheme,
+                  target: Target, shape: BuildShape):
+    """Build the Relax IRModule: the model's entry points plus, for GPUs, the sampler."""
+    cfg = arch.config_from_hf(hf_config)
+    model = arch.model_cls(cfg, scheme, target)
+    mod, named_params = model.export_tvm(spec=model.export_spec())
+    bounds = {"seq_len": shape.prefill_chunk, "batch_size": shape.max_batch_size,
+              "num_samples": shape.max_batch_size, "num_positions": shape.max_batch_size,
+              "total_seq_len": shape.context_window}
+    for gv, func in list(mod.functions_items()):
+        if isinstance(func, relax.Function):
+            mod[gv] = (func.with_attr("tir_var_upper_bound", bounds)
+                       .with_attr("tir_non_negative_var", ["vocab_size"]))
+    if target.kind.name != "llvm":
+        bb = relax.BlockBuilder(mod)
+        attach_sampler(bb, cfg.vocab_size)
+        attach_logit_processors(bb)
+        mod = bb.finalize()
+    params = [ParamSpec(name, tuple(int(d) for d in p.shape), p.dtype) for name, p in named_params]
+    return mod, params, cfg
+
+
+def build_metadata(arch: Architecture, cfg: Any, scheme: QuantScheme, shape: BuildShape,
+                   params: list[ParamSpec]) -> dict[str, Any]:
+    return {
+        "model_type": arch.model_type,
+        "quantization": scheme.name,
+        "context_window_size": shape.context_window,
+        "sliding_window_size": -1,
+        "attention_sink_size": -1,
+        "prefill_chunk_size": shape.prefill_chunk,
+        "max_batch_size": shape.max_batch_size,
+        "tensor_parallel_shards": 1,
+        "pipeline_parallel_stages": 1,
+        "kv_state_kind": "kv_cache",
+        "kv_cache": {
+            "num_hidden_layers": cfg.num_hidden_layers,
+            "num_attention_heads": cfg.num_attention_heads,
+            "num_key_value_heads": cfg.num_key_value_heads,
+            "head_dim": cfg.head_dim,
+        },
+        "params": [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype, "preprocs": []}
+                   for p in params],
+    }
+
+
+def compile_model(arch: Architecture, hf_config: dict[str, Any], scheme: QuantScheme,
+                  target: Target, shape: BuildShape,
+                  progress: Callable[[str], None] | None = None) -> CompiledModel:
+    say = progress or (lambda _msg: None)
+    say(f"exporting {arch.model_type} ({scheme.name}) for {target.kind.name}")
+    mod, params, cfg = export_module(arch, hf_config, scheme, target, shape)
+    metadata = build_metadata(arch, cfg, scheme, shape, params)
+    say("lowering and generating kernels")
+    ex = relax.build(mod, target, relax_pipeline=make_pipeline(target, metadata))
+    return CompiledModel(ex, metadata, params, cfg)

@@ -1,0 +1,79 @@
+"""Our Relax lowering pipeline: TVM's generic GPU/CPU phases with two additions.
+
+- WebGPU has no 64-bit integers in WGSL, so every index is narrowed to int32.
+- After static memory planning we know each function's peak buffer bytes; they go
+  into the `_metadata` function WebLLM reads (memory_usage), so the numbers are
+  measured on the program that actually runs, not estimated separately.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import tvm
+from tvm import relax
+from tvm.relax.backend import gpu_generic
+from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
+from tvm.target import Target
+
+
+def webgpu_target() -> Target:
+    return Target({"kind": "webgpu"}, host={"kind": "llvm", "mtriple": "wasm32-unknown-unknown-wasm"})
+
+
+def cpu_target() -> Target:
+    return Target({"kind": "llvm"})
+
+
+def planned_storage_bytes(func: relax.Function) -> int:
+    """Sum of the statically sized storage allocations StaticPlanBlockMemory left in func."""
+    total = 0
+
+    def visit(expr):
+        nonlocal total
+        if isinstance(expr, relax.Call) and getattr(expr.op, "name", "") == "relax.memory.alloc_storage":
+            size = expr.args[0]
+            if isinstance(size, relax.ShapeExpr) and all(
+                    isinstance(v, tvm.tirx.IntImm) for v in size.values):
+                total += int(size.values[0])
+
+    relax.analysis.post_order_visit(func, visit)
+    return total
+
+
+def attach_metadata_pass(metadata: dict[str, Any]) -> tvm.transform.Pass:
+    """Adds `_metadata() -> str` (JSON) including the planned memory of each function."""
+
+    @tvm.transform.module_pass(opt_level=0, name="AttachWebslmMetadata")
+    def attach(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+        usage = {gv.name_hint if hasattr(gv, "name_hint") else gv.name: planned_storage_bytes(f)
+                 for gv, f in mod.functions_items() if isinstance(f, relax.Function)}
+        payload = json.dumps({**metadata, "memory_usage": usage}, sort_keys=True)
+        func = relax.Function([], tvm.ir.StringImm(payload), relax.ObjectType(), is_pure=True)
+        mod = mod.clone()
+        mod["_metadata"] = func.with_attr("global_symbol", "_metadata")
+        return mod
+
+    return attach
+
+
+def make_pipeline(target: Target, metadata: dict[str, Any]) -> tvm.transform.Pass:
+    backend = cpu_generic if target.kind.name == "llvm" else gpu_generic
+    finalize = backend.finalize_passes(target)
+    passes = [
+        *backend.library_dispatch_passes(target),
+        *backend.legalize_passes(target),
+        *([tvm.tirx.transform.ForceNarrowIndexToInt32()] if target.kind.name == "webgpu" else []),
+        *backend.dataflow_lower_passes(target),
+        finalize[0],  # StaticPlanBlockMemory
+        attach_metadata_pass(metadata),
+        *finalize[1:],
+    ]
+
+    @tvm.transform.module_pass(opt_level=0, name="WebslmPipeline")
+    def pipeline(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+        with target:
+            return tvm.transform.Sequential(passes)(mod)
+
+    return pipeline

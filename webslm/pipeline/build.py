@@ -1,0 +1,164 @@
+"""`webslm build`: source -> (quantize, compile, link) -> one artifact directory per
+quantization, written into a temporary directory and renamed into place when complete."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
+
+from webslm.artifacts.chat_config import make_chat_config, write_chat_config
+from webslm.artifacts.manifest import model_record, vram_estimate_mb, write_manifest
+from webslm.artifacts.tensor_cache import TensorCacheWriter
+from webslm.compile.arch import find_architecture
+from webslm.compile.compiler import BuildShape, compile_model
+from webslm.compile.pipeline import webgpu_target
+from webslm.compile.webruntime import ensure_runtime_objects, link_model_library, toolchain_versions
+from webslm.compile.webruntime.toolchain import find_emcc
+from webslm.errors import WebslmError
+from webslm.pipeline.convert import convert
+from webslm.quantize.schemes import QuantScheme, get_scheme
+from webslm.registry import ModelEntry
+from webslm.source import open_source
+from webslm.source.base import ModelSource
+from webslm.source.packaged import resolve_spec
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+@dataclasses.dataclass
+class BuildRequest:
+    entry: ModelEntry
+    quantizations: list[str]
+    out_root: Path
+    source_spec: str | None = None      # overrides entry.source
+    revision: str | None = None
+    context_window: int | None = None
+    prefill_chunk: int | None = None
+    force: bool = False
+
+    @property
+    def shape(self) -> BuildShape:
+        return BuildShape(self.context_window or self.entry.context_window,
+                          self.prefill_chunk or self.entry.prefill_chunk)
+
+
+def artifact_id(entry: ModelEntry, scheme: QuantScheme) -> str:
+    return f"{entry.name}-{scheme.name}"
+
+
+def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
+    """Build every requested quantization; returns the artifact directories."""
+    schemes = [get_scheme(q) for q in req.quantizations]
+    targets = [req.out_root / artifact_id(req.entry, s) for s in schemes]
+    for target in targets:
+        if target.exists() and not req.force:
+            raise WebslmError(f"{target} already exists",
+                              "pass --force to replace it, or --out to write elsewhere")
+    find_emcc()  # fail before any heavy work when the toolchain is missing
+    spec = resolve_spec(req.source_spec or req.entry.source)
+    revision = None if Path(spec).exists() else (req.revision or req.entry.revision)
+    source = open_source(spec, revision)
+    arch = find_architecture(source.config)
+    say(f"source {source.id}: {arch.model_type}, {len(source.tensor_names())} tensors")
+    ensure_runtime_objects(progress=say)
+    built = []
+    for scheme, target in zip(schemes, targets):
+        started = time.time()
+        build_one(req, source, arch, scheme, target, say)
+        say(f"built {target} in {time.time() - started:.0f}s")
+        built.append(target)
+    return built
+
+
+def build_one(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme, target: Path,
+              say: Callable[[str], None]) -> None:
+    req.out_root.mkdir(parents=True, exist_ok=True)
+    staging = req.out_root / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _write_artifact(req, source, arch, scheme, staging, target.name, say)
+        _replace_dir(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme,
+                    out: Path, model_id: str, say: Callable[[str], None]) -> None:
+    shape = req.shape
+    compiled = compile_model(arch, source.config, scheme, webgpu_target(), shape, progress=say)
+
+    writer = TensorCacheWriter(out)
+    with tqdm(total=len(source.tensor_names()), desc="convert weights", unit="tensor") as bar:
+        convert(source.tensors(), compiled.params, arch.weight_map, scheme,
+                tied_embeddings=bool(getattr(compiled.config, "tie_word_embeddings", False)),
+                emit=writer.add, on_tensor=lambda _n: bar.update())
+    cache = writer.finish(param_count=_unquantized_param_count(compiled.params))
+
+    lib_name = f"{model_id}-webgpu.wasm"
+    say("linking the WebGPU model library")
+    link_model_library(compiled.executable, out / lib_name, progress=say)
+
+    for name in TOKENIZER_FILES:
+        shutil.copy2(source.tokenizer_dir / name, out / name)
+    chat_config = make_chat_config(
+        model_type=arch.model_type, quantization=scheme.name,
+        model_config=dataclasses.asdict(compiled.config), vocab_size=compiled.config.vocab_size,
+        context_window_size=shape.context_window, prefill_chunk_size=shape.prefill_chunk,
+        chat_format=req.entry.chat_format, tokenizer_dir=out,
+        generation_config=source.generation_config, hf_config=source.config)
+    write_chat_config(chat_config, out)
+
+    param_bytes = cache["metadata"]["ParamBytes"]
+    kv_bytes = 2 if scheme.act_dtype == "float16" else 4
+    write_manifest(
+        out,
+        toolchain=toolchain_versions(),
+        build={"model": req.entry.name, "model_id": model_id, "quantization": scheme.name,
+               "context_window": shape.context_window, "prefill_chunk": shape.prefill_chunk,
+               "max_batch_size": shape.max_batch_size, "model_lib": lib_name,
+               "param_bytes": param_bytes,
+               "bits_per_weight": cache["metadata"]["BitsPerParam"]},
+        source={"spec": req.source_spec or req.entry.source, "id": source.id,
+                "revision": source.revision,
+                "files": {p.name: _hash_entry(p) for p in source.files}},
+        record=model_record(model_id, lib_name, scheme.needs_shader_f16,
+                            vram_estimate_mb(compiled.metadata, param_bytes, kv_bytes),
+                            shape.context_window),
+    )
+
+
+def _unquantized_param_count(params) -> int:
+    """Weights of the original model (for bits per weight): 8 per packed uint32, no scales."""
+    count = 0
+    for p in params:
+        n = 1
+        for d in p.shape:
+            n *= d
+        if p.name.endswith(".q_weight"):
+            count += n * 8
+        elif not p.name.endswith(".q_scale"):
+            count += n
+    return count
+
+
+def _hash_entry(path: Path) -> dict:
+    from webslm.artifacts.manifest import sha256_file
+
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Swap the finished staging directory into place; the old one goes only afterwards."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(target)

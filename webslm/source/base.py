@@ -1,0 +1,81 @@
+"""What every model source offers the compiler: config, tokenizer files, and HF-named weights."""
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from webslm.errors import WebslmError
+
+
+@dataclass
+class ModelSource(ABC):
+    """A model to compile, whatever it was read from (hub repo, local folder, GGUF file).
+
+    id: repo id, folder name or file stem. revision: the hub commit, None for local sources.
+    config: the HF config.json dict (normalized: see webslm.source.config).
+    tokenizer_dir: holds tokenizer.json and tokenizer_config.json (chat_template inside it
+    when the model has one). files: every source file, for hashing into a manifest.
+    """
+
+    id: str
+    revision: str | None
+    config: dict
+    generation_config: dict
+    tokenizer_dir: Path
+    files: list[Path]
+
+    @abstractmethod
+    def tensor_names(self) -> list[str]:
+        """HF parameter names of the stored tensors (tied lm_head absent when it is not stored)."""
+
+    @abstractmethod
+    def get_tensor(self, name: str) -> np.ndarray:
+        """One tensor as a float32 array that owns its memory."""
+
+    @abstractmethod
+    def load_reference_model(self):
+        """A float32 transformers AutoModelForCausalLM on the same weights, in eval mode."""
+
+    def tensors(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Yield (name, float32 array) one at a time, so the model is never held twice."""
+        for name in self.tensor_names():
+            yield name, self.get_tensor(name)
+
+    @property
+    def chat_template(self) -> str | None:
+        return read_json(self.tokenizer_dir / "tokenizer_config.json").get("chat_template")
+
+
+def read_json(path: Path) -> dict:
+    """Read a JSON file, failing with a message that names it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WebslmError(f"{path} is missing", "point --source at a complete model") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WebslmError(
+            f"{path} is not valid JSON ({err})", "download or restore the file again"
+        ) from None
+
+
+def to_float32(name: str, tensor) -> np.ndarray:
+    """torch tensor of any float dtype (bf16 included) -> float32 numpy array."""
+    import torch
+
+    if not tensor.is_floating_point():
+        raise WebslmError(
+            f"tensor {name} is stored as {tensor.dtype}, not as floats: the checkpoint is "
+            "already quantized (GPTQ/AWQ/bitsandbytes), which webslm cannot read",
+            "use the original float16/bfloat16/float32 checkpoint of the model",
+        )
+    return tensor.to(torch.float32).contiguous().numpy()
+
+
+def reference_generation_config(config: dict) -> dict:
+    """generation_config.json equivalent when a source has none: the special token ids."""
+    keys = ("bos_token_id", "eos_token_id", "pad_token_id")
+    return {k: config[k] for k in keys if config.get(k) is not None}

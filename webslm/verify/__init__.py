@@ -1,0 +1,1 @@
+"""Check a built artifact numerically: our kernels on the CPU against PyTorch."""

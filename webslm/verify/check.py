@@ -1,0 +1,112 @@
+"""`webslm verify DIR`: compile the artifact's model for the CPU, run it on the weights the
+artifact stores, and compare against PyTorch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from webslm.artifacts.tensor_cache_reader import read_tensor_cache
+from webslm.compile.arch import find_architecture
+from webslm.compile.compiler import BuildShape, compile_model
+from webslm.compile.pipeline import cpu_target
+from webslm.errors import WebslmError
+from webslm.quantize.schemes import get_scheme
+from webslm.source import open_source
+from webslm.source.packaged import resolve_spec
+from webslm.verify.cpu_model import CpuModel
+from webslm.verify.reference import load_weights_into, stored_as_hf, teacher_forced_logits
+
+SEQ_LEN = 64
+LOGIT_TOL = 1e-3
+TOP1_MIN = 0.95
+SAMPLE_TEXT = (
+    "The lighthouse keeper climbed the spiral stairs at dusk, counting each step as his "
+    "father had taught him. Below, the harbour filled with fishing boats returning from the "
+    "grey water, their lamps swaying like slow fireflies. He wound the great clockwork, "
+    "trimmed the wick, and wrote the date in the logbook: calm seas, wind from the west."
+)
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    quantization: str
+    positions: int
+    max_abs_diff: float            # CPU kernels vs PyTorch on the stored (dequantized) weights
+    top1_vs_source: float          # argmax agreement with the unquantized source model
+    prefill_max_abs_diff: float    # one multi-token prefill vs PyTorch
+
+    @property
+    def passed(self) -> bool:
+        return (self.max_abs_diff < LOGIT_TOL and self.prefill_max_abs_diff < LOGIT_TOL
+                and self.top1_vs_source >= TOP1_MIN)
+
+    def lines(self) -> list[str]:
+        ok = lambda good: "ok" if good else "FAIL"  # noqa: E731
+        return [
+            f"quantization            {self.quantization}",
+            f"teacher-forced tokens   {self.positions}",
+            f"max |logit diff| decode {self.max_abs_diff:.2e}  (< {LOGIT_TOL:g}) "
+            f"{ok(self.max_abs_diff < LOGIT_TOL)}",
+            f"max |logit diff| prefill {self.prefill_max_abs_diff:.2e}  (< {LOGIT_TOL:g}) "
+            f"{ok(self.prefill_max_abs_diff < LOGIT_TOL)}",
+            f"top-1 vs source model   {self.top1_vs_source:.1%}  (>= {TOP1_MIN:.0%}) "
+            f"{ok(self.top1_vs_source >= TOP1_MIN)}",
+        ]
+
+
+def sample_token_ids(tokenizer_dir: Path, n: int = SEQ_LEN) -> list[int]:
+    from tokenizers import Tokenizer
+
+    ids = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).encode(SAMPLE_TEXT).ids
+    while len(ids) < n:
+        ids = ids + ids
+    return ids[:n]
+
+
+def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None = None,
+                    source_spec: str | None = None) -> VerifyReport:
+    say = progress or (lambda _m: None)
+    manifest_path = artifact_dir / "webslm-manifest.json"
+    if not manifest_path.is_file():
+        raise WebslmError(f"{artifact_dir} has no webslm-manifest.json",
+                          "point `webslm verify` at a directory written by `webslm build`")
+    manifest = json.loads(manifest_path.read_text())
+    scheme = get_scheme(manifest["build"]["quantization"])
+    # The CPU twin computes in float32 on exactly the stored codes and scales.
+    cpu_scheme = get_scheme(scheme.name.replace("f16", "f32"))
+    spec = resolve_spec(source_spec or manifest["source"]["spec"])
+    source = open_source(spec, None if Path(spec).exists() else manifest["source"].get("revision"))
+    arch = find_architecture(source.config)
+    say("compiling the CPU twin")
+    compiled = compile_model(arch, source.config, cpu_scheme, cpu_target(),
+                             BuildShape(manifest["build"]["context_window"],
+                                        manifest["build"]["prefill_chunk"]))
+    stored = read_tensor_cache(artifact_dir)
+    tokens = sample_token_ids(artifact_dir)
+
+    say("running PyTorch references")
+    model = source.load_reference_model()
+    source_logits = teacher_forced_logits(model, tokens)
+    hf_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    load_weights_into(model, stored_as_hf(stored, compiled.params, arch.weight_map, hf_shapes))
+    ref_logits = teacher_forced_logits(model, tokens)
+    del model
+
+    say("running the compiled model")
+    cpu = CpuModel(compiled, stored)
+    ours = [cpu.prefill(tokens[:1])] + [cpu.decode(t) for t in tokens[1:]]
+    ours = np.stack(ours)
+    cpu.reset()
+    prefill_last = cpu.prefill(tokens)
+    return VerifyReport(
+        quantization=scheme.name,
+        positions=len(tokens),
+        max_abs_diff=float(np.abs(ours - ref_logits).max()),
+        top1_vs_source=float((ours.argmax(-1) == source_logits.argmax(-1)).mean()),
+        prefill_max_abs_diff=float(np.abs(prefill_last - ref_logits[-1]).max()),
+    )
