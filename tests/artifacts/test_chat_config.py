@@ -51,7 +51,8 @@ def webllm_prompt_ids(conv: dict, messages: list[dict], encode) -> list[int]:
         message = content
         template = conv.get("role_templates", {}).get(role)
         if template is not None:
-            message = template.replace(PLACEHOLDER[role], content, 1).replace("{function_string}", "", 1)
+            message = template.replace(PLACEHOLDER[role], content, 1)
+            message = message.replace("{function_string}", "", 1)
         if conv.get("add_role_after_system_message") is False and system_prompt and i == 0:
             prefix = ""
         else:
@@ -194,7 +195,8 @@ def test_webllm_prompt_matches_transformers(case, messages, tokenizer_dirs):
 
 def test_smollm2_template_details(tokenizer_dirs):
     conv = _chat_config("chatml", tokenizer_dirs["chatml"])["conv_template"]
-    assert conv["system_message"] == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    smol = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    assert conv["system_message"] == smol
     assert conv["stop_token_ids"][0] == 2  # <|im_end|>
     assert "system_prefix_token_ids" not in conv  # the template adds no BOS
     assert set(conv) >= {
@@ -289,5 +291,7 @@ def test_config_errors(kw, match, tokenizer_dirs):
 
 
 def test_sliding_window_gets_an_attention_sink(tokenizer_dirs):
-    cfg = _chat_config("chatml", tokenizer_dirs["chatml"], context_window_size=-1, sliding_window_size=4096)
+    cfg = _chat_config(
+        "chatml", tokenizer_dirs["chatml"], context_window_size=-1, sliding_window_size=4096
+    )
     assert cfg["attention_sink_size"] == 0

@@ -138,22 +138,24 @@ def served(**layout):
             yield server, paths
 
 
-def adapter_report(timeout: float = 60) -> dict:
-    """The WebGPU adapter Chromium offers here: info, sorted features, all limits."""
+def _page_report(script: str, timeout: float) -> dict:
+    """Evaluate `script(url paths)` on the bare test page; add the browser log."""
     log: list[str] = []
-    with served() as (server, paths), browser_page(server.url + paths["page"], log, timeout=timeout) as page:
-        report = page.evaluate("() => window.webslmAdapter()")
+    with served() as (server, paths):
+        with browser_page(server.url + paths["page"], log, timeout=timeout) as page:
+            report = page.evaluate(script, paths)
     report["log"] = log
     return report
+
+
+def adapter_report(timeout: float = 60) -> dict:
+    """The WebGPU adapter Chromium offers here: info, sorted features, all limits."""
+    return _page_report("() => window.webslmAdapter()", timeout)
 
 
 def webllm_import_report(timeout: float = 60) -> dict:
     """Whether WebLLM's ES module imports in the page: {'exports': [...]} or {'error': ...}."""
-    log: list[str] = []
-    with served() as (server, paths), browser_page(server.url + paths["page"], log, timeout=timeout) as page:
-        report = page.evaluate("(u) => window.webslmImport(u)", paths["webllm"])
-    report["log"] = log
-    return report
+    return _page_report("(paths) => window.webslmImport(paths.webllm)", timeout)
 
 
 def run_webllm(
@@ -171,6 +173,7 @@ def run_webllm(
     overrides: dict | None = None,
     greedy: bool = True,
     encode_texts: list[str] | None = None,
+    request_extra: dict | None = None,
 ) -> dict:
     """Load `artifact_dir` + `lib_path` with CreateMLCEngine and run it; never raises for model errors.
 
@@ -178,6 +181,7 @@ def run_webllm(
     token_ids_prompt: prefill these ids with forwardTokensAndSample, then decode greedily
     to n_tokens ids in all (stop tokens do not end it).
     encode_texts: also return WebLLM's own tokenization of these strings.
+    request_extra: more chat.completions fields, e.g. {"enable_latency_breakdown": True}.
     Returns dict(text, token_ids, chat_token_ids, adapter_info, log, error, ...); `error` is
     None on success, else a one-line message (details in `log` and `error_stack`).
     """
@@ -200,6 +204,7 @@ def run_webllm(
             "token_ids_prompt": list(token_ids_prompt) if token_ids_prompt else None,
             "n_tokens": n_tokens,
             "encode_texts": encode_texts,
+            "request_extra": request_extra or {},
         }
         try:
             with browser_page(server.url + paths["page"], log) as page:
@@ -212,7 +217,7 @@ def run_webllm(
                 except Exception as err:  # timeout or a crashed page: report, do not hang
                     stage = _safe_eval(page, "() => window.__webslmStage")
                     progress = _safe_eval(page, "() => window.__webslmProgress") or []
-                    out["error"] = f"no result after {timeout:.0f}s (stage: {stage}): {type(err).__name__}"
+                    out["error"] = f"no result after {timeout:g}s (stage: {stage}): {type(err).__name__}"
                     out["progress"] = progress
         except HarnessError:
             raise

@@ -11,7 +11,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from harness import CHROMIUM, WEBLLM_LIB, adapter_report, layout_served_tree, run_webllm, webllm_import_report
+from harness import (
+    CHROMIUM,
+    WEBLLM_LIB,
+    adapter_report,
+    layout_served_tree,
+    run_webllm,
+    webllm_import_report,
+)
 from static_server import StaticServer
 
 
@@ -33,7 +40,8 @@ def test_static_server_types_ranges_and_request_log(tmp_path):
         assert (status, headers.get("Content-Type"), body[:4]) == (200, "application/wasm", b"\0asm")
         assert _get(server.url + "/page.js")[1].get("Content-Type") == "text/javascript"
         status, headers, body = _get(server.url + "/params_shard_0.bin", {"Range": "bytes=10-19"})
-        assert (status, headers.get("Content-Range"), body) == (206, "bytes 10-19/100", bytes(range(10, 20)))
+        assert (status, headers.get("Content-Range")) == (206, "bytes 10-19/100")
+        assert body == bytes(range(10, 20))
         assert _get(server.url + "/params_shard_0.bin", {"Range": "bytes=-5"})[2] == bytes(range(95, 100))
         assert _get(server.url + "/params_shard_0.bin", {"Range": "bytes=200-"})[0] == 416
         assert _get(server.url + "/missing.json")[0] == 404
@@ -120,7 +128,8 @@ def test_broken_model_gives_error_string_not_hang(need_browser, tmp_path, case):
     assert result["adapter_info"]["info"]["architecture"] == "swiftshader"
     assert result["text"] is None and result["token_ids"] is None
     if case == "missing-config":
-        assert any("404" in line and "mlc-chat-config.json" in line for line in result["log"]), result["log"]
+        missing = [line for line in result["log"] if "404" in line and "mlc-chat-config.json" in line]
+        assert missing, result["log"]
     else:
         assert "WebAssembly" in result["error"] or "wasm" in result["error"].lower(), result["error"]
         assert ("GET", "/libs/broken-webgpu.wasm", 200) in result["requests"]

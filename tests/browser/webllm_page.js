@@ -69,7 +69,7 @@ async function run(cfg) {
     if (cfg.messages) {
       status("chat");
       const reply = await engine.chat.completions.create({
-        messages: cfg.messages, max_tokens: cfg.max_tokens, ...cfg.sampling,
+        messages: cfg.messages, max_tokens: cfg.max_tokens, ...cfg.sampling, ...cfg.request_extra,
       });
       result.text = reply.choices[0].message.content;
       result.finish_reason = reply.choices[0].finish_reason;

@@ -64,7 +64,7 @@ def detect_tokenizer_info(tokenizer_json: dict) -> dict:
         for p in pre_tokenizers
     )
     strip = any(
-        d.get("type") == "Strip" and d.get("content") == " " and d.get("start") == 1 and d.get("stop") == 0
+        (d.get("type"), d.get("content"), d.get("start"), d.get("stop")) == ("Strip", " ", 1, 0)
         for d in decoders
     )
     return {

