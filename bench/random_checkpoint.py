@@ -2,6 +2,8 @@
 
 Sizes and build costs at full scale can then be measured without hub access. Tensors are
 generated and written one shard at a time (bf16), so writing never holds the model.
+
+    .venv/bin/python bench/random_checkpoint.py phi-3.5-mini --out /tmp/phi --tokenizer-dir DIR
 """
 
 from __future__ import annotations
@@ -13,33 +15,42 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-LLAMA_3_2_1B = {
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2048,
-    "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
-    "num_key_value_heads": 8, "head_dim": 64, "vocab_size": 128256, "rms_norm_eps": 1e-5,
-    "rope_theta": 500000.0, "tie_word_embeddings": True, "max_position_embeddings": 131072,
-    "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
-                     "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
-    "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "torch_dtype": "bfloat16",
-}
-CONFIGS = {"llama-3.2-1b": LLAMA_3_2_1B}
+from model_configs import CONFIGS, GENERATION_CONFIGS
 
 
-def llama_tensors(cfg: dict, layer: int) -> dict[str, tuple[int, ...]]:
+def layer_tensors(cfg: dict, layer: int) -> dict[str, tuple[int, ...]]:
+    """HF tensor names and shapes of one decoder layer, as each architecture stores them."""
     h, i = cfg["hidden_size"], cfg["intermediate_size"]
     d = cfg.get("head_dim") or h // cfg["num_attention_heads"]
     q, kv = cfg["num_attention_heads"] * d, cfg["num_key_value_heads"] * d
     p = f"model.layers.{layer}."
-    return {p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
-            p + "self_attn.q_proj.weight": (q, h), p + "self_attn.k_proj.weight": (kv, h),
-            p + "self_attn.v_proj.weight": (kv, h), p + "self_attn.o_proj.weight": (h, q),
-            p + "mlp.gate_proj.weight": (i, h), p + "mlp.up_proj.weight": (i, h),
-            p + "mlp.down_proj.weight": (h, i)}
+    out = {p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
+           p + "self_attn.o_proj.weight": (h, q), p + "mlp.down_proj.weight": (h, i)}
+    if cfg["model_type"] == "phi3":  # fused in the checkpoint itself
+        out.update({p + "self_attn.qkv_proj.weight": (q + 2 * kv, h),
+                    p + "mlp.gate_up_proj.weight": (2 * i, h)})
+        return out
+    out.update({p + "self_attn.q_proj.weight": (q, h), p + "self_attn.k_proj.weight": (kv, h),
+                p + "self_attn.v_proj.weight": (kv, h), p + "mlp.gate_proj.weight": (i, h),
+                p + "mlp.up_proj.weight": (i, h)})
+    if cfg["model_type"] == "qwen2":
+        out.update({p + "self_attn.q_proj.bias": (q,), p + "self_attn.k_proj.bias": (kv,),
+                    p + "self_attn.v_proj.bias": (kv,)})
+    return out
 
 
-def _random(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
-    if len(shape) == 1:
-        return torch.ones(shape, dtype=torch.bfloat16)
+def checkpoint_shards(cfg: dict) -> list[dict[str, tuple[int, ...]]]:
+    """Every tensor of the checkpoint: embeddings (and an untied lm_head), then one shard per layer."""
+    top = {"model.embed_tokens.weight": (cfg["vocab_size"], cfg["hidden_size"]),
+           "model.norm.weight": (cfg["hidden_size"],)}
+    if not cfg.get("tie_word_embeddings", False):
+        top["lm_head.weight"] = (cfg["vocab_size"], cfg["hidden_size"])
+    return [top] + [layer_tensors(cfg, layer) for layer in range(cfg["num_hidden_layers"])]
+
+
+def _random(name: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    if len(shape) == 1 and not name.endswith(".bias"):
+        return torch.ones(shape, dtype=torch.bfloat16)  # norm weights
     return (torch.randn(shape, generator=gen) * 0.02).to(torch.bfloat16)
 
 
@@ -47,20 +58,16 @@ def write_checkpoint(name: str, out: Path, tokenizer_dir: Path) -> Path:
     cfg = CONFIGS[name]
     out.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(0)
-    shards = [{"model.embed_tokens.weight": (cfg["vocab_size"], cfg["hidden_size"]),
-               "model.norm.weight": (cfg["hidden_size"],)}]
-    shards += [llama_tensors(cfg, layer) for layer in range(cfg["num_hidden_layers"])]
+    shards = checkpoint_shards(cfg)
     index = {}
     for n, shapes in enumerate(shards):
         file = f"model-{n + 1:05d}-of-{len(shards):05d}.safetensors"
-        save_file({k: _random(s, gen) for k, s in shapes.items()}, str(out / file),
+        save_file({k: _random(k, s, gen) for k, s in shapes.items()}, str(out / file),
                   metadata={"format": "pt"})
         index.update({k: file for k in shapes})
     (out / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": index}))
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
-    (out / "generation_config.json").write_text(json.dumps(
-        {"bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"],
-         "temperature": 0.6, "top_p": 0.9}))
+    (out / "generation_config.json").write_text(json.dumps(GENERATION_CONFIGS[name]))
     for f in ("tokenizer.json", "tokenizer_config.json"):
         (out / f).write_bytes((tokenizer_dir / f).read_bytes())
     return out

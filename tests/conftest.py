@@ -42,6 +42,28 @@ def tiny_llama(**overrides):
     return model
 
 
+SMOLLM2_Q4F32 = "smollm2-135m-q4f32_1"
+
+
+@pytest.fixture(scope="session")
+def smollm2_dist(tmp_path_factory) -> Path:
+    """A dist/ holding a real SmolLM2-135M q4f32_1 build, made once per test session.
+
+    Tests that need a served model (build checks, WebLLM, the chat page) share it.
+    """
+    from webslm.cli import main
+
+    out = tmp_path_factory.mktemp("dist")
+    assert main(["build", "smollm2-135m", "--q4f32", "--out", str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == [SMOLLM2_Q4F32], "no staging leftovers"
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_artifact(smollm2_dist) -> Path:
+    return smollm2_dist / SMOLLM2_Q4F32
+
+
 @pytest.fixture
 def tiny_llama_factory():
     return tiny_llama

@@ -50,6 +50,28 @@ def _cmd_verify(args) -> int:
     return 0 if report.passed else 1
 
 
+def _cmd_serve(args) -> int:
+    from webslm.serve.app import create_app
+    from webslm.serve.server import serve
+
+    app = create_app(args.dist)
+    say = lambda m: print(f"[webslm] {m}", flush=True)  # noqa: E731
+    ids = [m.id for m in app.state.models]
+    say(f"{len(ids)} model(s): {', '.join(ids)}" if ids else
+        f"no built models in {' '.join(args.dist)}; run `webslm build smollm2-135m` first")
+    serve(app, args.host, args.port, say=say)
+    return 0
+
+
+def _cmd_export_site(args) -> int:
+    from webslm.serve.export import export_site
+
+    site = export_site(args.dist, Path(args.out), force=args.force,
+                       say=lambda m: print(f"[webslm] {m}", flush=True))
+    print(site)
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="webslm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +94,21 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("dir", help="an artifact directory written by `webslm build`")
     v.add_argument("--source", help="override the source recorded in the manifest")
     v.set_defaults(func=_cmd_verify)
+
+    s = sub.add_parser("serve", help="serve the chat page and built models (inference runs in "
+                                      "the browser)")
+    s.add_argument("dist", nargs="*", default=["dist"],
+                   help="dist roots or artifact directories (default: dist)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks one)")
+    s.set_defaults(func=_cmd_serve)
+
+    e = sub.add_parser("export-site", help="write the served site as static files")
+    e.add_argument("dist", nargs="*", default=["dist"],
+                   help="dist roots or artifact directories (default: dist)")
+    e.add_argument("--out", required=True, help="the site directory to write")
+    e.add_argument("--force", action="store_true", help="replace an existing --out")
+    e.set_defaults(func=_cmd_export_site)
     return parser
 
 

@@ -11,7 +11,6 @@ import pytest
 
 from webslm.artifacts.manifest import sha256_file
 from webslm.artifacts.tensor_cache_reader import read_tensor_cache
-from webslm.cli import main
 from webslm.compile.arch import find_architecture
 from webslm.compile.compiler import BuildShape, compile_model, export_module
 from webslm.compile.pipeline import cpu_target, webgpu_target
@@ -25,11 +24,8 @@ QUESTION = "What is the capital of France?"
 
 
 @pytest.fixture(scope="module")
-def artifact(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    assert main(["build", "smollm2-135m", "--q4f32", "--out", str(out)]) == 0
-    assert [p.name for p in out.iterdir()] == [MODEL_ID], "no staging leftovers"
-    return out / MODEL_ID
+def artifact(smollm2_artifact) -> Path:
+    return smollm2_artifact
 
 
 def test_artifact_layout_and_manifest(artifact):

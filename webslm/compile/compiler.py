@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import tvm
 from tvm import relax
 from tvm.target import Target
 
@@ -93,5 +94,9 @@ def compile_model(arch: Architecture, hf_config: dict[str, Any], scheme: QuantSc
     mod, params, cfg = export_module(arch, hf_config, scheme, target, shape)
     metadata = build_metadata(arch, cfg, scheme, shape, params)
     say("lowering and generating kernels")
-    ex = relax.build(mod, target, relax_pipeline=make_pipeline(target, metadata))
+    # TVM 0.27's TIR common-subexpression pass can emit a use before its definition in the
+    # paged-attention kernels when Llama-3 rope scaling meets GQA groups of 4 (Llama-3.2-1B):
+    # "variable cse_vN has been used before definition". The kernels are correct without it.
+    with tvm.transform.PassContext(config={"tirx.disable_cse_tir": True}):
+        ex = relax.build(mod, target, relax_pipeline=make_pipeline(target, metadata))
     return CompiledModel(ex, metadata, params, cfg)

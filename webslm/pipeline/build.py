@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from tqdm import tqdm
-
 from webslm.artifacts.chat_config import make_chat_config, write_chat_config
 from webslm.artifacts.manifest import model_record, vram_estimate_mb, write_manifest
 from webslm.artifacts.tensor_cache import TensorCacheWriter
@@ -22,6 +20,7 @@ from webslm.compile.webruntime import ensure_runtime_objects, link_model_library
 from webslm.compile.webruntime.toolchain import find_emcc
 from webslm.errors import WebslmError
 from webslm.pipeline.convert import convert
+from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
 from webslm.registry import ModelEntry
 from webslm.source import open_source
@@ -91,18 +90,19 @@ def build_one(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme,
 def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme,
                     out: Path, model_id: str, say: Callable[[str], None]) -> None:
     shape = req.shape
-    compiled = compile_model(arch, source.config, scheme, webgpu_target(), shape, progress=say)
+    with stage(f"compile {model_id} for WebGPU"):
+        compiled = compile_model(arch, source.config, scheme, webgpu_target(), shape)
 
     writer = TensorCacheWriter(out)
-    with tqdm(total=len(source.tensor_names()), desc="convert weights", unit="tensor") as bar:
+    with count("convert weights", len(source.tensor_names()), "tensor") as bar:
         convert(source.tensors(), compiled.params, arch.weight_map, scheme,
                 tied_embeddings=bool(getattr(compiled.config, "tie_word_embeddings", False)),
                 emit=writer.add, on_tensor=lambda _n: bar.update())
     cache = writer.finish(param_count=_unquantized_param_count(compiled.params))
 
     lib_name = f"{model_id}-webgpu.wasm"
-    say("linking the WebGPU model library")
-    link_model_library(compiled.executable, out / lib_name, progress=say)
+    with stage(f"link {lib_name}"):
+        link_model_library(compiled.executable, out / lib_name)
 
     for name in TOKENIZER_FILES:
         shutil.copy2(source.tokenizer_dir / name, out / name)

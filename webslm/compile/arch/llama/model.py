@@ -1,13 +1,15 @@
 """The Llama architecture (Llama 2/3.x, SmolLM2, ...) in relax.frontend.nn on TVM's paged KV cache.
 
 RoPE (including Llama-3 frequency scaling) is applied inside the KV cache's attention
-kernels, so the model only projects q/k/v and hands them over fused.
+kernels, so the model only projects q/k/v and hands them over fused. Architectures whose
+math differs only in biases or RoPE (Qwen2, Phi-3) subclass LlamaConfig and override its
+hooks (`qkv_bias`, `o_proj_bias`, `rotary_dim`, `model_rope`, `kv_cache_rope_*`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 from tvm import relax as rx
 from tvm import te, tirx
@@ -55,6 +57,26 @@ class LlamaConfig:
         cfg.rope_scaling = {**rope, "rope_type": rope_type} if rope_type != "default" else None
         return cfg
 
+    # -- hooks that related architectures override ------------------------------------
+    @property
+    def qkv_bias(self) -> bool:
+        return self.attention_bias
+
+    @property
+    def o_proj_bias(self) -> bool:
+        return self.attention_bias
+
+    @property
+    def rotary_dim(self) -> int:
+        return self.head_dim
+
+    def model_rope(self) -> Callable[[nn.Tensor, nn.Tensor], nn.Tensor] | None:
+        """RoPE the model applies itself as f(qkv, positions); None: the KV cache applies it."""
+        return None
+
+    def kv_cache_rope_mode(self) -> RopeMode:
+        return RopeMode.NONE if self.model_rope() is not None else RopeMode.NORMAL
+
     def kv_cache_rope_scaling(self) -> dict[str, Any]:
         """The rope_scaling dict in the form TIRPagedKVCache understands."""
         return dict(self.rope_scaling) if self.rope_scaling else {}
@@ -65,14 +87,18 @@ class LlamaAttention(nn.Module):
         self.num_heads, self.num_kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
         self.head_dim = cfg.head_dim
         qkv_out = (self.num_heads + 2 * self.num_kv_heads) * self.head_dim
-        self.qkv_proj = make_linear(cfg.hidden_size, qkv_out, scheme, bias=cfg.attention_bias)
+        self.qkv_proj = make_linear(cfg.hidden_size, qkv_out, scheme, bias=cfg.qkv_bias)
         self.o_proj = make_linear(self.num_heads * self.head_dim, cfg.hidden_size, scheme,
-                                  bias=cfg.attention_bias)
+                                  bias=cfg.o_proj_bias)
+        self.rope = cfg.model_rope()
 
-    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int) -> nn.Tensor:
+    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
+                positions: nn.Tensor | None = None) -> nn.Tensor:
         b, s, _ = x.shape
         qkv = nn.op.reshape(self.qkv_proj(x),
                             (b, s, self.num_heads + 2 * self.num_kv_heads, self.head_dim))
+        if self.rope is not None:
+            qkv = self.rope(qkv, positions)
         out = kv_cache.attention_with_fused_qkv(layer_id, qkv, self.num_heads,
                                                 sm_scale=self.head_dim**-0.5)
         return self.o_proj(nn.op.reshape(out, (b, s, self.num_heads * self.head_dim)))
@@ -101,8 +127,9 @@ class LlamaDecoderLayer(nn.Module):
                                                    bias=False, dtype=dtype)
         self.mlp = LlamaMLP(cfg, scheme)
 
-    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int) -> nn.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), kv_cache, layer_id)
+    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
+                positions: nn.Tensor | None = None) -> nn.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), kv_cache, layer_id, positions)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -113,10 +140,15 @@ class LlamaBody(nn.Module):
             [LlamaDecoderLayer(cfg, scheme) for _ in range(cfg.num_hidden_layers)])
         self.norm = nn.RMSNorm(cfg.hidden_size, -1, cfg.rms_norm_eps, bias=False,
                                dtype=scheme.act_dtype)
+        self.positions_needed = cfg.model_rope() is not None
 
     def forward(self, x: nn.Tensor, kv_cache: PagedKVCache) -> nn.Tensor:
+        positions = None
+        if self.positions_needed:  # each token's position in its sequence, from the cache
+            b, s, _ = x.shape
+            positions = kv_cache.get_query_positions(b * s)
         for layer_id, layer in enumerate(self.layers):
-            x = layer(x, kv_cache, layer_id)
+            x = layer(x, kv_cache, layer_id, positions)
         return self.norm(x)
 
 
@@ -177,12 +209,12 @@ class LlamaForCausalLM(nn.Module):
             v_head_dim=cfg.head_dim,
             mla_original_qk_head_dim=0,
             mla_original_v_head_dim=0,
-            rope_mode=RopeMode.NORMAL,
+            rope_mode=cfg.kv_cache_rope_mode(),
             rope_scale=1,
             rope_theta=cfg.rope_theta,
             rope_scaling=cfg.kv_cache_rope_scaling(),
             rope_ext_factors=rx.prim_value(0),
-            rotary_dim=cfg.head_dim,
+            rotary_dim=cfg.rotary_dim,
             enable_disaggregation=False,
             dtype=self.scheme.act_dtype,
             target=self.target,

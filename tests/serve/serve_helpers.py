@@ -1,0 +1,103 @@
+"""Helpers for the serve tests: small fake artifacts in the real manifest format, a fake web
+root, and a way to send raw request paths that no HTTP client would normalise."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from webslm.artifacts.manifest import model_record, write_manifest
+
+SECRET = "TOP-SECRET-7f3a9c"  # written next to the dist; must never appear in any response
+_OPENED: list[str] | None = None
+
+
+def _audit(event, args):
+    if event == "open" and _OPENED is not None and isinstance(args[0], (str, bytes, os.PathLike)):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+sys.addaudithook(_audit)
+
+
+class OpenedFiles:
+    """Every path the process opens while the block runs (sys.audit 'open' events)."""
+
+    def __enter__(self):
+        global _OPENED
+        _OPENED = self.paths = []
+        return self
+
+    def __exit__(self, *exc):
+        global _OPENED
+        _OPENED = None
+
+
+def make_artifact(dist: Path, model_id: str, *, f16: bool = False) -> Path:
+    out = dist / model_id
+    out.mkdir(parents=True)
+    quant = model_id.rsplit("-", 1)[-1]
+    (out / "mlc-chat-config.json").write_text(json.dumps(
+        {"model_type": "llama", "quantization": quant, "context_window_size": 1024}, indent=2))
+    (out / "tensor-cache.json").write_text(json.dumps(
+        {"records": [{"dataPath": "params_shard_0.bin", "name": f"w{i}"} for i in range(40)]}))
+    (out / "params_shard_0.bin").write_bytes(bytes(range(256)) * 400)
+    (out / "tokenizer.json").write_text(json.dumps({"vocab": {f"tok{i}": i for i in range(500)}}))
+    (out / "tokenizer_config.json").write_text('{"chat_template": "{{ messages }}"}')
+    lib = f"{model_id}-webgpu.wasm"
+    (out / lib).write_bytes(b"\0asm\x01\0\0\0" + bytes(5000))
+    write_manifest(out, toolchain={"tvm": "test"},
+                   build={"model": "tiny", "model_id": model_id, "quantization": quant,
+                          "context_window": 1024, "model_lib": lib},
+                   source={"spec": "test"},
+                   record=model_record(model_id, lib, f16, 123.4, 1024))
+    return out
+
+
+def make_web_root(root: Path) -> Path:
+    (root / "templates").mkdir(parents=True)
+    (root / "templates" / "index.html").write_text(
+        "<!doctype html><title>chat</title><p>webslm {{ version }}</p>"
+        "{% for m in models %}<li data-id='{{ m.id }}'>{{ m.quantization }}</li>{% endfor %}"
+        + "<!-- padding so gzip applies -->" * 30)
+    (root / "static").mkdir()
+    (root / "static" / "app.css").write_text("body { color: black; }\n" * 100)
+    (root / "static" / "sub").mkdir()
+    (root / "static" / "sub" / "x.js").write_text("export const x = 1;\n")
+    (root / "static" / ".hidden").write_text("hidden")
+    (root / "webslm.js").write_text("export function createChat() {}\n" * 50)
+    lib = root / "node_modules" / "@mlc-ai" / "web-llm" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "index.js").write_text("export const webllm = true;\n" * 100)
+    (lib / "index.d.ts").write_text("export {};\n")
+    return root
+
+
+def raw_get(app, raw_path: bytes, headers: dict[str, str] | None = None):
+    """Call the ASGI app with this exact request target, as uvicorn would pass it:
+    path percent-decoded, raw_path untouched. Returns (status, headers, body)."""
+    from urllib.parse import unquote_to_bytes
+
+    target = raw_path.split(b"?", 1)[0]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "server": ("127.0.0.1", 8000),
+             "client": ("127.0.0.1", 5000), "root_path": "",
+             "path": unquote_to_bytes(target).decode("latin-1"), "raw_path": target,
+             "query_string": raw_path.partition(b"?")[2],
+             "headers": [(k.lower().encode(), v.encode())
+                         for k, v in (headers or {}).items()]}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body

@@ -1,0 +1,91 @@
+"""What the pages and /api/models say about the built models, and how models are found."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from serve_helpers import make_artifact
+from webslm.errors import WebslmError
+from webslm.serve.catalog import discover
+
+
+def test_api_models_shape(client, site_dirs):
+    data = client.get("/api/models").json()
+    assert data == client.get("/api/models.json").json()
+    assert [r["model_id"] for r in data["model_list"]] == ["tiny-q4f16_1", "tiny-q4f32_1"]
+    f16, f32 = data["model_list"]
+    assert f32["model"] == "models/tiny-q4f32_1/resolve/main/"
+    assert f32["model_lib"] == "models/tiny-q4f32_1/resolve/main/tiny-q4f32_1-webgpu.wasm"
+    assert "required_features" not in f32 and f16["required_features"] == ["shader-f16"]
+    for key in ("vram_required_MB", "low_resource_required", "overrides"):
+        assert key in f32
+    summary = data["models"][1]
+    files = json.loads((site_dirs["dist"] / "tiny-q4f32_1" / "webslm-manifest.json")
+                       .read_text())["files"]
+    assert summary == {"id": "tiny-q4f32_1", "model_type": "llama", "quantization": "q4f32_1",
+                       "size_bytes": sum(f["bytes"] for f in files.values()),
+                       "context_window": 1024, "required_features": [], "vram_mb": 123.4}
+    assert data["models"][0]["required_features"] == ["shader-f16"]
+
+
+def test_record_urls_resolve_on_the_server(client):
+    for record in client.get("/api/models").json()["model_list"]:
+        for name in ("mlc-chat-config.json", "tensor-cache.json", "tokenizer.json"):
+            assert client.get("/" + record["model"] + name).status_code == 200
+        assert client.get("/" + record["model_lib"]).status_code == 200
+
+
+def test_template_gets_models_and_version(client):
+    from webslm import __version__
+
+    r = client.get("/")
+    assert f"webslm {__version__}" in r.text and "data-id='tiny-q4f32_1'" in r.text
+    assert client.get("/index.html").text == r.text
+
+
+def test_missing_template_falls_back_to_a_plain_list(client):
+    r = client.get("/form.html")  # the fake web root has no form.html
+    assert r.status_code == 200 and "form.html is missing" in r.text
+    assert "tiny-q4f16_1" in r.text and "shader-f16" in r.text
+
+
+def test_discover_accepts_an_artifact_dir_and_several_roots(site_dirs, tmp_path):
+    one = discover([site_dirs["dist"] / "tiny-q4f32_1"])
+    assert [m.id for m in one] == ["tiny-q4f32_1"]
+    other = tmp_path / "other"
+    make_artifact(other, "tiny-q0f32")
+    (other / ".tiny-q4f32_1.partial-123").mkdir()  # a build's staging dir is not a model
+    ids = [m.id for m in discover([site_dirs["dist"], other])]
+    assert ids == ["tiny-q4f16_1", "tiny-q4f32_1", "tiny-q0f32"]
+
+
+def test_discover_errors_are_clear(site_dirs, tmp_path):
+    with pytest.raises(WebslmError, match="not a directory"):
+        discover([tmp_path / "missing"])
+    with pytest.raises(WebslmError, match="in both"):
+        discover([site_dirs["dist"], site_dirs["dist"] / "tiny-q4f32_1"])
+    (site_dirs["dist"] / "tiny-q4f32_1" / "params_shard_0.bin").write_bytes(b"short")
+    with pytest.raises(WebslmError, match="incomplete: params_shard_0.bin"):
+        discover([site_dirs["dist"]])
+
+
+def test_empty_dist_serves_an_empty_list(tmp_path, site_dirs):
+    from fastapi.testclient import TestClient
+
+    from webslm.serve.app import create_app
+
+    (tmp_path / "empty").mkdir()
+    client = TestClient(create_app([tmp_path / "empty"], web_root=site_dirs["web"]))
+    assert client.get("/api/models").json() == {"model_list": [], "models": []}
+
+
+def test_serve_never_imports_the_compiler():
+    import subprocess
+    import sys
+
+    code = ("import sys, webslm.cli, webslm.serve.app, webslm.serve.export, webslm.serve.server\n"
+            "bad = [m for m in sys.modules if m.startswith(('webslm.compile', 'webslm.pipeline',"
+            " 'tvm', 'torch'))]\nassert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

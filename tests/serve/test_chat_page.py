@@ -1,0 +1,145 @@
+"""The chat page against a real `webslm serve` with the real SmolLM2-135M, in headless
+Chromium on SwiftShader (no shader-f16). The model is loaded ONCE for the whole module and
+the tests run in file order on that page: choice of build, load, answer, second turn, stop,
+offline, cache deletion (last: it empties the cache)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from browser_helpers import (ask, chromium, last_answer, load_model, open_page, set_sampling,
+                             wait_state, webslm_serve)
+from webslm.cli import main
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+F32 = "smollm2-135m-q4f32_1"
+F16 = "smollm2-135m-q4f16_1"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def f16_dist(tmp_path_factory) -> Path:
+    """The q4f16 build of the same model (~70 s), so the page has a real f16/f32 choice."""
+    out = tmp_path_factory.mktemp("dist-f16")
+    assert main(["build", "smollm2-135m", "--q4f16", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def chat(smollm2_dist, f16_dist, tmp_path_factory):
+    log: list[str] = []
+    with webslm_serve(smollm2_dist, f16_dist) as url, chromium() as ctx:
+        page = open_page(ctx, url, log)
+        yield SimpleNamespace(url=url, ctx=ctx, page=page, log=log,
+                              tmp=tmp_path_factory.mktemp("chat-page"))
+
+
+def test_page_picks_the_f32_build_without_shader_f16(chat):
+    page = chat.page
+    facts = page.evaluate("""async () => {
+        const w = await import('./webslm.js');
+        const gpu = await w.probeGPU();
+        const listing = await w.loadModels();
+        return {features: gpu.features, ok: gpu.ok, models: listing.models.map(m => m.id),
+                choice: w.chooseBuild(listing.models, gpu, 'smollm2-135m').build.id,
+                withF16: w.chooseBuild(listing.models, {...gpu, features: [...gpu.features, 'shader-f16'],
+                                                        shaderF16: true}, 'smollm2-135m').build.id,
+                pageBuild: document.getElementById('app').dataset.build,
+                status: document.getElementById('gpu-status').textContent,
+                f16Disabled: document.querySelector(`option[value='${'""" + F16 + """'}']`).disabled};
+    }""")
+    assert facts["ok"] and "shader-f16" not in facts["features"], facts
+    assert sorted(facts["models"]) == [F16, F32]
+    assert facts["choice"] == facts["pageBuild"] == F32
+    assert facts["withF16"] == F16  # the same listing on an f16 GPU takes the f16 build
+    assert facts["f16Disabled"]
+    assert "shader-f16" in facts["status"], facts["status"]
+
+
+def test_model_loads_in_a_worker_with_progress(chat):
+    seconds = load_model(chat.page, chat.log)
+    page = chat.page
+    stages = page.evaluate("() => window.webslmPage.stages")
+    assert stages[0] == "download" and stages[-1] == "ready", stages
+    assert "shaders" in stages, stages
+    assert page.text_content("#progress-label") == f"Ready: {F32}"
+    # The engine lives in a worker: the page's own thread never imported the runtime's wasm.
+    assert page.evaluate("() => window.webslmPage.chat.engine.worker instanceof Worker")
+    print(f"model load: {seconds:.0f} s, stages {stages}")
+
+
+def test_streamed_answer_mentions_paris(chat):
+    set_sampling(chat.page, temperature=0, max_tokens=24)
+    answer = ask(chat.page, "What is the capital of France?", chat.log)
+    assert answer["error"] is None, chat.log[-20:]
+    assert "Paris" in answer["text"], answer
+    assert answer["chunks"] > 1, "the answer arrived in one piece, not streamed"
+    stats = answer["stats"]
+    assert float(stats["ttft"]) > 0 and float(stats["tokensPerSecond"]) > 0, stats
+    assert "tokens/s" in stats["text"] and "first token" in stats["text"]
+    # WEBSLM_SCREENSHOT=docs/img/chat.png refreshes the README's picture.
+    chat.page.screenshot(path=os.environ.get("WEBSLM_SCREENSHOT") or str(chat.tmp / "chat.png"))
+    print(f"answer: {answer['text']!r} ({stats['text']})")
+
+
+def test_second_turn_depends_on_the_first(chat):
+    answer = ask(chat.page, "Which country is that city in?", chat.log)
+    assert answer["error"] is None and answer["count"] == 2
+    assert "France" in answer["text"] or "French" in answer["text"], answer
+    print(f"second turn: {answer['text']!r}")
+
+
+def test_stop_ends_a_long_answer_midway(chat):
+    page = chat.page
+    page.click("#new-chat")
+    set_sampling(page, temperature=0, max_tokens=400)
+    page.fill("#prompt", "Write a long story about a dragon who lives in a castle.")
+    page.press("#prompt", "Enter")
+    page.wait_for_function("""() => Number(document.querySelector('#messages .message.assistant')
+                                   ?.dataset.chunks || 0) >= 3""", polling=200, timeout=600_000)
+    t_stop = time.time()
+    page.click("#stop")
+    wait_state(page, "ready", chat.log, 120)
+    answer = last_answer(page)
+    assert answer["finish"] == "abort", answer
+    assert "stopped" in answer["stats"]["text"]
+    assert 3 <= int(answer["stats"]["tokens"]) < 400, answer["stats"]
+    print(f"stopped after {answer['stats']['tokens']} tokens, {time.time() - t_stop:.1f} s after Stop")
+
+
+def test_shell_opens_offline_after_the_first_visit(chat):
+    page = chat.page
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
+    chat.ctx.set_offline(True)
+    try:
+        log: list[str] = []
+        offline = open_page(chat.ctx, chat.url, log)
+        facts = offline.evaluate("""async () => {
+            const w = await import('./webslm.js');
+            const webllm = await w.importWebLLM();
+            const listing = window.webslmPage.listing;
+            return {state: document.getElementById('app').dataset.state,
+                    build: document.getElementById('app').dataset.build,
+                    cached: await webllm.hasModelInCache('""" + F32 + """', {model_list: listing.records})};
+        }""")
+        offline.close()
+    finally:
+        chat.ctx.set_offline(False)
+    assert facts == {"state": "idle", "build": F32, "cached": True}, (facts, log[-10:])
+
+
+def test_cache_panel_shows_usage_and_deletes_a_model(chat):
+    page = chat.page
+    page.wait_for_function(f"""() => document.querySelector("#cached-models li[data-model='{F32}']")
+                                     ?.dataset.cached === 'true'""", timeout=30_000)
+    used = int(page.get_attribute("#storage-usage", "data-bytes"))
+    assert used > 50 * 2**20, used  # the weights are in the Cache API
+    page.click("#delete-cache")
+    page.wait_for_function(f"""() => document.querySelector("#cached-models li[data-model='{F32}']")
+                                     ?.dataset.cached === 'false'""", timeout=30_000)
+    assert "Deleted the cached files" in page.text_content("#cache-status")

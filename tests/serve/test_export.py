@@ -1,0 +1,120 @@
+"""`webslm export-site`: the same layout as the server, written atomically, and served by a
+plain static server (the documented Python snippet) it gives the same API and files."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from serve_helpers import SECRET
+from webslm.cli import main
+from webslm.errors import WebslmError
+from webslm.serve.export import export_site
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def export(site_dirs, out, **kw):
+    return export_site([site_dirs["dist"]], out, web_root=site_dirs["web"], say=lambda m: None, **kw)
+
+
+def site_files(site: Path) -> set[str]:
+    return {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
+
+
+def test_layout_matches_the_server(site_dirs, client, tmp_path):
+    site = export(site_dirs, tmp_path / "site")
+    files = site_files(site)
+    art = "models/tiny-q4f32_1/resolve/main/"
+    assert {"index.html", "form.html", "api/models.json", "webslm.js", "static/app.css",
+            "static/sub/x.js", "vendor/web-llm/index.js", art + "params_shard_0.bin",
+            art + "tiny-q4f32_1-webgpu.wasm", art + "webslm-manifest.json"} <= files
+    assert not [f for f in files if f.endswith(".d.ts") or "/." in "/" + f]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging left"
+    for rel in files:  # every exported file is what the server sends at the same URL
+        r = client.get("/" + rel, headers={"Accept-Encoding": "identity"})
+        assert r.status_code == 200 and r.content == (site / rel).read_bytes(), rel
+    assert len(files) == len(site_files(site))
+
+
+def test_artifacts_are_hard_linked_on_the_same_filesystem(site_dirs, tmp_path):
+    site = export(site_dirs, tmp_path / "site")
+    shard = site / "models/tiny-q4f32_1/resolve/main/params_shard_0.bin"
+    assert shard.stat().st_ino == (site_dirs["dist"] / "tiny-q4f32_1/params_shard_0.bin").stat().st_ino
+
+
+def test_existing_out_is_refused_without_force(site_dirs, tmp_path, capsys):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code = main(["export-site", str(site_dirs["dist"]), "--out", str(out)])
+    assert code == 2 and "already exists" in capsys.readouterr().err
+    assert site_files(out) == {"keep.txt"}
+    export(site_dirs, out, force=True)
+    assert "keep.txt" not in site_files(out) and (out / "index.html").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_out_may_not_swallow_its_sources(site_dirs, tmp_path):
+    for out in (site_dirs["dist"], tmp_path, site_dirs["dist"] / "tiny-q4f32_1" / "site",
+                site_dirs["web"]):
+        with pytest.raises(WebslmError):
+            export(site_dirs, out, force=True)
+    assert (site_dirs["dist"] / "tiny-q4f32_1" / "params_shard_0.bin").is_file()
+
+
+def test_symlinks_out_are_not_exported(site_dirs, tmp_path):
+    (site_dirs["web"] / "static" / "leak.txt").symlink_to(site_dirs["secret"])
+    (site_dirs["web"] / "static" / "loop").symlink_to(site_dirs["web"] / "static")
+    site = export(site_dirs, tmp_path / "site")
+    assert not (site / "static" / "leak.txt").exists()
+    assert all(SECRET.encode() not in (site / f).read_bytes() for f in site_files(site))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def documented_static_server() -> str:
+    """The Python snippet from docs/EMBEDDING.md's hosting section, as written."""
+    doc = (REPO / "docs" / "EMBEDDING.md").read_text()
+    hosting = doc.split("## Hosting a static export", 1)[1]
+    return re.search(r'python3 -c "\n(.*?)"\n```', hosting, re.S).group(1)
+
+
+def test_plain_static_server_serves_the_same_site(site_dirs, client, tmp_path):
+    site = export(site_dirs, tmp_path / "site")
+    port = free_port()
+    code = documented_static_server().replace("8080", str(port))
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=site,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base, timeout=5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        with urllib.request.urlopen(base + "api/models.json") as r:
+            assert r.read() == client.get("/api/models.json").content
+            assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+            assert r.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        lib = "models/tiny-q4f32_1/resolve/main/tiny-q4f32_1-webgpu.wasm"
+        with urllib.request.urlopen(base + lib) as r:
+            assert r.headers["Content-Type"] == "application/wasm"
+            assert r.read() == client.get("/" + lib).content
+        with urllib.request.urlopen(base + "webslm.js") as r:
+            assert r.headers["Content-Type"].startswith("text/javascript")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

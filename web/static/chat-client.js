@@ -1,0 +1,114 @@
+// createChat(): one model, loaded in a Web Worker, behind an OpenAI-style API.
+// This is the single code path: the chat page, the form demo, <webslm-chat> and embedders
+// all come through here, so model-list loading and build choice happen in one place.
+
+import { loadModels } from "./models.js";
+import { probeGPU, chooseBuild } from "./gpu.js";
+import { parseProgress } from "./progress.js";
+import { fillForm } from "./form-fill.js";
+
+const WEBLLM_URL = new URL("../vendor/web-llm/index.js", import.meta.url).href;
+const WORKER_URL = new URL("./engine-worker.js", import.meta.url).href;
+
+let webllm = null;
+/** The vendored WebLLM module, imported once, on first use (6.8 MB: not at page load). */
+export async function importWebLLM() {
+  webllm ||= import(WEBLLM_URL);
+  return webllm;
+}
+
+function startWorker() {
+  // new Worker() only takes same-origin scripts. When webslm.js is served from another
+  // origin, a same-origin blob worker imports it instead (that origin must allow CORS).
+  if (new URL(WORKER_URL).origin === globalThis.location.origin) return new Worker(WORKER_URL, { type: "module" });
+  const source = `import ${JSON.stringify(WORKER_URL)};`;
+  return new Worker(URL.createObjectURL(new Blob([source], { type: "text/javascript" })), { type: "module" });
+}
+
+/**
+ * Load a model and return a chat object.
+ * @param {object} opts
+ * @param {string} [opts.model] a build id (smollm2-135m-q4f32_1), a family (smollm2-135m: the
+ *   best build for this GPU), or nothing (the first family listed)
+ * @param {string} [opts.baseUrl] the webslm site root (where webslm.js and api/models.json
+ *   are); defaults to the folder webslm.js was loaded from
+ * @param {(p: object) => void} [opts.onProgress] {stage, label, fraction, loadedBytes, totalBytes, text}
+ * @param {(e: {event, message}) => void} [opts.onGpuEvent] device lost / out-of-memory, as they happen
+ * Throws (before any download) when no build fits this browser; err.choice tells why.
+ */
+export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions } = {}) {
+  listing ||= await loadModels(baseUrl);
+  gpu ||= await probeGPU();
+  const choice = chooseBuild(listing.models, gpu, model);
+  if (!choice.build) {
+    throw Object.assign(new Error(choice.reason), { name: "NoUsableBuildError", choice, gpu });
+  }
+  const build = choice.build;
+  const appConfig = { model_list: listing.records };
+  const { WebWorkerMLCEngine } = await importWebLLM();
+
+  const worker = startWorker();
+  let gpuTrouble = null;
+  const engine = new WebWorkerMLCEngine(worker, {
+    appConfig, logLevel,
+    initProgressCallback: (report) => onProgress?.(parseProgress(report)),
+  });
+  // Our worker adds one message kind; WebLLM's client throws on kinds it does not know,
+  // so ours are taken out before its handler sees them.
+  const webllmOnMessage = worker.onmessage;
+  worker.onmessage = (event) => {
+    if (event.data && event.data.kind === "webslm-gpu") {
+      gpuTrouble = event.data;
+      onGpuEvent?.(event.data);
+      return;
+    }
+    webllmOnMessage(event);
+  };
+  // A worker that fails to start would leave reload() waiting forever.
+  const workerFailed = new Promise((_, reject) => worker.addEventListener("error", (e) => {
+    reject(new Error(`The model worker failed to start (${WORKER_URL}): ${e.message || "script error"}`));
+  }));
+  try {
+    await Promise.race([engine.reload(build.id, chatOptions), workerFailed]);
+  } catch (err) {
+    worker.terminate();
+    throw err;
+  }
+
+  // After a lost device WebLLM answers "model not loaded": say what really happened.
+  const explainTrouble = (err) => {
+    if (gpuTrouble && gpuTrouble.event === "device-lost") return new Error(`DeviceLostError: ${gpuTrouble.message || "the GPU device was lost"}`);
+    if (gpuTrouble && /OutOfMemory/.test(gpuTrouble.event)) return new Error(`GPUOutOfMemoryError: ${gpuTrouble.message}`);
+    return err;
+  };
+  const chat = {
+    model: build.id,
+    build, choice, gpu, listing, appConfig, engine,
+    chat: {
+      completions: {
+        /** OpenAI-style: {messages, stream, response_format, temperature, top_p, max_tokens, ...}. */
+        async create(request) {
+          try {
+            return await engine.chat.completions.create({ ...request });
+          } catch (err) {
+            throw explainTrouble(err);
+          }
+        },
+      },
+    },
+    /** Stop the current answer; a stream then ends with finish_reason "abort". */
+    interrupt: () => engine.interruptGenerate(),
+    resetChat: () => engine.resetChat(),
+    /** Fill `form` from free `text` (see form-fill.js); resolves to what was filled. */
+    fillForm: (form, text, opts) => fillForm(chat, form, text, opts),
+    /** Free the GPU memory and stop the worker. The chat object is unusable afterwards. */
+    async unload() {
+      try {
+        await engine.unload();
+      } finally {
+        worker.terminate();
+      }
+    },
+  };
+  return chat;
+}

@@ -1,0 +1,129 @@
+// The chat page's start-up: read the model list, check WebGPU before any download, offer
+// the builds that can run, load the chosen one in a worker with a progress bar, then hand
+// the chat over to ChatUI. Everything model-related goes through webslm.js.
+
+import {
+  loadModels, probeGPU, chooseBuild, buildProblems, createChat, describeProgress,
+  explainError, formatBytes, registerOffline,
+} from "../webslm.js";
+import { ChatUI } from "./chat-ui.js";
+import { CachePanel } from "./cache-panel.js";
+
+const $ = (id) => document.getElementById(id);
+const app = $("app");
+const setState = (state) => { app.dataset.state = state; };
+const ui = new ChatUI({ setState });
+// For the console and the browser tests: what was listed, probed, chosen and seen.
+const page = { listing: null, gpu: null, chat: null, choice: null, ui, stages: [] };
+window.webslmPage = page;
+const cache = new CachePanel({
+  getListing: () => page.listing,
+  getSelectedBuild: () => page.choice?.build?.id,
+  onDeleted: () => {},
+});
+
+function fail(text) {
+  $("error").textContent = text;
+  $("error").hidden = false;
+  setState("error");
+}
+
+function option(value, text, disabled = false) {
+  const o = document.createElement("option");
+  o.value = value;
+  o.textContent = text;
+  o.disabled = disabled;
+  return o;
+}
+
+// One entry per model family ("best build for this GPU") and, below, every build; builds
+// this GPU cannot run stay visible but disabled, with the reason in their label.
+function fillPicker() {
+  const select = $("model-select");
+  const { models } = page.listing;
+  const families = [...new Set(models.map((m) => m.family))];
+  const auto = families.map((f) => option(f, `${f} (best build for this GPU)`));
+  const group = document.createElement("optgroup");
+  group.label = "Specific builds";
+  for (const m of models) {
+    const problems = buildProblems(m, page.gpu);
+    const size = formatBytes(m.size_bytes);
+    group.append(option(m.id, `${m.id} · ${size}${problems.length ? " · needs shader-f16, unavailable here" : ""}`, problems.length > 0));
+  }
+  select.replaceChildren(...auto, group);
+}
+
+function showChoice() {
+  page.choice = chooseBuild(page.listing.models, page.gpu, $("model-select").value);
+  const build = page.choice.build;
+  app.dataset.build = build ? build.id : "";
+  const gpuName = page.gpu.info?.description || page.gpu.info?.vendor || "WebGPU adapter";
+  const f16 = page.gpu.shaderF16 ? "has shader-f16" : "no shader-f16";
+  $("gpu-status").textContent = build
+    ? `GPU: ${gpuName} (${f16}). ${page.choice.reason} Download ${formatBytes(build.size_bytes)}, context ${build.context_window} tokens.`
+    : page.choice.reason;
+  $("load-button").disabled = !build;
+}
+
+async function loadSelected() {
+  const build = page.choice?.build;
+  if (!build) return;
+  $("load-button").disabled = true;
+  $("model-select").disabled = true;
+  $("error").hidden = true;
+  setState("loading");
+  if (page.chat) {
+    ui.detach();
+    await page.chat.unload().catch(() => {});
+    page.chat = null;
+  }
+  $("progress").hidden = false;
+  try {
+    page.chat = await createChat({
+      model: build.id,
+      listing: page.listing,
+      gpu: page.gpu,
+      onProgress: (p) => {
+        $("load-progress").value = p.fraction;
+        $("progress-label").textContent = describeProgress(p);
+        $("progress").dataset.stage = p.stage;
+        if (page.stages.at(-1) !== p.stage) page.stages.push(p.stage);
+      },
+      onGpuEvent: (e) => fail(explainError(`${e.event}: ${e.message}`).message),
+    });
+    $("progress-label").textContent = `Ready: ${page.chat.model}`;
+    ui.attach(page.chat);
+    setState("ready");
+    navigator.storage?.persist?.().catch(() => {}); // ask the browser not to evict the model
+  } catch (err) {
+    fail(explainError(err).message);
+  } finally {
+    $("load-button").disabled = !page.choice?.build;
+    $("model-select").disabled = false;
+    cache.refresh().catch(() => {});
+  }
+}
+
+async function main() {
+  registerOffline().catch((err) => console.warn("offline mode unavailable:", err));
+  try {
+    [page.listing, page.gpu] = await Promise.all([loadModels(), probeGPU()]);
+  } catch (err) {
+    fail(explainError(err).message);
+    return;
+  }
+  if (!page.gpu.ok) {
+    $("gpu-status").textContent = page.gpu.reason;
+    setState("unsupported");
+    return;
+  }
+  fillPicker();
+  $("model-select").addEventListener("change", showChoice);
+  $("load-button").addEventListener("click", loadSelected);
+  showChoice();
+  setState("idle");
+  app.dataset.ready = "true";
+  cache.refresh().catch(() => {});
+}
+
+main();

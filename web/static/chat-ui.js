@@ -1,0 +1,157 @@
+// The conversation half of the chat page: composer, streaming answers, stop, multi-turn
+// history, sampling settings and per-answer timing. Knows nothing about model loading.
+
+import { renderMarkdown, explainError } from "../webslm.js";
+
+const $ = (id) => document.getElementById(id);
+
+export class ChatUI {
+  constructor({ setState }) {
+    this.chat = null;
+    this.history = []; // [{role, content}] of finished turns, sent again with every question
+    this.busy = false;
+    this.setState = setState;
+    this.messages = $("messages");
+    this.prompt = $("prompt");
+    $("composer").addEventListener("submit", (e) => { e.preventDefault(); this.send(); });
+    this.prompt.addEventListener("keydown", (e) => {
+      // Enter sends, Shift+Enter inserts a line; never while an IME is composing.
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.send(); }
+    });
+    $("stop").addEventListener("click", () => this.chat?.interrupt());
+    $("new-chat").addEventListener("click", () => this.clear());
+    for (const id of ["temperature", "top-p"]) {
+      const input = $(id);
+      const show = () => { $(`${id}-value`).textContent = Number(input.value).toFixed(2); };
+      input.addEventListener("input", show);
+      show();
+    }
+  }
+
+  attach(chat) {
+    this.chat = chat;
+    this.clear();
+    this.#enable(true);
+    this.prompt.focus();
+  }
+
+  detach() {
+    this.chat = null;
+    this.#enable(false);
+  }
+
+  clear() {
+    if (this.busy) return;
+    this.history = [];
+    this.messages.replaceChildren();
+    this.#error("");
+  }
+
+  #enable(ready) {
+    this.prompt.disabled = !ready;
+    $("send").disabled = !ready || this.busy;
+    $("stop").disabled = !this.busy;
+  }
+
+  #error(text) {
+    $("error").textContent = text;
+    $("error").hidden = !text;
+  }
+
+  #bubble(role, text) {
+    const item = document.createElement("article");
+    item.className = `message ${role}`;
+    const who = item.appendChild(document.createElement("h3"));
+    who.className = "who";
+    who.textContent = role === "user" ? "You" : this.chat?.model || "Model";
+    const body = item.appendChild(document.createElement("div"));
+    body.className = "body";
+    renderMarkdown(text, body);
+    this.messages.append(item);
+    item.scrollIntoView({ block: "end" });
+    return item;
+  }
+
+  #request() {
+    const system = $("system-prompt").value.trim();
+    return {
+      messages: system ? [{ role: "system", content: system }, ...this.history] : [...this.history],
+      temperature: Number($("temperature").value),
+      top_p: Number($("top-p").value),
+      max_tokens: Math.max(1, Number($("max-tokens").value) || 256),
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+  }
+
+  async send() {
+    const text = this.prompt.value.trim();
+    if (!text || !this.chat || this.busy) return;
+    this.busy = true;
+    this.setState("generating");
+    this.#enable(true);
+    this.#error("");
+    this.prompt.value = "";
+    this.#bubble("user", text);
+    this.history.push({ role: "user", content: text });
+    const item = this.#bubble("assistant", "");
+    item.classList.add("streaming");
+    const body = item.querySelector(".body");
+    const t0 = performance.now();
+    let tFirst = 0;
+    let answer = "";
+    let finish = null;
+    let usage = null;
+    let chunks = 0;
+    try {
+      const stream = await this.chat.chat.completions.create(this.#request());
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        if (choice?.delta?.content) {
+          tFirst ||= performance.now();
+          answer += choice.delta.content;
+          item.dataset.chunks = String(++chunks);
+          renderMarkdown(answer, body);
+          item.scrollIntoView({ block: "end" });
+        }
+        if (choice?.finish_reason) finish = choice.finish_reason;
+        if (chunk.usage) usage = chunk.usage;
+      }
+      // A stopped answer stays in the history: the next turn continues from what was shown.
+      this.history.push({ role: "assistant", content: answer });
+      item.dataset.finishReason = finish || "stop";
+      item.append(this.#stats(t0, tFirst, performance.now(), usage, finish));
+    } catch (err) {
+      this.history.pop(); // the question got no answer
+      item.classList.add("failed");
+      const explained = explainError(err);
+      this.#error(explained.message);
+      item.dataset.error = explained.kind;
+      if (explained.kind === "device-lost") this.detach();
+    } finally {
+      item.classList.remove("streaming");
+      this.busy = false;
+      this.setState(this.chat ? "ready" : "error");
+      this.#enable(Boolean(this.chat));
+    }
+  }
+
+  // Time to first token is measured here, from the click: it is what the user waits for.
+  // Tokens per second come from WebLLM's own decode timer when it reports one.
+  #stats(t0, tFirst, tEnd, usage, finish) {
+    const p = document.createElement("p");
+    p.className = "stats";
+    const tokens = usage?.completion_tokens ?? 0;
+    const ttft = tFirst ? (tFirst - t0) / 1000 : (tEnd - t0) / 1000;
+    let tps = usage?.extra?.decode_tokens_per_s;
+    if (!(tps > 0) && tokens > 1 && tFirst) tps = (tokens - 1) / ((tEnd - tFirst) / 1000);
+    p.dataset.ttft = ttft.toFixed(3);
+    p.dataset.tokensPerSecond = (tps || 0).toFixed(3);
+    p.dataset.tokens = String(tokens);
+    const parts = [`first token ${ttft.toFixed(2)} s`, `${(tps || 0).toFixed(2)} tokens/s`, `${tokens} tokens`];
+    if (finish === "abort") parts.push("stopped");
+    else if (finish === "length") parts.push("hit the token limit");
+    p.textContent = parts.join(" · ");
+    return p;
+  }
+}

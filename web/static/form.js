@@ -1,0 +1,113 @@
+// The form demo: load the best build for this GPU through webslm.js, fill the contact form
+// from the pasted text with chat.fillForm(), and require a review before "submitting"
+// (the demo only shows the data; it sends nothing).
+
+import { loadModels, probeGPU, chooseBuild, createChat, describeProgress, explainError, formatBytes, registerOffline } from "../webslm.js";
+
+const $ = (id) => document.getElementById(id);
+const app = $("app");
+const form = $("contact-form");
+const page = { chat: null, loading: null, listing: null, gpu: null, fill: null };
+window.webslmPage = page; // for the console and the browser tests
+
+const EXAMPLE = `Best regards,
+
+Maria Rossi
+Head of Operations | Northwind Traders
+maria.rossi@northwind.example
++39 02 555 0142
+Via Roma 12, Milan`;
+
+function fail(err) {
+  $("error").textContent = explainError(err).message;
+  $("error").hidden = false;
+  app.dataset.state = "error";
+}
+
+function loadModel() {
+  page.loading ||= (async () => {
+    app.dataset.state = "loading";
+    $("progress").hidden = false;
+    const chat = await createChat({
+      listing: page.listing,
+      gpu: page.gpu,
+      onProgress: (p) => {
+        $("load-progress").value = p.fraction;
+        $("progress-label").textContent = describeProgress(p);
+      },
+    });
+    $("progress-label").textContent = `Ready: ${chat.model}`;
+    page.chat = chat;
+    return chat;
+  })();
+  page.loading.catch(() => { page.loading = null; });
+  return page.loading;
+}
+
+async function fill() {
+  const text = $("source-text").value.trim();
+  if (!text) { $("fill-status").textContent = "Paste some text first."; return; }
+  $("error").hidden = true;
+  $("fill").disabled = true;
+  try {
+    const chat = await loadModel();
+    app.dataset.state = "filling";
+    $("fill-status").textContent = "Reading the text…";
+    $("stop-fill").disabled = false;
+    const t0 = performance.now();
+    const result = await chat.fillForm(form, text);
+    page.fill = result;
+    const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+    const parts = [`Filled ${result.filled.length} field${result.filled.length === 1 ? "" : "s"} in ${seconds} s: ${result.filled.join(", ") || "none"}.`];
+    if (result.unverified.length) parts.push(`Not found in the text, check: ${result.unverified.join(", ")}.`);
+    const rejected = Object.values(result.rejected).flat();
+    if (rejected.length) parts.push(`Rejected answers: ${rejected.join("; ")}.`);
+    parts.push("Review the marked fields, tick the box, then submit.");
+    $("fill-status").textContent = parts.join(" ");
+    // Model-filled data is never submitted unreviewed.
+    $("reviewed").checked = false;
+    $("reviewed").required = result.filled.length > 0;
+    app.dataset.state = "filled";
+  } catch (err) {
+    fail(err);
+  } finally {
+    $("fill").disabled = false;
+    $("stop-fill").disabled = true;
+  }
+}
+
+form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const data = {};
+  for (const [name, value] of new FormData(form)) if (name !== "reviewed") data[name] = value;
+  data.newsletter = $("newsletter").checked;
+  $("submitted").textContent = JSON.stringify(data, null, 2);
+});
+form.addEventListener("reset", () => {
+  for (const el of form.querySelectorAll("[data-webslm-filled]")) {
+    el.classList.remove("webslm-filled", "webslm-unverified");
+    delete el.dataset.webslmFilled;
+  }
+  $("reviewed").required = false;
+});
+$("example").addEventListener("click", () => { $("source-text").value = EXAMPLE; });
+$("fill").addEventListener("click", fill);
+$("stop-fill").addEventListener("click", () => page.chat?.interrupt());
+
+async function main() {
+  registerOffline().catch(() => {});
+  try {
+    [page.listing, page.gpu] = await Promise.all([loadModels(), probeGPU()]);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  const choice = chooseBuild(page.listing.models, page.gpu);
+  $("model-status").textContent = choice.build
+    ? `${choice.reason} It loads (${formatBytes(choice.build.size_bytes)}) on the first fill.`
+    : choice.reason;
+  $("fill").disabled = !choice.build;
+  app.dataset.ready = "true";
+}
+
+main();

@@ -1,0 +1,69 @@
+// Offline support: a service worker that keeps the page shell (HTML, JS, CSS, the model
+// list, WebLLM's bundle) so the site opens without a network after the first visit.
+// Model files are left alone: WebLLM caches them itself (Cache API), and copying 100 MB
+// shards into a second cache would double the storage the user pays for.
+// It runs as webslm.js (see there): a service worker only controls pages at or below its
+// script's folder, and webslm.js is the one script served from the site root.
+
+const CACHE = "webslm-shell-v1";
+// Everything the chat page and form demo load before the model. Paths are relative to the
+// site root, so the same list works for `webslm serve` and for a static export anywhere.
+export const SHELL = [
+  "./", "index.html", "form.html", "webslm.js", "api/models.json", "vendor/web-llm/index.js",
+  "static/chat.css", "static/chat-page.js", "static/chat-ui.js", "static/cache-panel.js", "static/form.js",
+  "static/models.js", "static/gpu.js", "static/progress.js", "static/errors.js", "static/markdown.js",
+  "static/chat-client.js", "static/engine-worker.js", "static/form-schema.js", "static/form-fill.js",
+  "static/chat-element.js", "static/offline-sw.js",
+];
+
+function cacheable(request, root) {
+  if (request.method !== "GET" || request.headers.has("range")) return false;
+  const url = new URL(request.url);
+  if (url.origin !== root.origin || !url.href.startsWith(root.href)) return false;
+  return !url.href.slice(root.href.length).startsWith("models/");
+}
+
+async function precache(root) {
+  const cache = await caches.open(CACHE);
+  // One by one, so one missing file (a site without the form demo) does not void the rest.
+  await Promise.all(SHELL.map(async (path) => {
+    try {
+      const response = await fetch(new URL(path, root), { cache: "no-cache" });
+      if (response.ok) await cache.put(new URL(path, root), response);
+    } catch {
+      /* offline during install: the next visit retries */
+    }
+  }));
+}
+
+// Network first, so a redeployed site is picked up at once; the cache only answers offline.
+async function networkFirst(request, root) {
+  const cache = await caches.open(CACHE);
+  try {
+    const response = await fetch(request);
+    if (response.ok && response.status === 200) await cache.put(request, response.clone());
+    return response;
+  } catch (err) {
+    const hit = await cache.match(request, { ignoreSearch: true })
+      || (request.mode === "navigate" ? await cache.match(new URL("./", root)) : undefined);
+    if (hit) return hit;
+    throw err;
+  }
+}
+
+/** Wire the service worker `sw` (a ServiceWorkerGlobalScope). */
+export function installOfflineWorker(sw) {
+  const root = new URL("./", sw.location.href);
+  sw.addEventListener("install", (event) => event.waitUntil(precache(root).then(() => sw.skipWaiting())));
+  sw.addEventListener("activate", (event) => event.waitUntil(sw.clients.claim()));
+  sw.addEventListener("fetch", (event) => {
+    if (cacheable(event.request, root)) event.respondWith(networkFirst(event.request, root));
+  });
+}
+
+/** From a page: register webslm.js (at `moduleUrl`) as the site's offline service worker. */
+export async function registerOffline(moduleUrl) {
+  if (!globalThis.navigator || !navigator.serviceWorker) return null;
+  const scope = new URL("./", moduleUrl).href;
+  return navigator.serviceWorker.register(moduleUrl, { type: "module", scope });
+}

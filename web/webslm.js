@@ -1,0 +1,33 @@
+// webslm.js: the public ES module of a webslm site (served at <site>/webslm.js).
+//
+//   import { createChat } from "https://example.com/webslm/webslm.js";
+//   const chat = await createChat({ model: "smollm2-135m", onProgress: (p) => console.log(p.label) });
+//   const reply = await chat.chat.completions.create({ messages: [{ role: "user", content: "Hi" }] });
+//   await chat.fillForm(document.querySelector("form"), signatureText);
+//   await chat.unload();
+//
+// Importing it also defines <webslm-chat>. The chat page and the form demo use this module
+// too: there is one code path for listing models, choosing a build and talking to WebLLM.
+
+import { installOfflineWorker, registerOffline as registerAt } from "./static/offline-sw.js";
+import { defineChatElement } from "./static/chat-element.js";
+
+export { createChat, importWebLLM } from "./static/chat-client.js";
+export { loadModels, familyOf, needsF16, siteBase, SITE_ROOT } from "./static/models.js";
+export { probeGPU, chooseBuild, buildProblems, REQUIRED_LIMITS } from "./static/gpu.js";
+export { parseProgress, describeProgress, formatBytes } from "./static/progress.js";
+export { explainError } from "./static/errors.js";
+export { deriveSchema, validate } from "./static/form-schema.js";
+export { fillForm, buildPrompt, isGrounded, clearMarks } from "./static/form-fill.js";
+export { renderMarkdown } from "./static/markdown.js";
+export { defineChatElement };
+
+/** Make this site work offline after the first visit (registers webslm.js as its service worker). */
+export const registerOffline = () => registerAt(import.meta.url);
+
+// The same file is the site's offline service worker (see static/offline-sw.js for why).
+if (typeof ServiceWorkerGlobalScope !== "undefined" && self instanceof ServiceWorkerGlobalScope) {
+  installOfflineWorker(self);
+} else {
+  defineChatElement();
+}

@@ -1,0 +1,82 @@
+"""LongRoPE (Phi-3) applied by the model itself, before q/k reach TVM's paged KV cache.
+
+Why not the cache's own "longrope" kernel: TVM picks the long factors when a forward call
+holds more tokens than the original context, so a decode step (one token) never uses them.
+transformers (and Microsoft's reference code) pick them when the sequence reaches past the
+original context: max(position) + 1 > original_max_position_embeddings. We apply that rule
+per sequence row; the row's last token carries its largest position.
+
+Inherent difference, documented in docs/ARCHITECTURE.md: keys already in the KV cache keep the
+rotation they were written with. transformers' Phi-3 `generate` drops its cache and recomputes
+everything with the long factors once the sequence crosses the original context; a cache
+cannot, so logits after the crossing match transformers stepped with a cache, not a recompute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+from tvm import te, tirx
+from tvm.relax.frontend import nn
+
+
+@dataclasses.dataclass(frozen=True)
+class LongRope:
+    theta: float
+    rotary_dim: int
+    num_rotated_heads: int                 # q heads + k heads at the front of fused qkv
+    short_factor: tuple[float, ...]
+    long_factor: tuple[float, ...]
+    original_max_position_embeddings: int
+    attention_factor: float                # multiplies cos and sin, as transformers does
+
+    @classmethod
+    def from_rope_scaling(cls, rope: dict[str, Any], *, theta: float, rotary_dim: int,
+                          num_rotated_heads: int, max_position_embeddings: int,
+                          original_max_position_embeddings: int) -> "LongRope":
+        """transformers' _compute_longrope_parameters, including its attention factor default."""
+        original = original_max_position_embeddings
+        factor = rope.get("factor") or max_position_embeddings / original
+        attention_factor = rope.get("attention_factor")
+        if attention_factor is None:
+            attention_factor = 1.0 if factor <= 1.0 else math.sqrt(
+                1 + math.log(factor) / math.log(original))
+        short, long = tuple(rope["short_factor"]), tuple(rope["long_factor"])
+        if len(short) != rotary_dim // 2 or len(long) != rotary_dim // 2:
+            raise ValueError(f"longrope factors need {rotary_dim // 2} entries each, got "
+                             f"{len(short)} short and {len(long)} long")
+        return cls(theta, rotary_dim, num_rotated_heads, short, long, original,
+                   float(attention_factor))
+
+    def inv_freq_table(self) -> np.ndarray:
+        """[2, rotary_dim / 2] float32: row 0 short, row 1 long (transformers' inv_freq)."""
+        exponent = np.arange(0, self.rotary_dim, 2).astype(np.float32) / np.float32(self.rotary_dim)
+        base = np.float32(self.theta) ** exponent
+        factors = np.asarray([self.short_factor, self.long_factor], dtype=np.float32)
+        return (np.float32(1.0) / (factors * base)).astype(np.float32)
+
+    def __call__(self, qkv: nn.Tensor, positions: nn.Tensor) -> nn.Tensor:
+        """qkv [b, s, heads, head_dim] with q/k heads rotated; positions [b * s] int32."""
+        table = nn.Tensor.from_const(self.inv_freq_table())
+        return nn.tensor_expr_op(self._te, "longrope", [qkv, positions, table])
+
+    def _te(self, qkv: te.Tensor, pos: te.Tensor, table: te.Tensor) -> te.Tensor:
+        _, s, _, _ = qkv.shape
+        half, original = self.rotary_dim // 2, self.original_max_position_embeddings
+        scale = tirx.const(self.attention_factor, "float32")
+
+        def value(i, t, h, d):
+            row_is_long = pos[i * s + s - 1] >= original  # last position + 1 > original
+            inv_freq = tirx.if_then_else(row_is_long, table[1, d % half], table[0, d % half])
+            angle = pos[i * s + t].astype("float32") * inv_freq
+            x = qkv[i, t, h, d]
+            partner = tirx.if_then_else(d < half, -qkv[i, t, h, d + half], qkv[i, t, h, d - half])
+            rotated = (x.astype("float32") * tirx.cos(angle) * scale
+                       + partner.astype("float32") * tirx.sin(angle) * scale).astype(qkv.dtype)
+            return tirx.if_then_else(tirx.all(h < self.num_rotated_heads, d < self.rotary_dim),
+                                     rotated, x)
+
+        return te.compute(qkv.shape, value, name="longrope")
