@@ -29,28 +29,43 @@ from model_configs import CONFIGS  # noqa: E402
 from random_checkpoint import write_checkpoint  # noqa: E402
 from tokenizer_dirs import tokenizer_dir  # noqa: E402
 
-WEBSLM = [sys.executable, "-m", "webslm.cli"]
 # WebLLM 0.2.86 prebuiltAppConfig, vram_required_MB of its own builds at 4k context
 WEBLLM_VRAM_MB = {"llama-3.2-1b-q4f16_1": 879.04, "llama-3.2-1b-q4f32_1": 1128.82,
                   "qwen2.5-1.5b-q4f16_1": 1629.75, "qwen2.5-1.5b-q4f32_1": 1888.97,
                   "phi-3.5-mini-q4f16_1": 3672.07, "phi-3.5-mini-q4f32_1": 5483.12}
 
 
+# Runs `webslm build` and reports the Python process's own peak RSS apart from its
+# children's (emcc, wasm-ld), so the two memory peaks are not confused.
+BUILD_WRAPPER = (
+    "import resource, sys\n"
+    "from webslm.cli import main\n"
+    "code = main(['build', *sys.argv[1:]])\n"
+    "own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "print(f'RSS_KB {own} {kids}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
 def timed_build(args: list[str]) -> dict:
-    """Run one build in a child process; peak RSS comes from that child's own rusage.
+    """Run one build in a child process; peak RSS comes from that child's rusage.
 
     stderr goes to a file: an unread pipe fills up with progress bars and stalls long builds.
     """
     start = time.time()
     with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen([*WEBSLM, "build", *args], stdout=subprocess.DEVNULL,
-                                stderr=log, text=True)
+        proc = subprocess.Popen([sys.executable, "-c", BUILD_WRAPPER, *args],
+                                stdout=subprocess.DEVNULL, stderr=log, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.time() - start
+        log.seek(0)
+        text = log.read()
         if os.waitstatus_to_exitcode(status) != 0:
-            log.seek(0)
-            raise SystemExit(f"build {args} failed:\n{log.read()[-3000:]}")
-    return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+            raise SystemExit(f"build {args} failed:\n{text[-3000:]}")
+    own_kb, kids_kb = (int(v) for v in text.rsplit("RSS_KB ", 1)[1].split()[:2])
+    return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "python_rss_mb": round(own_kb / 1024, 1), "tools_rss_mb": round(kids_kb / 1024, 1)}
 
 
 def artifact_stats(art: Path) -> dict:
