@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from model_configs import CONFIGS  # noqa: E402
 from random_checkpoint import write_checkpoint  # noqa: E402
 from tokenizer_dirs import tokenizer_dir  # noqa: E402
+from tree_rss import TreeSampler  # noqa: E402
 
 # WebLLM 0.2.86 prebuiltAppConfig, vram_required_MB of its own builds at 4k context
 WEBLLM_VRAM_MB = {"llama-3.2-1b-q4f16_1": 879.04, "llama-3.2-1b-q4f32_1": 1128.82,
@@ -35,37 +36,42 @@ WEBLLM_VRAM_MB = {"llama-3.2-1b-q4f16_1": 879.04, "llama-3.2-1b-q4f32_1": 1128.8
                   "phi-3.5-mini-q4f16_1": 3672.07, "phi-3.5-mini-q4f32_1": 5483.12}
 
 
-# Runs `webslm build` and reports the Python process's own peak RSS apart from its
-# children's (emcc, wasm-ld), so the two memory peaks are not confused.
+# Runs `webslm build` and reports the Python process's own peak RSS (VmHWM; see
+# bench/tree_rss.py for why not getrusage) apart from its tools' (emcc, wasm-ld).
 BUILD_WRAPPER = (
-    "import resource, sys\n"
+    "import sys\n"
+    "from tree_rss import own_peak_kb\n"
     "from webslm.cli import main\n"
     "code = main(['build', *sys.argv[1:]])\n"
-    "own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-    "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "print(f'RSS_KB {own} {kids}', file=sys.stderr)\n"
+    "print(f'RSS_KB {own_peak_kb()}', file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
 
 def timed_build(args: list[str]) -> dict:
-    """Run one build in a child process; peak RSS comes from that child's rusage.
+    """Run one build in a child process: wall time, and peak RSS sampled over its tree.
 
     stderr goes to a file: an unread pipe fills up with progress bars and stalls long builds.
     """
     start = time.time()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO / "bench"), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen([sys.executable, "-c", BUILD_WRAPPER, *args],
+        proc = subprocess.Popen([sys.executable, "-c", BUILD_WRAPPER, *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=log, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        status = proc.wait()
+        sampler.stop()
         wall = time.time() - start
         log.seek(0)
         text = log.read()
-        if os.waitstatus_to_exitcode(status) != 0:
+        if status != 0:
             raise SystemExit(f"build {args} failed:\n{text[-3000:]}")
-    own_kb, kids_kb = (int(v) for v in text.rsplit("RSS_KB ", 1)[1].split()[:2])
-    return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "python_rss_mb": round(own_kb / 1024, 1), "tools_rss_mb": round(kids_kb / 1024, 1)}
+    own_kb = int(text.rsplit("RSS_KB ", 1)[1].split()[0])
+    mb = lambda kb: round(kb / 1024, 1)  # noqa: E731
+    return {"wall_s": round(wall, 1), "peak_rss_mb": mb(max(sampler.tree_peak_kb, own_kb)),
+            "python_rss_mb": mb(own_kb), "tools_rss_mb": mb(sampler.tools_peak_kb)}
 
 
 def artifact_stats(art: Path) -> dict:
@@ -119,12 +125,13 @@ def main() -> None:
     a.out.mkdir(exist_ok=True)
     name = "build_bench_full.json" if a.full else "build_bench.json"
     (a.out / name).write_text(json.dumps(rows, indent=2))
-    print("\n| model | quant | wall s | peak RSS MB | weight MB | bits/weight | artifact MB "
-          "| VRAM est. MB | WebLLM VRAM MB |")
+    print("\n| model | quant | wall s | peak RSS MB (python / tools) | weight MB | bits/weight "
+          "| artifact MB | VRAM est. MB | WebLLM VRAM MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ref = WEBLLM_VRAM_MB.get(f"{r['model']}-{r['quantization']}", "")
         print(f"| {r['model']} | {r['quantization']} | {r['wall_s']} | {r['peak_rss_mb']} "
+              f"({r['python_rss_mb']} / {r['tools_rss_mb']}) "
               f"| {r['weight_bytes'] / 2**20:.1f} | {r['bits_per_weight']} "
               f"| {r['artifact_bytes'] / 2**20:.1f} | {r['vram_estimate_mb']} | {ref} |")
 

@@ -42,5 +42,5 @@ def get_model(name: str, path: Path | None = None) -> ModelEntry:
     if name not in registry:
         raise WebslmError(f"unknown model {name!r}",
                           f"known models: {', '.join(registry)}; or pass --source DIR|FILE.gguf|HF_ID "
-                          "to build any Llama-architecture checkpoint")
+                          "to build any Llama, Qwen2 or Phi-3 checkpoint")
     return registry[name]
