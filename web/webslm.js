@@ -18,7 +18,8 @@ export { probeGPU, chooseBuild, buildProblems, REQUIRED_LIMITS } from "./static/
 export { parseProgress, describeProgress, formatBytes } from "./static/progress.js";
 export { explainError } from "./static/errors.js";
 export { deriveSchema, validate } from "./static/form-schema.js";
-export { fillForm, buildPrompt, isGrounded, clearMarks } from "./static/form-fill.js";
+export { fillForm, isGrounded, clearMarks } from "./static/form-fill.js";
+export { schemaForText, exampleFor, buildMessages } from "./static/form-prompt.js";
 export { renderMarkdown } from "./static/markdown.js";
 export { defineChatElement };
 

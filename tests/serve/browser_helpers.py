@@ -30,9 +30,27 @@ LOAD_TIMEOUT_S = 900  # first load: download, weights to the GPU, shader compila
 ANSWER_TIMEOUT_S = 600
 
 
+class Served(str):
+    """The base URL of a running `webslm serve` (ends in /), with stop() to take it down."""
+
+    proc: subprocess.Popen
+
+    def stop(self):
+        _stop(self.proc)
+
+
+def _stop(proc: subprocess.Popen):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @contextmanager
 def webslm_serve(*dists: Path, timeout: float = 60):
-    """`webslm serve DIST... --port 0` as a subprocess; yields its base URL (ends in /)."""
+    """`webslm serve DIST... --port 0` as a subprocess; yields its base URL (a Served)."""
     cmd = [str(WEBSLM), "serve", *map(str, dists), "--port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -50,13 +68,11 @@ def webslm_serve(*dists: Path, timeout: float = 60):
         if url is None:
             pytest.fail("webslm serve did not start:\n" + "".join(lines))
         assert urlsplit(url).hostname == "127.0.0.1"
-        yield url
+        served = Served(url)
+        served.proc = proc
+        yield served
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
 
 
 def attach_log(page, log: list[str]):

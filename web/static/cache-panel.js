@@ -8,10 +8,9 @@ import { importWebLLM, formatBytes, explainError } from "../webslm.js";
 const $ = (id) => document.getElementById(id);
 
 export class CachePanel {
-  constructor({ getListing, getSelectedBuild, onDeleted }) {
+  constructor({ getListing, getSelectedBuild }) {
     this.getListing = getListing;
     this.getSelectedBuild = getSelectedBuild;
-    this.onDeleted = onDeleted;
     $("delete-cache").addEventListener("click", () => this.deleteSelected());
   }
 
@@ -48,7 +47,6 @@ export class CachePanel {
       const { deleteModelAllInfoInCache } = await importWebLLM();
       await deleteModelAllInfoInCache(id, { model_list: listing.records });
       status.textContent = `Deleted the cached files of ${id}. It downloads again on its next load.`;
-      this.onDeleted?.(id);
     } catch (err) {
       status.textContent = explainError(err).message;
     }

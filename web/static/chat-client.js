@@ -68,6 +68,7 @@ export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, 
   const workerFailed = new Promise((_, reject) => worker.addEventListener("error", (e) => {
     reject(new Error(`The model worker failed to start (${WORKER_URL}): ${e.message || "script error"}`));
   }));
+  workerFailed.catch(() => {}); // an error after a good start is not a load failure
   try {
     await Promise.race([engine.reload(build.id, chatOptions), workerFailed]);
   } catch (err) {

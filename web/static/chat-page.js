@@ -19,7 +19,6 @@ window.webslmPage = page;
 const cache = new CachePanel({
   getListing: () => page.listing,
   getSelectedBuild: () => page.choice?.build?.id,
-  onDeleted: () => {},
 });
 
 function fail(text) {
@@ -48,7 +47,8 @@ function fillPicker() {
   for (const m of models) {
     const problems = buildProblems(m, page.gpu);
     const size = formatBytes(m.size_bytes);
-    group.append(option(m.id, `${m.id} · ${size}${problems.length ? " · needs shader-f16, unavailable here" : ""}`, problems.length > 0));
+    const why = problems.length ? (problems.some((p) => p.includes("shader-f16")) ? " · needs shader-f16, unavailable here" : " · cannot run on this GPU") : "";
+    group.append(option(m.id, `${m.id} · ${size}${why}`, problems.length > 0));
   }
   select.replaceChildren(...auto, group);
 }

@@ -42,6 +42,8 @@ const KINDS = [
 
 /** {kind, message, detail}: `message` is for the user, `detail` the original text. */
 export function explainError(err) {
+  // createChat's own refusal (no build fits this GPU) is already written for the user.
+  if (err && err.name === "NoUsableBuildError") return { kind: "no-usable-build", message: err.message, detail: err.message };
   const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   for (const k of KINDS) {
     if (k.re.test(detail)) return { kind: k.kind, message: k.message, detail };

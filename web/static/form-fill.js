@@ -3,28 +3,22 @@
 // Nothing is submitted: the user reviews the marked fields first.
 
 import { deriveSchema, validate } from "./form-schema.js";
+import { schemaForText, buildMessages } from "./form-prompt.js";
 
-const SYSTEM = "You copy contact details from a text into a form. Use only facts written in the text. " +
-  "Copy names, emails, companies and places exactly as written. Use \"\" for anything the text does not say.";
-
-/** The user message: the fields (name: label, choices) and the text. */
-export function buildPrompt(schema, text) {
-  const lines = Object.entries(schema.properties).map(([name, p]) => {
-    const choices = p.enum ? ` (one of: ${p.enum.filter(Boolean).join(", ")})` : p.type === "boolean" ? " (true or false)" : "";
-    return `- ${name}: ${p.description || name}${choices}`;
-  });
-  return `Text:\n"""\n${text.trim()}\n"""\n\nFields:\n${lines.join("\n")}\n\nAnswer with one JSON object.`;
-}
-
-const norm = (s) => String(s).toLowerCase().replace(/\s+/g, " ").trim();
+const words = (s) => String(s).toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
 const digits = (s) => String(s).replace(/\D/g, "");
 
-/** Whether a string value can be found in the source text (a guard against invented data). */
+/**
+ * Whether a string value comes from the source text: every word of it occurs in the text
+ * (order and punctuation may differ), or, for phone numbers, its digits do. This is what
+ * keeps invented data, or values copied from the prompt's example, out of the form.
+ */
 export function isGrounded(value, text) {
   if (typeof value !== "string" || !value) return true;
-  if (norm(text).includes(norm(value))) return true;
+  const have = new Set(words(text));
+  if (words(value).every((w) => have.has(w))) return true;
   const d = digits(value);
-  return d.length >= 5 && digits(text).includes(d); // phone numbers written differently
+  return d.length >= 5 && digits(text).includes(d);
 }
 
 function setControl(form, name, value) {
@@ -45,13 +39,12 @@ function setControl(form, name, value) {
   return first;
 }
 
-/** Remove the "filled by the model" marks once the user edits a field: it is reviewed. */
-function markFilled(target, grounded) {
+/** Mark a field as filled by the model; the mark goes when the user edits it (reviewed). */
+function markFilled(target) {
   target.classList.add("webslm-filled");
-  target.classList.toggle("webslm-unverified", !grounded);
-  target.dataset.webslmFilled = grounded ? "model" : "model-unverified";
+  target.dataset.webslmFilled = "model";
   const clear = () => {
-    target.classList.remove("webslm-filled", "webslm-unverified");
+    target.classList.remove("webslm-filled");
     delete target.dataset.webslmFilled;
   };
   target.addEventListener("input", (e) => e.isTrusted && clear());
@@ -60,20 +53,22 @@ function markFilled(target, grounded) {
 /** Forget the marks of an earlier fill. */
 export function clearMarks(form) {
   for (const el of form.querySelectorAll("[data-webslm-filled]")) {
-    el.classList.remove("webslm-filled", "webslm-unverified");
+    el.classList.remove("webslm-filled");
     delete el.dataset.webslmFilled;
   }
 }
 
 /**
  * Ask `chat` (from createChat) to fill `form` from `text`.
- * Returns {values, filled: [names], unverified: [names], rejected: {name: [problems]}, raw, usage}.
+ * Returns {values, filled: [names], ungrounded: [names whose answer is not in the text, left
+ * empty], skipped: [names not asked for], rejected: {name: [problems]}, raw, usage, schema}.
  * Throws when the answer is not JSON at all (e.g. cut off by max_tokens).
  */
-export async function fillForm(chat, form, text, { maxTokens = 256, temperature = 0, signal } = {}) {
-  const { schema } = deriveSchema(form);
+export async function fillForm(chat, form, text, { maxTokens = 192, temperature = 0, signal } = {}) {
+  const derived = deriveSchema(form);
+  const { schema, skipped } = schemaForText(derived.schema, derived.fields, text);
   const request = {
-    messages: [{ role: "system", content: SYSTEM }, { role: "user", content: buildPrompt(schema, text) }],
+    messages: buildMessages(schema, derived.fields, text),
     response_format: { type: "json_object", schema: JSON.stringify(schema) },
     temperature, top_p: 1, max_tokens: maxTokens, stream: false,
   };
@@ -95,16 +90,18 @@ export async function fillForm(chat, form, text, { maxTokens = 256, temperature 
   }
   const check = validate(schema, values);
   clearMarks(form);
+  const kinds = new Map(derived.fields.map((f) => [f.name, f.kind]));
   const filled = [];
-  const unverified = [];
+  const ungrounded = [];
   for (const [name, value] of Object.entries(values)) {
     if (check.byField[name] || value === "" || value === false) continue; // invalid or "not stated"
+    // Free-text values must come from the text; choices, dates and booleans are checked by the schema.
+    const freeText = !schema.properties[name].enum && !["date", "select", "radio"].includes(kinds.get(name));
+    if (freeText && !isGrounded(value, text)) { ungrounded.push(name); continue; }
     const target = setControl(form, name, value);
     if (!target) continue;
-    const grounded = isGrounded(value, text);
-    markFilled(target, grounded);
+    markFilled(target);
     filled.push(name);
-    if (!grounded) unverified.push(name);
   }
-  return { values, filled, unverified, rejected: check.byField, raw, usage: reply.usage, schema };
+  return { values, filled, ungrounded, skipped, rejected: check.byField, raw, usage: reply.usage, schema };
 }

@@ -53,7 +53,10 @@ export function deriveSchema(form) {
     const prop = propertyFor(el);
     prop.description = labelOf(el);
     properties[el.name] = prop;
-    fields.push({ name: el.name, label: prop.description, kind: el.tagName === "SELECT" ? "select" : type || "text" });
+    // autocomplete ("name", "email", "organization", "address-level2", ...) says what a field
+    // holds in standard words; form-prompt.js builds its worked example from it.
+    const autocomplete = (el.getAttribute("autocomplete") || "").trim().toLowerCase().split(/\s+/).pop();
+    fields.push({ name: el.name, label: prop.description, kind: el.tagName === "SELECT" ? "select" : type || "text", autocomplete });
   }
   const schema = { type: "object", properties, required: Object.keys(properties), additionalProperties: false };
   return { schema, fields };

@@ -59,7 +59,7 @@ async function fill() {
     page.fill = result;
     const seconds = ((performance.now() - t0) / 1000).toFixed(1);
     const parts = [`Filled ${result.filled.length} field${result.filled.length === 1 ? "" : "s"} in ${seconds} s: ${result.filled.join(", ") || "none"}.`];
-    if (result.unverified.length) parts.push(`Not found in the text, check: ${result.unverified.join(", ")}.`);
+    if (result.ungrounded.length) parts.push(`Left empty (the model's answer is not in the text): ${result.ungrounded.join(", ")}.`);
     const rejected = Object.values(result.rejected).flat();
     if (rejected.length) parts.push(`Rejected answers: ${rejected.join("; ")}.`);
     parts.push("Review the marked fields, tick the box, then submit.");
@@ -85,7 +85,7 @@ form.addEventListener("submit", (e) => {
 });
 form.addEventListener("reset", () => {
   for (const el of form.querySelectorAll("[data-webslm-filled]")) {
-    el.classList.remove("webslm-filled", "webslm-unverified");
+    el.classList.remove("webslm-filled");
     delete el.dataset.webslmFilled;
   }
   $("reviewed").required = false;

@@ -6,7 +6,9 @@
 // **bold**, *italic*, and [links](https://...) whose URL is http(s) or mailto.
 
 const SAFE_URL = /^(https?:|mailto:)/i;
-const INLINE = /(`+)([^`]+?)\1|\*\*([^*]+?)\*\*|__([^_]+?)__|\*([^*\s][^*]*?)\*|_([^_\s][^_]*?)_|\[([^\]\n]+)\]\(([^()\s]+)\)/g;
+// _italic_ and __bold__ only between non-word characters, so snake_case_names and
+// window.__private stay as written.
+const INLINE = /(`+)([^`]+?)\1|\*\*([^*]+?)\*\*|(?<![\p{L}\p{N}_])__([^_]+?)__(?![\p{L}\p{N}_])|\*([^*\s][^*]*?)\*|(?<![\p{L}\p{N}_])_([^_\s][^_]*?)_(?![\p{L}\p{N}_])|\[([^\]\n]+)\]\(([^()\s]+)\)/gu;
 
 function el(doc, tag, text) {
   const node = doc.createElement(tag);

@@ -12,7 +12,7 @@ export const SHELL = [
   "./", "index.html", "form.html", "webslm.js", "api/models.json", "vendor/web-llm/index.js",
   "static/chat.css", "static/chat-page.js", "static/chat-ui.js", "static/cache-panel.js", "static/form.js",
   "static/models.js", "static/gpu.js", "static/progress.js", "static/errors.js", "static/markdown.js",
-  "static/chat-client.js", "static/engine-worker.js", "static/form-schema.js", "static/form-fill.js",
+  "static/chat-client.js", "static/engine-worker.js", "static/form-schema.js", "static/form-prompt.js", "static/form-fill.js",
   "static/chat-element.js", "static/offline-sw.js",
 ];
 

@@ -22,9 +22,11 @@ export function parseProgress(report, weightBytes = 0) {
     if (!m) continue;
     const out = { stage, label, fraction, text, seconds: report.timeElapsed || 0 };
     if (stage === "download" || stage === "load") {
-      // WebLLM rounds the MB figure up; the fraction is exact, so prefer it when the total is known.
-      out.totalBytes = weightBytes || 0;
-      out.loadedBytes = weightBytes ? Math.round(fraction * weightBytes) : (m[3] ? Number(m[3]) * 2 ** 20 : 0);
+      // WebLLM reports MB done (rounded up) and the exact fraction, but no total: the total is
+      // done / fraction, unless the caller knows the weights' size.
+      const done = m[3] ? Number(m[3]) * 2 ** 20 : 0;
+      out.totalBytes = weightBytes || (fraction > 0 ? Math.round(done / fraction) : 0);
+      out.loadedBytes = weightBytes ? Math.round(fraction * weightBytes) : done;
     }
     return out;
   }
