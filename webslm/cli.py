@@ -50,6 +50,54 @@ def _cmd_verify(args) -> int:
     return 0 if report.passed else 1
 
 
+def _cmd_eval(args) -> int:
+    import dataclasses
+    import json
+
+    from webslm.verify.perplexity import DEFAULT_TEXT, evaluate_artifacts
+
+    reports = evaluate_artifacts([Path(d) for d in args.dirs],
+                                 text_path=Path(args.text) if args.text else DEFAULT_TEXT,
+                                 window=args.window, max_tokens=args.max_tokens,
+                                 progress=lambda m: print(f"[webslm] {m}", flush=True))
+    for r in reports:
+        print(r.line())
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            [{**dataclasses.asdict(r), "increase": r.increase} for r in reports], indent=2) + "\n")
+    return 0
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _cmd_bench(args) -> int:
+    import shlex
+
+    from webslm.bench.report import write_reports
+    from webslm.bench.runner import BenchRequest, run_bench
+
+    req = BenchRequest(target=args.model, engines=[e.strip() for e in args.engines.split(",")],
+                       contexts=args.contexts, new_tokens=args.new_tokens, runs=args.runs,
+                       gpu=args.gpu, dist=Path(args.dist),
+                       gguf=Path(args.gguf) if args.gguf else None, threads=args.threads,
+                       timeout_s=args.timeout)
+    raw = run_bench(req, say=lambda m: print(f"[webslm] {m}", flush=True))
+    command = "webslm " + " ".join(map(shlex.quote, args.argv))
+    paths = write_reports(raw, Path(args.out), command)
+    print(paths["markdown"].read_text())
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
 def _cmd_serve(args) -> int:
     from webslm.serve.app import create_app
     from webslm.serve.server import serve
@@ -95,6 +143,35 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--source", help="override the source recorded in the manifest")
     v.set_defaults(func=_cmd_verify)
 
+    ev = sub.add_parser("eval", help="perplexity of builds on a fixed text, against their source")
+    ev.add_argument("dirs", nargs="+", help="artifact directories written by `webslm build`")
+    ev.add_argument("--text", help="UTF-8 text to score (default: tests/data/eval_text.txt)")
+    ev.add_argument("--window", type=int, default=512,
+                    help="tokens per window, each from an empty KV cache (default 512)")
+    ev.add_argument("--max-tokens", type=int, help="score only the first N tokens of the text")
+    ev.add_argument("--json", help="also write the results as JSON to this file")
+    ev.set_defaults(func=_cmd_eval)
+
+    bn = sub.add_parser("bench", help="in-browser speed of a build next to other engines")
+    bn.add_argument("model", help="a model name (its build in --dist) or an artifact directory")
+    bn.add_argument("--engines", default="webllm,wllama",
+                    help="comma-separated: webllm, wllama (default: both)")
+    where = bn.add_mutually_exclusive_group()
+    where.add_argument("--gpu", action="store_true", help="use the machine's GPU (Vulkan)")
+    where.add_argument("--swiftshader", action="store_true",
+                       help="use SwiftShader's CPU WebGPU (the default)")
+    bn.add_argument("--contexts", type=_ints, default=[128, 1024, 4096],
+                    help="prompt lengths in tokens (default 128,1024,4096; those that do not "
+                         "fit the build's window are skipped)")
+    bn.add_argument("--new-tokens", type=int, default=32, help="tokens decoded per prompt")
+    bn.add_argument("--runs", type=int, default=3, help="browser launches per engine")
+    bn.add_argument("--dist", default="dist", help="where named models are built")
+    bn.add_argument("--gguf", help="the GGUF wllama runs (default: the build's GGUF source)")
+    bn.add_argument("--threads", type=int, help="wllama WASM threads (default: its own)")
+    bn.add_argument("--timeout", type=float, default=1800, help="seconds per browser run")
+    bn.add_argument("--out", default="results", help="report folder (default: results)")
+    bn.set_defaults(func=_cmd_bench)
+
     s = sub.add_parser("serve", help="serve the chat page and built models (inference runs in "
                                       "the browser)")
     s.add_argument("dist", nargs="*", default=["dist"],
@@ -114,6 +191,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # for reports: the exact command
     try:
         return args.func(args)
     except WebslmError as err:

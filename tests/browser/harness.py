@@ -13,6 +13,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from webslm.bench.chromium import CHROMIUM, chromium_args
+
 try:  # imported as tests.browser.harness
     from .static_server import StaticServer
 except ImportError:  # imported as a top-level module by pytest (tests/browser on sys.path)
@@ -21,20 +23,9 @@ except ImportError:  # imported as a top-level module by pytest (tests/browser o
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WEBLLM_LIB = REPO / "web" / "node_modules" / "@mlc-ai" / "web-llm" / "lib"
-CHROMIUM = "/usr/bin/chromium"
-# From shared/TOOLCHAIN.md; the user data dir is passed by Playwright (fresh per launch).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-unsafe-webgpu",
-    "--enable-features=Vulkan",
-    "--use-vulkan=swiftshader",
-    "--use-webgpu-adapter=swiftshader",
-]
+# The same Chromium and SwiftShader flags `webslm bench` uses (shared/TOOLCHAIN.md); the user
+# data dir is passed by Playwright (fresh per launch).
+CHROMIUM_ARGS = chromium_args(gpu=False)
 PAGE = "/webllm_page.html"
 WEBLLM_URL = "/webllm/index.js"
 # Passed as chatOpts: forwardTokensAndSample samples with the chat config's defaults, so

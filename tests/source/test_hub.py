@@ -1,5 +1,7 @@
 """Hub repo ids: nothing here reaches the network (there is none on these machines)."""
 
+import shutil
+
 import httpx2
 import pytest
 from huggingface_hub import errors
@@ -108,3 +110,26 @@ def test_hub_snapshot_without_safetensors(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.snapshot_download", lambda *a, **k: str(tmp_path))
     with pytest.raises(WebslmError, match="no model.safetensors"):
         hub.open_hub("org/bin-only")
+
+
+def _hf_cache_with(snapshot_src, cache, repo_id, commit):
+    """Lay a model folder out the way huggingface_hub caches it: refs/main -> snapshots/<commit>."""
+    repo_dir = cache / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(snapshot_src, repo_dir / "snapshots" / commit)
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(commit)
+
+
+def test_offline_hub_path_reads_the_real_hf_cache(make_hf_dir, tmp_path, monkeypatch):
+    """No mocks: huggingface_hub itself resolves the pinned commit from a cache on disk."""
+    cache = tmp_path / "hf" / "hub"
+    _hf_cache_with(make_hf_dir(), cache, "org/tiny-llama", COMMIT)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+
+    pinned = open_source("org/tiny-llama", revision=COMMIT)
+    default_branch = open_source("org/tiny-llama")
+    assert pinned.revision == default_branch.revision == COMMIT
+    assert pinned.config["hidden_size"] == 32
+    with pytest.raises(WebslmError, match="HF_HUB_OFFLINE is set"):
+        open_source("org/tiny-llama", revision="f" * 40)  # a commit that is not cached

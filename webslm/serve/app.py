@@ -105,7 +105,7 @@ def build_app(models: list[BuiltModel], layout: SiteLayout) -> FastAPI:
     for url, target in layout.single_files().items():
         app.add_api_route(f"/{url}", _single(target), methods=GET)
     for prefix, root in layout.trees().items():
-        app.add_api_route(f"/{prefix}/{{subpath:path}}", _tree(root), methods=GET)
+        app.add_api_route(f"/{prefix}/{{subpath:path}}", tree_route(root), methods=GET)
 
     # Outermost, so even the 500 page of Starlette's error middleware gets the headers.
     inner = app.build_middleware_stack
@@ -120,7 +120,8 @@ def _single(target: Path):
     return handler
 
 
-def _tree(root: Path):
+def tree_route(root: Path):
+    """A GET handler serving files below root (nothing outside it, no listings)."""
     def handler(request: Request, subpath: str):
         path = resolve_under(root, subpath)
         return not_found() if path is None else file_response(request, path)

@@ -4,22 +4,14 @@ artifact stores, and compare against PyTorch."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from webslm.artifacts.tensor_cache_reader import read_tensor_cache
-from webslm.compile.arch import find_architecture
-from webslm.compile.compiler import BuildShape, compile_model
-from webslm.compile.pipeline import cpu_target
-from webslm.errors import WebslmError
-from webslm.quantize.schemes import get_scheme
-from webslm.source import open_source
-from webslm.source.packaged import resolve_spec
 from webslm.verify.cpu_model import CpuModel
 from webslm.verify.reference import load_weights_into, stored_as_hf, teacher_forced_logits
+from webslm.verify.twin import load_cpu_twin, read_manifest
 
 SEQ_LEN = 64
 LOGIT_TOL = 1e-3
@@ -71,40 +63,28 @@ def sample_token_ids(tokenizer_dir: Path, n: int = SEQ_LEN) -> list[int]:
 def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None = None,
                     source_spec: str | None = None) -> VerifyReport:
     say = progress or (lambda _m: None)
-    manifest_path = artifact_dir / "webslm-manifest.json"
-    if not manifest_path.is_file():
-        raise WebslmError(f"{artifact_dir} has no webslm-manifest.json",
-                          "point `webslm verify` at a directory written by `webslm build`")
-    manifest = json.loads(manifest_path.read_text())
-    scheme = get_scheme(manifest["build"]["quantization"])
-    # The CPU twin computes in float32 on exactly the stored codes and scales.
-    cpu_scheme = get_scheme(scheme.name.replace("f16", "f32"))
-    spec = resolve_spec(source_spec or manifest["source"]["spec"])
-    source = open_source(spec, None if Path(spec).exists() else manifest["source"].get("revision"))
-    arch = find_architecture(source.config)
+    read_manifest(artifact_dir)  # fail on a wrong directory before compiling anything
     say("compiling the CPU twin")
-    compiled = compile_model(arch, source.config, cpu_scheme, cpu_target(),
-                             BuildShape(manifest["build"]["context_window"],
-                                        manifest["build"]["prefill_chunk"]))
-    stored = read_tensor_cache(artifact_dir)
+    twin = load_cpu_twin(artifact_dir, source_spec)
     tokens = sample_token_ids(artifact_dir)
 
     say("running PyTorch references")
-    model = source.load_reference_model()
+    model = twin.source.load_reference_model()
     source_logits = teacher_forced_logits(model, tokens)
     hf_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    load_weights_into(model, stored_as_hf(stored, compiled.params, arch.weight_map, hf_shapes))
+    load_weights_into(model, stored_as_hf(twin.stored, twin.compiled.params, twin.arch.weight_map,
+                                          hf_shapes))
     ref_logits = teacher_forced_logits(model, tokens)
     del model
 
     say("running the compiled model")
-    cpu = CpuModel(compiled, stored)
+    cpu = CpuModel(twin.compiled, twin.stored)
     ours = [cpu.prefill(tokens[:1])] + [cpu.decode(t) for t in tokens[1:]]
     ours = np.stack(ours)
     cpu.reset()
     prefill_last = cpu.prefill(tokens)
     return VerifyReport(
-        quantization=scheme.name,
+        quantization=twin.quantization,
         positions=len(tokens),
         max_abs_diff=float(np.abs(ours - ref_logits).max()),
         top1_vs_source=float((ours.argmax(-1) == source_logits.argmax(-1)).mean()),

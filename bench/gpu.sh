@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One prepared GPU benchmark run (issue 6): headless Chromium on the machine's NVIDIA GPU
+# through Vulkan, SmolLM2-135M with every engine, then the three named models at full size
+# (random weights with their exact configs: speed does not depend on the values) in q4f16_1
+# and q4f32_1 with WebLLM. One run each, short contexts, so it fits in about 10 minutes on a
+# 16-core machine with a GPU. Results land in results/gpu/ (JSON, markdown, PNG per model).
+#
+#   bench/gpu.sh                  # the real run (needs a GPU that Chromium's WebGPU sees)
+#   SWIFTSHADER=1 MODELS= CONTEXTS=8 NEW_TOKENS=2 bench/gpu.sh   # a CPU smoke run, SmolLM2 only
+#
+# Environment: MODELS (default "llama-3.2-1b qwen2.5-1.5b phi-3.5-mini"), OUT (results/gpu),
+# CONTEXTS (128,1024), NEW_TOKENS (32), JOBS (parallel builds, 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODELS=${MODELS-"llama-3.2-1b qwen2.5-1.5b phi-3.5-mini"}
+OUT=${OUT:-results/gpu}
+CONTEXTS=${CONTEXTS:-128,1024}
+NEW_TOKENS=${NEW_TOKENS:-32}
+JOBS=${JOBS:-3}
+WHERE=--gpu
+[ "${SWIFTSHADER:-0}" = 1 ] && WHERE=--swiftshader
+PY=.venv/bin/python
+WORK=$(mktemp -d /tmp/webslm-gpu-XXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+make install >/dev/null
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+mkdir -p "$OUT"
+[ -d dist/smollm2-135m-q4f16_1 ] && [ -d dist/smollm2-135m-q4f32_1 ] || .venv/bin/webslm build smollm2-135m --out dist
+
+# Random full-size checkpoints and their builds, in parallel (each build is mostly one core).
+build_one() {
+  local model=$1
+  "$PY" - "$model" "$WORK" <<'PYTHON'
+import sys
+from pathlib import Path
+sys.path.insert(0, "bench")
+from random_checkpoint import write_checkpoint
+from tokenizer_dirs import tokenizer_dir
+model, work = sys.argv[1], Path(sys.argv[2])
+write_checkpoint(model, work / model, tokenizer_dir(model, work / f"{model}-tokenizer"))
+PYTHON
+  .venv/bin/webslm build "$model" --q4f16 --q4f32 --source "$WORK/$model" --out "$WORK/dist" \
+    --force >"$WORK/$model.log" 2>&1 || { tail -20 "$WORK/$model.log"; return 1; }
+  rm -rf "${WORK:?}/$model"
+  echo "built $model"
+}
+export -f build_one
+export PY WORK
+[ -n "$MODELS" ] && printf '%s\n' $MODELS | xargs -P "$JOBS" -I{} bash -c 'build_one {}'
+
+# SmolLM2: WebLLM (f16 build when the adapter has shader-f16) and wllama on the same GGUF.
+.venv/bin/webslm bench smollm2-135m $WHERE --engines webllm,wllama --contexts "$CONTEXTS" \
+  --new-tokens "$NEW_TOKENS" --runs 1 --out "$OUT"
+for model in $MODELS; do
+  for quant in q4f16_1 q4f32_1; do
+    [ "$WHERE" = --swiftshader ] && [ $quant = q4f16_1 ] && continue  # no shader-f16 there
+    .venv/bin/webslm bench "$WORK/dist/$model-$quant" $WHERE --engines webllm \
+      --contexts "$CONTEXTS" --new-tokens "$NEW_TOKENS" --runs 1 --out "$OUT"
+  done
+done
+cat "$OUT"/*.md

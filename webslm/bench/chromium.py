@@ -1,0 +1,55 @@
+"""Headless Chromium for benchmarks: SwiftShader (CPU WebGPU, any machine) or the real GPU."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+
+from webslm.errors import WebslmError
+
+CHROMIUM = os.environ.get("WEBSLM_CHROMIUM", "/usr/bin/chromium")
+COMMON_ARGS = [
+    "--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--enable-unsafe-webgpu",
+    "--enable-precise-memory-info",  # performance.memory without its 20-minute quantisation
+]
+# shared/TOOLCHAIN.md: WebGPU on the CPU through SwiftShader's Vulkan (no shader-f16).
+SWIFTSHADER_ARGS = ["--enable-features=Vulkan", "--use-vulkan=swiftshader",
+                    "--use-webgpu-adapter=swiftshader"]
+# A real GPU through its Vulkan driver (NVIDIA on Linux); the blocklist would hide it headless.
+GPU_ARGS = ["--enable-features=Vulkan,VulkanFromANGLE,DefaultANGLEVulkan", "--use-angle=vulkan",
+            "--ignore-gpu-blocklist", "--enable-gpu"]
+
+
+def chromium_args(gpu: bool) -> list[str]:
+    return COMMON_ARGS + (GPU_ARGS if gpu else SWIFTSHADER_ARGS)
+
+
+@contextmanager
+def chromium_page(url: str, gpu: bool, log: list[str], timeout_s: float = 120):
+    """A fresh profile (so the first model load is a cold one) showing url."""
+    if not os.access(CHROMIUM, os.X_OK):
+        raise WebslmError(f"{CHROMIUM} not found", "install the Debian package `chromium` "
+                          "(make install does), or point WEBSLM_CHROMIUM at a Chromium binary")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise WebslmError("the PyPI package playwright is not installed",
+                          "pip install playwright (it is in webslm's [test] extra)") from None
+    profile = tempfile.mkdtemp(prefix="webslm-bench-")
+    try:
+        with sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=chromium_args(gpu))
+            try:
+                page = ctx.new_page()
+                page.on("console", lambda m: log.append(f"console.{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: log.append(f"pageerror: {e}"))
+                page.goto(url, timeout=timeout_s * 1000)
+                yield page
+            finally:
+                ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)

@@ -1,0 +1,153 @@
+"""Drive the benchmark: pick the artifact (and the GGUF for wllama), serve them, run every
+engine in a fresh headless Chromium per run, and return the raw runs for report.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable
+
+from webslm.bench.chromium import chromium_page
+from webslm.bench.server import GGUF_URL, PAGE_URL, bench_app, running
+from webslm.errors import WebslmError
+
+ENGINES = ("webllm", "wllama")
+PLANNED = {"transformersjs": "transformers.js needs webslm's ONNX build, which does not exist "
+                             "yet (the WASM-fallback issue)"}
+PROMPT_TEXT = Path(__file__).resolve().parents[2] / "tests" / "data" / "eval_text.txt"
+
+
+@dataclasses.dataclass
+class BenchRequest:
+    target: str                        # a model name (looked up in --dist) or an artifact dir
+    engines: list[str]
+    contexts: list[int]
+    new_tokens: int = 32
+    runs: int = 3
+    gpu: bool = False
+    dist: Path = Path("dist")
+    gguf: Path | None = None
+    threads: int | None = None         # wllama's WASM threads (default: its own choice)
+    timeout_s: float = 1800
+
+
+def find_artifact(target: str, dist: Path, gpu: bool) -> Path:
+    """An artifact dir as given, else NAME's build in dist: f16 first on a GPU, f32 on
+    SwiftShader (which has no shader-f16)."""
+    path = Path(target)
+    if (path / "webslm-manifest.json").is_file():
+        return path
+    order = ["q4f16_1", "q4f32_1", "q0f16", "q0f32"] if gpu else ["q4f32_1", "q0f32"]
+    for quant in order:
+        if (dist / f"{target}-{quant}" / "webslm-manifest.json").is_file():
+            return dist / f"{target}-{quant}"
+    raise WebslmError(f"no {'/'.join(order)} build of {target!r} in {dist}",
+                      f"build it first: webslm build {target} --out {dist} (or pass an "
+                      "artifact directory)")
+
+
+def find_gguf(manifest: dict, given: Path | None) -> Path:
+    """wllama runs llama.cpp, so it reads the same source weights as GGUF."""
+    if given is not None:
+        if not Path(given).is_file():
+            raise WebslmError(f"{given} does not exist", "pass an existing .gguf file to --gguf")
+        return Path(given)
+    from webslm.source.packaged import resolve_spec
+
+    spec = resolve_spec(manifest["source"]["spec"])
+    if spec.endswith(".gguf") and Path(spec).is_file():
+        return Path(spec)
+    raise WebslmError(f"the build's source {manifest['source']['spec']} is not a GGUF, which "
+                      "wllama needs", "pass --gguf FILE made from the same weights, or drop "
+                      "wllama from --engines")
+
+
+def prompts(artifact: Path, contexts: list[int]) -> tuple[list[int], list[str]]:
+    """The first max(contexts) tokens of a fixed text (repeated if short), the same ids for
+    every engine, and each context's prefix decoded back to text for engines that need text."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(artifact / "tokenizer.json"))
+    ids = tokenizer.encode(PROMPT_TEXT.read_text(encoding="utf-8"), add_special_tokens=False).ids
+    while len(ids) < max(contexts):
+        ids = ids + ids
+    ids = ids[:max(contexts)]
+    return ids, [tokenizer.decode(ids[:c], skip_special_tokens=False) for c in contexts]
+
+
+def usable_contexts(contexts: list[int], window: int, new_tokens: int,
+                    say: Callable[[str], None]) -> list[int]:
+    keep = [c for c in contexts if c + new_tokens <= window]
+    for c in sorted(set(contexts) - set(keep)):
+        say(f"skipping context {c}: {c} + {new_tokens} new tokens exceed the build's "
+            f"{window}-token window")
+    if not keep:
+        raise WebslmError(f"no context length fits the {window}-token window",
+                          "pass smaller --contexts or fewer --new-tokens")
+    return keep
+
+
+def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
+    for engine in req.engines:
+        if engine in PLANNED:
+            raise WebslmError(f"engine {engine} is not available: {PLANNED[engine]}",
+                              f"use --engines {','.join(ENGINES)}")
+        if engine not in ENGINES:
+            raise WebslmError(f"unknown engine {engine!r}", f"choose from {', '.join(ENGINES)}")
+    artifact = find_artifact(req.target, req.dist, req.gpu)
+    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    chat = json.loads((artifact / "mlc-chat-config.json").read_text())
+    gguf = find_gguf(manifest, req.gguf) if "wllama" in req.engines else None
+    contexts = usable_contexts(req.contexts, manifest["build"]["context_window"],
+                               req.new_tokens, say)
+    ids, texts = prompts(artifact, contexts)
+    app = bench_app([artifact], gguf)
+    (model,) = app.state.models
+    record = model.webllm_record()
+    runs = []
+    with running(app) as base:
+        page_url = base + PAGE_URL
+        common = {
+            "model_id": model.id, "model_url": base + record["model"],
+            "lib_url": base + record["model_lib"],
+            "required_features": record.get("required_features"),
+            "webllm_url": base + "vendor/web-llm/index.js",
+            "wllama_url": base + "bench/wllama/index.js",
+            "wllama_wasm_url": base + "bench/wllama/wasm/wllama.wasm",
+            "gguf_url": base + GGUF_URL, "n_ctx": max(contexts) + req.new_tokens + 16,
+            "threads": req.threads, "prompt_ids": ids, "prompt_texts": texts, "contexts": contexts,
+            "new_tokens": req.new_tokens,
+        }
+        for engine in req.engines:
+            for run in range(req.runs):
+                say(f"{engine}: run {run + 1}/{req.runs} ({'GPU' if req.gpu else 'SwiftShader'})")
+                cfg = {**common, "engine": engine, "measure_bandwidth": not runs}
+                runs.append({"run": run, **_one_run(page_url, cfg, req)})
+    return {
+        "model": model.id, "artifact": str(artifact), "quantization": model.summary()["quantization"],
+        "gpu": req.gpu, "contexts": contexts, "new_tokens": req.new_tokens,
+        "weight_bytes": {"webllm": manifest["build"]["param_bytes"],
+                         "wllama": gguf.stat().st_size if gguf else None},
+        "model_config": chat["model_config"], "toolchain": manifest.get("toolchain"),
+        "runs": runs,
+    }
+
+
+def _one_run(url: str, cfg: dict, req: BenchRequest) -> dict:
+    log: list[str] = []
+    with chromium_page(url, req.gpu, log) as page:
+        page.wait_for_function("() => window.__benchReady === true", timeout=60_000)
+        page.evaluate("(cfg) => window.webslmBench(cfg)", cfg)
+        try:
+            page.wait_for_function("() => window.__benchResult !== undefined", polling=1000,
+                                   timeout=req.timeout_s * 1000)
+        except Exception:
+            raise WebslmError(f"{cfg['engine']} gave no result within {req.timeout_s:g} s",
+                              "pass a larger --timeout, fewer --contexts or fewer --new-tokens; "
+                              "browser log:\n" + "\n".join(log[-20:])) from None
+        result = page.evaluate("() => window.__benchResult")
+    if result.get("error"):
+        raise WebslmError(f"{cfg['engine']} failed in the browser: {result['error'].splitlines()[0]}",
+                          "browser log:\n" + "\n".join(log[-20:] + [result["error"]]))
+    return result

@@ -1,0 +1,60 @@
+"""The site `webslm serve` serves, plus what only the benchmark needs: its page (web/bench/),
+wllama's files and the GGUF wllama reads. Runs uvicorn in a thread on a free port for the length of a `with` block."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from fastapi import Request
+
+from webslm.errors import WebslmError
+from webslm.serve.app import create_app, tree_route
+from webslm.serve.http import file_response
+from webslm.serve.layout import default_web_root
+from webslm.serve.server import bind, url_of
+
+WLLAMA_DIR = "node_modules/@wllama/wllama/esm"
+PAGE_URL = "bench/page/bench.html"  # web/bench/: served by `webslm bench` only, never exported
+GGUF_URL = "bench/model.gguf"
+
+
+def bench_app(artifact_dirs: list[Path], gguf: Path | None):
+    web_root = default_web_root()
+    app = create_app(artifact_dirs, web_root)
+    wllama = web_root / WLLAMA_DIR
+    if not (wllama / "index.js").is_file():
+        raise WebslmError(f"{wllama} is missing", "run `make install` (npm ci in web/)")
+    app.add_api_route("/bench/wllama/{subpath:path}", tree_route(wllama), methods=["GET", "HEAD"])
+    app.add_api_route("/bench/page/{subpath:path}", tree_route(web_root / "bench"),
+                      methods=["GET", "HEAD"])
+    if gguf is not None:
+        def gguf_file(request: Request):
+            return file_response(request, gguf)
+        app.add_api_route(f"/{GGUF_URL}", gguf_file, methods=["GET", "HEAD"])
+    return app
+
+
+@contextmanager
+def running(app):
+    """Serve app on 127.0.0.1 (a free port) in a daemon thread; yield its base URL."""
+    import uvicorn
+
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                          lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise WebslmError("the benchmark's HTTP server did not start", "see the log above")
+        time.sleep(0.05)
+    try:
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -1,0 +1,59 @@
+"""The CPU twin of an artifact: its model compiled for the CPU, on exactly the stored weights.
+
+`webslm verify` and `webslm eval` both start here, so both judge what the browser will run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from webslm.artifacts.tensor_cache_reader import read_tensor_cache
+from webslm.compile.arch import find_architecture
+from webslm.compile.arch.registry import Architecture
+from webslm.compile.compiler import BuildShape, CompiledModel, compile_model
+from webslm.compile.pipeline import cpu_target
+from webslm.errors import WebslmError
+from webslm.quantize.schemes import get_scheme
+from webslm.source import open_source
+from webslm.source.base import ModelSource
+from webslm.source.packaged import resolve_spec
+
+
+@dataclasses.dataclass
+class CpuTwin:
+    manifest: dict
+    source: ModelSource
+    arch: Architecture
+    compiled: CompiledModel
+    stored: dict[str, np.ndarray]
+
+    @property
+    def quantization(self) -> str:
+        return self.manifest["build"]["quantization"]
+
+
+def read_manifest(artifact_dir: Path) -> dict:
+    path = Path(artifact_dir) / "webslm-manifest.json"
+    if not path.is_file():
+        raise WebslmError(f"{artifact_dir} has no webslm-manifest.json",
+                          "point at a directory written by `webslm build`")
+    return json.loads(path.read_text())
+
+
+def load_cpu_twin(artifact_dir: Path, source_spec: str | None = None) -> CpuTwin:
+    """Compile the artifact's model for the CPU. f16 schemes compute in f32 on the stored codes
+    and (f16) scales, so quantization is judged, not the browser's f16 arithmetic."""
+    manifest = read_manifest(artifact_dir)
+    scheme = get_scheme(manifest["build"]["quantization"])
+    cpu_scheme = get_scheme(scheme.name.replace("f16", "f32"))
+    spec = resolve_spec(source_spec or manifest["source"]["spec"])
+    source = open_source(spec, None if Path(spec).exists() else manifest["source"].get("revision"))
+    arch = find_architecture(source.config)
+    compiled = compile_model(arch, source.config, cpu_scheme, cpu_target(),
+                             BuildShape(manifest["build"]["context_window"],
+                                        manifest["build"]["prefill_chunk"]))
+    return CpuTwin(manifest, source, arch, compiled, read_tensor_cache(Path(artifact_dir)))
