@@ -48,6 +48,14 @@ class CpuModel:
             logits = self._forward("prefill", token_ids[start:start + self.prefill_chunk])
         return logits
 
+    def score(self, token_ids: list[int]) -> np.ndarray:
+        """Logits at every position [n, vocab], through batch_verify (the prefill kernels, with
+        every position's logits kept) in prefill_chunk pieces on the KV cache."""
+        out = []
+        for start in range(0, len(token_ids), self.prefill_chunk):
+            out.append(self._forward("batch_verify", token_ids[start:start + self.prefill_chunk]))
+        return np.concatenate(out).reshape(len(token_ids), -1)
+
     def decode(self, token_id: int) -> np.ndarray:
         return self._forward("decode", [token_id])
 

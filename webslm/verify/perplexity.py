@@ -1,7 +1,8 @@
 """`webslm eval DIR...`: perplexity of a build on a fixed text, against its unquantized source.
 
-The build is scored by its CPU twin (the compiled decode kernels on the stored weights); the
-source by transformers in float32. Both see the same token windows, each starting with an empty
+The build is scored by its CPU twin (the compiled kernels on the stored weights, through
+batch_verify: the prefill path with every position's logits); the source by transformers in
+float32. Both see the same token windows, each starting with an empty
 KV cache, so the only difference between the two numbers is quantization (and kernel error,
 which `webslm verify` bounds separately).
 """
@@ -71,12 +72,10 @@ def negative_log_likelihoods(logits: np.ndarray, targets: list[int]) -> np.ndarr
 
 
 def twin_logits(cpu: CpuModel, window: list[int]) -> np.ndarray:
-    """Logits predicting window[1:], through prefill of the first token then one decode per token
-    (the path the browser takes while generating)."""
+    """Logits predicting window[1:], from an empty KV cache, in one pass per prefill chunk
+    (decoding token by token computes the same, many times slower on the CPU)."""
     cpu.reset()
-    out = [cpu.prefill(window[:1])]
-    out += [cpu.decode(t) for t in window[1:-1]]
-    return np.stack(out)
+    return cpu.score(window[:-1])
 
 
 def perplexity_of(logit_fn: Callable[[list[int]], np.ndarray], chunks: list[list[int]]) -> float:
