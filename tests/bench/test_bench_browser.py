@@ -15,6 +15,11 @@ def test_unknown_and_planned_engines_are_refused(capsys, tmp_path):
     assert "ONNX" in capsys.readouterr().err
 
 
+def test_counts_must_be_positive(capsys, tmp_path):
+    assert main(["bench", str(tmp_path), "--new-tokens", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
 def test_missing_build_says_how_to_make_it(tmp_path, capsys):
     assert main(["bench", "smollm2-135m", "--dist", str(tmp_path)]) == 2
     assert "webslm build smollm2-135m" in capsys.readouterr().err

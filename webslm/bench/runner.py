@@ -89,6 +89,9 @@ def usable_contexts(contexts: list[int], window: int, new_tokens: int,
 
 
 def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
+    if req.new_tokens < 1 or req.runs < 1:
+        raise WebslmError(f"--new-tokens {req.new_tokens} and --runs {req.runs} must be at least 1",
+                          "pass positive values (decode speed needs --new-tokens 2 or more)")
     for engine in req.engines:
         if engine in PLANNED:
             raise WebslmError(f"engine {engine} is not available: {PLANNED[engine]}",
