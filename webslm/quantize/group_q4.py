@@ -1,24 +1,16 @@
-"""4-bit group quantization in the layout MLC-LLM's q4f16_1 / q4f32_1 kernels read.
+"""Symmetric 4-bit group quantization in the layout MLC-LLM's q4f16_1 / q4f32_1 kernels read.
 
-The format: per group of `group_size` consecutive input elements of a row, one scale in the
-activation dtype; w ~ (code - 7) * scale with code in 0..15; eight codes per uint32, the first
+Per group of `group_size` consecutive input elements of a row: scale = max|w| / 7, stored in the
+activation dtype; code = clamp(round(w / scale) + 7, 0, 14); eight codes per uint32, the first
 element in the lowest 4 bits. Codes are computed against the scale *as stored* so that
 dequantize_q4 reproduces exactly what the GPU kernels compute.
-
-The scale is chosen per group to minimise squared error, not fixed at max|w| / 7: starting from
-max|w| / d for a few divisors d, one least-squares step refits the scale to the rounded codes,
-and the best candidate wins. Code 15 (+8 steps) is used, which max / 7 never reaches. On
-SmolLM2-135M this cuts the weight error by 16% and the perplexity increase by a fifth
-(docs/BENCHMARKS.md, bench/quant_quality.py).
 """
 
 import numpy as np
 
 from webslm.errors import WebslmError
 
-MAX_INT = 7          # the code that means zero
-MAX_CODE = 15
-START_DIVISORS = (7.0, 7.5, 8.0, 8.5)  # max|w| / d: the scales each search starts from
+MAX_INT = 7
 CODES_PER_WORD = 8
 _SHIFTS = (np.arange(CODES_PER_WORD, dtype=np.uint32) * 4).astype(np.uint32)
 _BLOCK_ELEMS = 1 << 22  # rows per block chosen so temporaries stay around 16-64 MiB
@@ -47,38 +39,6 @@ def _rows_per_block(n_in: int) -> int:
     return max(1, _BLOCK_ELEMS // max(n_in, 1))
 
 
-def codes_for(block: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Nearest codes (ties to even) for a stored scale [..., 1]; zero scales give code 7."""
-    scale32 = scale.astype(np.float32)
-    safe = np.where(scale32 == 0, np.float32(1), scale32)
-    return np.clip(np.rint(block / safe) + MAX_INT, 0, MAX_CODE)
-
-
-def best_scales(block: np.ndarray, scale_dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Per group of block[rows, groups, size]: the stored scale and float codes with the least
-    squared reconstruction error among the refined candidates."""
-    amax = np.abs(block).max(axis=-1, keepdims=True)
-    best_scale = best_codes = best_err = None
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by the caller
-        for divisor in START_DIVISORS:
-            scale = (amax / np.float32(divisor)).astype(scale_dtype)
-            steps = codes_for(block, scale) - MAX_INT
-            # least squares: the scale that best fits these codes, then re-round to it
-            norm = (steps * steps).sum(axis=-1, keepdims=True)
-            fitted = (block * steps).sum(axis=-1, keepdims=True) / np.where(norm == 0, 1, norm)
-            scale = np.where(norm == 0, scale, fitted.astype(scale_dtype))
-            codes = codes_for(block, scale)
-            err = (((codes - MAX_INT) * scale.astype(np.float32) - block) ** 2).sum(axis=-1)
-            if best_err is None:
-                best_scale, best_codes, best_err = scale, codes, err
-            else:
-                better = err < best_err
-                best_scale = np.where(better[..., None], scale, best_scale)
-                best_codes = np.where(better[..., None], codes, best_codes)
-                best_err = np.where(better, err, best_err)
-    return best_scale[..., 0], best_codes
-
-
 def quantize_q4(
     w: np.ndarray, group_size: int = 32, scale_dtype: str | np.dtype = "float16"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +58,8 @@ def quantize_q4(
                 f"weight rows {start}..{stop - 1} contain NaN or infinity",
                 "the source checkpoint is damaged; re-download or re-export it",
             )
-        scale, codes = best_scales(block, scale_dtype)
+        with np.errstate(over="ignore"):  # overflow is reported just below, with a fix
+            scale = (np.abs(block).max(axis=-1) / np.float32(MAX_INT)).astype(scale_dtype)
         if not np.isfinite(scale).all():
             raise WebslmError(
                 f"a group scale overflows {scale_dtype.name} "
@@ -106,7 +67,9 @@ def quantize_q4(
                 "use the float32 variant of the scheme (q4f32_1)",
             )
         q_scale[start:stop] = scale
-        codes = codes.astype(np.uint32)
+        scale32 = scale.astype(np.float32)[..., None]
+        safe = np.where(scale32 == 0, np.float32(1), scale32)  # zero groups: every code becomes 7
+        codes = np.clip(np.rint(block / safe) + MAX_INT, 0, 2 * MAX_INT).astype(np.uint32)
         codes = codes.reshape(stop - start, n_in // CODES_PER_WORD, CODES_PER_WORD)
         q_weight[start:stop] = np.bitwise_or.reduce(codes << _SHIFTS, axis=-1)
     return q_weight, q_scale
