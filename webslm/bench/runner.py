@@ -11,11 +11,11 @@ from typing import Callable
 from webslm.bench.chromium import chromium_page
 from webslm.bench.server import GGUF_URL, PAGE_URL, bench_app, running
 from webslm.errors import WebslmError
+from webslm.verify import EVAL_TEXT
 
 ENGINES = ("webllm", "wllama")
 PLANNED = {"transformersjs": "transformers.js needs webslm's ONNX build, which does not exist "
                              "yet (the WASM-fallback issue)"}
-PROMPT_TEXT = Path(__file__).resolve().parents[2] / "tests" / "data" / "eval_text.txt"
 
 
 @dataclasses.dataclass
@@ -69,7 +69,7 @@ def prompts(artifact: Path, contexts: list[int]) -> tuple[list[int], list[str]]:
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(artifact / "tokenizer.json"))
-    ids = tokenizer.encode(PROMPT_TEXT.read_text(encoding="utf-8"), add_special_tokens=False).ids
+    ids = tokenizer.encode(EVAL_TEXT.read_text(encoding="utf-8"), add_special_tokens=False).ids
     while len(ids) < max(contexts):
         ids = ids + ids
     ids = ids[:max(contexts)]

@@ -17,11 +17,12 @@ from typing import Callable
 import numpy as np
 
 from webslm.errors import WebslmError
+from webslm.verify import EVAL_TEXT
 from webslm.verify.cpu_model import CpuModel
 from webslm.verify.reference import teacher_forced_logits
 from webslm.verify.twin import load_cpu_twin, read_manifest
 
-DEFAULT_TEXT = Path(__file__).resolve().parents[2] / "tests" / "data" / "eval_text.txt"
+DEFAULT_TEXT = EVAL_TEXT
 DEFAULT_WINDOW = 512  # the CLI default repeats it, to keep `webslm --help` free of TVM
 
 
