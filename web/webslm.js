@@ -7,7 +7,8 @@
 //   await chat.unload();
 //
 // Importing it also defines <webslm-chat>. The chat page and the form demo use this module
-// too: there is one code path for listing models, choosing a build and talking to WebLLM.
+// too: there is one code path for listing models, choosing an engine and a build, and
+// talking to the engine (WebLLM on WebGPU, or transformers.js on WebGPU or WASM).
 
 import { installOfflineWorker, registerOffline as registerAt } from "./static/offline-sw.js";
 import { defineChatElement } from "./static/chat-element.js";
@@ -15,6 +16,8 @@ import { defineChatElement } from "./static/chat-element.js";
 export { createChat, importWebLLM } from "./static/chat-client.js";
 export { loadModels, familyOf, needsF16, siteBase, SITE_ROOT } from "./static/models.js";
 export { probeGPU, chooseBuild, buildProblems, REQUIRED_LIMITS } from "./static/gpu.js";
+export { chooseEngine, engineFromUrl, wasmThreads, ENGINES, ENGINE_ORDER } from "./static/engines.js";
+export { JsonSchemaConstraint, canConstrain } from "./static/json-constraint.js";
 export { parseProgress, describeProgress, formatBytes } from "./static/progress.js";
 export { explainError } from "./static/errors.js";
 export { deriveSchema, validate } from "./static/form-schema.js";

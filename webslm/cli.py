@@ -34,7 +34,7 @@ def _cmd_build(args) -> int:
     req = BuildRequest(entry=entry, quantizations=quants, out_root=Path(args.out),
                        source_spec=args.source, revision=args.revision,
                        context_window=args.context_window, prefill_chunk=args.prefill_chunk,
-                       force=args.force)
+                       force=args.force, backend=args.backend)
     for path in build(req, say=lambda m: print(f"[webslm] {m}", flush=True)):
         print(path)
     return 0
@@ -126,7 +126,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the models in models.yaml").set_defaults(func=_cmd_models)
 
-    b = sub.add_parser("build", help="compile a model into WebLLM artifacts")
+    b = sub.add_parser("build", help="compile a model into WebLLM artifacts and an ONNX build")
     b.add_argument("model", help="a name from `webslm models`")
     for flag in QUANT_FLAGS:
         b.add_argument(f"--{flag}", action="store_true", help=f"build {QUANT_NAMES[flag]}")
@@ -136,6 +136,9 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--context-window", type=int, help="KV cache length in tokens")
     b.add_argument("--prefill-chunk", type=int, help="largest prefill step in tokens")
     b.add_argument("--force", action="store_true", help="replace existing artifacts")
+    b.add_argument("--backend", choices=("webgpu", "onnx", "all"), default="all",
+                   help="webgpu: WebLLM artifacts; onnx: a transformers.js ONNX folder (q4 for "
+                        "--q4f32, q4f16 for --q4f16, fp32 for --q0f32); all: both (default)")
     b.set_defaults(func=_cmd_build)
 
     v = sub.add_parser("verify", help="check an artifact's numbers against PyTorch")

@@ -25,6 +25,8 @@ sys.path.insert(0, str(REPO / "tests" / "browser"))
 
 from harness import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
+from webslm.bench.chromium import chromium_args  # noqa: E402
+
 WEBSLM = Path(sys.executable).with_name("webslm")  # .venv/bin/webslm
 LOAD_TIMEOUT_S = 900  # first load: download, weights to the GPU, shader compilation
 ANSWER_TIMEOUT_S = 600
@@ -85,8 +87,9 @@ def attach_log(page, log: list[str]):
 
 
 @contextmanager
-def chromium():
-    """A fresh headless Chromium profile with SwiftShader WebGPU; yields a browser context."""
+def chromium(webgpu: bool = True):
+    """A fresh headless Chromium profile with SwiftShader WebGPU (or, webgpu=False, with no
+    WebGPU at all); yields a browser context."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} not found (Debian package `chromium`)")
     from playwright.sync_api import sync_playwright
@@ -95,7 +98,8 @@ def chromium():
     try:
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                profile, executable_path=CHROMIUM, headless=True,
+                args=CHROMIUM_ARGS if webgpu else chromium_args(gpu=False, webgpu=False),
                 viewport={"width": 1280, "height": 860})
             try:
                 yield ctx

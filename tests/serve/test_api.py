@@ -24,7 +24,7 @@ def test_api_models_shape(client, site_dirs):
     summary = data["models"][1]
     files = json.loads((site_dirs["dist"] / "tiny-q4f32_1" / "webslm-manifest.json")
                        .read_text())["files"]
-    assert summary == {"id": "tiny-q4f32_1", "model_type": "llama", "quantization": "q4f32_1",
+    assert summary == {"id": "tiny-q4f32_1", "engine": "webllm", "model_type": "llama", "quantization": "q4f32_1",
                        "size_bytes": sum(f["bytes"] for f in files.values()),
                        "context_window": 1024, "required_features": [], "vram_mb": 123.4}
     assert data["models"][0]["required_features"] == ["shader-f16"]

@@ -68,7 +68,7 @@ def test_model_loads_in_a_worker_with_progress(chat):
     assert "shaders" in stages, stages
     assert page.text_content("#progress-label") == f"Ready: {F32}"
     # The engine lives in a worker: the page's own thread never imported the runtime's wasm.
-    assert page.evaluate("() => window.webslmPage.chat.engine.worker instanceof Worker")
+    assert page.evaluate("() => window.webslmPage.chat.webllm.worker instanceof Worker")
     print(f"model load: {seconds:.0f} s, stages {stages}")
 
 

@@ -1,9 +1,12 @@
 // createChat(): one model, loaded in a Web Worker, behind an OpenAI-style API.
 // This is the single code path: the chat page, the form demo, <webslm-chat> and embedders
-// all come through here, so model-list loading and build choice happen in one place.
+// all come through here, so model-list loading, engine choice (engines.js: WebLLM on
+// WebGPU, else transformers.js on WebGPU, else on WASM) and build choice happen in one place.
 
 import { loadModels } from "./models.js";
-import { probeGPU, chooseBuild } from "./gpu.js";
+import { probeGPU } from "./gpu.js";
+import { chooseEngine, engineFromUrl } from "./engines.js";
+import { createTransformersChat } from "./tjs-client.js";
 import { parseProgress } from "./progress.js";
 import { fillForm } from "./form-fill.js";
 
@@ -34,14 +37,22 @@ function startWorker() {
  *   are); defaults to the folder webslm.js was loaded from
  * @param {(p: object) => void} [opts.onProgress] {stage, label, fraction, loadedBytes, totalBytes, text}
  * @param {(e: {event, message}) => void} [opts.onGpuEvent] device lost / out-of-memory, as they happen
+ * @param {string} [opts.engine] force "webllm", "transformers-webgpu" or "transformers-wasm"
+ *   (default: the page URL's ?engine=, else the best this browser supports)
  * Throws (before any download) when no build fits this browser; err.choice tells why.
+ * The chat's `engine` and `choice.reason` say which engine runs and why.
  */
-export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions } = {}) {
+export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions, engine: forced } = {}) {
   listing ||= await loadModels(baseUrl);
   gpu ||= await probeGPU();
-  const choice = chooseBuild(listing.models, gpu, model);
-  if (!choice.build) {
+  const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? engineFromUrl() });
+  if (!choice.engine) {
     throw Object.assign(new Error(choice.reason), { name: "NoUsableBuildError", choice, gpu });
+  }
+  if (choice.engine !== "webllm") {
+    const chat = await createTransformersChat(choice, { base: listing.base, onProgress });
+    const fill = (form, text, opts) => fillForm(chat, form, text, opts);
+    return Object.assign(chat, { build: choice.build, choice, gpu, listing, fillForm: fill });
   }
   const build = choice.build;
   const appConfig = { model_list: listing.records };
@@ -84,7 +95,9 @@ export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, 
   };
   const chat = {
     model: build.id,
-    build, choice, gpu, listing, appConfig, engine,
+    engine: "webllm",
+    webllm: engine,
+    build, choice, gpu, listing, appConfig,
     chat: {
       completions: {
         /** OpenAI-style: {messages, stream, response_format, temperature, top_p, max_tokens, ...}. */

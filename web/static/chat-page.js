@@ -3,8 +3,8 @@
 // the chat over to ChatUI. Everything model-related goes through webslm.js.
 
 import {
-  loadModels, probeGPU, chooseBuild, buildProblems, createChat, describeProgress,
-  explainError, formatBytes, registerOffline,
+  loadModels, probeGPU, chooseEngine, engineFromUrl, buildProblems, createChat, describeProgress,
+  explainError, formatBytes, registerOffline, ENGINES,
 } from "../webslm.js";
 import { ChatUI } from "./chat-ui.js";
 import { CachePanel } from "./cache-panel.js";
@@ -41,27 +41,36 @@ function fillPicker() {
   const select = $("model-select");
   const { models } = page.listing;
   const families = [...new Set(models.map((m) => m.family))];
-  const auto = families.map((f) => option(f, `${f} (best build for this GPU)`));
+  const auto = families.map((f) => option(f, `${f} (best engine and build for this browser)`));
   const group = document.createElement("optgroup");
   group.label = "Specific builds";
   for (const m of models) {
     const problems = buildProblems(m, page.gpu);
-    const size = formatBytes(m.size_bytes);
+    const size = m.engine === "transformers.js" ? `ONNX ${m.dtypes.join("/")}, transformers.js` : formatBytes(m.size_bytes);
     const why = problems.length ? (problems.some((p) => p.includes("shader-f16")) ? " · needs shader-f16, unavailable here" : " · cannot run on this GPU") : "";
     group.append(option(m.id, `${m.id} · ${size}${why}`, problems.length > 0));
   }
   select.replaceChildren(...auto, group);
 }
 
+// The engine that will run the selection, and why (WebLLM on WebGPU, else transformers.js
+// on WebGPU, else on WASM; ?engine= in the URL forces one).
 function showChoice() {
-  page.choice = chooseBuild(page.listing.models, page.gpu, $("model-select").value);
-  const build = page.choice.build;
+  page.choice = chooseEngine(page.listing.models, page.gpu, { wanted: $("model-select").value, engine: engineFromUrl() });
+  const { build, engine } = page.choice;
   app.dataset.build = build ? build.id : "";
+  app.dataset.engine = engine || "";
   const gpuName = page.gpu.info?.description || page.gpu.info?.vendor || "WebGPU adapter";
   const f16 = page.gpu.shaderF16 ? "has shader-f16" : "no shader-f16";
+  const gpuLine = page.gpu.adapter ? `GPU: ${gpuName} (${f16}).` : page.gpu.reason;
+  const size = build && (build.dtype_bytes?.[page.choice.dtype] ?? build.size_bytes);
   $("gpu-status").textContent = build
-    ? `GPU: ${gpuName} (${f16}). ${page.choice.reason} Download ${formatBytes(build.size_bytes)}, context ${build.context_window} tokens.`
+    ? `${gpuLine} ${page.choice.reason} Download ${formatBytes(size)}, context ${build.context_window} tokens.`
     : page.choice.reason;
+  const badge = $("engine-badge");
+  badge.hidden = !engine;
+  badge.dataset.engine = engine || "";
+  badge.textContent = engine ? `Engine: ${ENGINES[engine]}${page.choice.dtype ? ` (${page.choice.dtype})` : ""}` : "";
   $("load-button").disabled = !build;
 }
 
@@ -81,6 +90,7 @@ async function loadSelected() {
   try {
     page.chat = await createChat({
       model: build.id,
+      engine: page.choice.engine,
       listing: page.listing,
       gpu: page.gpu,
       onProgress: (p) => {
@@ -112,15 +122,14 @@ async function main() {
     fail(explainError(err).message);
     return;
   }
-  if (!page.gpu.ok) {
-    $("gpu-status").textContent = page.gpu.reason;
-    setState("unsupported");
-    return;
-  }
   fillPicker();
   $("model-select").addEventListener("change", showChoice);
   $("load-button").addEventListener("click", loadSelected);
   showChoice();
+  if (!page.choice.engine) { // no WebGPU and no ONNX build to fall back on
+    setState("unsupported");
+    return;
+  }
   setState("idle");
   app.dataset.ready = "true";
   cache.refresh().catch(() => {});

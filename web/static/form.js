@@ -1,8 +1,9 @@
-// The form demo: load the best build for this GPU through webslm.js, fill the contact form
+// The form demo: load the best engine and build for this browser through webslm.js (WebLLM
+// on WebGPU, else transformers.js on WebGPU or WASM; ?engine= forces one), fill the contact form
 // from the pasted text with chat.fillForm(), and require a review before "submitting"
 // (the demo only shows the data; it sends nothing).
 
-import { loadModels, probeGPU, chooseBuild, createChat, describeProgress, explainError, formatBytes, registerOffline } from "../webslm.js";
+import { loadModels, probeGPU, chooseEngine, engineFromUrl, createChat, describeProgress, explainError, formatBytes, registerOffline, ENGINES } from "../webslm.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
@@ -29,6 +30,7 @@ function loadModel() {
     app.dataset.state = "loading";
     $("progress").hidden = false;
     const chat = await createChat({
+      engine: page.choice.engine,
       listing: page.listing,
       gpu: page.gpu,
       onProgress: (p) => {
@@ -102,10 +104,17 @@ async function main() {
     fail(err);
     return;
   }
-  const choice = chooseBuild(page.listing.models, page.gpu);
+  const choice = chooseEngine(page.listing.models, page.gpu, { engine: engineFromUrl() });
+  page.choice = choice;
+  const size = choice.build && (choice.build.dtype_bytes?.[choice.dtype] ?? choice.build.size_bytes);
   $("model-status").textContent = choice.build
-    ? `${choice.reason} It loads (${formatBytes(choice.build.size_bytes)}) on the first fill.`
+    ? `${choice.reason} It loads (${formatBytes(size)}) on the first fill.`
     : choice.reason;
+  const badge = $("engine-badge");
+  badge.hidden = !choice.engine;
+  badge.dataset.engine = choice.engine || "";
+  badge.textContent = choice.engine ? `Engine: ${ENGINES[choice.engine]}${choice.dtype ? ` (${choice.dtype})` : ""}` : "";
+  app.dataset.engine = choice.engine || "";
   $("fill").disabled = !choice.build;
   app.dataset.ready = "true";
 }

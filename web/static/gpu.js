@@ -14,8 +14,9 @@ export const REQUIRED_LIMITS = {
 };
 
 /**
- * Probe navigator.gpu. Returns {ok, reason, features, limits, shaderF16, info}; never throws.
- * `ok` false means no build can run here, and `reason` says why in plain words.
+ * Probe navigator.gpu. Returns {ok, adapter, reason, features, limits, shaderF16, info}; never
+ * throws. `ok` false means no WebLLM build can run here, and `reason` says why in plain words;
+ * `adapter` says whether WebGPU works at all (transformers.js needs less than WebLLM).
  */
 export async function probeGPU(gpu = globalThis.navigator && navigator.gpu) {
   if (!gpu) {
@@ -41,6 +42,7 @@ export async function probeGPU(gpu = globalThis.navigator && navigator.gpu) {
     .filter(([key, need]) => !(limits[key] >= need))
     .map(([key, need]) => `${key} is ${limits[key]}, WebLLM needs ${need}`);
   return {
+    adapter: true,
     ok: short.length === 0,
     reason: short.length ? `This GPU is too limited for WebLLM: ${short.join("; ")}.` : "",
     features, limits, info, shaderF16: features.includes("shader-f16"),
@@ -49,6 +51,7 @@ export async function probeGPU(gpu = globalThis.navigator && navigator.gpu) {
 
 /** Why `model` cannot run on `gpu` (empty list: it can). */
 export function buildProblems(model, gpu) {
+  if (model.engine === "transformers.js") return []; // the ONNX build also runs on the CPU
   if (!gpu.ok) return [gpu.reason];
   const missing = (model.required_features || []).filter((f) => !gpu.features.includes(f));
   if (needsF16(model) && !gpu.shaderF16 && !missing.includes("shader-f16")) missing.push("shader-f16");
@@ -62,6 +65,7 @@ export function buildProblems(model, gpu) {
  * `reason` then explains why.
  */
 export function chooseBuild(models, gpu, wanted = "") {
+  models = models.filter((m) => m.engine !== "transformers.js"); // engines.js picks those
   if (!models.length) return { build: null, reason: "This site lists no models: build one with `webslm build`.", rejected: [] };
   const exact = models.find((m) => m.id === wanted);
   const family = exact ? exact.family : wanted || models[0].family;

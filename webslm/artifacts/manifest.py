@@ -23,8 +23,11 @@ def sha256_file(path: Path) -> str:
 
 
 def file_table(directory: Path) -> dict[str, dict[str, Any]]:
-    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-            for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
+    """Every file below `directory` but the manifest, by POSIX relative path (onnx/x.onnx)."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    return {p.relative_to(directory).as_posix(): {"bytes": p.stat().st_size,
+                                                  "sha256": sha256_file(p)}
+            for p in files if p.relative_to(directory).as_posix() != MANIFEST}
 
 
 def vram_estimate_mb(metadata: dict[str, Any], param_bytes: int, kv_dtype_bytes: int) -> float:
@@ -61,6 +64,19 @@ def write_manifest(directory: Path, *, toolchain: dict, build: dict, source: dic
         "source": source,
         "files": file_table(directory),
         "webllm_model_record": record,
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def write_onnx_manifest(directory: Path, *, toolchain: dict, build: dict, source: dict) -> dict:
+    """The manifest of an ONNX (transformers.js) artifact: no WebLLM record, an engine name."""
+    manifest = {
+        "webslm_version": __version__,
+        "toolchain": toolchain,
+        "build": build,
+        "source": source,
+        "files": file_table(directory),
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

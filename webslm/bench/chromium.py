@@ -23,7 +23,13 @@ GPU_ARGS = ["--enable-features=Vulkan,VulkanFromANGLE,DefaultANGLEVulkan", "--us
             "--ignore-gpu-blocklist", "--enable-gpu"]
 
 
-def chromium_args(gpu: bool) -> list[str]:
+# A browser without WebGPU (navigator.gpu absent): where the WASM engine has to take over.
+NO_WEBGPU_ARGS = ["--disable-blink-features=WebGPU"]
+
+
+def chromium_args(gpu: bool, webgpu: bool = True) -> list[str]:
+    if not webgpu:
+        return [a for a in COMMON_ARGS if a != "--enable-unsafe-webgpu"] + NO_WEBGPU_ARGS
     return COMMON_ARGS + (GPU_ARGS if gpu else SWIFTSHADER_ARGS)
 
 

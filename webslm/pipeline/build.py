@@ -1,5 +1,6 @@
-"""`webslm build`: source -> (quantize, compile, link) -> one artifact directory per
-quantization, written into a temporary directory and renamed into place when complete."""
+"""`webslm build`: source -> (quantize, compile, link) -> one WebLLM artifact directory per
+quantization, plus (backend onnx) one transformers.js folder with the matching ONNX dtypes.
+Each is written into a temporary directory and renamed into place only when complete."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from webslm.compile.webruntime import ensure_runtime_objects, link_model_library
 from webslm.compile.webruntime.toolchain import find_emcc
 from webslm.errors import WebslmError
 from webslm.pipeline.convert import convert
+from webslm.pipeline.onnx_build import onnx_artifact_id, write_onnx_artifact
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
 from webslm.registry import ModelEntry
@@ -28,6 +30,7 @@ from webslm.source.base import ModelSource
 from webslm.source.packaged import resolve_spec
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+BACKENDS = ("webgpu", "onnx", "all")
 
 
 @dataclasses.dataclass
@@ -40,6 +43,15 @@ class BuildRequest:
     context_window: int | None = None
     prefill_chunk: int | None = None
     force: bool = False
+    backend: str = "all"
+
+    @property
+    def webgpu(self) -> bool:
+        return self.backend in ("webgpu", "all")
+
+    @property
+    def onnx(self) -> bool:
+        return self.backend in ("onnx", "all")
 
     @property
     def shape(self) -> BuildShape:
@@ -52,36 +64,63 @@ def artifact_id(entry: ModelEntry, scheme: QuantScheme) -> str:
 
 
 def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
-    """Build every requested quantization; returns the artifact directories."""
+    """Build every requested quantization for every requested backend; returns the artifact
+    directories. With --backend all, an ONNX export failure is reported after the WebGPU
+    artifacts are in place (they do not depend on it), and the command still fails."""
+    if req.backend not in BACKENDS:
+        raise WebslmError(f"unknown backend {req.backend!r}", f"choose one of: {', '.join(BACKENDS)}")
     schemes = [get_scheme(q) for q in req.quantizations]
-    targets = [req.out_root / artifact_id(req.entry, s) for s in schemes]
-    for target in targets:
+    targets = [req.out_root / artifact_id(req.entry, s) for s in schemes] if req.webgpu else []
+    onnx_target = req.out_root / onnx_artifact_id(req.entry) if req.onnx else None
+    for target in [*targets, *([onnx_target] if onnx_target else [])]:
         if target.exists() and not req.force:
             raise WebslmError(f"{target} already exists",
                               "pass --force to replace it, or --out to write elsewhere")
-    find_emcc()  # fail before any heavy work when the toolchain is missing
+    if req.webgpu:
+        find_emcc()  # fail before any heavy work when the toolchain is missing
     spec = resolve_spec(req.source_spec or req.entry.source)
     revision = None if Path(spec).exists() else (req.revision or req.entry.revision)
     source = open_source(spec, revision)
     arch = find_architecture(source.config)
     say(f"source {source.id}: {arch.model_type}, {len(source.tensor_names())} tensors")
-    ensure_runtime_objects(progress=say)
     built = []
+    if req.webgpu:
+        ensure_runtime_objects(progress=say)
     for scheme, target in zip(schemes, targets):
         started = time.time()
         build_one(req, source, arch, scheme, target, say)
         say(f"built {target} in {time.time() - started:.0f}s")
         built.append(target)
+    if onnx_target is not None:
+        started = time.time()
+        try:
+            _atomically(req, onnx_target, lambda out: write_onnx_artifact(
+                req.entry, source, req.quantizations, out, onnx_target.name,
+                _source_record(req, source), req.shape.context_window, say))
+        except WebslmError as err:
+            if not built:
+                raise
+            done = ", ".join(str(p) for p in built)
+            raise WebslmError(f"{err.problem}\n  (the WebGPU artifacts are complete: {done})",
+                              err.fix) from err
+        say(f"built {onnx_target} in {time.time() - started:.0f}s")
+        built.append(onnx_target)
     return built
 
 
 def build_one(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme, target: Path,
               say: Callable[[str], None]) -> None:
+    _atomically(req, target, lambda out: _write_artifact(req, source, arch, scheme, out,
+                                                          target.name, say))
+
+
+def _atomically(req: BuildRequest, target: Path, write: Callable[[Path], None]) -> None:
+    """write(staging) into a hidden sibling directory, then swap it in; never half a target."""
     req.out_root.mkdir(parents=True, exist_ok=True)
     staging = req.out_root / f".{target.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        _write_artifact(req, source, arch, scheme, staging, target.name, say)
+        write(staging)
         _replace_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -124,13 +163,17 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                "max_batch_size": shape.max_batch_size, "model_lib": lib_name,
                "param_bytes": param_bytes,
                "bits_per_weight": cache["metadata"]["BitsPerParam"]},
-        source={"spec": req.source_spec or req.entry.source, "id": source.id,
-                "revision": source.revision,
-                "files": {p.name: _hash_entry(p) for p in source.files}},
+        source=_source_record(req, source),
         record=model_record(model_id, lib_name, scheme.needs_shader_f16,
                             vram_estimate_mb(compiled.metadata, param_bytes, kv_bytes),
                             shape.context_window),
     )
+
+
+def _source_record(req: BuildRequest, source: ModelSource) -> dict:
+    return {"spec": req.source_spec or req.entry.source, "id": source.id,
+            "revision": source.revision,
+            "files": {p.name: _hash_entry(p) for p in source.files}}
 
 
 def _unquantized_param_count(params) -> int:

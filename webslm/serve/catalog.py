@@ -1,7 +1,8 @@
 """Find the built models under DIST paths by their webslm-manifest.json.
 
-The manifest is the only thing trusted to say what an artifact is: its id, its files (the
-only files ever served from it) and its WebLLM ModelRecord. Nothing here imports the
+The manifest is the only thing trusted to say what an artifact is: its id, its engine
+(WebLLM, or transformers.js for an ONNX build), its files (the only files ever served from
+it) and, for WebLLM, its ModelRecord. Nothing here imports the
 compiler, so serving works without TVM being importable.
 """
 
@@ -18,6 +19,8 @@ from webslm.errors import WebslmError
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # one URL segment, never "." or ".."
 RESOLVE = "resolve/main"
+WEBLLM = "webllm"
+TRANSFORMERS_JS = "transformers.js"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +28,11 @@ class BuiltModel:
     id: str
     dir: Path                     # realpath of the artifact directory
     manifest: dict[str, Any]
-    chat_config: dict[str, Any]
+    chat_config: dict[str, Any]   # mlc-chat-config.json (WebLLM) or config.json (ONNX)
+
+    @property
+    def engine(self) -> str:
+        return self.manifest["build"].get("engine", WEBLLM)
 
     @property
     def served_names(self) -> list[str]:
@@ -47,9 +54,22 @@ class BuiltModel:
 
     def summary(self) -> dict[str, Any]:
         """The dict the pages and /api/models describe a model with."""
-        record = self.manifest["webllm_model_record"]
         build = self.manifest.get("build", {})
+        if self.engine == TRANSFORMERS_JS:
+            return {
+                "id": self.id, "engine": TRANSFORMERS_JS, "url": self.url,
+                "family": build.get("model") or self.id,
+                "model_type": self.chat_config.get("model_type", ""),
+                "quantization": "onnx", "dtypes": build.get("dtypes", []),
+                "f16_dtypes": build.get("f16_dtypes", []),
+                "size_bytes": sum(f["bytes"] for f in self.manifest["files"].values()),
+                "dtype_bytes": self.dtype_bytes(),
+                "context_window": build.get("context_window"),
+                "required_features": [],
+            }
+        record = self.manifest["webllm_model_record"]
         return {
+            "engine": WEBLLM,
             "id": self.id,
             "model_type": self.chat_config.get("model_type") or build.get("model", ""),
             "quantization": build.get("quantization") or self.chat_config.get("quantization", ""),
@@ -60,6 +80,17 @@ class BuiltModel:
             "required_features": list(record.get("required_features", [])),
             "vram_mb": record.get("vram_required_MB"),
         }
+
+    def dtype_bytes(self) -> dict[str, int]:
+        """Download size of each ONNX dtype: its graph, its weights and the shared files."""
+        files = self.manifest["files"]
+        shared = sum(f["bytes"] for n, f in files.items() if not n.startswith("onnx/"))
+        sizes = {}
+        for dtype in self.manifest["build"].get("dtypes", []):
+            stem = "onnx/model" if dtype == "fp32" else f"onnx/model_{dtype}"
+            sizes[dtype] = shared + sum(f["bytes"] for n, f in files.items()
+                                        if n in (f"{stem}.onnx", f"{stem}.onnx_data"))
+        return sizes
 
     def webllm_record(self) -> dict[str, Any]:
         """The manifest's ModelRecord with URLs relative to the site root."""
@@ -74,16 +105,20 @@ def _load(artifact: Path) -> BuiltModel:
     try:
         manifest = json.loads(where.read_text())
         model_id = manifest["build"]["model_id"]
-        manifest["files"], manifest["webllm_model_record"]  # noqa: B018 - required keys
-        chat_config = json.loads((artifact / "mlc-chat-config.json").read_text())
+        onnx = manifest["build"].get("engine", WEBLLM) == TRANSFORMERS_JS
+        manifest["files"]  # noqa: B018 - required key
+        if not onnx:
+            manifest["webllm_model_record"]  # noqa: B018 - required key
+        config_name = "config.json" if onnx else "mlc-chat-config.json"
+        chat_config = json.loads((artifact / config_name).read_text())
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise WebslmError(f"{where} is not a readable webslm manifest ({err})",
                           "rebuild it with `webslm build`") from err
-    if not SAFE_ID.match(model_id) or not all(SAFE_ID.match(n) for n in manifest["files"]):
+    if not SAFE_ID.match(model_id) or not all(_safe_path(n) for n in manifest["files"]):
         raise WebslmError(f"{where} names a model id or file that is not a plain file name",
                           "rebuild it with `webslm build`")
     model = BuiltModel(model_id, artifact.resolve(), manifest, chat_config)
-    if model.lib_name not in manifest["files"]:
+    if not onnx and model.lib_name not in manifest["files"]:
         raise WebslmError(f"{where} lists no model library {model.lib_name}",
                           "rebuild it with `webslm build`")
     missing = [n for n, f in manifest["files"].items()
@@ -92,6 +127,13 @@ def _load(artifact: Path) -> BuiltModel:
         raise WebslmError(f"{artifact} is incomplete: {', '.join(missing)} missing or changed",
                           f"rebuild it with `webslm build ... --force`")
     return model
+
+
+def _safe_path(name: str) -> bool:
+    """A file name, or onnx/<file name> (the one subfolder transformers.js reads)."""
+    parts = name.split("/")
+    return (len(parts) == 1 or (len(parts) == 2 and parts[0] == "onnx")) and \
+        all(SAFE_ID.match(p) for p in parts)
 
 
 def artifact_dirs(dist: Path) -> list[Path]:

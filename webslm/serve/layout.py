@@ -7,6 +7,7 @@ they cannot drift apart.
     /webslm.js                          web/webslm.js
     /static/<path>                      web/static/
     /vendor/<name>/<path>               JavaScript installed by npm (VENDOR below)
+    /vendor/ort/<file>                  the onnxruntime-web WASM transformers.js runs
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ SINGLE_FILES = {"webslm.js": "webslm.js"}  # URL -> path under the web root
 # URL prefix under /vendor/ -> folder under the web root. npm installs it; never a CDN.
 VENDOR = {
     "web-llm": "node_modules/@mlc-ai/web-llm/lib",
+    "transformers": "node_modules/@huggingface/transformers/dist",
 }
+# Single vendored files: of onnxruntime-web's 140 MB only the build transformers.js loads
+# (its bundled JS is the same onnxruntime-web version, pinned by web/package-lock.json).
+ORT_DIST = "node_modules/onnxruntime-web/dist"
+VENDOR_FILES = {f"vendor/ort/{name}": f"{ORT_DIST}/{name}" for name in (
+    "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")}
 
 
 def default_web_root() -> Path:
@@ -46,4 +53,4 @@ class SiteLayout:
         return trees
 
     def single_files(self) -> dict[str, Path]:
-        return {url: self.web_root / rel for url, rel in SINGLE_FILES.items()}
+        return {url: self.web_root / rel for url, rel in {**SINGLE_FILES, **VENDOR_FILES}.items()}

@@ -15,12 +15,13 @@ from typing import Any
 import jinja2
 
 from webslm import __version__
-from webslm.serve.catalog import BuiltModel
+from webslm.serve.catalog import WEBLLM, BuiltModel
 
 
 def api_models(models: list[BuiltModel]) -> dict[str, Any]:
-    """{"model_list": WebLLM ModelRecords (URLs relative to the site root), "models": ...}."""
-    return {"model_list": [m.webllm_record() for m in models],
+    """{"model_list": WebLLM ModelRecords (URLs relative to the site root), "models": every
+    build's summary, WebLLM and transformers.js (ONNX) alike}."""
+    return {"model_list": [m.webllm_record() for m in models if m.engine == WEBLLM],
             "models": [m.summary() for m in models]}
 
 

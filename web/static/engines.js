@@ -1,0 +1,70 @@
+// Which engine runs a model in this browser, decided before anything is downloaded:
+//   1. WebLLM on WebGPU          (f16 build when the GPU has shader-f16, else the f32 build)
+//   2. transformers.js on WebGPU (the ONNX build: q4f16 with shader-f16, else q4)
+//   3. transformers.js on WASM   (the ONNX q4 build on the CPU; threads when the page is
+//                                 cross-origin isolated)
+// ?engine=webllm|transformers-webgpu|transformers-wasm in the page URL forces one.
+
+import { chooseBuild } from "./gpu.js";
+
+export const ENGINES = {
+  webllm: "WebLLM on WebGPU",
+  "transformers-webgpu": "transformers.js on WebGPU",
+  "transformers-wasm": "transformers.js on WASM (CPU)",
+};
+export const ENGINE_ORDER = Object.keys(ENGINES);
+
+export const isOnnx = (m) => m.engine === "transformers.js";
+
+/** The engine the page URL asks for (?engine=...), or "". */
+export function engineFromUrl(href = globalThis.location?.href) {
+  if (!href) return "";
+  return new URL(href).searchParams.get("engine") || "";
+}
+
+/** WASM threads: one per core up to 4, and only where SharedArrayBuffer is allowed. */
+export function wasmThreads(isolated = globalThis.crossOriginIsolated, cores = globalThis.navigator?.hardwareConcurrency) {
+  return isolated ? Math.max(1, Math.min(4, cores || 1)) : 1;
+}
+
+/**
+ * Pick {engine, build, device, dtype, threads, reason, tried}; engine is null when nothing
+ * can run, and reason then says why. `wanted`: a build id, a family, or "" (first family).
+ * `engine`: force one of ENGINE_ORDER.
+ */
+export function chooseEngine(models, gpu, { wanted = "", engine = "", isolated, cores } = {}) {
+  if (engine && !ENGINES[engine]) {
+    return { engine: null, build: null, tried: [], reason: `Unknown engine "${engine}": use one of ${ENGINE_ORDER.join(", ")}.` };
+  }
+  if (!models.length) return { engine: null, build: null, tried: [], reason: "This site lists no models: build one with `webslm build`." };
+  const exact = models.find((m) => m.id === wanted);
+  const family = exact ? exact.family : wanted || models[0].family;
+  const onnx = exact && isOnnx(exact) ? exact : models.find((m) => isOnnx(m) && m.family === family);
+  const tried = [];
+  for (const name of engine ? [engine] : ENGINE_ORDER) {
+    if (name === "webllm") {
+      if (exact && isOnnx(exact)) { tried.push(`${exact.id} is an ONNX build, not a WebLLM one`); continue; }
+      const choice = chooseBuild(models.filter((m) => !isOnnx(m)), gpu, exact ? exact.id : family);
+      if (choice.build) return { engine: name, build: choice.build, device: "webgpu", dtype: null, tried, reason: choice.reason };
+      tried.push(`WebLLM: ${choice.reason}`);
+      continue;
+    }
+    if (!onnx) { tried.push(`${ENGINES[name]}: ${family} has no ONNX build (webslm build --backend onnx)`); continue; }
+    if (name === "transformers-webgpu") {
+      if (!gpu.adapter) { tried.push(`${ENGINES[name]}: ${gpu.reason || "no WebGPU adapter"}`); continue; }
+      const dtype = gpu.shaderF16 && onnx.dtypes.includes("q4f16") ? "q4f16" : "q4";
+      if (!onnx.dtypes.includes(dtype)) { tried.push(`${ENGINES[name]}: ${onnx.id} has no ${dtype} model`); continue; }
+      return { engine: name, build: onnx, device: "webgpu", dtype, tried, reason: because(tried, `${onnx.id} (${dtype}) with transformers.js on WebGPU.`) };
+    }
+    const dtype = onnx.dtypes.find((d) => !(onnx.f16_dtypes || []).includes(d));
+    if (!dtype) { tried.push(`${ENGINES[name]}: ${onnx.id} has only f16 models, which the CPU does not run`); continue; }
+    const threads = wasmThreads(isolated, cores);
+    return { engine: name, build: onnx, device: "wasm", dtype, threads, tried,
+      reason: because(tried, `${onnx.id} (${dtype}) with transformers.js on the CPU (WASM, ${threads} thread${threads > 1 ? "s" : ""}).`) };
+  }
+  return { engine: null, build: null, tried, reason: `Nothing can run ${family} here: ${tried.join("; ")}.` };
+}
+
+function because(tried, using) {
+  return tried.length ? `Using ${using} Passed over: ${tried.join("; ")}.` : `Using ${using}`;
+}

@@ -1,0 +1,157 @@
+// The Web Worker that owns a transformers.js model (an ONNX build from `webslm build`), so
+// loading and CPU-heavy WASM decoding never block the page. tjs-client.js is its only caller.
+//
+// Messages in:  {type: "load", modelUrl, device, dtype, threads, vendor, interrupt}
+//               {type: "generate", id, messages, maxTokens, temperature, topP, schema}
+//               {type: "ids", id, inputIds, maxTokens}      (greedy ids: tests and bench)
+//               {type: "interrupt"}
+// Messages out: {type: "progress", report} {type: "loaded", info} {type: "token", id, text}
+//               {type: "done", id, text, ids, finishReason, usage} {type: "error", id, message}
+
+import { JsonSchemaConstraint, maskScores } from "./json-constraint.js";
+
+let tjs = null;        // the transformers.js module
+let tokenizer = null;
+let model = null;
+let pieces = null;     // token id -> decoded text, for constrained decoding (built once)
+let interruptFlag = null; // Int32Array on a SharedArrayBuffer, or a plain flag object
+let info = {};
+
+const interrupted = () => (interruptFlag instanceof Int32Array ? Atomics.load(interruptFlag, 0) === 1 : interruptFlag?.value === 1);
+
+async function load({ modelUrl, device, dtype, threads, vendor, interrupt }) {
+  tjs = await import(vendor.transformers);
+  const { env, AutoTokenizer, AutoModelForCausalLM } = tjs;
+  env.allowRemoteModels = false; // never the hub: the files come from this site
+  // transformers.js fetches <localModelPath>/<id>/<file>, but treats a localModelPath with a
+  // scheme as remote (refused with remote models off): so it gets the folder's path, and
+  // env.fetch puts the model's origin back. Our files are at .../models/<build>/resolve/main/,
+  // so the id is "resolve/main" under the build's folder; cache keys are full URLs, so two
+  // builds never share an entry.
+  const folder = new URL(modelUrl);
+  env.allowLocalModels = true;
+  env.localModelPath = folder.pathname.replace(/resolve\/main\/?$/, "");
+  env.fetch = (url, init) => fetch(new URL(url, folder.origin), init);
+  env.backends.onnx.wasm.wasmPaths = { mjs: vendor.ortMjs, wasm: vendor.ortWasm };
+  if (threads) env.backends.onnx.wasm.numThreads = threads;
+  interruptFlag = interrupt ? new Int32Array(interrupt) : { value: 0 };
+  const id = "resolve/main";
+  const progress_callback = (report) => self.postMessage({ type: "progress", report });
+  const t0 = performance.now();
+  tokenizer = await AutoTokenizer.from_pretrained(id, { progress_callback });
+  model = await AutoModelForCausalLM.from_pretrained(id, { device, dtype, progress_callback });
+  info = { device, dtype, threads: env.backends.onnx.wasm.numThreads ?? null,
+    crossOriginIsolated: self.crossOriginIsolated, loadSeconds: (performance.now() - t0) / 1000 };
+  return info;
+}
+
+/** Token texts for the constraint; special tokens and partial UTF-8 become "" (never allowed). */
+function tokenPieces(vocabSize) {
+  if (pieces && pieces.length === vocabSize) return pieces;
+  pieces = new Array(vocabSize);
+  for (let i = 0; i < vocabSize; i++) {
+    let text = "";
+    try { text = tokenizer.decode([i], { skip_special_tokens: true }); } catch { text = ""; }
+    pieces[i] = text.includes("\uFFFD") ? "" : text;
+  }
+  return pieces;
+}
+
+function eosIds() {
+  const eos = model.generation_config?.eos_token_id ?? model.config.eos_token_id;
+  return new Set([eos].flat().filter((x) => x !== undefined && x !== null).map(Number));
+}
+
+function makeConstraintProcessor(schema) {
+  const constraint = new JsonSchemaConstraint(schema);
+  const eos = eosIds();
+  let seen = -1; // how many ids the processor has already fed to the constraint
+  class SchemaProcessor extends tjs.LogitsProcessor {
+    _call(inputIds, logits) {
+      const ids = inputIds[0];
+      if (seen < 0) seen = ids.length; // the prompt
+      for (; seen < ids.length; seen++) {
+        const piece = pieces[Number(ids[seen])];
+        if (!eos.has(Number(ids[seen]))) constraint.accept(piece);
+      }
+      maskScores(constraint, logits.data, tokenPieces(logits.dims.at(-1)), eos);
+      return logits;
+    }
+  }
+  return new SchemaProcessor();
+}
+
+async function generate({ id, inputIds, messages, maxTokens = 256, temperature = 0, topP = 1, schema }) {
+  if (interruptFlag instanceof Int32Array) Atomics.store(interruptFlag, 0, 0); else interruptFlag.value = 0;
+  const input_ids = inputIds
+    ? new tjs.Tensor("int64", BigInt64Array.from(inputIds.map(BigInt)), [1, inputIds.length])
+    : tokenizer.apply_chat_template(messages, { add_generation_prompt: true, return_tensor: true, return_dict: false });
+  const attention_mask = new tjs.Tensor("int64", new BigInt64Array(input_ids.dims[1]).fill(1n), input_ids.dims);
+  const promptTokens = input_ids.dims[1];
+  if (schema) tokenPieces(model.config.vocab_size);
+  const generated = [];
+  let sent = "";
+  let tFirst = 0;
+  let puts = 0;
+  const t0 = performance.now();
+  const streamer = {
+    put(values) {
+      if (puts++ === 0) return; // the first put is the prompt
+      if (!tFirst) tFirst = performance.now();
+      generated.push(Number(values[0][0]));
+      if (inputIds) return;
+      const text = tokenizer.decode(generated, { skip_special_tokens: true });
+      if (text.endsWith("\uFFFD")) return; // wait for the rest of a multi-byte character
+      if (text.length > sent.length) self.postMessage({ type: "token", id, text: text.slice(sent.length) });
+      sent = text;
+    },
+    end() {},
+  };
+  const stop = new (class extends tjs.StoppingCriteria {
+    _call(ids) { return ids.map(() => interrupted()); }
+  })();
+  const logits_processor = schema ? [makeConstraintProcessor(schema)] : null;
+  await model.generate({
+    input_ids, attention_mask, max_new_tokens: maxTokens, streamer, stopping_criteria: [stop],
+    logits_processor,
+    ...(temperature > 0 ? { do_sample: true, temperature, top_p: topP } : { do_sample: false }),
+  });
+  const tEnd = performance.now();
+  const eos = eosIds();
+  const hitEos = generated.length > 0 && eos.has(generated.at(-1));
+  const text = tokenizer.decode(generated, { skip_special_tokens: true });
+  const decoded = Math.max(generated.length - 1, 0);
+  const finishReason = interrupted() ? "abort" : hitEos ? "stop" : "length";
+  return {
+    text, ids: generated, finishReason,
+    usage: {
+      prompt_tokens: promptTokens, completion_tokens: generated.length,
+      total_tokens: promptTokens + generated.length,
+      extra: {
+        time_to_first_token_s: tFirst > 0 ? (tFirst - t0) / 1000 : null,
+        prefill_tokens_per_s: tFirst > 0 ? promptTokens / ((tFirst - t0) / 1000) : null,
+        decode_tokens_per_s: decoded && tFirst > 0 ? decoded / ((tEnd - tFirst) / 1000) : null,
+        e2e_latency_s: (tEnd - t0) / 1000,
+      },
+    },
+  };
+}
+
+// One request at a time, in arrival order; "interrupt" is handled at once.
+let queue = Promise.resolve();
+self.onmessage = (event) => {
+  const msg = event.data;
+  if (msg.type === "interrupt") {
+    if (interruptFlag instanceof Int32Array) Atomics.store(interruptFlag, 0, 1); else if (interruptFlag) interruptFlag.value = 1;
+    return;
+  }
+  queue = queue.then(async () => {
+    try {
+      if (msg.type === "load") self.postMessage({ type: "loaded", info: await load(msg) });
+      else if (msg.type === "generate" || msg.type === "ids") self.postMessage({ type: "done", id: msg.id, ...(await generate(msg)) });
+      else if (msg.type === "unload") { await model?.dispose?.(); model = null; self.postMessage({ type: "done", id: msg.id }); }
+    } catch (err) {
+      self.postMessage({ type: "error", id: msg.id, message: err?.message || String(err) });
+    }
+  });
+};

@@ -1,0 +1,123 @@
+"""Export a source model to ONNX in the folder layout transformers.js loads.
+
+The graph is written by onnxruntime-genai's model builder (MatMulNBits 4-bit weights,
+GroupQueryAttention, fused RMSNorm: the ops onnxruntime-web runs fastest), run in a child
+process on a staged float32 HF checkpoint. Then this module makes the result something
+transformers.js reads without hand edits:
+
+    config.json                 the source config + "transformers.js_config"
+    generation_config.json, tokenizer.json, tokenizer_config.json (chat template inside)
+    onnx/model_<dtype>.onnx     the graph, one per dtype (fp32 has no suffix)
+    onnx/model_<dtype>.onnx_data   its weights (the external-data name transformers.js fetches)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from webslm.errors import WebslmError
+from webslm.onnx.checkpoint import TOKENIZER_FILES, write_hf_checkpoint
+from webslm.onnx.graph import finalize_graph
+from webslm.source.base import ModelSource
+
+# config.json architectures the builder exports and transformers.js runs as text generators
+# (each is checked end to end in tests/onnx and tests/serve).
+EXPORTABLE = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Phi3ForCausalLM")
+
+
+@dataclasses.dataclass(frozen=True)
+class OnnxDtype:
+    """One ONNX build: the transformers.js dtype name and how the builder makes it."""
+
+    name: str         # transformers.js `dtype` (picks the file suffix)
+    precision: str    # builder --precision
+    provider: str     # builder --execution_provider (decides the activation dtype)
+    needs_f16: bool   # fp16 activations: only where WebGPU has shader-f16
+
+    @property
+    def filename(self) -> str:
+        return "model.onnx" if self.name == "fp32" else f"model_{self.name}.onnx"
+
+
+ONNX_DTYPES = {d.name: d for d in (
+    OnnxDtype("q4", "int4", "cpu", False),
+    OnnxDtype("q4f16", "int4", "webgpu", True),
+    OnnxDtype("fp32", "fp32", "cpu", False),
+)}
+# `webslm build` quantization -> the ONNX build of the same precision.
+_FOR_QUANTIZATION = {"q4f32_1": "q4", "q4f16_1": "q4f16", "q0f32": "fp32"}
+
+
+def onnx_dtype_for(quantization: str) -> OnnxDtype | None:
+    name = _FOR_QUANTIZATION.get(quantization)
+    return ONNX_DTYPES[name] if name else None
+
+
+def check_exportable(config: dict) -> None:
+    arch = (config.get("architectures") or ["(none)"])[0]
+    if arch not in EXPORTABLE:
+        raise WebslmError(
+            f"the ONNX exporter cannot handle the architecture {arch}",
+            f"build only the WebGPU artifacts with --backend webgpu (ONNX supports: "
+            f"{', '.join(EXPORTABLE)})")
+
+
+def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
+                say: Callable[[str], None] = print, block_size: int = 32) -> dict:
+    """Write the transformers.js folder into `out` (which must not exist yet); returns the
+    transformers.js_config written into config.json."""
+    check_exportable(source.config)
+    out.mkdir(parents=True)
+    (out / "onnx").mkdir()
+    with tempfile.TemporaryDirectory(prefix="webslm-onnx-") as tmp:
+        checkpoint = write_hf_checkpoint(source, Path(tmp) / "hf")
+        for dtype in dtypes:
+            say(f"export ONNX {dtype.name} ({dtype.precision} weights, "
+                f"{'fp16' if dtype.needs_f16 else 'fp32'} activations)")
+            built = Path(tmp) / dtype.name
+            _run_builder(checkpoint, built, dtype, Path(tmp) / "cache", block_size)
+            finalize_graph(built / "model.onnx", out / "onnx" / dtype.filename,
+                           head_dim=_head_dim(source.config))
+    for name in TOKENIZER_FILES:
+        shutil.copy2(source.tokenizer_dir / name, out / name)
+    (out / "generation_config.json").write_text(
+        json.dumps(source.generation_config, indent=2) + "\n")
+    tjs_config = {
+        "dtype": dtypes[0].name,
+        "use_external_data_format": {d.filename: 1 for d in dtypes},
+    }
+    config = {**source.config, "transformers.js_config": tjs_config}
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return tjs_config
+
+
+def _head_dim(config: dict) -> int:
+    return config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+
+
+def _run_builder(checkpoint: Path, out: Path, dtype: OnnxDtype, cache: Path,
+                 block_size: int) -> None:
+    """The builder in a child process: its prints and its peak memory stay out of ours."""
+    extra = ["filename=model.onnx", "hf_remote=false"]
+    if dtype.precision == "int4":
+        extra += [f"block_size={block_size}", "is_symmetric=true"]
+    command = [sys.executable, "-m", "onnxruntime_genai.models.builder",
+               "-i", str(checkpoint), "-o", str(out), "-p", dtype.precision,
+               "-e", dtype.provider, "-c", str(cache), "--extra_options", *extra]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0 or not (out / "model.onnx").is_file():
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+        raise WebslmError(
+            f"the ONNX exporter (onnxruntime-genai model builder) failed for {dtype.name}:\n"
+            f"{tail}",
+            "build the WebGPU artifacts alone with --backend webgpu, or report the model's "
+            "config.json with this message")

@@ -1,0 +1,51 @@
+"""The ONNX artifact of `webslm build`: <model>-onnx/, one folder holding every requested
+dtype in the layout transformers.js loads, plus a webslm manifest (files, hashes, toolchain)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from pathlib import Path
+from typing import Callable
+
+from webslm.artifacts.manifest import write_onnx_manifest
+from webslm.errors import WebslmError
+from webslm.onnx import export_onnx, onnx_dtype_for
+from webslm.registry import ModelEntry
+from webslm.source.base import ModelSource
+
+# The browser side of this backend, pinned in web/package.json.
+TRANSFORMERS_JS_VERSION = "4.3.1"
+
+
+def onnx_artifact_id(entry: ModelEntry) -> str:
+    return f"{entry.name}-onnx"
+
+
+def onnx_toolchain() -> dict:
+    version = importlib.metadata.version
+    return {"onnxruntime_genai": version("onnxruntime-genai"), "onnx": version("onnx"),
+            "onnxruntime": version("onnxruntime"), "transformers_js": TRANSFORMERS_JS_VERSION}
+
+
+def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: list[str],
+                        out: Path, model_id: str, source_record: dict, context_window: int,
+                        say: Callable[[str], None]) -> None:
+    """Export into `out` (a staging directory the caller renames into place). The dtype that
+    runs everywhere (fp32 activations) comes first: transformers.js loads it by default."""
+    dtypes = [d for d in map(onnx_dtype_for, quantizations) if d is not None]
+    dtypes.sort(key=lambda d: d.needs_f16)
+    if not dtypes:
+        raise WebslmError(f"none of {', '.join(quantizations)} has an ONNX build",
+                          "add --q4f32 (ONNX q4) or --q4f16 (ONNX q4f16), or use --backend webgpu")
+    started = time.time()
+    tjs_config = export_onnx(source, dtypes, out, say=say)
+    write_onnx_manifest(
+        out, toolchain=onnx_toolchain(),
+        build={"model": entry.name, "model_id": model_id, "engine": "transformers.js",
+               "quantization": "onnx", "dtypes": [d.name for d in dtypes],
+               "f16_dtypes": [d.name for d in dtypes if d.needs_f16],
+               "default_dtype": tjs_config["dtype"],
+               "context_window": context_window,
+               "chat_format": entry.chat_format, "seconds": round(time.time() - started, 1)},
+        source=source_record)
