@@ -54,8 +54,23 @@ def smollm2_dist(tmp_path_factory) -> Path:
     from webslm.cli import main
 
     out = tmp_path_factory.mktemp("dist")
-    assert main(["build", "smollm2-135m", "--q4f32", "--out", str(out)]) == 0
+    assert main(["build", "smollm2-135m", "--q4f32", "--backend", "webgpu", "--out", str(out)]) == 0
     assert [p.name for p in out.iterdir()] == [SMOLLM2_Q4F32], "no staging leftovers"
+    return out
+
+
+SMOLLM2_ONNX = "smollm2-135m-onnx"
+
+
+@pytest.fixture(scope="session")
+def smollm2_onnx_dist(tmp_path_factory) -> Path:
+    """A dist/ holding only the ONNX (transformers.js) build of SmolLM2-135M: q4 and fp32."""
+    from webslm.cli import main
+
+    out = tmp_path_factory.mktemp("onnx-dist")
+    assert main(["build", "smollm2-135m", "--q4f32", "--q0f32", "--backend", "onnx",
+                 "--out", str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == [SMOLLM2_ONNX], "no staging leftovers"
     return out
 
 

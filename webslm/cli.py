@@ -42,7 +42,17 @@ def _cmd_build(args) -> int:
 
 def _cmd_verify(args) -> int:
     from webslm.verify.check import verify_artifact
+    from webslm.verify.onnx_check import verify_onnx_artifact
+    from webslm.verify.twin import open_manifest_source, read_manifest
 
+    say = lambda m: print(f"[webslm] {m}", flush=True)  # noqa: E731
+    manifest = read_manifest(Path(args.dir))
+    if manifest["build"].get("engine") == "transformers.js":
+        report = verify_onnx_artifact(Path(args.dir), open_manifest_source(manifest, args.source),
+                                      manifest, progress=say)
+        print("\n".join(report.lines()))
+        print("PASS" if report.passed else "FAIL")
+        return 0 if report.passed else 1
     report = verify_artifact(Path(args.dir), progress=lambda m: print(f"[webslm] {m}", flush=True),
                              source_spec=args.source)
     print("\n".join(report.lines()))

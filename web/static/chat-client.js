@@ -103,7 +103,8 @@ export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, 
         /** OpenAI-style: {messages, stream, response_format, temperature, top_p, max_tokens, ...}. */
         async create(request) {
           try {
-            return await engine.chat.completions.create({ ...request });
+            const { webslm: _ours, ...openai } = request; // our extension fields: not WebLLM's
+            return await engine.chat.completions.create(openai);
           } catch (err) {
             throw explainTrouble(err);
           }

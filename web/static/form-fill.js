@@ -67,10 +67,17 @@ export function clearMarks(form) {
 export async function fillForm(chat, form, text, { maxTokens = 192, temperature = 0, signal } = {}) {
   const derived = deriveSchema(form);
   const { schema, skipped } = schemaForText(derived.schema, derived.fields, text);
+  const kinds = new Map(derived.fields.map((f) => [f.name, f.kind]));
+  // Free-text values must come from the text; choices, dates and booleans are checked by the schema.
+  const isFreeText = (name) => !schema.properties[name].enum && schema.properties[name].type === "string"
+    && !["date", "select", "radio"].includes(kinds.get(name));
   const request = {
     messages: buildMessages(schema, derived.fields, text),
     response_format: { type: "json_object", schema: JSON.stringify(schema) },
     temperature, top_p: 1, max_tokens: maxTokens, stream: false,
+    // Engines without a grammar engine (transformers.js) decode these fields as copies of
+    // pieces of the text; WebLLM ignores it (isGrounded below checks its answer instead).
+    webslm: { copy: { text, fields: Object.keys(schema.properties).filter(isFreeText) } },
   };
   const stop = () => chat.interrupt();
   signal?.addEventListener("abort", stop);
@@ -90,14 +97,11 @@ export async function fillForm(chat, form, text, { maxTokens = 192, temperature 
   }
   const check = validate(schema, values);
   clearMarks(form);
-  const kinds = new Map(derived.fields.map((f) => [f.name, f.kind]));
   const filled = [];
   const ungrounded = [];
   for (const [name, value] of Object.entries(values)) {
     if (check.byField[name] || value === "" || value === false) continue; // invalid or "not stated"
-    // Free-text values must come from the text; choices, dates and booleans are checked by the schema.
-    const freeText = !schema.properties[name].enum && !["date", "select", "radio"].includes(kinds.get(name));
-    if (freeText && !isGrounded(value, text)) { ungrounded.push(name); continue; }
+    if (isFreeText(name) && !isGrounded(value, text)) { ungrounded.push(name); continue; }
     const target = setControl(form, name, value);
     if (!target) continue;
     markFilled(target);

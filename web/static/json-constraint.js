@@ -5,6 +5,8 @@
 // with the keys in schema order, strings (or one of their enum values), booleans and
 // numbers as values. The keys and punctuation can only be written one way, so the model
 // effectively chooses just the values, and the result always parses and has every key.
+// For extraction, `copy: {text, fields}` also limits the named string fields to pieces of
+// `text` (or ""): a small model then cannot misspell or invent what it was asked to copy.
 
 /** Whether `schema` is a flat object this automaton can enforce. */
 export function canConstrain(schema) {
@@ -15,13 +17,13 @@ export function canConstrain(schema) {
 }
 
 /** The automaton's parts: literal text between values, and one value slot per property. */
-function segments(schema) {
+function segments(schema, copyFields) {
   const segs = [];
   let literal = "{";
   for (const [name, prop] of Object.entries(schema.properties)) {
     literal += `${JSON.stringify(name)}:`;
     if (prop.type === "string" && !prop.enum) {
-      segs.push({ lit: `${literal}"` }, { string: true, maxLength: prop.maxLength });
+      segs.push({ lit: `${literal}"` }, { string: true, maxLength: prop.maxLength, copy: copyFields.has(name) });
       literal = "\",";
       continue;
     }
@@ -40,9 +42,10 @@ function segments(schema) {
  * changes the current state: {seg, pos, text, esc}.
  */
 export class JsonSchemaConstraint {
-  constructor(schema, { maxStringChars = 96 } = {}) {
+  constructor(schema, { maxStringChars = 96, copy = null } = {}) {
     if (!canConstrain(schema)) throw new Error("JsonSchemaConstraint handles flat objects of strings, enums, booleans and numbers");
-    this.segs = segments(schema);
+    this.segs = segments(schema, new Set(copy?.fields || []));
+    this.copyText = copy?.text || "";
     this.maxStringChars = maxStringChars;
     this.state = { seg: 0, pos: 0, text: "", esc: false };
   }
@@ -81,6 +84,7 @@ export class JsonSchemaConstraint {
     }
     if (ch === "\"") return this.step({ seg: s.seg + 1, pos: 0, text: "", esc: false }, ch);
     if (ch < " " || s.text.length >= limit) return null;
+    if (seg.copy) return ch !== "\\" && this.copyText.includes(s.text + ch) ? { ...s, text: s.text + ch } : null;
     if (ch === "\\") return { ...s, text: s.text + ch, esc: true };
     return { ...s, text: s.text + ch };
   }

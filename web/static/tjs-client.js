@@ -3,7 +3,8 @@
 // build from `webslm build` in a Web Worker (tjs-worker.js), on WebGPU or on WASM.
 //
 // response_format {type: "json_object", schema} is honoured with our own schema-constrained
-// decoding (json-constraint.js), since transformers.js has no grammar engine.
+// decoding (json-constraint.js), since transformers.js has no grammar engine; the extra
+// request field webslm.copy = {text, fields} limits those fields to pieces of the text.
 
 import { canConstrain } from "./json-constraint.js";
 
@@ -93,7 +94,8 @@ export async function createTransformersChat(plan, { base, onProgress } = {}) {
 
   async function create(request) {
     const schema = schemaOf(request.response_format);
-    const message = { type: "generate", messages: request.messages, schema,
+    // request.webslm.copy = {text, fields}: those string fields may only copy from text.
+    const message = { type: "generate", messages: request.messages, schema, copy: schema ? request.webslm?.copy : null,
       maxTokens: request.max_tokens ?? 512, temperature: request.temperature ?? 0, topP: request.top_p ?? 1 };
     const created = Math.floor(Date.now() / 1000);
     const model = plan.build.id;

@@ -2,7 +2,7 @@
 // loading and CPU-heavy WASM decoding never block the page. tjs-client.js is its only caller.
 //
 // Messages in:  {type: "load", modelUrl, device, dtype, threads, vendor, interrupt}
-//               {type: "generate", id, messages, maxTokens, temperature, topP, schema}
+//               {type: "generate", id, messages, maxTokens, temperature, topP, schema, copy}
 //               {type: "ids", id, inputIds, maxTokens}      (greedy ids: tests and bench)
 //               {type: "interrupt"}
 // Messages out: {type: "progress", report} {type: "loaded", info} {type: "token", id, text}
@@ -62,8 +62,8 @@ function eosIds() {
   return new Set([eos].flat().filter((x) => x !== undefined && x !== null).map(Number));
 }
 
-function makeConstraintProcessor(schema) {
-  const constraint = new JsonSchemaConstraint(schema);
+function makeConstraintProcessor(schema, copy) {
+  const constraint = new JsonSchemaConstraint(schema, { copy });
   const eos = eosIds();
   let seen = -1; // how many ids the processor has already fed to the constraint
   class SchemaProcessor extends tjs.LogitsProcessor {
@@ -81,7 +81,7 @@ function makeConstraintProcessor(schema) {
   return new SchemaProcessor();
 }
 
-async function generate({ id, inputIds, messages, maxTokens = 256, temperature = 0, topP = 1, schema }) {
+async function generate({ id, inputIds, messages, maxTokens = 256, temperature = 0, topP = 1, schema, copy }) {
   if (interruptFlag instanceof Int32Array) Atomics.store(interruptFlag, 0, 0); else interruptFlag.value = 0;
   const input_ids = inputIds
     ? new tjs.Tensor("int64", BigInt64Array.from(inputIds.map(BigInt)), [1, inputIds.length])
@@ -110,7 +110,7 @@ async function generate({ id, inputIds, messages, maxTokens = 256, temperature =
   const stop = new (class extends tjs.StoppingCriteria {
     _call(ids) { return ids.map(() => interrupted()); }
   })();
-  const logits_processor = schema ? [makeConstraintProcessor(schema)] : null;
+  const logits_processor = schema ? [makeConstraintProcessor(schema, copy)] : null;
   await model.generate({
     input_ids, attention_mask, max_new_tokens: maxTokens, streamer, stopping_criteria: [stop],
     logits_processor,

@@ -41,6 +41,9 @@ class OnnxDtype:
     precision: str    # builder --precision
     provider: str     # builder --execution_provider (decides the activation dtype)
     needs_f16: bool   # fp16 activations: only where WebGPU has shader-f16
+    # MatMulNBits compute type: 1 = fp32 (exact against the stored weights), 4 = int8
+    # activations; None = the builder's default for the provider.
+    accuracy_level: int | None = None
 
     @property
     def filename(self) -> str:
@@ -48,7 +51,9 @@ class OnnxDtype:
 
 
 ONNX_DTYPES = {d.name: d for d in (
-    OnnxDtype("q4", "int4", "cpu", False),
+    # fp32 compute: as fast as int8 activations in onnxruntime-web's WASM here (BENCHMARKS),
+    # and exact against the stored weights instead of 1.2 logits off.
+    OnnxDtype("q4", "int4", "cpu", False, accuracy_level=1),
     OnnxDtype("q4f16", "int4", "webgpu", True),
     OnnxDtype("fp32", "fp32", "cpu", False),
 )}
@@ -71,9 +76,11 @@ def check_exportable(config: dict) -> None:
 
 
 def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
-                say: Callable[[str], None] = print, block_size: int = 32) -> dict:
+                say: Callable[[str], None] = print, block_size: int = 32,
+                accuracy_level: int | None = None) -> dict:
     """Write the transformers.js folder into `out` (which must not exist yet); returns the
-    transformers.js_config written into config.json."""
+    transformers.js_config written into config.json. accuracy_level overrides each dtype's
+    MatMulNBits compute type (for benchmarks)."""
     check_exportable(source.config)
     out.mkdir(parents=True)
     (out / "onnx").mkdir()
@@ -83,7 +90,8 @@ def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
             say(f"export ONNX {dtype.name} ({dtype.precision} weights, "
                 f"{'fp16' if dtype.needs_f16 else 'fp32'} activations)")
             built = Path(tmp) / dtype.name
-            _run_builder(checkpoint, built, dtype, Path(tmp) / "cache", block_size)
+            level = dtype.accuracy_level if accuracy_level is None else accuracy_level
+            _run_builder(checkpoint, built, dtype, Path(tmp) / "cache", block_size, level)
             finalize_graph(built / "model.onnx", out / "onnx" / dtype.filename,
                            head_dim=_head_dim(source.config))
     for name in TOKENIZER_FILES:
@@ -104,11 +112,13 @@ def _head_dim(config: dict) -> int:
 
 
 def _run_builder(checkpoint: Path, out: Path, dtype: OnnxDtype, cache: Path,
-                 block_size: int) -> None:
+                 block_size: int, accuracy_level: int | None) -> None:
     """The builder in a child process: its prints and its peak memory stay out of ours."""
     extra = ["filename=model.onnx", "hf_remote=false"]
     if dtype.precision == "int4":
         extra += [f"block_size={block_size}", "is_symmetric=true"]
+        if accuracy_level is not None:
+            extra.append(f"accuracy_level={accuracy_level}")
     command = [sys.executable, "-m", "onnxruntime_genai.models.builder",
                "-i", str(checkpoint), "-o", str(out), "-p", dtype.precision,
                "-e", dtype.provider, "-c", str(cache), "--extra_options", *extra]

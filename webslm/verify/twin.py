@@ -44,14 +44,19 @@ def read_manifest(artifact_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def open_manifest_source(manifest: dict, source_spec: str | None = None):
+    """The model an artifact was built from (or --source), as its manifest records it."""
+    spec = resolve_spec(source_spec or manifest["source"]["spec"])
+    return open_source(spec, None if Path(spec).exists() else manifest["source"].get("revision"))
+
+
 def load_cpu_twin(artifact_dir: Path, source_spec: str | None = None) -> CpuTwin:
     """Compile the artifact's model for the CPU. f16 schemes compute in f32 on the stored codes
     and (f16) scales, so quantization is judged, not the browser's f16 arithmetic."""
     manifest = read_manifest(artifact_dir)
     scheme = get_scheme(manifest["build"]["quantization"])
     cpu_scheme = get_scheme(scheme.name.replace("f16", "f32"))
-    spec = resolve_spec(source_spec or manifest["source"]["spec"])
-    source = open_source(spec, None if Path(spec).exists() else manifest["source"].get("revision"))
+    source = open_manifest_source(manifest, source_spec)
     arch = find_architecture(source.config)
     compiled = compile_model(arch, source.config, cpu_scheme, cpu_target(),
                              BuildShape(manifest["build"]["context_window"],

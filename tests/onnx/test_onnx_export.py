@@ -1,0 +1,107 @@
+"""The ONNX backend in Python: `webslm build --backend onnx` writes the layout transformers.js
+reads; onnxruntime runs it like transformers.js feeds it; fp32 matches transformers token for
+token over 32 greedy steps; the 4-bit dtypes pass `webslm verify` (their logits against
+transformers running the weights they store)."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+import torch
+from tokenizers import Tokenizer
+
+from tiny_sources import TINY
+from webslm.cli import main
+from webslm.onnx.runner import OnnxLM
+from webslm.source import open_source
+from webslm.verify.onnx_check import TOLERANCES, verify_onnx_artifact
+
+pytestmark = pytest.mark.slow
+PROMPT = "The lighthouse keeper climbed the spiral stairs at dusk, counting every step."
+STEPS = 32
+
+
+@torch.no_grad()
+def torch_greedy(model, ids: list[int], steps: int) -> list[int]:
+    """Greedy ids by full recomputation (no cache, no stop token): the plainest reference."""
+    seq = list(ids)
+    for _ in range(steps):
+        seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+    return seq[len(ids):]
+
+
+def prompt_ids(artifact) -> list[int]:
+    return Tokenizer.from_file(str(artifact / "tokenizer.json")).encode(PROMPT).ids
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_tiny_fp32_export_matches_transformers_for_32_greedy_steps(name, tiny_builds):
+    artifact, model = tiny_builds[name]
+    ids = prompt_ids(artifact)
+    assert OnnxLM(artifact / "onnx" / "model.onnx").greedy(ids, STEPS) == torch_greedy(model, ids, STEPS)
+
+
+def test_smollm2_fp32_export_matches_transformers_for_32_greedy_steps(smollm2_onnx_dist, smollm2):
+    artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
+    ids = prompt_ids(artifact)
+    expected = torch_greedy(smollm2.load_reference_model(), ids, STEPS)
+    assert OnnxLM(artifact / "onnx" / "model.onnx").greedy(ids, STEPS) == expected
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_tiny_q4_export_verifies(name, tiny_builds):
+    artifact, _ = tiny_builds[name]
+    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    report = verify_onnx_artifact(artifact, open_source(str(artifact.parent.parent / f"{name}-source")),
+                                  manifest, progress=lambda _m: None)
+    assert report.passed, report.lines()
+    q4 = next(d for d in report.dtypes if d.dtype == "q4")
+    assert q4.max_abs_diff < TOLERANCES["q4"][0]
+
+
+def test_smollm2_verify_cli_reports_every_dtype(smollm2_onnx_dist, capsys):
+    artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
+    assert main(["verify", str(artifact)]) == 0
+    out = capsys.readouterr().out
+    assert "onnx q4 " in out and "onnx fp32" in out and out.rstrip().endswith("PASS")
+
+
+def test_layout_is_what_transformers_js_reads(smollm2_onnx_dist):
+    artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
+    config = json.loads((artifact / "config.json").read_text())
+    tjs = config["transformers.js_config"]
+    assert tjs["dtype"] == "q4"
+    assert tjs["use_external_data_format"] == {"model_q4.onnx": 1, "model.onnx": 1}
+    assert "chat_template" in json.loads((artifact / "tokenizer_config.json").read_text())
+    for name in ("model_q4.onnx", "model.onnx"):
+        graph = onnx.load(str(artifact / "onnx" / name), load_external_data=False)
+        locations = {e.value for t in graph.graph.initializer for e in t.external_data
+                     if e.key == "location"}
+        assert locations == {f"{name}_data"}  # the file name transformers.js fetches
+        assert "GatherBlockQuantized" not in {n.op_type for n in graph.graph.node}
+        past = [i for i in graph.graph.input if i.name == "past_key_values.0.key"][0]
+        assert past.type.tensor_type.shape.dim[3].dim_value == 64  # head dim, not a symbol
+    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    assert manifest["build"]["engine"] == "transformers.js"
+    assert set(manifest["files"]) >= {"onnx/model_q4.onnx", "onnx/model_q4.onnx_data",
+                                      "config.json", "tokenizer.json"}
+    assert manifest["toolchain"]["transformers_js"] == "4.3.1"
+
+
+def test_unexportable_architecture_keeps_the_webgpu_build(capsys, tmp_path, make_hf_dir, monkeypatch):
+    """An architecture outside the exporter's list: a clear error, and the WebGPU artifact
+    (built first) is complete; no ONNX folder, no staging leftovers."""
+    import webslm.onnx.export as export
+
+    monkeypatch.setattr(export, "EXPORTABLE", ("Qwen2ForCausalLM", "Phi3ForCausalLM"))
+    out = tmp_path / "dist"
+    code = main(["build", "smollm2-135m", "--q4f32", "--source", str(make_hf_dir()),
+                 "--out", str(out), "--context-window", "128", "--prefill-chunk", "32"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "ONNX exporter cannot handle the architecture LlamaForCausalLM" in err
+    assert "WebGPU artifacts are complete" in err and "--backend webgpu" in err
+    assert sorted(p.name for p in out.iterdir()) == ["smollm2-135m-q4f32_1"]
+    assert (out / "smollm2-135m-q4f32_1" / "webslm-manifest.json").is_file()

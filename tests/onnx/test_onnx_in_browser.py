@@ -1,0 +1,42 @@
+"""Tiny Qwen2 and Phi-3 ONNX builds in transformers.js on WASM (headless Chromium, WebGPU
+off), through webslm.js: the same greedy ids as onnxruntime in Python on the same file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer
+
+from tiny_sources import TINY
+from webslm.onnx.runner import OnnxLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
+from browser_helpers import attach_log, chromium, webslm_serve  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+PROMPT = "The lighthouse keeper climbed the spiral stairs at dusk, counting every step."
+STEPS = 16
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_wasm_greedy_ids_match_onnxruntime(name, tiny_builds):
+    artifact, _ = tiny_builds[name]
+    ids = Tokenizer.from_file(str(artifact / "tokenizer.json")).encode(PROMPT).ids
+    expected = OnnxLM(artifact / "onnx" / "model_q4.onnx").greedy(ids, STEPS)
+    log: list[str] = []
+    with webslm_serve(artifact.parent) as url, chromium(webgpu=False) as ctx:
+        page = ctx.new_page()
+        attach_log(page, log)
+        page.goto(url)
+        got = page.evaluate("""async ([model, ids, steps]) => {
+            const { createChat } = await import('./webslm.js');
+            const chat = await createChat({ model, engine: 'transformers-wasm' });
+            const out = await chat.greedyIds(ids, steps);
+            const info = { engine: chat.engine, dtype: chat.choice.dtype, device: chat.info.device };
+            await chat.unload();
+            return { ids: out.ids, info };
+        }""", [artifact.name, ids, STEPS])
+    assert got["info"] == {"engine": "transformers-wasm", "dtype": "q4", "device": "wasm"}, log[-20:]
+    assert got["ids"] == expected, log[-20:]

@@ -1,0 +1,76 @@
+"""No WebGPU at all (navigator.gpu absent): the chat page and the form demo fall back to the
+ONNX build of SmolLM2-135M in transformers.js on WASM, say so on the engine badge, answer the
+France question with Paris, and fill the contact form with schema-constrained JSON."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from browser_helpers import ask, chromium, load_model, open_page, page_summary, set_sampling, webslm_serve
+from test_form_demo import SIGNATURE
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def site(smollm2_onnx_dist):
+    with webslm_serve(smollm2_onnx_dist) as url, chromium(webgpu=False) as ctx:
+        yield url, ctx
+
+
+def test_chat_page_answers_paris_on_the_wasm_engine(site):
+    url, ctx = site
+    log: list[str] = []
+    page = open_page(ctx, url, log)
+    assert page.evaluate("() => !navigator.gpu || true")
+    badge = page.evaluate("() => ({engine: document.getElementById('engine-badge').dataset.engine,"
+                          " text: document.getElementById('engine-badge').textContent,"
+                          " hidden: document.getElementById('engine-badge').hidden})")
+    assert badge == {"engine": "transformers-wasm", "hidden": False,
+                     "text": "Engine: transformers.js on WASM (CPU) (q4)"}, badge
+    status = page.text_content("#gpu-status")
+    assert "WebGPU" in status and "smollm2-135m-onnx (q4)" in status, status
+    load_model(page, log, timeout=300)
+    assert page.evaluate("() => window.webslmPage.chat.engine") == "transformers-wasm"
+    set_sampling(page, temperature=0, max_tokens=24)
+    answer = ask(page, "What is the capital of France?", log, timeout=300)
+    assert answer["error"] is None, log[-20:]
+    assert "Paris" in answer["text"], answer
+    assert answer["chunks"] > 1, "not streamed"
+    print(f"WASM answer: {answer['text']!r} ({answer['stats']['text']})")
+
+
+def test_url_parameter_forces_an_engine(site):
+    url, ctx = site
+    log: list[str] = []
+    page = open_page(ctx, url + "?engine=webllm", log)
+    assert page.evaluate("() => document.getElementById('app').dataset.state") == "unsupported"
+    status = page.text_content("#gpu-status")
+    assert "WebLLM" in status, status  # why the forced engine cannot run here
+
+
+def test_form_demo_fills_on_the_wasm_engine(site):
+    url, ctx = site
+    log: list[str] = []
+    page = open_page(ctx, url + "form.html", log)
+    assert page.evaluate("() => document.getElementById('engine-badge').dataset.engine") == "transformers-wasm"
+    page.fill("#source-text", SIGNATURE)
+    t0 = time.time()
+    page.click("#fill")
+    try:
+        page.wait_for_function("() => ['filled', 'error'].includes(document.getElementById('app').dataset.state)",
+                               polling=500, timeout=600 * 1000)
+    except Exception as err:
+        raise AssertionError(page_summary(page) + "\n" + "\n".join(log[-30:])) from err
+    result = page.evaluate("() => window.webslmPage.fill")
+    assert result is not None, page_summary(page) + "\n" + "\n".join(log[-30:])
+    print(f"WASM fill took {time.time() - t0:.0f} s; answer: {result['raw']}")
+    values = page.evaluate("""() => Object.fromEntries([...document.getElementById('contact-form').elements]
+        .filter(e => e.name).map(e => [e.name, e.type === 'checkbox' ? e.checked : e.value]))""")
+    assert values["name"] == "John Smith", values
+    assert values["email"] == "john.smith@acme.com", values
+    assert "Acme" in values["company"], values
+    assert values["city"] == "San Francisco", values
+    assert result["rejected"] == {}, result["rejected"]

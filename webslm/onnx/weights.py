@@ -1,0 +1,61 @@
+"""Read the 4-bit weights back out of an exported graph as dense float32 matrices under
+their Hugging Face names: so the q4 export can be checked against transformers running
+exactly those weights (an independent reference for the ONNX kernels)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+# /model/layers.3/attn/qkv_proj/MatMul -> (3, "attn", "qkv_proj"); /lm_head/MatMul -> lm_head
+_LAYER = re.compile(r"^/model/layers\.(\d+)/(attn|mlp)/(\w+)/MatMul")
+
+
+def dequantize_nbits(packed: np.ndarray, scales: np.ndarray, k: int) -> np.ndarray:
+    """MatMulNBits B [N, blocks, block/2] uint8 (low nibble = even column, zero point 8) and
+    scales [N, blocks] -> W [N, K] float32 (the HF nn.Linear weight layout)."""
+    n, blocks, half = packed.shape
+    q = np.empty((n, blocks, half * 2), np.float32)
+    q[..., 0::2] = packed & 0x0F
+    q[..., 1::2] = packed >> 4
+    w = (q - 8.0) * scales.reshape(n, blocks, 1).astype(np.float32)
+    return w.reshape(n, blocks * half * 2)[:, :k]
+
+
+def dequantized_weights(path: Path, hf_names: set[str], config: dict) -> dict[str, np.ndarray]:
+    """HF name -> dense weight for every MatMulNBits in the graph (fused qkv split when the
+    HF model keeps q/k/v apart)."""
+    model = onnx.load(str(path))  # with its external data, from the same folder
+    init = {t.name: t for t in model.graph.initializer}
+    heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads") or config["num_attention_heads"]
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    out: dict[str, np.ndarray] = {}
+    for node in model.graph.node:
+        if node.op_type != "MatMulNBits":
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        w = dequantize_nbits(numpy_helper.to_array(init[node.input[1]]),
+                             numpy_helper.to_array(init[node.input[2]]), attrs["K"])
+        if node.name.startswith("/lm_head/"):
+            out["lm_head.weight"] = w
+            continue
+        match = _LAYER.match(node.name)
+        if not match:
+            raise ValueError(f"unexpected MatMulNBits node {node.name}")
+        layer, block, proj = match.groups()
+        prefix = f"model.layers.{layer}.{'self_attn' if block == 'attn' else 'mlp'}"
+        if proj == "qkv_proj" and f"{prefix}.qkv_proj.weight" not in hf_names:
+            q, k = heads * head_dim, kv_heads * head_dim
+            out[f"{prefix}.q_proj.weight"], out[f"{prefix}.k_proj.weight"], \
+                out[f"{prefix}.v_proj.weight"] = np.split(w, [q, q + k])
+        else:
+            out[f"{prefix}.{proj}.weight"] = w
+    for name in [n for n in out if n.endswith(".mlp.gate_proj.weight")]:
+        fused = name.replace("gate_proj", "gate_up_proj")
+        if fused in hf_names:  # Phi-3 keeps gate and up in one matrix
+            out[fused] = np.concatenate([out.pop(name), out.pop(name.replace("gate", "up"))])
+    return out
