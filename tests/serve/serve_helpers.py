@@ -57,6 +57,24 @@ def make_artifact(dist: Path, model_id: str, *, f16: bool = False) -> Path:
     return out
 
 
+def make_onnx_artifact(dist: Path, model_id: str = "tiny-onnx") -> Path:
+    """A fake ONNX (transformers.js) artifact: config, tokenizer, onnx/model_q4.onnx(+_data)."""
+    from webslm.artifacts.manifest import write_onnx_manifest
+
+    out = dist / model_id
+    (out / "onnx").mkdir(parents=True)
+    (out / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (out / "tokenizer.json").write_text("{}")
+    (out / "onnx" / "model_q4.onnx").write_bytes(b"onnx-graph" * 100)
+    (out / "onnx" / "model_q4.onnx_data").write_bytes(bytes(range(256)) * 40)
+    write_onnx_manifest(out, toolchain={"onnxruntime_genai": "test"},
+                        build={"model": "tiny", "model_id": model_id, "engine": "transformers.js",
+                               "quantization": "onnx", "dtypes": ["q4"], "f16_dtypes": [],
+                               "context_window": 1024},
+                        source={"spec": "test"})
+    return out
+
+
 def make_web_root(root: Path) -> Path:
     (root / "templates").mkdir(parents=True)
     (root / "templates" / "index.html").write_text(

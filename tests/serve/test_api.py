@@ -89,3 +89,24 @@ def test_serve_never_imports_the_compiler():
             "bad = [m for m in sys.modules if m.startswith(('webslm.compile', 'webslm.pipeline',"
             " 'tvm', 'torch'))]\nassert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_onnx_build_is_listed_and_served(site_dirs):
+    from fastapi.testclient import TestClient
+
+    from serve_helpers import make_onnx_artifact
+    from webslm.serve.app import create_app
+
+    make_onnx_artifact(site_dirs["dist"])
+    with TestClient(create_app([site_dirs["dist"]], web_root=site_dirs["web"])) as client:
+        listing = client.get("/api/models.json").json()
+        onnx = [m for m in listing["models"] if m["id"] == "tiny-onnx"][0]
+        assert onnx["engine"] == "transformers.js" and onnx["dtypes"] == ["q4"]
+        assert onnx["url"] == "models/tiny-onnx/resolve/main/"
+        assert onnx["dtype_bytes"]["q4"] == 1000 + 10240 + 2 + len('{"model_type": "llama"}')
+        assert "tiny-onnx" not in [r["model_id"] for r in listing["model_list"]]  # not WebLLM's
+        base = "/models/tiny-onnx/resolve/main/"
+        assert client.get(base + "onnx/model_q4.onnx_data").content == bytes(range(256)) * 40
+        assert client.get(base + "config.json").status_code == 200
+        assert client.get(base + "onnx/other.onnx").status_code == 404
+        assert client.get(base + "onnx").status_code == 404
