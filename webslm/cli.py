@@ -98,6 +98,8 @@ def _cmd_bench(args) -> int:
                        contexts=args.contexts, new_tokens=args.new_tokens, runs=args.runs,
                        gpu=args.gpu, dist=Path(args.dist),
                        gguf=Path(args.gguf) if args.gguf else None, threads=args.threads,
+                       onnx_dtype=args.onnx_dtype, onnx_device=args.onnx_device,
+                       onnx_plain_wasm=not args.tjs_default_wasm,
                        timeout_s=args.timeout)
     raw = run_bench(req, say=lambda m: print(f"[webslm] {m}", flush=True))
     command = "webslm " + " ".join(map(shlex.quote, args.argv))
@@ -167,8 +169,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     bn = sub.add_parser("bench", help="in-browser speed of a build next to other engines")
     bn.add_argument("model", help="a model name (its build in --dist) or an artifact directory")
-    bn.add_argument("--engines", default="webllm,wllama",
-                    help="comma-separated: webllm, wllama (default: both)")
+    bn.add_argument("--engines", default="webllm,wllama,transformersjs",
+                    help="comma-separated: webllm, wllama, transformersjs (default: all)")
     where = bn.add_mutually_exclusive_group()
     where.add_argument("--gpu", action="store_true", help="use the machine's GPU (Vulkan)")
     where.add_argument("--swiftshader", action="store_true",
@@ -180,7 +182,14 @@ def make_parser() -> argparse.ArgumentParser:
     bn.add_argument("--runs", type=int, default=3, help="browser launches per engine")
     bn.add_argument("--dist", default="dist", help="where named models are built")
     bn.add_argument("--gguf", help="the GGUF wllama runs (default: the build's GGUF source)")
-    bn.add_argument("--threads", type=int, help="wllama WASM threads (default: its own)")
+    bn.add_argument("--threads", type=int,
+                    help="WASM threads of wllama and transformers.js (default: their own)")
+    bn.add_argument("--onnx-dtype", default="q8", choices=("q8", "q4", "q4f16", "fp32"),
+                    help="the ONNX model transformers.js runs (default: q8, the CPU build)")
+    bn.add_argument("--onnx-device", default="wasm", choices=("wasm", "webgpu"),
+                    help="transformers.js on WASM (the CPU, default) or on WebGPU")
+    bn.add_argument("--tjs-default-wasm", action="store_true",
+                    help="run transformers.js on its default (asyncify) WASM build, not webslm's")
     bn.add_argument("--timeout", type=float, default=1800, help="seconds per browser run")
     bn.add_argument("--out", default="results", help="report folder (default: results)")
     bn.set_defaults(func=_cmd_bench)

@@ -1,7 +1,7 @@
 """The ONNX backend in Python: `webslm build --backend onnx` writes the layout transformers.js
 reads; onnxruntime runs it like transformers.js feeds it; fp32 matches transformers token for
-token over 32 greedy steps; the 4-bit dtypes pass `webslm verify` (their logits against
-transformers running the weights they store)."""
+token over 32 greedy steps; the quantized dtypes (q4, q8) pass `webslm verify` (their logits
+against transformers running the weights they store)."""
 
 from __future__ import annotations
 
@@ -65,17 +65,19 @@ def test_smollm2_verify_cli_reports_every_dtype(smollm2_onnx_dist, capsys):
     artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
     assert main(["verify", str(artifact)]) == 0
     out = capsys.readouterr().out
-    assert "onnx q4 " in out and "onnx fp32" in out and out.rstrip().endswith("PASS")
+    assert "onnx q4 " in out and "onnx q8 " in out and "onnx fp32" in out
+    assert out.rstrip().endswith("PASS")
 
 
 def test_layout_is_what_transformers_js_reads(smollm2_onnx_dist):
     artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
     config = json.loads((artifact / "config.json").read_text())
     tjs = config["transformers.js_config"]
-    assert tjs["dtype"] == "q4"
-    assert tjs["use_external_data_format"] == {"model_q4.onnx": 1, "model.onnx": 1}
+    assert tjs["dtype"] == "q8"  # the CPU build first: transformers.js's default
+    assert tjs["use_external_data_format"] == {"model_quantized.onnx": 1, "model_q4.onnx": 1,
+                                               "model.onnx": 1}
     assert "chat_template" in json.loads((artifact / "tokenizer_config.json").read_text())
-    for name in ("model_q4.onnx", "model.onnx"):
+    for name in ("model_quantized.onnx", "model_q4.onnx", "model.onnx"):
         graph = onnx.load(str(artifact / "onnx" / name), load_external_data=False)
         locations = {e.value for t in graph.graph.initializer for e in t.external_data
                      if e.key == "location"}

@@ -42,6 +42,11 @@ c = pick(none);
 assert.equal(c.engine, "transformers-wasm"); assert.equal(c.dtype, "q4"); assert.equal(c.threads, 2);
 assert.match(c.reason, /WASM, 2 threads/); assert.match(c.reason, /no WebGPU/);
 assert.equal(w.chooseEngine(models, none, {isolated: false, cores: 8}).threads, 1);  // no SharedArrayBuffer
+// With the int8 build present, the CPU takes it (several times faster there); dtype forces.
+const withQ8 = models.map((m) => m.id === "m-onnx" ? {...m, dtypes: ["q8", "q4", "q4f16"]} : m);
+assert.equal(w.chooseEngine(withQ8, none, {}).dtype, "q8");
+assert.equal(w.chooseEngine(withQ8, none, {dtype: "q4"}).dtype, "q4");
+assert.equal(w.chooseEngine(withQ8, weak, {}).dtype, "q4");  // WebGPU: the 4-bit model
 // Forced engines, and what happens when the forced one cannot run.
 assert.equal(pick(f16, {engine: "transformers-wasm"}).engine, "transformers-wasm");
 assert.equal(pick(f16, {engine: "transformers-webgpu"}).dtype, "q4f16");
@@ -50,6 +55,7 @@ assert.equal(c.engine, null); assert.match(c.reason, /WebLLM/);
 assert.match(pick(f16, {engine: "gpu-magic"}).reason, /Unknown engine/);
 // The ONNX build named directly never goes to WebLLM; no ONNX build means no fallback.
 assert.equal(pick(f16, {wanted: "m-onnx"}).engine, "transformers-webgpu");
+assert.match(w.chooseEngine(models.slice(2), plain, {}).reason, /m has no WebLLM build here/);
 c = w.chooseEngine(models.slice(0, 2), none, {});
 assert.equal(c.engine, null); assert.match(c.reason, /no ONNX build/);
 // chooseBuild (WebLLM builds) ignores ONNX builds.

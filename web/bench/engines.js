@@ -1,4 +1,5 @@
-// One small adapter per engine, all with the same shape, so every engine does the same work:
+// One small adapter per engine (WebLLM, wllama, transformers.js), all with the same shape, so
+// every engine does the same work:
 //   load() -> seconds; generate({ids, text}, newTokens) -> timings; unload().
 // `text` is the same ids decoded, for engines that take no token ids (wllama); they report
 // how many prompt tokens they saw, so a re-tokenization that differs shows in the results.
@@ -84,4 +85,34 @@ function wllamaEngine(cfg) {
   };
 }
 
-export const ENGINES = { webllm: webllmEngine, wllama: wllamaEngine };
+// transformers.js on our ONNX build, through webslm.js's own worker (tjs-client.js): the
+// engine the chat page falls back to. cfg.onnx: {url, dtype, device}.
+function transformersEngine(cfg) {
+  let chat = null;
+  return {
+    name: "transformersjs",
+    backend: cfg.onnx.device === "webgpu" ? "webgpu" : "wasm",
+    async load() {
+      const { createTransformersChat } = await import(cfg.tjs_client_url);
+      const plan = { engine: `transformers-${cfg.onnx.device}`, build: { id: cfg.onnx.id, url: cfg.onnx.url },
+        device: cfg.onnx.device, dtype: cfg.onnx.dtype, threads: cfg.threads || undefined, plainWasm: cfg.onnx.plain };
+      const t0 = now();
+      chat = await createTransformersChat(plan, { base: cfg.onnx.url });
+      return now() - t0;
+    },
+    async generate({ ids: promptIds }, newTokens) {
+      const t0 = now();
+      const done = await chat.greedyIds(promptIds, newTokens, { ignoreEos: true });
+      const t2 = now();
+      const ttft = done.usage.extra.time_to_first_token_s;
+      return { ttft_s: ttft, prefill_s: ttft, decode_s: t2 - t0 - ttft, decoded: done.ids.length - 1,
+        token_ids: done.ids, threads: chat.info.threads };
+    },
+    async unload() {
+      if (chat) await chat.unload();
+      chat = null;
+    },
+  };
+}
+
+export const ENGINES = { webllm: webllmEngine, wllama: wllamaEngine, transformersjs: transformersEngine };

@@ -5,7 +5,7 @@
 
 import { loadModels } from "./models.js";
 import { probeGPU } from "./gpu.js";
-import { chooseEngine, engineFromUrl } from "./engines.js";
+import { chooseEngine, engineFromUrl, dtypeFromUrl } from "./engines.js";
 import { createTransformersChat } from "./tjs-client.js";
 import { parseProgress } from "./progress.js";
 import { fillForm } from "./form-fill.js";
@@ -39,13 +39,15 @@ function startWorker() {
  * @param {(e: {event, message}) => void} [opts.onGpuEvent] device lost / out-of-memory, as they happen
  * @param {string} [opts.engine] force "webllm", "transformers-webgpu" or "transformers-wasm"
  *   (default: the page URL's ?engine=, else the best this browser supports)
+ * @param {string} [opts.dtype] force the ONNX dtype transformers.js loads (q8, q4, q4f16, fp32;
+ *   default: the page URL's ?dtype=, else q8 on the CPU and q4/q4f16 on WebGPU)
  * Throws (before any download) when no build fits this browser; err.choice tells why.
  * The chat's `engine` and `choice.reason` say which engine runs and why.
  */
-export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions, engine: forced } = {}) {
+export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions, engine: forced, dtype } = {}) {
   listing ||= await loadModels(baseUrl);
   gpu ||= await probeGPU();
-  const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? engineFromUrl() });
+  const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? engineFromUrl(), dtype: dtype ?? dtypeFromUrl() });
   if (!choice.engine) {
     throw Object.assign(new Error(choice.reason), { name: "NoUsableBuildError", choice, gpu });
   }

@@ -3,7 +3,7 @@
 // the chat over to ChatUI. Everything model-related goes through webslm.js.
 
 import {
-  loadModels, probeGPU, chooseEngine, engineFromUrl, buildProblems, createChat, describeProgress,
+  loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, buildProblems, createChat, describeProgress,
   explainError, formatBytes, registerOffline, ENGINES,
 } from "../webslm.js";
 import { ChatUI } from "./chat-ui.js";
@@ -56,7 +56,7 @@ function fillPicker() {
 // The engine that will run the selection, and why (WebLLM on WebGPU, else transformers.js
 // on WebGPU, else on WASM; ?engine= in the URL forces one).
 function showChoice() {
-  page.choice = chooseEngine(page.listing.models, page.gpu, { wanted: $("model-select").value, engine: engineFromUrl() });
+  page.choice = chooseEngine(page.listing.models, page.gpu, { wanted: $("model-select").value, engine: engineFromUrl(), dtype: dtypeFromUrl() });
   const { build, engine } = page.choice;
   app.dataset.build = build ? build.id : "";
   app.dataset.engine = engine || "";
@@ -91,6 +91,7 @@ async function loadSelected() {
     page.chat = await createChat({
       model: build.id,
       engine: page.choice.engine,
+      dtype: page.choice.dtype || undefined,
       listing: page.listing,
       gpu: page.gpu,
       onProgress: (p) => {

@@ -1,9 +1,10 @@
 // Which engine runs a model in this browser, decided before anything is downloaded:
 //   1. WebLLM on WebGPU          (f16 build when the GPU has shader-f16, else the f32 build)
 //   2. transformers.js on WebGPU (the ONNX build: q4f16 with shader-f16, else q4)
-//   3. transformers.js on WASM   (the ONNX q4 build on the CPU; threads when the page is
-//                                 cross-origin isolated)
-// ?engine=webllm|transformers-webgpu|transformers-wasm in the page URL forces one.
+//   3. transformers.js on WASM   (the ONNX q8 build on the CPU, else q4; threads when the
+//                                 page is cross-origin isolated)
+// ?engine=webllm|transformers-webgpu|transformers-wasm in the page URL forces one, and
+// ?dtype=q8|q4|q4f16|fp32 the ONNX model transformers.js loads.
 
 import { chooseBuild } from "./gpu.js";
 
@@ -18,8 +19,12 @@ export const isOnnx = (m) => m.engine === "transformers.js";
 
 /** The engine the page URL asks for (?engine=...), or "". */
 export function engineFromUrl(href = globalThis.location?.href) {
-  if (!href) return "";
-  return new URL(href).searchParams.get("engine") || "";
+  return href ? new URL(href).searchParams.get("engine") || "" : "";
+}
+
+/** The ONNX dtype the page URL asks for (?dtype=q4|q8|q4f16|fp32), or "". */
+export function dtypeFromUrl(href = globalThis.location?.href) {
+  return href ? new URL(href).searchParams.get("dtype") || "" : "";
 }
 
 /** WASM threads: one per core up to 4, and only where SharedArrayBuffer is allowed. */
@@ -30,9 +35,9 @@ export function wasmThreads(isolated = globalThis.crossOriginIsolated, cores = g
 /**
  * Pick {engine, build, device, dtype, threads, reason, tried}; engine is null when nothing
  * can run, and reason then says why. `wanted`: a build id, a family, or "" (first family).
- * `engine`: force one of ENGINE_ORDER.
+ * `engine`: force one of ENGINE_ORDER; `dtype`: force an ONNX dtype (q4, q8, q4f16, fp32).
  */
-export function chooseEngine(models, gpu, { wanted = "", engine = "", isolated, cores } = {}) {
+export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: forcedDtype = "", isolated, cores } = {}) {
   if (engine && !ENGINES[engine]) {
     return { engine: null, build: null, tried: [], reason: `Unknown engine "${engine}": use one of ${ENGINE_ORDER.join(", ")}.` };
   }
@@ -44,19 +49,23 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", isolated, 
   for (const name of engine ? [engine] : ENGINE_ORDER) {
     if (name === "webllm") {
       if (exact && isOnnx(exact)) { tried.push(`${exact.id} is an ONNX build, not a WebLLM one`); continue; }
-      const choice = chooseBuild(models.filter((m) => !isOnnx(m)), gpu, exact ? exact.id : family);
+      const webllmBuilds = models.filter((m) => !isOnnx(m));
+      if (!webllmBuilds.some((m) => m.family === family)) { tried.push(`WebLLM: ${family} has no WebLLM build here`); continue; }
+      const choice = chooseBuild(webllmBuilds, gpu, exact ? exact.id : family);
       if (choice.build) return { engine: name, build: choice.build, device: "webgpu", dtype: null, tried, reason: choice.reason };
-      tried.push(`WebLLM: ${choice.reason}`);
+      tried.push(`WebLLM: ${choice.reason.replace(/\.$/, "")}`);
       continue;
     }
     if (!onnx) { tried.push(`${ENGINES[name]}: ${family} has no ONNX build (webslm build --backend onnx)`); continue; }
     if (name === "transformers-webgpu") {
-      if (!gpu.adapter) { tried.push(`${ENGINES[name]}: ${gpu.reason || "no WebGPU adapter"}`); continue; }
-      const dtype = gpu.shaderF16 && onnx.dtypes.includes("q4f16") ? "q4f16" : "q4";
+      if (!gpu.adapter) { tried.push(`${ENGINES[name]}: ${(gpu.reason || "no WebGPU adapter").replace(/\.$/, "")}`); continue; }
+      const dtype = forcedDtype || (gpu.shaderF16 && onnx.dtypes.includes("q4f16") ? "q4f16" : "q4");
       if (!onnx.dtypes.includes(dtype)) { tried.push(`${ENGINES[name]}: ${onnx.id} has no ${dtype} model`); continue; }
       return { engine: name, build: onnx, device: "webgpu", dtype, tried, reason: because(tried, `${onnx.id} (${dtype}) with transformers.js on WebGPU.`) };
     }
-    const dtype = onnx.dtypes.find((d) => !(onnx.f16_dtypes || []).includes(d));
+    // q8 (int8 matmuls) is the fast CPU build; any other fp32-activation dtype will do.
+    const cpu = onnx.dtypes.filter((d) => !(onnx.f16_dtypes || []).includes(d));
+    const dtype = forcedDtype && cpu.includes(forcedDtype) ? forcedDtype : cpu.includes("q8") ? "q8" : cpu[0];
     if (!dtype) { tried.push(`${ENGINES[name]}: ${onnx.id} has only f16 models, which the CPU does not run`); continue; }
     const threads = wasmThreads(isolated, cores);
     return { engine: name, build: onnx, device: "wasm", dtype, threads, tried,

@@ -3,7 +3,7 @@
 // from the pasted text with chat.fillForm(), and require a review before "submitting"
 // (the demo only shows the data; it sends nothing).
 
-import { loadModels, probeGPU, chooseEngine, engineFromUrl, createChat, describeProgress, explainError, formatBytes, registerOffline, ENGINES } from "../webslm.js";
+import { loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, createChat, describeProgress, explainError, formatBytes, registerOffline, ENGINES } from "../webslm.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
@@ -31,6 +31,7 @@ function loadModel() {
     $("progress").hidden = false;
     const chat = await createChat({
       engine: page.choice.engine,
+      dtype: page.choice.dtype || undefined,
       listing: page.listing,
       gpu: page.gpu,
       onProgress: (p) => {
@@ -104,7 +105,7 @@ async function main() {
     fail(err);
     return;
   }
-  const choice = chooseEngine(page.listing.models, page.gpu, { engine: engineFromUrl() });
+  const choice = chooseEngine(page.listing.models, page.gpu, { engine: engineFromUrl(), dtype: dtypeFromUrl() });
   page.choice = choice;
   const size = choice.build && (choice.build.dtype_bytes?.[choice.dtype] ?? choice.build.size_bytes);
   $("model-status").textContent = choice.build

@@ -13,6 +13,8 @@ const VENDOR = {
   transformers: new URL("../vendor/transformers/transformers.js", import.meta.url).href,
   ortMjs: new URL("../vendor/ort/ort-wasm-simd-threaded.asyncify.mjs", import.meta.url).href,
   ortWasm: new URL("../vendor/ort/ort-wasm-simd-threaded.asyncify.wasm", import.meta.url).href,
+  ortPlainMjs: new URL("../vendor/ort/ort-wasm-simd-threaded.mjs", import.meta.url).href,
+  ortPlainWasm: new URL("../vendor/ort/ort-wasm-simd-threaded.wasm", import.meta.url).href,
 };
 
 function startWorker() {
@@ -84,7 +86,7 @@ export async function createTransformersChat(plan, { base, onProgress } = {}) {
   const info = await Promise.race([new Promise((resolve, reject) => {
     loaded = { resolve, reject };
     worker.postMessage({ type: "load", modelUrl, device: plan.device, dtype: plan.dtype,
-      threads: plan.threads, vendor: VENDOR, interrupt });
+      threads: plan.threads, vendor: { ...VENDOR, plain: plan.plainWasm }, interrupt });
   }), failed]).catch((err) => { worker.terminate(); throw err; });
 
   const interruptNow = () => {
@@ -135,8 +137,9 @@ export async function createTransformersChat(plan, { base, onProgress } = {}) {
     chat: { completions: { create } },
     interrupt: interruptNow,
     resetChat: async () => {}, // every request carries its whole conversation
-    /** Greedy token ids after `inputIds` (no chat template): for parity checks and benchmarks. */
-    greedyIds: (inputIds, maxTokens) => call({ type: "ids", inputIds, maxTokens }),
+    /** Greedy token ids after `inputIds` (no chat template): for parity checks and benchmarks.
+     * ignoreEos: decode exactly maxTokens (benchmarks). Resolves to {ids, usage}. */
+    greedyIds: (inputIds, maxTokens, { ignoreEos = false } = {}) => call({ type: "ids", inputIds, maxTokens, ignoreEos }),
     async unload() {
       try { await call({ type: "unload" }); } finally { worker.terminate(); }
     },

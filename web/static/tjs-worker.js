@@ -3,7 +3,7 @@
 //
 // Messages in:  {type: "load", modelUrl, device, dtype, threads, vendor, interrupt}
 //               {type: "generate", id, messages, maxTokens, temperature, topP, schema, copy}
-//               {type: "ids", id, inputIds, maxTokens}      (greedy ids: tests and bench)
+//               {type: "ids", id, inputIds, maxTokens, ignoreEos}   (greedy ids: tests, bench)
 //               {type: "interrupt"}
 // Messages out: {type: "progress", report} {type: "loaded", info} {type: "token", id, text}
 //               {type: "done", id, text, ids, finishReason, usage} {type: "error", id, message}
@@ -32,7 +32,11 @@ async function load({ modelUrl, device, dtype, threads, vendor, interrupt }) {
   env.allowLocalModels = true;
   env.localModelPath = folder.pathname.replace(/resolve\/main\/?$/, "");
   env.fetch = (url, init) => fetch(new URL(url, folder.origin), init);
-  env.backends.onnx.wasm.wasmPaths = { mjs: vendor.ortMjs, wasm: vendor.ortWasm };
+  // On the CPU the plain (non-asyncify) WASM build: asyncify exists for WebGPU and costs
+  // speed on every call (docs/BENCHMARKS.md). vendor.plain === false keeps transformers.js's own choice.
+  const plain = device === "wasm" && vendor.plain !== false;
+  env.backends.onnx.wasm.wasmPaths = plain ? { mjs: vendor.ortPlainMjs, wasm: vendor.ortPlainWasm }
+    : { mjs: vendor.ortMjs, wasm: vendor.ortWasm };
   if (threads) env.backends.onnx.wasm.numThreads = threads;
   interruptFlag = interrupt ? new Int32Array(interrupt) : { value: 0 };
   const id = "resolve/main";
@@ -81,7 +85,7 @@ function makeConstraintProcessor(schema, copy) {
   return new SchemaProcessor();
 }
 
-async function generate({ id, inputIds, messages, maxTokens = 256, temperature = 0, topP = 1, schema, copy }) {
+async function generate({ id, inputIds, messages, maxTokens = 256, temperature = 0, topP = 1, schema, copy, ignoreEos }) {
   if (interruptFlag instanceof Int32Array) Atomics.store(interruptFlag, 0, 0); else interruptFlag.value = 0;
   const input_ids = inputIds
     ? new tjs.Tensor("int64", BigInt64Array.from(inputIds.map(BigInt)), [1, inputIds.length])
@@ -114,6 +118,7 @@ async function generate({ id, inputIds, messages, maxTokens = 256, temperature =
   await model.generate({
     input_ids, attention_mask, max_new_tokens: maxTokens, streamer, stopping_criteria: [stop],
     logits_processor,
+    ...(ignoreEos ? { min_new_tokens: maxTokens } : {}),
     ...(temperature > 0 ? { do_sample: true, temperature, top_p: topP } : { do_sample: false }),
   });
   const tEnd = performance.now();

@@ -27,7 +27,8 @@ def summarize(raw: dict) -> dict:
         runs = [r for r in raw["runs"] if r["engine"] == engine]
         backend = runs[0]["backend"]
         bw = (bandwidth.get("gpu") if backend == "webgpu" else bandwidth.get("cpu")) or {}
-        kv_dtype = KV_DTYPE[engine] or ("float16" if "f16" in raw["quantization"] else "float32")
+        kv_dtype = (raw.get("kv_dtypes", {}).get(engine) or KV_DTYPE.get(engine)
+                    or ("float16" if "f16" in raw["quantization"] else "float32"))
         contexts = []
         for i, ctx in enumerate(raw["contexts"]):
             row = {"context": ctx}

@@ -8,14 +8,13 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
 from webslm.bench.chromium import chromium_page
 from webslm.bench.server import GGUF_URL, PAGE_URL, bench_app, running
 from webslm.errors import WebslmError
 from webslm.verify import EVAL_TEXT
 
-ENGINES = ("webllm", "wllama")
-PLANNED = {"transformersjs": "transformers.js needs webslm's ONNX build, which does not exist "
-                             "yet (the WASM-fallback issue)"}
+ENGINES = ("webllm", "wllama", "transformersjs")
 
 
 @dataclasses.dataclass
@@ -28,8 +27,11 @@ class BenchRequest:
     gpu: bool = False
     dist: Path = Path("dist")
     gguf: Path | None = None
-    threads: int | None = None         # wllama's WASM threads (default: its own choice)
+    threads: int | None = None         # WASM threads (default: each engine's own choice)
     timeout_s: float = 1800
+    onnx_dtype: str = "q8"             # the ONNX model transformers.js runs
+    onnx_device: str = "wasm"          # transformers.js on "wasm" (the CPU) or "webgpu"
+    onnx_plain_wasm: bool = True       # False: transformers.js's default (asyncify) WASM build
 
 
 def find_artifact(target: str, dist: Path, gpu: bool) -> Path:
@@ -45,6 +47,21 @@ def find_artifact(target: str, dist: Path, gpu: bool) -> Path:
     raise WebslmError(f"no {'/'.join(order)} build of {target!r} in {dist}",
                       f"build it first: webslm build {target} --out {dist} (or pass an "
                       "artifact directory)")
+
+
+def find_onnx(manifest: dict, dist: Path, artifact: Path, dtype: str) -> Path:
+    """The ONNX build of the same model: <model>-onnx next to the artifact, or in dist."""
+    name = f"{manifest['build']['model']}-onnx"
+    for folder in (artifact.parent / name, dist / name):
+        found = folder / "webslm-manifest.json"
+        if found.is_file():
+            if dtype not in json.loads(found.read_text())["build"].get("dtypes", []):
+                raise WebslmError(f"{folder} has no {dtype} model",
+                                  f"rebuild it with the matching flag, or pass --onnx-dtype")
+            return folder
+    raise WebslmError(f"no ONNX build {name} next to {artifact} or in {dist}",
+                      f"build it: webslm build {manifest['build']['model']} --backend onnx "
+                      f"--out {artifact.parent}")
 
 
 def find_gguf(manifest: dict, given: Path | None) -> Path:
@@ -93,20 +110,19 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
         raise WebslmError(f"--new-tokens {req.new_tokens} and --runs {req.runs} must be at least 1",
                           "pass positive values (decode speed needs --new-tokens 2 or more)")
     for engine in req.engines:
-        if engine in PLANNED:
-            raise WebslmError(f"engine {engine} is not available: {PLANNED[engine]}",
-                              f"use --engines {','.join(ENGINES)}")
         if engine not in ENGINES:
             raise WebslmError(f"unknown engine {engine!r}", f"choose from {', '.join(ENGINES)}")
     artifact = find_artifact(req.target, req.dist, req.gpu)
     manifest = json.loads((artifact / "webslm-manifest.json").read_text())
     chat = json.loads((artifact / "mlc-chat-config.json").read_text())
     gguf = find_gguf(manifest, req.gguf) if "wllama" in req.engines else None
+    onnx = (find_onnx(manifest, req.dist, artifact, req.onnx_dtype)
+            if "transformersjs" in req.engines else None)
     contexts = usable_contexts(req.contexts, manifest["build"]["context_window"],
                                req.new_tokens, say)
     ids, texts = prompts(artifact, contexts)
-    app = bench_app([artifact], gguf)
-    (model,) = app.state.models
+    app = bench_app([artifact, *([onnx] if onnx else [])], gguf)
+    model = app.state.models[0]
     record = model.webllm_record()
     runs = []
     with running(app) as base:
@@ -121,6 +137,9 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
             "gguf_url": base + GGUF_URL, "n_ctx": max(contexts) + req.new_tokens + 16,
             "threads": req.threads, "prompt_ids": ids, "prompt_texts": texts, "contexts": contexts,
             "new_tokens": req.new_tokens,
+            "tjs_client_url": base + "static/tjs-client.js",
+            "onnx": onnx and {"id": onnx.name, "url": f"{base}models/{onnx.name}/resolve/main/",
+                             "dtype": req.onnx_dtype, "device": req.onnx_device, "plain": req.onnx_plain_wasm},
         }
         for engine in req.engines:
             for run in range(req.runs):
@@ -131,10 +150,20 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
         "model": model.id, "artifact": str(artifact), "quantization": model.summary()["quantization"],
         "gpu": req.gpu, "contexts": contexts, "new_tokens": req.new_tokens,
         "weight_bytes": {"webllm": manifest["build"]["param_bytes"],
-                         "wllama": gguf.stat().st_size if gguf else None},
+                         "wllama": gguf.stat().st_size if gguf else None,
+                         "transformersjs": _onnx_weight_bytes(onnx, req.onnx_dtype)},
+        "kv_dtypes": {"transformersjs": "float16" if "f16" in req.onnx_dtype else "float32"},
+        "onnx": onnx and {"dtype": req.onnx_dtype, "device": req.onnx_device, "plain": req.onnx_plain_wasm},
         "model_config": chat["model_config"], "toolchain": manifest.get("toolchain"),
         "runs": runs,
     }
+
+
+def _onnx_weight_bytes(onnx: Path | None, dtype: str) -> int | None:
+    if onnx is None:
+        return None
+    return sum((onnx / "onnx" / name).stat().st_size
+               for name in (onnx_filename(dtype), onnx_data_filename(dtype)))
 
 
 def _one_run(url: str, cfg: dict, req: BenchRequest) -> dict:

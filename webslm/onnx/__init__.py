@@ -1,6 +1,6 @@
 """The ONNX backend: the same source model as an ONNX build that transformers.js runs on
 WebGPU or on (multithreaded) WASM, for browsers where WebLLM cannot run."""
 
-from webslm.onnx.export import ONNX_DTYPES, OnnxDtype, export_onnx, onnx_dtype_for
+from webslm.onnx.export import ONNX_DTYPES, OnnxDtype, export_onnx, onnx_dtypes_for
 
-__all__ = ["ONNX_DTYPES", "OnnxDtype", "export_onnx", "onnx_dtype_for"]
+__all__ = ["ONNX_DTYPES", "OnnxDtype", "export_onnx", "onnx_dtypes_for"]

@@ -23,9 +23,11 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from webslm.artifacts.onnx_files import onnx_filename
 from webslm.errors import WebslmError
 from webslm.onnx.checkpoint import TOKENIZER_FILES, write_hf_checkpoint
 from webslm.onnx.graph import finalize_graph
+from webslm.onnx.int8 import quantize_int8
 from webslm.source.base import ModelSource
 
 # config.json architectures the builder exports and transformers.js runs as text generators
@@ -44,10 +46,11 @@ class OnnxDtype:
     # MatMulNBits compute type: 1 = fp32 (exact against the stored weights), 4 = int8
     # activations; None = the builder's default for the provider.
     accuracy_level: int | None = None
+    int8_from_fp32: bool = False  # made by quantizing the fp32 export (webslm/onnx/int8.py)
 
     @property
     def filename(self) -> str:
-        return "model.onnx" if self.name == "fp32" else f"model_{self.name}.onnx"
+        return onnx_filename(self.name)
 
 
 ONNX_DTYPES = {d.name: d for d in (
@@ -56,14 +59,18 @@ ONNX_DTYPES = {d.name: d for d in (
     OnnxDtype("q4", "int4", "cpu", False, accuracy_level=1),
     OnnxDtype("q4f16", "int4", "webgpu", True),
     OnnxDtype("fp32", "fp32", "cpu", False),
+    # int8 weights and activations (down_proj float): the CPU (WASM) build, several times
+    # faster there than q4 and faster than llama.cpp's WASM build (docs/BENCHMARKS.md).
+    OnnxDtype("q8", "fp32", "cpu", False, int8_from_fp32=True),
 )}
-# `webslm build` quantization -> the ONNX build of the same precision.
-_FOR_QUANTIZATION = {"q4f32_1": "q4", "q4f16_1": "q4f16", "q0f32": "fp32"}
+# `webslm build` quantization -> the ONNX builds it brings: q4f32_1 gives the 4-bit model
+# (WebGPU) and the int8 one (the fast CPU build).
+_FOR_QUANTIZATION = {"q4f32_1": ("q8", "q4"), "q4f16_1": ("q4f16",), "q0f32": ("fp32",)}
 
 
-def onnx_dtype_for(quantization: str) -> OnnxDtype | None:
-    name = _FOR_QUANTIZATION.get(quantization)
-    return ONNX_DTYPES[name] if name else None
+def onnx_dtypes_for(quantizations: list[str]) -> list[OnnxDtype]:
+    names = dict.fromkeys(n for q in quantizations for n in _FOR_QUANTIZATION.get(q, ()))
+    return [ONNX_DTYPES[n] for n in names]
 
 
 def check_exportable(config: dict) -> None:
@@ -86,12 +93,25 @@ def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
     (out / "onnx").mkdir()
     with tempfile.TemporaryDirectory(prefix="webslm-onnx-") as tmp:
         checkpoint = write_hf_checkpoint(source, Path(tmp) / "hf")
-        for dtype in dtypes:
-            say(f"export ONNX {dtype.name} ({dtype.precision} weights, "
-                f"{'fp16' if dtype.needs_f16 else 'fp32'} activations)")
+        fp32 = None
+        # int8 first: it is made from the fp32 export, which finalizing fp32 moves away.
+        for dtype in sorted(dtypes, key=lambda d: not d.int8_from_fp32):
             built = Path(tmp) / dtype.name
-            level = dtype.accuracy_level if accuracy_level is None else accuracy_level
-            _run_builder(checkpoint, built, dtype, Path(tmp) / "cache", block_size, level)
+            if dtype.int8_from_fp32:
+                if fp32 is None:
+                    fp32 = Path(tmp) / "fp32"
+                    say("export ONNX fp32 (for the int8 build)")
+                    _run_builder(checkpoint, fp32, ONNX_DTYPES["fp32"], Path(tmp) / "cache",
+                                 block_size, None)
+                say("quantize ONNX q8 (int8 weights and activations)")
+                quantize_int8(fp32 / "model.onnx", built / "model.onnx")
+            elif dtype.name == "fp32" and fp32 is not None:
+                built = fp32
+            else:
+                say(f"export ONNX {dtype.name} ({dtype.precision} weights, "
+                    f"{'fp16' if dtype.needs_f16 else 'fp32'} activations)")
+                level = dtype.accuracy_level if accuracy_level is None else accuracy_level
+                _run_builder(checkpoint, built, dtype, Path(tmp) / "cache", block_size, level)
             finalize_graph(built / "model.onnx", out / "onnx" / dtype.filename,
                            head_dim=_head_dim(source.config))
     for name in TOKENIZER_FILES:

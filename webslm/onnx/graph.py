@@ -38,6 +38,7 @@ def finalize_graph(src: Path, dest: Path, *, head_dim: int) -> None:
     onnx.save_model(model, str(dest))
     if sources:
         shutil.move(src.parent / sources.pop(), dest.parent / data_name)
+        (dest.parent / data_name).chmod(0o644)  # onnx writes it owner-only; it is served
 
 
 def _unfuse_quantized_gather(model: onnx.ModelProto) -> None:

@@ -1,4 +1,4 @@
-"""Read the 4-bit weights back out of an exported graph as dense float32 matrices under
+"""Read the 4-bit (MatMulNBits) or int8 (MatMulInteger) weights back out of an exported graph as dense float32 matrices under
 their Hugging Face names: so the q4 export can be checked against transformers running
 exactly those weights (an independent reference for the ONNX kernels)."""
 
@@ -26,8 +26,13 @@ def dequantize_nbits(packed: np.ndarray, scales: np.ndarray, k: int) -> np.ndarr
     return w.reshape(n, blocks * half * 2)[:, :k]
 
 
+def dequantize_int8(q: np.ndarray, scale: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    """MatMulInteger B [K, N] int8 with per-column scale and zero point -> W [N, K] float32."""
+    return ((q.astype(np.float32) - zero.astype(np.float32)) * scale.astype(np.float32)).T.copy()
+
+
 def dequantized_weights(path: Path, hf_names: set[str], config: dict) -> dict[str, np.ndarray]:
-    """HF name -> dense weight for every MatMulNBits in the graph (fused qkv split when the
+    """HF name -> dense weight for every quantized matmul in the graph (fused qkv split when the
     HF model keeps q/k/v apart)."""
     model = onnx.load(str(path))  # with its external data, from the same folder
     init = {t.name: t for t in model.graph.initializer}
@@ -35,11 +40,15 @@ def dequantized_weights(path: Path, hf_names: set[str], config: dict) -> dict[st
     head_dim = config.get("head_dim") or config["hidden_size"] // heads
     out: dict[str, np.ndarray] = {}
     for node in model.graph.node:
-        if node.op_type != "MatMulNBits":
+        if node.op_type == "MatMulNBits":
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            w = dequantize_nbits(numpy_helper.to_array(init[node.input[1]]),
+                                 numpy_helper.to_array(init[node.input[2]]), attrs["K"])
+        elif node.op_type == "MatMulInteger" and node.input[1] in init:
+            w = dequantize_int8(*(numpy_helper.to_array(init[n]) for n in (
+                node.input[1], node.input[1].replace("_quantized", "_scale"), node.input[3])))
+        else:
             continue
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        w = dequantize_nbits(numpy_helper.to_array(init[node.input[1]]),
-                             numpy_helper.to_array(init[node.input[2]]), attrs["K"])
         if node.name.startswith("/lm_head/"):
             out["lm_head.weight"] = w
             continue

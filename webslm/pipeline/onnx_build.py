@@ -10,7 +10,7 @@ from typing import Callable
 
 from webslm.artifacts.manifest import write_onnx_manifest
 from webslm.errors import WebslmError
-from webslm.onnx import export_onnx, onnx_dtype_for
+from webslm.onnx import export_onnx, onnx_dtypes_for
 from webslm.registry import ModelEntry
 from webslm.source.base import ModelSource
 
@@ -31,13 +31,13 @@ def onnx_toolchain() -> dict:
 def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: list[str],
                         out: Path, model_id: str, source_record: dict, context_window: int,
                         say: Callable[[str], None]) -> None:
-    """Export into `out` (a staging directory the caller renames into place). The dtype that
-    runs everywhere (fp32 activations) comes first: transformers.js loads it by default."""
-    dtypes = [d for d in map(onnx_dtype_for, quantizations) if d is not None]
+    """Export into `out` (a staging directory the caller renames into place). A dtype with
+    fp32 activations comes first: transformers.js loads it by default."""
+    dtypes = onnx_dtypes_for(quantizations)
     dtypes.sort(key=lambda d: d.needs_f16)
     if not dtypes:
         raise WebslmError(f"none of {', '.join(quantizations)} has an ONNX build",
-                          "add --q4f32 (ONNX q4) or --q4f16 (ONNX q4f16), or use --backend webgpu")
+                          "add --q4f32 (ONNX q8 + q4), --q4f16 (ONNX q4f16) or --q0f32 (ONNX fp32), or use --backend webgpu")
     started = time.time()
     tjs_config = export_onnx(source, dtypes, out, say=say)
     write_onnx_manifest(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from webslm.artifacts.manifest import MANIFEST
+from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
 from webslm.errors import WebslmError
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # one URL segment, never "." or ".."
@@ -87,9 +88,8 @@ class BuiltModel:
         shared = sum(f["bytes"] for n, f in files.items() if not n.startswith("onnx/"))
         sizes = {}
         for dtype in self.manifest["build"].get("dtypes", []):
-            stem = "onnx/model" if dtype == "fp32" else f"onnx/model_{dtype}"
-            sizes[dtype] = shared + sum(f["bytes"] for n, f in files.items()
-                                        if n in (f"{stem}.onnx", f"{stem}.onnx_data"))
+            own = (f"onnx/{onnx_filename(dtype)}", f"onnx/{onnx_data_filename(dtype)}")
+            sizes[dtype] = shared + sum(f["bytes"] for n, f in files.items() if n in own)
         return sizes
 
     def webllm_record(self) -> dict[str, Any]:

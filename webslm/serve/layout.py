@@ -28,7 +28,8 @@ VENDOR = {
 # (its bundled JS is the same onnxruntime-web version, pinned by web/package-lock.json).
 ORT_DIST = "node_modules/onnxruntime-web/dist"
 VENDOR_FILES = {f"vendor/ort/{name}": f"{ORT_DIST}/{name}" for name in (
-    "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")}
+    "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm",
+    "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")}
 
 
 def default_web_root() -> Path:

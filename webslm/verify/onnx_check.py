@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from webslm.artifacts.onnx_files import onnx_filename
 from webslm.onnx.runner import OnnxLM
 from webslm.onnx.weights import dequantized_weights
 from webslm.verify.check import sample_token_ids
@@ -22,8 +23,10 @@ from webslm.verify.reference import load_weights_into, teacher_forced_logits
 # dtype -> (max |logit diff| against transformers on the stored weights, min top-1 agreement).
 # fp32 and q4 compute in fp32 and must match closely. q4f16 is made for WebGPU and computes in
 # half precision (here: onnxruntime's CPU fp16 kernels), so it is held to agreement instead;
-# measured on SmolLM2-135M: max diff 1.4, top-1 89%.
-TOLERANCES = {"fp32": (1e-3, 0.95), "q4": (1e-3, 0.95), "q4f16": (2.0, 0.85)}
+# measured on SmolLM2-135M: max diff 1.4, top-1 89%. q8 quantizes activations to int8 at run
+# time (one scale per tensor), so it too is held to agreement; measured: max diff 4.1, top-1
+# 67% against its stored weights and 66% against the source (q4: 48%).
+TOLERANCES = {"fp32": (1e-3, 0.95), "q4": (1e-3, 0.95), "q4f16": (2.0, 0.85), "q8": (8.0, 0.6)}
 
 
 @dataclasses.dataclass
@@ -66,7 +69,7 @@ def verify_onnx_artifact(directory: Path, source, manifest: dict,
     hf_names = set(reference.state_dict())
     reports = []
     for dtype in manifest["build"]["dtypes"]:
-        path = Path(directory) / "onnx" / ("model.onnx" if dtype == "fp32" else f"model_{dtype}.onnx")
+        path = Path(directory) / "onnx" / onnx_filename(dtype)
         progress(f"run {path.name} with onnxruntime ({len(ids)} tokens)")
         logits = OnnxLM(path).logits(ids)
         if dtype == "fp32":
