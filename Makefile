@@ -34,10 +34,11 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --ignore-scripts
 
 demo: install
-	@if [ ! -d $(DIST)/smollm2-135m-q4f32_1 ] || [ ! -d $(DIST)/smollm2-135m-q4f16_1 ]; then \
+	@if [ ! -d $(DIST)/smollm2-135m-q4f32_1 ] || [ ! -d $(DIST)/smollm2-135m-q4f16_1 ] \
+		|| [ ! -d $(DIST)/smollm2-135m-onnx ]; then \
 		$(BIN)/webslm build smollm2-135m --out $(DIST) --force; fi
-	@echo "WebLLM artifacts: $$(ls -d $(DIST)/smollm2-135m-*)"
-	@echo "starting the chat page; open the URL below in a WebGPU browser (Ctrl-C stops it)"
+	@echo "artifacts (WebLLM, and ONNX for browsers without WebGPU): $$(ls -d $(DIST)/smollm2-135m-*)"
+	@echo "starting the chat page; open the URL below in a browser (Ctrl-C stops it)"
 	$(BIN)/webslm serve $(DIST)
 
 test: install

@@ -26,7 +26,8 @@ trap 'rm -rf "$WORK"' EXIT
 make install >/dev/null
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 mkdir -p "$OUT"
-[ -d dist/smollm2-135m-q4f16_1 ] && [ -d dist/smollm2-135m-q4f32_1 ] || .venv/bin/webslm build smollm2-135m --out dist
+[ -d dist/smollm2-135m-q4f16_1 ] && [ -d dist/smollm2-135m-q4f32_1 ] && [ -d dist/smollm2-135m-onnx ] \
+  || .venv/bin/webslm build smollm2-135m --out dist --force
 
 # Random full-size checkpoints and their builds, in parallel (each build is mostly one core).
 build_one() {
@@ -40,8 +41,8 @@ from tokenizer_dirs import tokenizer_dir
 model, work = sys.argv[1], Path(sys.argv[2])
 write_checkpoint(model, work / model, tokenizer_dir(model, work / f"{model}-tokenizer"))
 PYTHON
-  .venv/bin/webslm build "$model" --q4f16 --q4f32 --source "$WORK/$model" --out "$WORK/dist" \
-    --force >"$WORK/$model.log" 2>&1 || { tail -20 "$WORK/$model.log"; return 1; }
+  .venv/bin/webslm build "$model" --q4f16 --q4f32 --backend webgpu --source "$WORK/$model" \
+    --out "$WORK/dist" --force >"$WORK/$model.log" 2>&1 || { tail -20 "$WORK/$model.log"; return 1; }
   rm -rf "${WORK:?}/$model"
   echo "built $model"
 }
@@ -49,9 +50,13 @@ export -f build_one
 export PY WORK
 [ -n "$MODELS" ] && printf '%s\n' $MODELS | xargs -P "$JOBS" -I{} bash -c 'build_one {}'
 
-# SmolLM2: WebLLM (f16 build when the adapter has shader-f16) and wllama on the same GGUF.
-.venv/bin/webslm bench smollm2-135m $WHERE --engines webllm,wllama --contexts "$CONTEXTS" \
-  --new-tokens "$NEW_TOKENS" --runs 1 --out "$OUT"
+# SmolLM2: WebLLM (f16 build when the adapter has shader-f16), wllama on the same GGUF, and
+# transformers.js on the ONNX build: q8 on WASM, then q4f16 on WebGPU (a second report).
+.venv/bin/webslm bench smollm2-135m $WHERE --engines webllm,wllama,transformersjs \
+  --contexts "$CONTEXTS" --new-tokens "$NEW_TOKENS" --runs 1 --out "$OUT"
+[ "$WHERE" = --swiftshader ] || .venv/bin/webslm bench smollm2-135m $WHERE --engines transformersjs \
+  --onnx-device webgpu --onnx-dtype q4f16 --contexts "$CONTEXTS" --new-tokens "$NEW_TOKENS" \
+  --runs 1 --out "$OUT/tjs-webgpu"
 for model in $MODELS; do
   for quant in q4f16_1 q4f32_1; do
     [ "$WHERE" = --swiftshader ] && [ $quant = q4f16_1 ] && continue  # no shader-f16 there
