@@ -117,7 +117,7 @@ def main() -> None:
             cases.append(("llama-3.2-1b", "q4f16_1",
                           ["llama-3.2-1b", "--q4f16", "--source", str(ckpt)]))
         for model, quant, args in cases:
-            result = timed_build([*args, "--out", str(dist), "--force"])
+            result = timed_build([*args, "--backend", "webgpu", "--out", str(dist), "--force"])
             art = dist / f"{model}-{quant}"
             rows.append({"model": model, "quantization": quant, **result, **artifact_stats(art)})
             shutil.rmtree(art)

@@ -47,7 +47,7 @@ def main() -> None:
         tmp = Path(tmp)
         ckpt = write_checkpoint(a.model, tmp / "ckpt", tokenizer_dir(a.model, tmp))
         start = time.time()
-        assert webslm(["build", a.model, "--q4f32", "--source", str(ckpt),
+        assert webslm(["build", a.model, "--q4f32", "--backend", "webgpu", "--source", str(ckpt),
                        "--out", str(tmp / "dist")]) == 0
         build_s = time.time() - start
         model_id = f"{a.model}-q4f32_1"

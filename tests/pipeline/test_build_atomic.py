@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 
 def _request(src, out, force=False):
     return BuildRequest(entry=get_model("smollm2-135m"), quantizations=["q0f32"], out_root=out,
-                        source_spec=str(src), context_window=256, prefill_chunk=64, force=force)
+                        source_spec=str(src), context_window=256, prefill_chunk=64, force=force,
+                        backend="webgpu")
 
 
 def test_failed_link_leaves_nothing_and_keeps_the_old_artifact(tmp_path, make_hf_dir,

@@ -72,7 +72,8 @@ def test_tiny_build_in_webllm_matches_the_cpu(name, tmp_path):
     for file in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(tokenizer_dir / file, source / file)
     dist = tmp_path / "dist"
-    assert main(["build", name, "--q4f32", "--source", str(source), "--out", str(dist),
+    assert main(["build", name, "--q4f32", "--backend", "webgpu", "--source", str(source),
+                 "--out", str(dist),
                  "--context-window", str(SHAPE.context_window),
                  "--prefill-chunk", str(SHAPE.prefill_chunk)]) == 0
     model_id = f"{name}-q4f32_1"

@@ -25,7 +25,7 @@ F16 = "smollm2-135m-q4f16_1"
 def f16_dist(tmp_path_factory) -> Path:
     """The q4f16 build of the same model (~70 s), so the page has a real f16/f32 choice."""
     out = tmp_path_factory.mktemp("dist-f16")
-    assert main(["build", "smollm2-135m", "--q4f16", "--out", str(out)]) == 0
+    assert main(["build", "smollm2-135m", "--q4f16", "--backend", "webgpu", "--out", str(out)]) == 0
     return out
 
 

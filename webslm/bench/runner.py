@@ -115,11 +115,11 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
     artifact = find_artifact(req.target, req.dist, req.gpu)
     manifest = json.loads((artifact / "webslm-manifest.json").read_text())
     chat = json.loads((artifact / "mlc-chat-config.json").read_text())
+    contexts = usable_contexts(req.contexts, manifest["build"]["context_window"],
+                               req.new_tokens, say)
     gguf = find_gguf(manifest, req.gguf) if "wllama" in req.engines else None
     onnx = (find_onnx(manifest, req.dist, artifact, req.onnx_dtype)
             if "transformersjs" in req.engines else None)
-    contexts = usable_contexts(req.contexts, manifest["build"]["context_window"],
-                               req.new_tokens, say)
     ids, texts = prompts(artifact, contexts)
     app = bench_app([artifact, *([onnx] if onnx else [])], gguf)
     model = app.state.models[0]
