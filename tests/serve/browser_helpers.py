@@ -183,3 +183,21 @@ def last_answer(page) -> dict:
                 error: m.dataset.error || null, stats: stats ? {...stats.dataset, text: stats.textContent} : null,
                 count: items.length};
     }""")
+
+
+def fill_form(page, text: str, log: list[str], timeout: float) -> tuple[dict, dict, float]:
+    """Paste `text` into the form demo and press "Fill"; returns (the fill result, the form's
+    values by field name, seconds taken). Fails with the page and the browser log."""
+    page.fill("#source-text", text)
+    t0 = time.time()
+    page.click("#fill")
+    try:
+        page.wait_for_function("() => ['filled', 'error'].includes(document.getElementById('app').dataset.state)",
+                               polling=500, timeout=timeout * 1000)
+    except Exception as err:
+        raise AssertionError(page_summary(page) + "\n" + "\n".join(log[-30:])) from err
+    result = page.evaluate("() => window.webslmPage.fill")
+    assert result is not None, page_summary(page) + "\n" + "\n".join(log[-30:])
+    values = page.evaluate("""() => Object.fromEntries([...document.getElementById('contact-form').elements]
+        .filter(e => e.name).map(e => [e.name, e.type === 'checkbox' ? e.checked : e.value]))""")
+    return result, values, time.time() - t0

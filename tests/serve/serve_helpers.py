@@ -119,3 +119,23 @@ def raw_get(app, raw_path: bytes, headers: dict[str, str] | None = None):
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+
+
+def run_node_checks(tmp_path: Path, script: str) -> None:
+    """Run `script` (an ES module that imports ./webslm.js and prints "ok") under Node, on a
+    copy of web/webslm.js and web/static (Node reads .js as CommonJS without a package.json)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (it comes with npm, which `make install` needs)")
+    web = Path(__file__).resolve().parents[2] / "web"
+    shutil.copy(web / "webslm.js", tmp_path / "webslm.js")
+    shutil.copytree(web / "static", tmp_path / "static")
+    (tmp_path / "package.json").write_text(json.dumps({"type": "module"}))
+    (tmp_path / "check.mjs").write_text(script)
+    run = subprocess.run([node, "check.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr

@@ -4,14 +4,7 @@ CPU engine's JSON always parses, keeps the schema's keys and copies only from th
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
-import pytest
-
-WEB = Path(__file__).resolve().parents[2] / "web"
+from serve_helpers import run_node_checks
 
 NODE_CHECKS = r"""
 import assert from "node:assert/strict";
@@ -92,12 +85,4 @@ console.log("ok");
 
 
 def test_engine_choice_and_schema_constraint_under_node(tmp_path):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (it comes with npm, which `make install` needs)")
-    shutil.copy(WEB / "webslm.js", tmp_path / "webslm.js")
-    shutil.copytree(WEB / "static", tmp_path / "static")
-    (tmp_path / "package.json").write_text(json.dumps({"type": "module"}))
-    (tmp_path / "check.mjs").write_text(NODE_CHECKS)
-    run = subprocess.run([node, "check.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+    run_node_checks(tmp_path, NODE_CHECKS)

@@ -5,11 +5,10 @@ the filled fields are marked, and nothing is submitted before the user's review.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from browser_helpers import chromium, open_page, page_summary, webslm_serve
+from browser_helpers import chromium, fill_form, open_page, webslm_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -47,19 +46,8 @@ def test_schema_is_derived_from_the_form(form_page):
 
 def test_signature_fills_name_email_company_city(form_page):
     page, log = form_page
-    page.fill("#source-text", SIGNATURE)
-    t0 = time.time()
-    page.click("#fill")
-    try:
-        page.wait_for_function("() => ['filled', 'error'].includes(document.getElementById('app').dataset.state)",
-                               polling=1000, timeout=1500 * 1000)
-    except Exception as err:
-        raise AssertionError(page_summary(page) + "\n" + "\n".join(log[-30:])) from err
-    result = page.evaluate("() => window.webslmPage.fill")
-    assert result is not None, page_summary(page) + "\n" + "\n".join(log[-30:])
-    print(f"fill took {time.time() - t0:.0f} s; model answer: {result['raw']}")
-    values = page.evaluate("""() => Object.fromEntries([...document.getElementById('contact-form').elements]
-        .filter(e => e.name).map(e => [e.name, e.type === 'checkbox' ? e.checked : e.value]))""")
+    result, values, seconds = fill_form(page, SIGNATURE, log, timeout=1500)
+    print(f"fill took {seconds:.0f} s; model answer: {result['raw']}")
     assert values["name"] == "John Smith", values
     assert values["email"] == "john.smith@acme.com", values
     assert "Acme" in values["company"], values

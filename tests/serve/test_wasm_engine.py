@@ -8,11 +8,9 @@ question is asked of q4 (?dtype=q4): its first token is a coin toss even for the
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from browser_helpers import ask, chromium, load_model, open_page, page_summary, set_sampling, webslm_serve
+from browser_helpers import ask, chromium, fill_form, load_model, open_page, set_sampling, webslm_serve
 from test_form_demo import SIGNATURE
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -70,19 +68,8 @@ def test_form_demo_fills_on_the_wasm_engine(site):
     log: list[str] = []
     page = open_page(ctx, url + "form.html", log)
     assert page.evaluate("() => document.getElementById('engine-badge').dataset.engine") == "transformers-wasm"
-    page.fill("#source-text", SIGNATURE)
-    t0 = time.time()
-    page.click("#fill")
-    try:
-        page.wait_for_function("() => ['filled', 'error'].includes(document.getElementById('app').dataset.state)",
-                               polling=500, timeout=600 * 1000)
-    except Exception as err:
-        raise AssertionError(page_summary(page) + "\n" + "\n".join(log[-30:])) from err
-    result = page.evaluate("() => window.webslmPage.fill")
-    assert result is not None, page_summary(page) + "\n" + "\n".join(log[-30:])
-    print(f"WASM fill took {time.time() - t0:.0f} s; answer: {result['raw']}")
-    values = page.evaluate("""() => Object.fromEntries([...document.getElementById('contact-form').elements]
-        .filter(e => e.name).map(e => [e.name, e.type === 'checkbox' ? e.checked : e.value]))""")
+    result, values, seconds = fill_form(page, SIGNATURE, log, timeout=600)
+    print(f"WASM fill took {seconds:.0f} s; answer: {result['raw']}")
     assert values["name"] == "John Smith", values
     assert values["email"] == "john.smith@acme.com", values
     assert "Acme" in values["company"], values

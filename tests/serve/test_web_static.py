@@ -3,13 +3,10 @@ URLs, the offline list complete, and the pure logic of webslm.js run under Node.
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
+from serve_helpers import run_node_checks
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 OURS = sorted([WEB / "webslm.js", *(WEB / "static").rglob("*"), *(WEB / "templates").rglob("*")])
@@ -109,13 +106,4 @@ console.log("ok");
 
 
 def test_webslm_js_logic_under_node(tmp_path):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (it comes with npm, which `make install` needs)")
-    # Node reads .js as CommonJS unless a package.json says "module": copy, then run.
-    shutil.copy(WEB / "webslm.js", tmp_path / "webslm.js")
-    shutil.copytree(WEB / "static", tmp_path / "static")
-    (tmp_path / "package.json").write_text(json.dumps({"type": "module"}))
-    (tmp_path / "check.mjs").write_text(NODE_CHECKS)
-    run = subprocess.run([node, "check.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+    run_node_checks(tmp_path, NODE_CHECKS)

