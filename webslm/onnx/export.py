@@ -83,11 +83,9 @@ def check_exportable(config: dict) -> None:
 
 
 def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
-                say: Callable[[str], None] = print, block_size: int = 32,
-                accuracy_level: int | None = None) -> dict:
+                say: Callable[[str], None] = print, block_size: int = 32) -> dict:
     """Write the transformers.js folder into `out` (which must not exist yet); returns the
-    transformers.js_config written into config.json. accuracy_level overrides each dtype's
-    MatMulNBits compute type (for benchmarks)."""
+    transformers.js_config written into config.json."""
     check_exportable(source.config)
     out.mkdir(parents=True)
     (out / "onnx").mkdir()
@@ -102,7 +100,7 @@ def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
                     fp32 = Path(tmp) / "fp32"
                     say("export ONNX fp32 (for the int8 build)")
                     _run_builder(checkpoint, fp32, ONNX_DTYPES["fp32"], Path(tmp) / "cache",
-                                 block_size, None)
+                                 block_size)
                 say("quantize ONNX q8 (int8 weights and activations)")
                 quantize_int8(fp32 / "model.onnx", built / "model.onnx")
             elif dtype.name == "fp32" and fp32 is not None:
@@ -110,8 +108,7 @@ def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
             else:
                 say(f"export ONNX {dtype.name} ({dtype.precision} weights, "
                     f"{'fp16' if dtype.needs_f16 else 'fp32'} activations)")
-                level = dtype.accuracy_level if accuracy_level is None else accuracy_level
-                _run_builder(checkpoint, built, dtype, Path(tmp) / "cache", block_size, level)
+                _run_builder(checkpoint, built, dtype, Path(tmp) / "cache", block_size)
             finalize_graph(built / "model.onnx", out / "onnx" / dtype.filename,
                            head_dim=_head_dim(source.config))
     for name in TOKENIZER_FILES:
@@ -132,13 +129,13 @@ def _head_dim(config: dict) -> int:
 
 
 def _run_builder(checkpoint: Path, out: Path, dtype: OnnxDtype, cache: Path,
-                 block_size: int, accuracy_level: int | None) -> None:
+                 block_size: int) -> None:
     """The builder in a child process: its prints and its peak memory stay out of ours."""
     extra = ["filename=model.onnx", "hf_remote=false"]
     if dtype.precision == "int4":
         extra += [f"block_size={block_size}", "is_symmetric=true"]
-        if accuracy_level is not None:
-            extra.append(f"accuracy_level={accuracy_level}")
+        if dtype.accuracy_level is not None:
+            extra.append(f"accuracy_level={dtype.accuracy_level}")
     command = [sys.executable, "-m", "onnxruntime_genai.models.builder",
                "-i", str(checkpoint), "-o", str(out), "-p", dtype.precision,
                "-e", dtype.provider, "-c", str(cache), "--extra_options", *extra]
