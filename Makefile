@@ -34,7 +34,7 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --ignore-scripts
 
 demo: install
-	@if [ ! -d $(DIST)/smollm2-135m-q4f32_1 ] || [ ! -d $(DIST)/smollm2-135m-q4f16_1 ] \
+	@if [ ! -d $(DIST)/smollm2-135m-q4f32_asym ] || [ ! -d $(DIST)/smollm2-135m-q4f16_asym ] \
 		|| [ ! -d $(DIST)/smollm2-135m-onnx ]; then \
 		$(BIN)/webslm build smollm2-135m --out $(DIST) --force; fi
 	@echo "artifacts (WebLLM, and ONNX for browsers without WebGPU): $$(ls -d $(DIST)/smollm2-135m-*)"

@@ -109,8 +109,8 @@ def main() -> None:
         if a.full:
             cases = full_size_cases(a.only, Path(tmp))
         else:
-            cases = [("smollm2-135m", "q4f32_1", ["smollm2-135m", "--q4f32"]),
-                     ("smollm2-135m", "q4f16_1", ["smollm2-135m", "--q4f16"])]
+            cases = [("smollm2-135m", "q4f32_asym", ["smollm2-135m", "--q4f32"]),
+                     ("smollm2-135m", "q4f16_asym", ["smollm2-135m", "--q4f16"])]
         if not a.full and not a.skip_1b:
             ckpt = write_checkpoint("llama-3.2-1b", Path(tmp) / "llama-1b",
                                     tokenizer_dir("llama-3.2-1b", Path(tmp)))

@@ -1,8 +1,9 @@
-"""How much 4-bit group quantization alone changes a model's predictions, in pure PyTorch.
+"""How much group quantization alone changes a model's predictions, in pure PyTorch.
 
-Quantize -> dequantize every linear weight (and the embedding) with webslm's q4 quantizer
-(scale = max|w|/7) and, as an experiment, with a least-squares scale search in the same
-format; then compare with the unquantized model:
+Quantize -> dequantize every linear weight (and the embedding) with each grid: MLC-LLM's
+symmetric q4 (scale = max|w|/7, q4f*_1), a least-squares scale search in the same format (an
+experiment), asymmetric q4 everywhere, and q4f*_asym (asymmetric q4 linears, 8-bit
+embedding); then compare with the unquantized model:
 perplexity on tests/data/eval_text.txt (512-token windows, as `webslm eval`) and teacher-forced
 top-1 agreement on webslm verify's text. This separates quantization loss from kernel error
 (which `webslm verify` measures).
@@ -17,7 +18,8 @@ import argparse
 import numpy as np
 import torch
 
-from webslm.quantize.group_q4 import MAX_INT, dequantize_q4, quantize_q4
+from webslm.quantize import Q4_ASYM, Q8_SYM, dequantize, dequantize_q4, quantize, quantize_q4
+from webslm.quantize.group import MAX_INT
 from webslm.source import open_source
 from webslm.source.packaged import resolve_spec
 from webslm.verify.check import sample_token_ids
@@ -60,6 +62,23 @@ def webslm_q4(w: np.ndarray, scale_dtype: str) -> np.ndarray:
     return dequantize_q4(*quantize_q4(w, 32, scale_dtype))
 
 
+def asym_q4(w: np.ndarray, scale_dtype: str) -> np.ndarray:
+    return dequantize(quantize(w, Q4_ASYM, scale_dtype))
+
+
+def q8(w: np.ndarray, scale_dtype: str) -> np.ndarray:
+    return dequantize(quantize(w, Q8_SYM, scale_dtype))
+
+
+# name -> (linear weights, embedding)
+QUANTIZERS = {
+    "q4f*_1 (max/7)": (webslm_q4, webslm_q4),
+    "least squares": (least_squares_q4, least_squares_q4),
+    "asym q4 all": (asym_q4, asym_q4),
+    "q4f*_asym": (asym_q4, q8),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--source", default=DEFAULT)
@@ -76,13 +95,16 @@ def main() -> None:
           f"scales in {args.scale_dtype}")
     print(f"{'quantizer':18s} {'weight rel. RMS':>15s} {'top-1':>7s} {'perplexity':>11s} {'increase':>9s}")
     print(f"{'none (source)':18s} {0:15.4f} {1:7.1%} {base_ppl:11.3f} {0:+9.2%}")
-    for name, fn in (("webslm q4 (max/7)", webslm_q4), ("least squares", least_squares_q4)):
+    for name, (linear_fn, embedding_fn) in QUANTIZERS.items():
         errors = []
         with torch.no_grad():
             state = model.state_dict()
             for key, weight in state.items():
+                if key == "lm_head.weight" and model.config.tie_word_embeddings:
+                    continue  # the embedding's storage: restoring it would undo the embedding
                 weight.copy_(original[key])
                 if weight.dim() == 2 and (key.endswith("proj.weight") or "embed_tokens" in key):
+                    fn = embedding_fn if "embed_tokens" in key else linear_fn
                     restored = torch.from_numpy(fn(weight.numpy(), args.scale_dtype))
                     errors.append(float(((restored - weight) ** 2).mean() / (weight**2).mean()) ** 0.5)
                     weight.copy_(restored)

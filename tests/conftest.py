@@ -42,7 +42,7 @@ def tiny_llama(**overrides):
     return model
 
 
-SMOLLM2_Q4F32 = "smollm2-135m-q4f32_1"
+SMOLLM2_Q4F32 = "smollm2-135m-q4f32_asym"
 
 
 @pytest.fixture(scope="session")

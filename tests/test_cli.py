@@ -32,7 +32,7 @@ def test_unknown_model_lists_known_ones(capsys, tmp_path):
 
 
 def test_existing_output_is_refused_without_force(capsys, tmp_path):
-    existing = tmp_path / "smollm2-135m-q4f32_1"
+    existing = tmp_path / "smollm2-135m-q4f32_asym"
     existing.mkdir()
     (existing / "keep.txt").write_text("mine")
     code, _, err = run(capsys, "build", "smollm2-135m", "--q4f32", "--out", str(tmp_path))
@@ -99,3 +99,23 @@ def test_quantization_flags_parse(flag):
 
     args = make_parser().parse_args(["build", "smollm2-135m", flag])
     assert getattr(args, flag[2:])
+
+
+@pytest.mark.parametrize("model, argv, expected", [
+    ("smollm2-135m", ["--q4f16", "--q0f32"], ["q4f16_asym", "q0f32"]),  # models.yaml's own q4
+    ("smollm2-135m", [], ["q4f16_asym", "q4f32_asym"]),
+    ("llama-3.2-1b", ["--q4f32"], ["q4f32_1"]),
+    ("smollm2-135m", ["--q4f32", "--quantization", "q4f32_1,q0f16"], ["q4f32_1", "q0f16"]),
+])
+def test_quantization_flags_pick_the_models_scheme(model, argv, expected):
+    from webslm.cli import _quantizations, make_parser
+    from webslm.registry import get_model
+
+    args = make_parser().parse_args(["build", model, *argv])
+    assert _quantizations(args, get_model(model)) == expected
+
+
+def test_unknown_quantization_name_lists_the_known_ones(capsys, tmp_path):
+    code, _, err = run(capsys, "build", "smollm2-135m", "--quantization", "q3f16_1",
+                       "--out", str(tmp_path))
+    assert code == 2 and "q4f16_asym" in err and not any(tmp_path.iterdir())

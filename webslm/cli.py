@@ -9,7 +9,21 @@ from pathlib import Path
 from webslm.errors import WebslmError
 
 QUANT_FLAGS = ("q4f16", "q4f32", "q0f16", "q0f32")
+# What a flag builds unless models.yaml lists another scheme of that family for the model.
 QUANT_NAMES = {"q4f16": "q4f16_1", "q4f32": "q4f32_1", "q0f16": "q0f16", "q0f32": "q0f32"}
+
+
+def _quantizations(args, entry) -> list[str]:
+    """--quantization names schemes exactly; --q4f16 etc. pick the model's own scheme of that
+    family from models.yaml (SmolLM2's Q4_1 source lists q4f16_asym), else MLC-LLM's; with
+    neither, the model's models.yaml list."""
+    from webslm.quantize.schemes import get_scheme
+
+    if args.quantization:
+        return [get_scheme(q.strip()).name for q in args.quantization.split(",") if q.strip()]
+    own = {get_scheme(q).family: q for q in entry.quantizations}
+    flags = [f for f in QUANT_FLAGS if getattr(args, f)]
+    return [own.get(f, QUANT_NAMES[f]) for f in flags] or list(entry.quantizations)
 
 
 def _cmd_models(_args) -> int:
@@ -30,7 +44,7 @@ def _cmd_build(args) -> int:
     from webslm.registry import get_model
 
     entry = get_model(args.model)
-    quants = [QUANT_NAMES[f] for f in QUANT_FLAGS if getattr(args, f)] or list(entry.quantizations)
+    quants = _quantizations(args, entry)
     req = BuildRequest(entry=entry, quantizations=quants, out_root=Path(args.out),
                        source_spec=args.source, revision=args.revision,
                        context_window=args.context_window, prefill_chunk=args.prefill_chunk,
@@ -141,7 +155,11 @@ def make_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="compile a model into WebLLM artifacts and an ONNX build")
     b.add_argument("model", help="a name from `webslm models`")
     for flag in QUANT_FLAGS:
-        b.add_argument(f"--{flag}", action="store_true", help=f"build {QUANT_NAMES[flag]}")
+        b.add_argument(f"--{flag}", action="store_true",
+                       help=f"build the model's {flag} scheme (models.yaml; else {QUANT_NAMES[flag]})")
+    b.add_argument("--quantization", metavar="NAMES",
+                   help="comma-separated scheme names, overriding the flags: q4f16_1, q4f32_1, "
+                        "q4f16_asym, q4f32_asym, q0f16, q0f32")
     b.add_argument("--source", help="HF repo id, local HF directory or .gguf file")
     b.add_argument("--revision", help="hub revision (branch, tag or commit)")
     b.add_argument("--out", default="dist", help="output root (default: dist)")

@@ -32,7 +32,7 @@ def _config(hf: dict):
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-@pytest.mark.parametrize("quant", ["q4f16_1", "q0f32"])
+@pytest.mark.parametrize("quant", ["q4f16_1", "q4f16_asym", "q0f32"])
 def test_benchmark_checkpoints_have_exactly_the_tensors_the_model_needs(name, quant):
     arch, cfg = _config(CONFIGS[name])
     model = arch.model_cls(cfg, get_scheme(quant), cpu_target())

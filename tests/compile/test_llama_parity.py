@@ -25,9 +25,13 @@ def test_q0f32_matches_transformers(tiny_llama_factory, tied, rope_scaling):
     assert_close(run_cpu(compiled, stored, tokens, 9), teacher_forced_logits(model, tokens)[8:])
 
 
-def test_q4f32_computes_what_the_quantizer_stored(tiny_llama_factory):
-    model = tiny_llama_factory(tie_word_embeddings=True)
-    arch, compiled, stored = compile_and_convert(model, "q4f32_1")
+@pytest.mark.parametrize("scheme, tied", [("q4f32_1", True), ("q4f32_asym", True),
+                                          ("q4f32_asym", False)])
+def test_q4_computes_what_the_quantizer_stored(tiny_llama_factory, scheme, tied):
+    """Tied: the quantized embedding gather and the tied lm_head (8-bit in q4f32_asym);
+    untied: a 4-bit lm_head of its own."""
+    model = tiny_llama_factory(tie_word_embeddings=tied)
+    arch, compiled, stored = compile_and_convert(model, scheme)
     dequantized_reference(model, arch, compiled, stored)
     tokens = random_tokens(model, 24, seed=2)
     assert np.abs(run_cpu(compiled, stored, tokens, 4)

@@ -105,5 +105,5 @@ def test_unexportable_architecture_keeps_the_webgpu_build(capsys, tmp_path, make
     assert code == 2
     assert "ONNX exporter cannot handle the architecture LlamaForCausalLM" in err
     assert "WebGPU artifacts are complete" in err and "--backend webgpu" in err
-    assert sorted(p.name for p in out.iterdir()) == ["smollm2-135m-q4f32_1"]
-    assert (out / "smollm2-135m-q4f32_1" / "webslm-manifest.json").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["smollm2-135m-q4f32_asym"]
+    assert (out / "smollm2-135m-q4f32_asym" / "webslm-manifest.json").is_file()

@@ -9,7 +9,7 @@ from webslm.compile.arch.llama.mapping import LLAMA_WEIGHTS
 from webslm.compile.compiler import ParamSpec
 from webslm.errors import WebslmError
 from webslm.pipeline.convert import convert, plan_targets
-from webslm.quantize.group_q4 import dequantize_q4
+from webslm.quantize.group import dequantize_q4
 from webslm.quantize.schemes import get_scheme
 
 PARAMS = [

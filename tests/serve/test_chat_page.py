@@ -17,8 +17,8 @@ from browser_helpers import (ask, chromium, last_answer, load_model, open_page, 
 from webslm.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-F32 = "smollm2-135m-q4f32_1"
-F16 = "smollm2-135m-q4f16_1"
+F32 = "smollm2-135m-q4f32_asym"
+F16 = "smollm2-135m-q4f16_asym"
 
 
 @pytest.fixture(scope="module")

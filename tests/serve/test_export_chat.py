@@ -100,5 +100,5 @@ def test_docs_example_works_from_another_path(host):
                                polling=1000, timeout=900_000)
     except Exception as err:
         raise AssertionError(page.text_content("#status") + "\n" + "\n".join(log[-30:])) from err
-    assert page.text_content("#status") == "Ready: smollm2-135m-q4f32_1"
+    assert page.text_content("#status") == "Ready: smollm2-135m-q4f32_asym"
     assert not [line for line in log if line.startswith(("pageerror", "http 4", "http 5"))], log

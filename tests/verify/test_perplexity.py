@@ -62,8 +62,8 @@ def test_twin_perplexity_equals_transformers_on_the_stored_weights(smollm2_artif
     assert main(["eval", str(smollm2_artifact), "--max-tokens", "96", "--window", "48",
                  "--json", str(out)]) == 0
     (report,) = json.loads(out.read_text())
-    assert report["quantization"] == "q4f32_1" and report["tokens"] == 94
-    assert "q4f32_1" in capsys.readouterr().out
+    assert report["quantization"] == "q4f32_asym" and report["tokens"] == 94
+    assert "q4f32_asym" in capsys.readouterr().out
 
     twin = load_cpu_twin(smollm2_artifact)
     chunks = windows(text_token_ids(smollm2_artifact, DEFAULT_TEXT, 96), 48)
@@ -75,3 +75,6 @@ def test_twin_perplexity_equals_transformers_on_the_stored_weights(smollm2_artif
                                           hf_shapes))
     assert report["perplexity"] == pytest.approx(score(), rel=1e-4)
     assert math.isclose(report["increase"], report["perplexity"] / report["source_perplexity"] - 1)
+    # Issue 6's target is within 10% of the source; q4f32_asym stores the source's own weights
+    # (tests/pipeline/test_build_smollm2.py), so only arithmetic separates the two.
+    assert abs(report["increase"]) < 1e-3

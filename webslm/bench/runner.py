@@ -40,7 +40,8 @@ def find_artifact(target: str, dist: Path, gpu: bool) -> Path:
     path = Path(target)
     if (path / "webslm-manifest.json").is_file():
         return path
-    order = ["q4f16_1", "q4f32_1", "q0f16", "q0f32"] if gpu else ["q4f32_1", "q0f32"]
+    f16 = ["q4f16_asym", "q4f16_1", "q0f16"] if gpu else []
+    order = f16 + ["q4f32_asym", "q4f32_1", "q0f32"]
     for quant in order:
         if (dist / f"{target}-{quant}" / "webslm-manifest.json").is_file():
             return dist / f"{target}-{quant}"

@@ -1,11 +1,12 @@
-"""Linear and embedding layers whose weights may be 4-bit group-quantized.
+"""Linear and embedding layers whose weights may be group-quantized.
 
 The quantized layers never materialize a full-precision weight at run time: the
 dequantization is written into the same tensor expression as the matmul (or the
 gather), so TVM emits one kernel that reads packed codes and scales directly.
-Layout (shared with webslm.quantize): ``q_weight`` uint32 [out, in/8] holding eight
-4-bit codes with the first element in the lowest bits, ``q_scale`` [out, in/32] in
-the activation dtype, value = (code - 7) * scale.
+Layout (shared with webslm.quantize, see grids.py): ``q_weight`` uint32 [out, in/codes per
+word], first element in the lowest bits; ``q_scale`` [out, in/32] in the activation dtype;
+value = (code - center) * scale on symmetric grids, code * scale + min on asymmetric ones
+(``q_min`` [out, in/32] beside the scale). The value is always formed in float32.
 """
 
 from __future__ import annotations
@@ -13,29 +14,31 @@ from __future__ import annotations
 from tvm import te, tirx
 from tvm.relax.frontend import nn
 
+from webslm.quantize.grids import Grid
 from webslm.quantize.schemes import QuantScheme
 
-CODES_PER_WORD = 8
+
+def _dequant(packed: list[te.Tensor], grid: Grid, row, col):
+    """The float32 value of weight[row, col]; packed = [q_weight, q_scale(, q_min)]."""
+    q_weight, q_scale, *q_min = packed
+    word = q_weight[row, col // grid.codes_per_word]
+    shift = ((col % grid.codes_per_word) * grid.bits).astype("uint32")
+    mask = tirx.const((1 << grid.bits) - 1, "uint32")
+    code = tirx.bitwise_and(tirx.shift_right(word, shift), mask).astype("float32")
+    scale = q_scale[row, col // grid.group_size].astype("float32")
+    if q_min:
+        return code * scale + q_min[0][row, col // grid.group_size].astype("float32")
+    return (code - tirx.const(float(grid.center), "float32")) * scale
 
 
-def _dequant(q_weight: te.Tensor, q_scale: te.Tensor, row, col, group_size: int):
-    """The float32 value of weight[row, col], read from packed codes and scales."""
-    word = q_weight[row, col // CODES_PER_WORD]
-    shift = ((col % CODES_PER_WORD) * 4).astype("uint32")
-    code = tirx.bitwise_and(tirx.shift_right(word, shift), tirx.const(0xF, "uint32"))
-    return (code.astype("float32") - tirx.const(7.0, "float32")) * q_scale[
-        row, col // group_size
-    ].astype("float32")
-
-
-def q4_matmul_te(x: te.Tensor, q_weight: te.Tensor, q_scale: te.Tensor, out_dtype: str,
-                 group_size: int) -> te.Tensor:
+def quantized_matmul_te(x: te.Tensor, packed: list[te.Tensor], grid: Grid,
+                        out_dtype: str) -> te.Tensor:
     """y[..., j] = sum_k x[..., k] * W[j, k], accumulated in float32."""
     *lead, in_features = x.shape
-    out_features = q_weight.shape[0]
+    out_features = packed[0].shape[0]
     weight = te.compute(
         (out_features, in_features),
-        lambda j, k: _dequant(q_weight, q_scale, j, k, group_size),
+        lambda j, k: _dequant(packed, grid, j, k),
         name="dequantize",
     )
     k = te.reduce_axis((0, in_features), name="k")
@@ -49,25 +52,36 @@ def q4_matmul_te(x: te.Tensor, q_weight: te.Tensor, q_scale: te.Tensor, out_dtyp
     return te.compute(acc.shape, lambda *idx: acc[idx].astype(out_dtype), name="cast")
 
 
-class QuantizedLinear(nn.Module):
+class _Packed(nn.Module):
+    """The stored arrays of one quantized weight [rows, cols]: codes, scales, minimums if any."""
+
+    def __init__(self, rows: int, cols: int, grid: Grid, dtype: str):
+        self.grid = grid
+        self.q_weight = nn.Parameter((rows, cols // grid.codes_per_word), "uint32")
+        self.q_scale = nn.Parameter((rows, cols // grid.group_size), dtype)
+        self.q_min = None if grid.symmetric else nn.Parameter((rows, cols // grid.group_size), dtype)
+
+    def packed(self) -> list[nn.Parameter]:
+        return [self.q_weight, self.q_scale] + ([self.q_min] if self.q_min is not None else [])
+
+    def matmul(self, x: nn.Tensor, out_dtype: str, name: str) -> nn.Tensor:
+        return nn.tensor_expr_op(
+            lambda x_, *packed: quantized_matmul_te(x_, list(packed), self.grid, out_dtype),
+            name, [x, *self.packed()])
+
+
+class QuantizedLinear(_Packed):
     """y = x W^T (+ b) with W stored as 4-bit codes and per-group scales."""
 
     def __init__(self, in_features: int, out_features: int, scheme: QuantScheme,
                  bias: bool = False, out_dtype: str | None = None):
+        super().__init__(out_features, in_features, scheme.weight_grid, scheme.act_dtype)
         self.in_features, self.out_features = in_features, out_features
-        self.group_size = scheme.group_size
         self.out_dtype = out_dtype or scheme.act_dtype
-        self.q_weight = nn.Parameter((out_features, in_features // CODES_PER_WORD), "uint32")
-        self.q_scale = nn.Parameter((out_features, in_features // self.group_size),
-                                    scheme.act_dtype)
         self.bias = nn.Parameter((out_features,), scheme.act_dtype) if bias else None
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
-        y = nn.tensor_expr_op(
-            lambda x_, w_, s_: q4_matmul_te(x_, w_, s_, self.out_dtype, self.group_size),
-            "fused_dequantize_matmul",
-            [x, self.q_weight, self.q_scale],
-        )
+        y = self.matmul(x, self.out_dtype, "fused_dequantize_matmul")
         if self.bias is not None:
             y = y + self.bias.astype(self.out_dtype)
         return y
@@ -89,32 +103,27 @@ class PlainLinear(nn.Module):
         return y
 
 
-class QuantizedEmbedding(nn.Module):
+class QuantizedEmbedding(_Packed):
     """Row gather with the dequantization fused in; rows are the vocabulary."""
 
     def __init__(self, vocab_size: int, dim: int, scheme: QuantScheme):
-        self.dim, self.group_size, self.dtype = dim, scheme.group_size, scheme.act_dtype
-        self.q_weight = nn.Parameter((vocab_size, dim // CODES_PER_WORD), "uint32")
-        self.q_scale = nn.Parameter((vocab_size, dim // self.group_size), scheme.act_dtype)
+        super().__init__(vocab_size, dim, scheme.embedding_grid, scheme.act_dtype)
+        self.dim, self.dtype = dim, scheme.act_dtype
 
     def forward(self, ids: nn.Tensor) -> nn.Tensor:
-        def gather(ids_, w_, s_):
+        def gather(ids_, *packed):
             return te.compute(
                 (*ids_.shape, self.dim),
-                lambda *idx: _dequant(w_, s_, ids_[idx[:-1]], idx[-1], self.group_size)
+                lambda *idx: _dequant(list(packed), self.grid, ids_[idx[:-1]], idx[-1])
                 .astype(self.dtype),
                 name="dequantize_take",
             )
 
-        return nn.tensor_expr_op(gather, "fused_dequantize_take", [ids, self.q_weight, self.q_scale])
+        return nn.tensor_expr_op(gather, "fused_dequantize_take", [ids, *self.packed()])
 
     def lm_head(self, x: nn.Tensor) -> nn.Tensor:
         """Tied output projection: logits = x E^T, float32, reusing the packed table."""
-        return nn.tensor_expr_op(
-            lambda x_, w_, s_: q4_matmul_te(x_, w_, s_, "float32", self.group_size),
-            "fused_dequantize_lm_head",
-            [x, self.q_weight, self.q_scale],
-        )
+        return self.matmul(x, "float32", "fused_dequantize_lm_head")
 
 
 class PlainEmbedding(nn.Module):

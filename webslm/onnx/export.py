@@ -28,6 +28,7 @@ from webslm.errors import WebslmError
 from webslm.onnx.checkpoint import TOKENIZER_FILES, write_hf_checkpoint
 from webslm.onnx.graph import finalize_graph
 from webslm.onnx.int8 import quantize_int8
+from webslm.quantize.schemes import get_scheme
 from webslm.source.base import ModelSource
 
 # config.json architectures the builder exports and transformers.js runs as text generators
@@ -63,13 +64,14 @@ ONNX_DTYPES = {d.name: d for d in (
     # faster there than q4 and faster than llama.cpp's WASM build (docs/BENCHMARKS.md).
     OnnxDtype("q8", "fp32", "cpu", False, int8_from_fp32=True),
 )}
-# `webslm build` quantization -> the ONNX builds it brings: q4f32_1 gives the 4-bit model
-# (WebGPU) and the int8 one (the fast CPU build).
-_FOR_QUANTIZATION = {"q4f32_1": ("q8", "q4"), "q4f16_1": ("q4f16",), "q0f32": ("fp32",)}
+# `webslm build` quantization family -> the ONNX builds it brings: q4f32 gives the 4-bit model
+# (WebGPU) and the int8 one (the fast CPU build). The ONNX 4-bit grid is always symmetric.
+_FOR_FAMILY = {"q4f32": ("q8", "q4"), "q4f16": ("q4f16",), "q0f32": ("fp32",)}
 
 
 def onnx_dtypes_for(quantizations: list[str]) -> list[OnnxDtype]:
-    names = dict.fromkeys(n for q in quantizations for n in _FOR_QUANTIZATION.get(q, ()))
+    families = (get_scheme(q).family for q in quantizations)
+    names = dict.fromkeys(n for f in families for n in _FOR_FAMILY.get(f, ()))
     return [ONNX_DTYPES[n] for n in names]
 
 

@@ -137,7 +137,7 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
         convert(source.tensors(), compiled.params, arch.weight_map, scheme,
                 tied_embeddings=bool(getattr(compiled.config, "tie_word_embeddings", False)),
                 emit=writer.add, on_tensor=lambda _n: bar.update())
-    cache = writer.finish(param_count=_unquantized_param_count(compiled.params))
+    cache = writer.finish(param_count=_unquantized_param_count(compiled.params, scheme.group_size))
 
     lib_name = f"{model_id}-webgpu.wasm"
     with stage(f"link {lib_name}"):
@@ -176,16 +176,16 @@ def _source_record(req: BuildRequest, source: ModelSource) -> dict:
             "files": {p.name: _hash_entry(p) for p in source.files}}
 
 
-def _unquantized_param_count(params) -> int:
-    """Weights of the original model (for bits per weight): 8 per packed uint32, no scales."""
+def _unquantized_param_count(params, group_size: int) -> int:
+    """Weights of the original model (for bits per weight): one group per stored scale."""
     count = 0
     for p in params:
         n = 1
         for d in p.shape:
             n *= d
-        if p.name.endswith(".q_weight"):
-            count += n * 8
-        elif not p.name.endswith(".q_scale"):
+        if p.name.endswith(".q_scale"):
+            count += n * group_size
+        elif not p.name.endswith((".q_weight", ".q_min")):
             count += n
     return count
 

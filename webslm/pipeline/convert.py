@@ -14,10 +14,11 @@ import numpy as np
 from webslm.compile.arch.registry import WeightMap
 from webslm.compile.compiler import ParamSpec
 from webslm.errors import WebslmError
-from webslm.quantize.group_q4 import quantize_q4
+from webslm.quantize.grids import Grid
+from webslm.quantize.group import quantize
 from webslm.quantize.schemes import QuantScheme
 
-QUANT_SUFFIXES = (".q_weight", ".q_scale")
+QUANT_SUFFIXES = (".q_weight", ".q_scale", ".q_min")
 
 
 @dataclasses.dataclass
@@ -27,8 +28,8 @@ class Target:
     base: str                 # e.g. "model.layers.0.self_attn.qkv_proj"
     suffix: str               # ".weight" or ".bias" (the HF suffix of every part)
     parts: tuple[str, ...]    # HF names, in concatenation order
-    quantized: bool           # stored as q_weight + q_scale
-    out_names: tuple[str, ...]
+    quantized: bool           # stored as q_weight + q_scale (+ q_min)
+    out_names: tuple[str, ...]  # in the order the quantizer returns its arrays
 
 
 def _hf_parts(base: str, weight_map: WeightMap) -> tuple[str, ...]:
@@ -44,17 +45,17 @@ def plan_targets(params: Iterable[ParamSpec], weight_map: WeightMap) -> list[Tar
     targets: dict[tuple[str, str], Target] = {}
     for p in params:
         if p.name.endswith(QUANT_SUFFIXES):
-            base, suffix = p.name.rsplit(".", 1)[0], ".weight"
-            key = (base, suffix)
-            if key not in targets:
-                targets[key] = Target(base, suffix, (), True,
-                                      (base + ".q_weight", base + ".q_scale"))
+            base = p.name.rsplit(".", 1)[0]
+            target = targets.setdefault((base, ".weight"), Target(base, ".weight", (), True, ()))
+            target.out_names += (p.name,)
         else:
             base, last = p.name.rsplit(".", 1)
             suffix = "." + last
             targets[(base, suffix)] = Target(base, suffix, (), False, (p.name,))
     for t in targets.values():
         t.parts = tuple(name + t.suffix for name in _hf_parts(t.base, weight_map))
+        if t.quantized:
+            t.out_names = tuple(t.base + s for s in QUANT_SUFFIXES if t.base + s in t.out_names)
     return list(targets.values())
 
 
@@ -94,8 +95,8 @@ def convert(tensors: Iterator[tuple[str, np.ndarray]], params: list[ParamSpec],
 def _emit_target(target: Target, merged: np.ndarray, specs: dict[str, ParamSpec],
                  scheme: QuantScheme, emit: Callable[[str, np.ndarray], None]) -> None:
     if target.quantized:
-        q_weight, q_scale = quantize_q4(merged, scheme.group_size, scheme.act_dtype)
-        outputs = dict(zip(target.out_names, (q_weight, q_scale)))
+        grid = _declared_grid(target, specs, merged.shape, scheme)
+        outputs = dict(zip(target.out_names, quantize(merged, grid, scheme.act_dtype)))
     else:
         outputs = {target.out_names[0]: merged.astype(scheme.act_dtype)}
     for name, array in outputs.items():
@@ -105,3 +106,18 @@ def _emit_target(target: Target, merged: np.ndarray, specs: dict[str, ParamSpec]
                 f"{name}: the checkpoint gives shape {tuple(array.shape)}, the model expects "
                 f"{spec.shape}", "the weights do not match config.json; check the source")
         emit(name, array)
+
+
+def _declared_grid(target: Target, specs: dict[str, ParamSpec], shape: tuple[int, ...],
+                   scheme: QuantScheme) -> Grid:
+    """The grid the model declared for this weight: codes per word from the packed shape
+    (4-bit linears, 8-bit embeddings), a minimum if it has a q_min."""
+    words = specs[target.out_names[0]].shape[-1]
+    per_word = shape[-1] // words if len(shape) == 2 and words else 0
+    if per_word not in (4, 8) or per_word * words != shape[-1]:
+        raise WebslmError(
+            f"{target.base}: the checkpoint gives shape {tuple(shape)}, the model expects "
+            f"packed codes of shape {specs[target.out_names[0]].shape}",
+            "the weights do not match config.json; check the source")
+    symmetric = not any(n.endswith(".q_min") for n in target.out_names)
+    return Grid(32 // per_word, symmetric, scheme.group_size)

@@ -1,8 +1,10 @@
-"""Quantization schemes by name, the same names MLC-LLM and WebLLM use for model records."""
+"""Quantization schemes by name: MLC-LLM's names for the formats WebLLM's own builds use,
+plus q4f*_asym, our grid for sources that are already llama.cpp Q4_1 files."""
 
 from dataclasses import dataclass
 
 from webslm.errors import WebslmError
+from webslm.quantize.grids import Grid
 
 
 @dataclass(frozen=True)
@@ -10,13 +12,17 @@ class QuantScheme:
     """How weights are stored and which float type the kernels compute in.
 
     weight_bits is 4 for group quantization (q4*) and None for unquantized (q0*) builds.
-    act_dtype is also the dtype of stored scales and of unquantized weights.
+    act_dtype is also the dtype of stored scales (and minimums) and of unquantized weights.
+    symmetric: the linear layers' 4-bit grid (asymmetric keeps a per-group minimum).
+    embedding_bits: the embedding table's grid (it is also the tied lm_head); 8 is symmetric.
     """
 
     name: str
     weight_bits: int | None
     group_size: int = 32
     act_dtype: str = "float16"
+    symmetric: bool = True
+    embedding_bits: int = 4
 
     @property
     def quantized(self) -> bool:
@@ -27,12 +33,30 @@ class QuantScheme:
         """WebLLM must gate f16 builds on the adapter's `shader-f16` feature."""
         return self.act_dtype == "float16"
 
+    @property
+    def family(self) -> str:
+        """The CLI flag that asks for this scheme: q4f16_1 and q4f16_asym are both q4f16."""
+        return self.name.split("_")[0]
+
+    @property
+    def weight_grid(self) -> Grid:
+        return Grid(4, self.symmetric, self.group_size)
+
+    @property
+    def embedding_grid(self) -> Grid:
+        if self.embedding_bits == 4:
+            return self.weight_grid
+        return Grid(self.embedding_bits, True, self.group_size)
+
 
 SCHEMES: dict[str, QuantScheme] = {
     s.name: s
     for s in (
         QuantScheme("q4f16_1", 4, 32, "float16"),
         QuantScheme("q4f32_1", 4, 32, "float32"),
+        # The layout of llama.cpp's Q4_1 files: 4-bit linears with a minimum, 8-bit embedding.
+        QuantScheme("q4f16_asym", 4, 32, "float16", symmetric=False, embedding_bits=8),
+        QuantScheme("q4f32_asym", 4, 32, "float32", symmetric=False, embedding_bits=8),
         QuantScheme("q0f16", None, 32, "float16"),
         QuantScheme("q0f32", None, 32, "float32"),
     )

@@ -9,7 +9,7 @@ import torch
 from webslm.compile.arch.registry import WeightMap
 from webslm.compile.compiler import ParamSpec
 from webslm.pipeline.convert import plan_targets
-from webslm.quantize.group_q4 import dequantize_q4
+from webslm.quantize.group import dequantize
 
 
 def stored_as_hf(stored: dict[str, np.ndarray], params: list[ParamSpec], weight_map: WeightMap,
@@ -18,8 +18,7 @@ def stored_as_hf(stored: dict[str, np.ndarray], params: list[ParamSpec], weight_
     out = {}
     for target in plan_targets(params, weight_map):
         if target.quantized:
-            q_weight, q_scale = (stored[n] for n in target.out_names)
-            merged = dequantize_q4(q_weight, q_scale.astype(np.float32))
+            merged = dequantize(tuple(stored[n] for n in target.out_names))
         else:
             merged = stored[target.out_names[0]].astype(np.float32)
         sizes = [hf_shapes[p][0] for p in target.parts]

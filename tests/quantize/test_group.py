@@ -1,10 +1,11 @@
-"""q4 group packing checked bit-exactly against a deliberately naive reference."""
+"""MLC-LLM's symmetric q4 packing checked bit-exactly against a deliberately naive reference."""
 
 import numpy as np
 import pytest
 
 from webslm.errors import WebslmError
-from webslm.quantize import SCHEMES, dequantize_q4, get_scheme, quantize_q4
+from webslm.quantize import (Q4_ASYM, Q4_SYM, Q8_SYM, SCHEMES, dequantize_q4, get_scheme,
+                             quantize_q4)
 
 
 def naive_quantize(w, group_size, scale_dtype):
@@ -107,7 +108,7 @@ def test_f16_scales_underflowing_to_zero_act_as_zero_groups():
 
 
 def test_large_matrix_in_row_blocks_matches_small_blocks(monkeypatch):
-    import webslm.quantize.group_q4 as g
+    import webslm.quantize.group as g
 
     rng = np.random.default_rng(3)
     w = rng.standard_normal((300, 128)).astype(np.float32)
@@ -140,12 +141,16 @@ def test_f16_scale_overflow_suggests_f32():
 
 
 def test_schemes():
-    assert set(SCHEMES) == {"q4f16_1", "q4f32_1", "q0f16", "q0f32"}
+    assert set(SCHEMES) == {"q4f16_1", "q4f32_1", "q4f16_asym", "q4f32_asym", "q0f16", "q0f32"}
     s = get_scheme("q4f32_1")
     assert (s.weight_bits, s.group_size, s.act_dtype) == (4, 32, "float32")
     assert get_scheme("q0f16").weight_bits is None and get_scheme("q0f16").act_dtype == "float16"
     assert get_scheme("q4f16_1").needs_shader_f16 and not get_scheme("q0f32").needs_shader_f16
     with pytest.raises(AttributeError):
         s.name = "x"
-    with pytest.raises(WebslmError, match="q4f16_1, q4f32_1"):
+    asym = get_scheme("q4f16_asym")
+    assert asym.family == "q4f16" and asym.needs_shader_f16
+    assert (asym.weight_grid, asym.embedding_grid) == (Q4_ASYM, Q8_SYM)
+    assert get_scheme("q4f32_1").embedding_grid == Q4_SYM
+    with pytest.raises(WebslmError, match="q4f16_1, q4f16_asym, q4f32_1"):
         get_scheme("q3f16_1")
