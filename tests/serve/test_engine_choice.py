@@ -40,6 +40,18 @@ const withQ8 = models.map((m) => m.id === "m-onnx" ? {...m, dtypes: ["q8", "q4",
 assert.equal(w.chooseEngine(withQ8, none, {}).dtype, "q8");
 assert.equal(w.chooseEngine(withQ8, none, {dtype: "q4"}).dtype, "q4");
 assert.equal(w.chooseEngine(withQ8, weak, {}).dtype, "q4");  // WebGPU: the 4-bit model
+// A software WebGPU adapter (SwiftShader) goes to the CPU engine when there is a CPU model,
+// unless an engine is forced; without an ONNX build WebLLM is still the only choice.
+const software = {...plain, software: true, info: {vendor: "google", architecture: "swiftshader"}};
+c = pick(software);
+assert.equal(c.engine, "transformers-wasm"); assert.match(c.reason, /runs on the CPU \(swiftshader\)/);
+assert.equal(pick(software, {engine: "webllm"}).engine, "webllm");
+assert.equal(w.chooseEngine(models.slice(0, 2), software, {}).engine, "webllm");
+const f16Only = models.map((m) => m.id === "m-onnx" ? {...m, dtypes: ["q4f16"]} : m);
+assert.equal(w.chooseEngine(f16Only, software, {}).engine, "webllm");
+assert.equal(w.isSoftwareAdapter({info: {isFallbackAdapter: true}}), true);
+assert.equal(w.isSoftwareAdapter({isFallbackAdapter: false, info: {vendor: "mesa", architecture: "llvmpipe"}}), true);
+assert.equal(w.isSoftwareAdapter({info: {vendor: "nvidia", architecture: "hopper", isFallbackAdapter: false}}), false);
 // Forced engines, and what happens when the forced one cannot run.
 assert.equal(pick(f16, {engine: "transformers-wasm"}).engine, "transformers-wasm");
 assert.equal(pick(f16, {engine: "transformers-webgpu"}).dtype, "q4f16");

@@ -3,6 +3,8 @@
 //   2. transformers.js on WebGPU (the ONNX build: q4f16 with shader-f16, else q4)
 //   3. transformers.js on WASM   (the ONNX q8 build on the CPU, else q4; threads when the
 //                                 page is cross-origin isolated)
+// A software WebGPU adapter (SwiftShader and the like) is passed over for 3 when the ONNX
+// build has a CPU model: WebGPU emulated on the CPU decodes about 100x slower.
 // ?engine=webllm|transformers-webgpu|transformers-wasm in the page URL forces one, and
 // ?dtype=q8|q4|q4f16|fp32 the ONNX model transformers.js loads.
 
@@ -46,7 +48,13 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: for
   const family = exact ? exact.family : wanted || models[0].family;
   const onnx = exact && isOnnx(exact) ? exact : models.find((m) => isOnnx(m) && m.family === family);
   const tried = [];
+  const cpuModel = onnx && onnx.dtypes.some((d) => !(onnx.f16_dtypes || []).includes(d));
   for (const name of engine ? [engine] : ENGINE_ORDER) {
+    if (name !== "transformers-wasm" && gpu.software && cpuModel && !engine) {
+      const renderer = gpu.info?.architecture || gpu.info?.description || "a fallback adapter";
+      tried.push(`${ENGINES[name]}: this WebGPU runs on the CPU (${renderer}), far slower than WASM`);
+      continue;
+    }
     if (name === "webllm") {
       if (exact && isOnnx(exact)) { tried.push(`${exact.id} is an ONNX build, not a WebLLM one`); continue; }
       const webllmBuilds = models.filter((m) => !isOnnx(m));

@@ -46,7 +46,19 @@ export async function probeGPU(gpu = globalThis.navigator && navigator.gpu) {
     ok: short.length === 0,
     reason: short.length ? `This GPU is too limited for WebLLM: ${short.join("; ")}.` : "",
     features, limits, info, shaderF16: features.includes("shader-f16"),
+    software: isSoftwareAdapter(adapter),
   };
+}
+
+/**
+ * Whether WebGPU runs on the CPU (SwiftShader, llvmpipe, lavapipe): the "fallback adapter".
+ * There, a model's GPU kernels run about 100x slower than the WASM engine (docs/BENCHMARKS.md),
+ * so engines.js prefers the CPU engine.
+ */
+export function isSoftwareAdapter(adapter) {
+  const info = adapter.info || {};
+  if (info.isFallbackAdapter ?? adapter.isFallbackAdapter) return true;
+  return /swiftshader|llvmpipe|lavapipe/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
 }
 
 /** Why `model` cannot run on `gpu` (empty list: it can). */
