@@ -8,8 +8,12 @@
 #   bench/gpu.sh                  # the real run (needs a GPU that Chromium's WebGPU sees)
 #   SWIFTSHADER=1 MODELS= CONTEXTS=8 NEW_TOKENS=2 bench/gpu.sh   # a CPU smoke run, SmolLM2 only
 #
+# The first model is also built with dlight's WebGPU GEMV tiling (1 row x 64 threads) in place
+# of ours (8 x 8, webslm/compile/schedules.py) and benched into $OUT/dlight-gemv: the A/B for
+# the decode matmul schedule. GEMV_AB=0 skips it.
+#
 # Environment: MODELS (default "llama-3.2-1b qwen2.5-1.5b phi-3.5-mini"), OUT (results/gpu),
-# CONTEXTS (128,1024), NEW_TOKENS (32), JOBS (parallel builds, 3).
+# CONTEXTS (128,1024), NEW_TOKENS (32), JOBS (parallel builds, 3), GEMV_AB (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=${MODELS-"llama-3.2-1b qwen2.5-1.5b phi-3.5-mini"}
@@ -17,8 +21,10 @@ OUT=${OUT:-results/gpu}
 CONTEXTS=${CONTEXTS:-128,1024}
 NEW_TOKENS=${NEW_TOKENS:-32}
 JOBS=${JOBS:-3}
-WHERE=--gpu
-[ "${SWIFTSHADER:-0}" = 1 ] && WHERE=--swiftshader
+GEMV_AB=${GEMV_AB:-1}
+WHERE=--gpu AB_QUANT=q4f16_1
+[ "${SWIFTSHADER:-0}" = 1 ] && WHERE=--swiftshader AB_QUANT=q4f32_1  # no shader-f16 there
+AB_MODEL=${MODELS%% *}
 PY=.venv/bin/python
 WORK=$(mktemp -d /tmp/webslm-gpu-XXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -43,11 +49,16 @@ write_checkpoint(model, work / model, tokenizer_dir(model, work / f"{model}-toke
 PYTHON
   .venv/bin/webslm build "$model" --q4f16 --q4f32 --backend webgpu --source "$WORK/$model" \
     --out "$WORK/dist" --force >"$WORK/$model.log" 2>&1 || { tail -20 "$WORK/$model.log"; return 1; }
+  if [ "$GEMV_AB" = 1 ] && [ "$model" = "$AB_MODEL" ]; then
+    DLIGHT=1 "$PY" bench/gemv_experiment.py build "$model" --quantization "$AB_QUANT" \
+      --backend webgpu --source "$WORK/$model" --out "$WORK/dist-dlight" --force \
+      >>"$WORK/$model.log" 2>&1 || { tail -20 "$WORK/$model.log"; return 1; }
+  fi
   rm -rf "${WORK:?}/$model"
   echo "built $model"
 }
 export -f build_one
-export PY WORK
+export PY WORK GEMV_AB AB_MODEL AB_QUANT
 [ -n "$MODELS" ] && printf '%s\n' $MODELS | xargs -P "$JOBS" -I{} bash -c 'build_one {}'
 
 # SmolLM2: WebLLM (f16 build when the adapter has shader-f16), wllama on the same GGUF, and
@@ -64,4 +75,9 @@ for model in $MODELS; do
       --contexts "$CONTEXTS" --new-tokens "$NEW_TOKENS" --runs 1 --out "$OUT"
   done
 done
+if [ "$GEMV_AB" = 1 ] && [ -n "$AB_MODEL" ]; then
+  .venv/bin/webslm bench "$WORK/dist-dlight/$AB_MODEL-$AB_QUANT" $WHERE --engines webllm \
+    --contexts "$CONTEXTS" --new-tokens "$NEW_TOKENS" --runs 1 --out "$OUT/dlight-gemv"
+  cat "$OUT"/dlight-gemv/*.md
+fi
 cat "$OUT"/*.md

@@ -1,5 +1,6 @@
-"""Our Relax lowering pipeline: TVM's generic GPU/CPU phases with two additions.
+"""Our Relax lowering pipeline: TVM's generic GPU/CPU phases with three additions.
 
+- WebGPU's decode matmuls (GEMVs) get our own tiling, 8 rows x 8 threads (schedules.py).
 - WebGPU has no 64-bit integers in WGSL, so every index is narrowed to int32.
 - After static memory planning we know each function's peak buffer bytes; they go
   into the `_metadata` function WebLLM reads (memory_usage), so the numbers are
@@ -16,6 +17,8 @@ from tvm import relax
 from tvm.relax.backend import gpu_generic
 from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
 from tvm.target import Target
+
+from webslm.compile.schedules import gpu_legalize_passes
 
 
 def webgpu_target() -> Target:
@@ -59,11 +62,12 @@ def attach_metadata_pass(metadata: dict[str, Any]) -> tvm.transform.Pass:
 
 
 def make_pipeline(target: Target, metadata: dict[str, Any]) -> tvm.transform.Pass:
-    backend = cpu_generic if target.kind.name == "llvm" else gpu_generic
+    on_cpu = target.kind.name == "llvm"
+    backend = cpu_generic if on_cpu else gpu_generic
     finalize = backend.finalize_passes(target)
     passes = [
         *backend.library_dispatch_passes(target),
-        *backend.legalize_passes(target),
+        *(backend.legalize_passes(target) if on_cpu else gpu_legalize_passes()),
         *([tvm.tirx.transform.ForceNarrowIndexToInt32()] if target.kind.name == "webgpu" else []),
         *backend.dataflow_lower_passes(target),
         finalize[0],  # StaticPlanBlockMemory

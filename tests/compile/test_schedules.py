@@ -1,0 +1,66 @@
+"""Our WebGPU GEMV tiling (webslm/compile/schedules.py): which decode matmuls get it, and that
+they lower to WGSL. The numbers these kernels compute are checked end to end in Chromium: the
+WebLLM tests in tests/pipeline compare their greedy token ids with the CPU build's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import tvm
+from tvm.relax.frontend import nn
+
+from webslm.compile.layers import make_linear
+from webslm.compile.pipeline import webgpu_target
+from webslm.compile.schedules import WEBGPU_GEMV, gpu_legalize_passes
+from webslm.quantize.schemes import get_scheme
+
+
+class _Linear(nn.Module):
+    def __init__(self, rows: int, cols: int, scheme):
+        self.proj = make_linear(cols, rows, scheme)
+
+    def forward(self, x: nn.Tensor) -> nn.Tensor:
+        return self.proj(x)
+
+
+def scheduled_kernels(rows: int, cols: int, scheme_name: str):
+    """The PrimFuncs of one quantized linear on one token, after our GPU legalization."""
+    scheme = get_scheme(scheme_name)
+    model = _Linear(rows, cols, scheme)
+    mod, _ = model.export_tvm(spec={"forward": {
+        "x": nn.spec.Tensor([1, 1, cols], scheme.act_dtype)}})
+    target = webgpu_target()
+    with target:
+        mod = tvm.transform.Sequential(gpu_legalize_passes())(mod)
+    return [f for _, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)], target
+
+
+def wgsl(func, target) -> str:
+    mod = tvm.IRModule({"gemv": func.with_attr("global_symbol", "gemv").with_attr("target", target)})
+    return tvm.tirx.build(mod, target=target).imports[0].inspect_source()
+
+
+def workgroup_size(source: str) -> tuple[int, ...]:
+    [size] = re.findall(r"@workgroup_size\(([0-9, ]+)\)", source)
+    return tuple(int(n) for n in size.split(","))
+
+
+@pytest.mark.parametrize("scheme", ["q4f16_1", "q4f32_1", "q4f16_asym", "q4f32_asym"])
+def test_decode_gemvs_get_rows_by_threads_workgroups(scheme):
+    tiling = WEBGPU_GEMV
+    [gemv], target = scheduled_kernels(rows=64, cols=256, scheme_name=scheme)
+    source = wgsl(gemv, target)
+    assert workgroup_size(source) == (tiling.threads, tiling.rows, 1)
+    # each lane loads a packed word once, then unpacks all of its codes from the register
+    loads = re.findall(r"q_weight_local\[0i\] = proj_q_weight_ptr\[", source)
+    assert len(loads) == source.count("q_weight_ptr[") == 256 // 8 // tiling.threads
+
+
+@pytest.mark.parametrize("rows, cols", [
+    (60, 256),   # rows: not a multiple of the tiling's 8
+    (64, 288),   # 36 packed words per row: not a multiple of its 8 lanes
+])
+def test_gemvs_the_tiling_does_not_divide_keep_dlights_schedule(rows, cols):
+    [gemv], target = scheduled_kernels(rows, cols, "q4f32_1")
+    assert workgroup_size(wgsl(gemv, target)) == (64, 1, 1)  # dlight's WebGPU GEMV

@@ -1,0 +1,115 @@
+"""Kernel schedules: TVM's generic GPU rules, with our own tiling for WebGPU's decode matmuls.
+
+Decode is one token times every weight matrix: GEMVs, scheduled by dlight's GEMV rule. That
+rule keeps a tiling per native GPU API it was tuned on (CUDA, Metal, ROCm, Vulkan); WebGPU
+has no row and falls to an untuned default of one output row per 64-thread workgroup, so a
+SmolLM2 token launches about 205,000 workgroups, each ending in a six-step shared-memory
+reduction. Every tuned row puts several output rows in a workgroup instead. For WebGPU we
+schedule static-shape GEMVs ourselves as `GemvTiling.rows` rows x `threads` threads: each
+thread walks its row a packed 32-bit word at a time (adjacent threads read adjacent words,
+so 8 lanes read one 32-byte memory sector), keeps its partial sum in a register, and the
+row's threads then reduce together. 8 x 8 divides every supported model's matrices (hidden
+sizes are multiples of 64) and cuts SmolLM2's workgroups per token eightfold. Everything
+else, including GEMVs with a dynamic row count, stays with dlight.
+docs/BENCHMARKS.md ("Decode matmuls on WebGPU") has what this does to speed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tvm
+from tvm import relax
+from tvm.s_tir import dlight as dl
+from tvm.s_tir.dlight.gpu.gemv import get_extent, is_broadcast_epilogue
+from tvm.target import Target
+
+
+@dataclasses.dataclass(frozen=True)
+class GemvTiling:
+    rows: int = 8      # output rows per workgroup (threadIdx.y)
+    threads: int = 8   # threads sharing one row's reduction (threadIdx.x)
+    unroll: int = 64   # auto-unroll limit of each thread's loop over its words
+
+
+# What WebGPU builds use; None leaves every GEMV to dlight (bench/gemv_experiment.py sets it).
+WEBGPU_GEMV: GemvTiling | None = GemvTiling()
+
+
+class WebGPUGEMV(dl.gpu.GEMV):
+    """dlight's GEMV rule; on WebGPU, static inner-reduction GEMVs get `tiling`."""
+
+    def __init__(self, tiling: GemvTiling | None):
+        self.tiling = tiling
+
+    def sch_inner_reduction(self, sch, target: Target, block, vector_input_buffers,
+                            epilogue_info):
+        if (self.tiling and target.kind.name == "webgpu"
+                and _fits(sch, block, epilogue_info, self.tiling)):
+            return _multi_row_gemv(sch, block, epilogue_info, self.tiling)
+        return super().sch_inner_reduction(sch, target, block, vector_input_buffers,
+                                           epilogue_info)
+
+
+def _fits(sch, block, epilogue_info, tiling: GemvTiling) -> bool:
+    """Static sizes that the tiling divides exactly (no bounds checks in the loop), and an
+    epilogue that is elementwise on the output."""
+    batch, s, r, _c = (get_extent(sch, loop) for loop in sch.get_loops(block))
+    if not all(isinstance(n, int) for n in (batch, s, r)):
+        return False
+    if (batch * s) % tiling.rows or r % tiling.threads:
+        return False
+    return epilogue_info is None or not is_broadcast_epilogue(sch, block, epilogue_info.block_rv)
+
+
+def _multi_row_gemv(sch, gemv, epilogue_info, tiling: GemvTiling):
+    """Loops after dlight's normalize: batch, output row, packed word, code within the word."""
+    batch, row, word, code = sch.get_loops(gemv)
+    workgroup, row_in_group = sch.split(sch.fuse(batch, row), factors=[None, tiling.rows])
+    step, lane = sch.split(word, factors=[None, tiling.threads])
+    sch.reorder(workgroup, row_in_group, lane, step, code)
+    partial = sch.rfactor(lane, factor_axis=0)  # each lane's sum over its own words
+    workgroup, row_in_group, lane, step, _code = sch.get_loops(partial)
+    sch.bind(workgroup, "blockIdx.x")
+    sch.bind(row_in_group, "threadIdx.y")
+    sch.bind(lane, "threadIdx.x")
+    sch.set_scope(partial, buffer_index=0, storage_scope="local")
+
+    # One load per packed word, then its codes are unpacked from the register.
+    weight = sch.cache_read(partial, read_buffer_index=1, storage_scope="local")
+    sch.compute_at(weight, step, preserve_unit_loops=True)
+    sch.decompose_reduction(partial, step)
+    sch.annotate(step, "pragma_auto_unroll_max_step", tiling.unroll)
+    sch.annotate(step, "pragma_unroll_explicit", 1)
+
+    # The row's lanes add their partial sums (TVM lowers this to a cross-thread reduction).
+    sch.reverse_compute_at(gemv, workgroup, preserve_unit_loops=True)
+    lane, row_in_group = sch.get_loops(gemv)[1:]  # the reduction comes out outermost
+    sch.reorder(row_in_group, lane)
+    sch.bind(row_in_group, "threadIdx.y")
+    sch.bind(lane, "threadIdx.x")
+
+    if epilogue_info is not None:
+        epilogue = epilogue_info.block_rv
+        sch.reverse_compute_at(epilogue, workgroup, preserve_unit_loops=True)
+        sch.bind(sch.fuse(*sch.get_loops(epilogue)[1:]), "threadIdx.y")
+        sch.set_scope(gemv, buffer_index=0, storage_scope="local")
+    return sch
+
+
+def gpu_legalize_passes() -> list[tvm.transform.Pass]:
+    """TVM's generic GPU legalization (gpu_generic.legalize_passes) with our GEMV rule."""
+    return [
+        relax.transform.LegalizeOps(),
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+        dl.ApplyDefaultSchedule(
+            dl.gpu.Matmul(),
+            WebGPUGEMV(WEBGPU_GEMV),
+            dl.gpu.Reduction(),
+            dl.gpu.GeneralReduction(),
+            dl.gpu.Fallback(),
+        ),
+    ]
