@@ -76,8 +76,11 @@ def _multi_row_gemv(sch, gemv, epilogue_info, tiling: GemvTiling):
     sch.set_scope(partial, buffer_index=0, storage_scope="local")
 
     # One load per packed word, then its codes are unpacked from the register.
-    weight = sch.cache_read(partial, read_buffer_index=1, storage_scope="local")
-    sch.compute_at(weight, step, preserve_unit_loops=True)
+    reads = [region.source.dtype for region in sch.get(partial).reads]
+    if "uint32" in reads:  # quantized: the packed codes (dense weights are read as they are)
+        words = sch.cache_read(partial, read_buffer_index=reads.index("uint32"),
+                               storage_scope="local")
+        sch.compute_at(words, step, preserve_unit_loops=True)
     sch.decompose_reduction(partial, step)
     sch.annotate(step, "pragma_auto_unroll_max_step", tiling.unroll)
     sch.annotate(step, "pragma_unroll_explicit", 1)
