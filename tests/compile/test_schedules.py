@@ -32,7 +32,7 @@ def scheduled_kernels(rows: int, cols: int, scheme_name: str):
         "x": nn.spec.Tensor([1, 1, cols], scheme.act_dtype)}})
     target = webgpu_target()
     with target:
-        mod = tvm.transform.Sequential(gpu_legalize_passes())(mod)
+        mod = tvm.transform.Sequential(gpu_legalize_passes(target))(mod)
     return [f for _, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)], target
 
 

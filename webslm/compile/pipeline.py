@@ -67,7 +67,7 @@ def make_pipeline(target: Target, metadata: dict[str, Any]) -> tvm.transform.Pas
     finalize = backend.finalize_passes(target)
     passes = [
         *backend.library_dispatch_passes(target),
-        *(backend.legalize_passes(target) if on_cpu else gpu_legalize_passes()),
+        *(backend.legalize_passes(target) if on_cpu else gpu_legalize_passes(target)),
         *([tvm.tirx.transform.ForceNarrowIndexToInt32()] if target.kind.name == "webgpu" else []),
         *backend.dataflow_lower_passes(target),
         finalize[0],  # StaticPlanBlockMemory

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 import tvm
-from tvm import relax
+from tvm.relax.backend import gpu_generic
 from tvm.s_tir import dlight as dl
 from tvm.s_tir.dlight.gpu.gemv import get_extent, is_broadcast_epilogue
 from tvm.target import Target
@@ -100,19 +100,14 @@ def _multi_row_gemv(sch, gemv, epilogue_info, tiling: GemvTiling):
     return sch
 
 
-def gpu_legalize_passes() -> list[tvm.transform.Pass]:
-    """TVM's generic GPU legalization (gpu_generic.legalize_passes) with our GEMV rule."""
-    return [
-        relax.transform.LegalizeOps(),
-        relax.transform.AnnotateTIROpPattern(),
-        relax.transform.FoldConstant(),
-        relax.transform.FuseOps(),
-        relax.transform.FuseTIR(),
-        dl.ApplyDefaultSchedule(
-            dl.gpu.Matmul(),
-            WebGPUGEMV(WEBGPU_GEMV),
-            dl.gpu.Reduction(),
-            dl.gpu.GeneralReduction(),
-            dl.gpu.Fallback(),
-        ),
-    ]
+def gpu_legalize_passes(target: Target) -> list[tvm.transform.Pass]:
+    """TVM's generic GPU legalization, its dlight schedules with our GEMV rule swapped in."""
+    *fuse, schedule = gpu_generic.legalize_passes(target)
+    assert schedule.info.name == "ApplyDefaultSchedule", "TVM's GPU legalization changed"
+    return [*fuse, dl.ApplyDefaultSchedule(
+        dl.gpu.Matmul(),
+        WebGPUGEMV(WEBGPU_GEMV),
+        dl.gpu.Reduction(),
+        dl.gpu.GeneralReduction(),
+        dl.gpu.Fallback(),
+    )]
