@@ -1,15 +1,19 @@
-"""models.yaml: the models webslm knows by name."""
+"""The models webslm knows by name: the built-in models.yaml, with the user's own file (same
+format; `webslm --models FILE` or $WEBSLM_MODELS) merged over it. A user entry with a new name
+adds a model; one with a built-in name overrides the fields it gives."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import yaml
 
 from webslm.errors import WebslmError
+from webslm.resources import data_path
 
-REGISTRY_PATH = Path(__file__).resolve().parent.parent / "models.yaml"
+USER_MODELS_ENV = "WEBSLM_MODELS"  # `webslm --models FILE` sets it for the whole run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,23 +28,71 @@ class ModelEntry:
     prefill_chunk: int
     quantizations: tuple[str, ...]
     gated: bool = False
+    aliases: tuple[str, ...] = ()  # other names adapters give as their base (hub ids)
+
+    def known_as(self, name: str) -> bool:
+        """Whether an adapter's base_model_name_or_path names this model."""
+        return name.rstrip("/") in (self.name, self.source, *self.aliases)
 
 
-def load_registry(path: Path | None = None) -> dict[str, ModelEntry]:
-    path = path or REGISTRY_PATH
+FIELDS = {f.name for f in dataclasses.fields(ModelEntry)} - {"name"}
+REQUIRED = {f.name for f in dataclasses.fields(ModelEntry)
+            if f.default is dataclasses.MISSING} - {"name"}
+
+
+def builtin_registry_path() -> Path:
+    return data_path("models.yaml")
+
+
+def user_registry_path() -> Path | None:
+    value = os.environ.get(USER_MODELS_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def _read(path: Path, fix: str) -> dict[str, dict]:
+    """The `models:` mapping of one registry file, name -> fields."""
     try:
-        raw = yaml.safe_load(path.read_text())["models"]
+        models = yaml.safe_load(path.read_text())["models"]
     except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
-        raise WebslmError(f"cannot read the model registry {path}: {err}",
-                          "restore models.yaml from the repository") from err
-    return {name: ModelEntry(name=name, **{**fields, "quantizations": tuple(fields["quantizations"])})
-            for name, fields in raw.items()}
+        raise WebslmError(f"cannot read the model registry {path}: {err}", fix) from err
+    if not isinstance(models, dict) or not all(isinstance(f, dict) for f in models.values()):
+        raise WebslmError(f"{path}: `models:` must map each model name to its fields", fix)
+    return models
 
 
-def get_model(name: str, path: Path | None = None) -> ModelEntry:
-    registry = load_registry(path)
+def _entry(name: str, fields: dict, path: Path, fix: str) -> ModelEntry:
+    unknown, missing = set(fields) - FIELDS, REQUIRED - set(fields)
+    if unknown or missing:
+        problem = "; ".join([*([f"unknown fields {sorted(unknown)}"] if unknown else []),
+                             *([f"missing fields {sorted(missing)}"] if missing else [])])
+        raise WebslmError(f"{path}: model {name!r}: {problem}", fix)
+    quantizations = fields["quantizations"]
+    if isinstance(quantizations, str) or not isinstance(quantizations, list):
+        raise WebslmError(f"{path}: model {name!r}: quantizations must be a list", fix)
+    return ModelEntry(name=str(name), **{**fields, "quantizations": tuple(quantizations),
+                                         "aliases": tuple(fields.get("aliases") or ())})
+
+
+def load_registry(user_file: Path | None = None) -> dict[str, ModelEntry]:
+    """Built-in entries, then those of user_file (default: $WEBSLM_MODELS) merged by name."""
+    builtin = builtin_registry_path()
+    fix = "reinstall webslm (its models.yaml is damaged)"
+    raw = {name: (fields, builtin, fix) for name, fields in _read(builtin, fix).items()}
+    user = user_file or user_registry_path()
+    if user is not None:
+        fix = (f"fix {user} (a `models:` mapping in the format of webslm's models.yaml: "
+               f"{', '.join(sorted(REQUIRED))}), or unset {USER_MODELS_ENV} / drop --models")
+        for name, fields in _read(user, fix).items():
+            base = raw[name][0] if name in raw else {}
+            raw[name] = ({**base, **fields}, user, fix)
+    return {name: _entry(name, fields, path, fix) for name, (fields, path, fix) in raw.items()}
+
+
+def get_model(name: str, user_file: Path | None = None) -> ModelEntry:
+    registry = load_registry(user_file)
     if name not in registry:
         raise WebslmError(f"unknown model {name!r}",
-                          f"known models: {', '.join(registry)}; or pass --source DIR|FILE.gguf|HF_ID "
-                          "to build any Llama, Qwen2 or Phi-3 checkpoint")
+                          f"known models: {', '.join(registry)}; add your own with `webslm "
+                          f"--models FILE ...` (or ${USER_MODELS_ENV}), or build any Llama, Qwen2 or "
+                          "Phi-3 checkpoint by path: webslm build DIR|FILE.gguf|HF_ID|ADAPTER_DIR")
     return registry[name]

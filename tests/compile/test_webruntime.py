@@ -67,17 +67,6 @@ def test_missing_emcc_gives_install_hint(tmp_path, monkeypatch):
     assert not (tmp_path / "cache").exists()
 
 
-def test_cache_root_follows_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("WEBSLM_CACHE", str(tmp_path / "a"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
-    assert toolchain.cache_root() == tmp_path / "a"
-    monkeypatch.delenv("WEBSLM_CACHE")
-    assert toolchain.cache_root() == tmp_path / "x" / "webslm"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert toolchain.cache_root() == tmp_path / "home" / ".cache" / "webslm"
-
-
 def test_cache_key_names_the_toolchain(tmp_path, monkeypatch):
     install_fake_emcc(tmp_path, monkeypatch, version="9.9.9")
     versions = toolchain_versions()

@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 from tiny_sources import TINY
 from webslm.cli import main
 from webslm.onnx.runner import OnnxLM
+from webslm.resources import TRANSFORMERS_JS, npm_pin
 from webslm.source import open_source
 from webslm.verify.onnx_check import TOLERANCES, verify_onnx_artifact
 
@@ -89,7 +90,7 @@ def test_layout_is_what_transformers_js_reads(smollm2_onnx_dist):
     assert manifest["build"]["engine"] == "transformers.js"
     assert set(manifest["files"]) >= {"onnx/model_q4.onnx", "onnx/model_q4.onnx_data",
                                       "config.json", "tokenizer.json"}
-    assert manifest["toolchain"]["transformers_js"] == "4.3.1"
+    assert manifest["toolchain"]["transformers_js"] == npm_pin(TRANSFORMERS_JS)
 
 
 def test_unexportable_architecture_keeps_the_webgpu_build(capsys, tmp_path, make_hf_dir, monkeypatch):

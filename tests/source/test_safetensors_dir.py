@@ -78,7 +78,7 @@ def test_reference_model_matches_the_saved_model(make_hf_dir, tiny_model):
 
 
 def test_separate_chat_template_is_merged_into_a_staged_copy(make_hf_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("WEBSLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("WEBSLM_CACHE", str(tmp_path / "cache"))
     root = make_hf_dir()
     tok_config = json.loads((root / "tokenizer_config.json").read_text())
     template = tok_config.pop("chat_template")

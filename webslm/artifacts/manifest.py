@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from webslm import __version__
+from webslm.resources import WEBLLM, npm_pin
 
 MANIFEST = "webslm-manifest.json"
-WEBLLM_VERSION = "0.2.86"  # the npm @mlc-ai/web-llm this toolchain triple is tested with
+WEBLLM_VERSION = npm_pin(WEBLLM)  # web/package.json pins the WebLLM the artifacts are tested with
 
 
 def sha256_file(path: Path) -> str:

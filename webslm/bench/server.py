@@ -10,13 +10,14 @@ from pathlib import Path
 
 from fastapi import Request
 
+from webslm import resources
 from webslm.errors import WebslmError
 from webslm.serve.app import create_app, tree_route
 from webslm.serve.http import file_response
 from webslm.serve.layout import default_web_root
 from webslm.serve.server import bind, url_of
 
-WLLAMA_DIR = "node_modules/@wllama/wllama/esm"
+WLLAMA_DIR = resources.WLLAMA_ESM
 PAGE_URL = "bench/page/bench.html"  # web/bench/: served by `webslm bench` only, never exported
 GGUF_URL = "bench/model.gguf"
 
@@ -26,7 +27,8 @@ def bench_app(artifact_dirs: list[Path], gguf: Path | None):
     app = create_app(artifact_dirs, web_root)
     wllama = web_root / WLLAMA_DIR
     if not (wllama / "index.js").is_file():
-        raise WebslmError(f"{wllama} is missing", "run `make install` (npm ci in web/)")
+        raise WebslmError(f"{wllama} is missing",
+                          f"run `{resources.NPM_INSTALL}` (or `make install`)")
     app.add_api_route("/bench/wllama/{subpath:path}", tree_route(wllama), methods=["GET", "HEAD"])
     app.add_api_route("/bench/page/{subpath:path}", tree_route(web_root / "bench"),
                       methods=["GET", "HEAD"])

@@ -12,10 +12,11 @@ from webslm.artifacts.manifest import write_onnx_manifest
 from webslm.errors import WebslmError
 from webslm.onnx import export_onnx, onnx_dtypes_for
 from webslm.registry import ModelEntry
+from webslm.resources import TRANSFORMERS_JS, npm_pin
 from webslm.source.base import ModelSource
 
-# The browser side of this backend, pinned in web/package.json.
-TRANSFORMERS_JS_VERSION = "4.3.1"
+# The browser side of this backend, as web/package.json pins it.
+TRANSFORMERS_JS_VERSION = npm_pin(TRANSFORMERS_JS)
 
 
 def onnx_artifact_id(entry: ModelEntry) -> str:

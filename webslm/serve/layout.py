@@ -13,30 +13,22 @@ they cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
+
+from webslm import resources
 
 PAGES = {"index.html": "index.html", "form.html": "form.html"}  # URL -> template name
 API_MODELS = "api/models.json"
 SINGLE_FILES = {"webslm.js": "webslm.js"}  # URL -> path under the web root
-# URL prefix under /vendor/ -> folder under the web root. npm installs it; never a CDN.
-VENDOR = {
-    "web-llm": "node_modules/@mlc-ai/web-llm/lib",
-    "transformers": "node_modules/@huggingface/transformers/dist",
-}
-# Single vendored files: of onnxruntime-web's 140 MB only the build transformers.js loads
-# (its bundled JS is the same onnxruntime-web version, pinned by web/package-lock.json).
-ORT_DIST = "node_modules/onnxruntime-web/dist"
-VENDOR_FILES = {f"vendor/ort/{name}": f"{ORT_DIST}/{name}" for name in (
-    "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm",
-    "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")}
+# URL prefix under /vendor/ -> folder under the web root (npm files: webslm/resources.py).
+VENDOR = {"web-llm": resources.WEBLLM_LIB, "transformers": resources.TRANSFORMERS_DIST}
+# Single vendored files: onnxruntime-web's WASM builds that transformers.js loads.
+VENDOR_FILES = {f"vendor/ort/{Path(rel).name}": rel for rel in resources.ORT_FILES}
 
 
 def default_web_root() -> Path:
-    """web/ next to the package (an editable install, as `make install` makes), or
-    $WEBSLM_WEB_ROOT."""
-    env = os.environ.get("WEBSLM_WEB_ROOT")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "web"
+    """web/ as installed (the wheel's copy, or the checkout's), or $WEBSLM_WEB_ROOT."""
+    return resources.web_root()
 
 
 @dataclasses.dataclass(frozen=True)

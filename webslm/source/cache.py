@@ -1,6 +1,6 @@
 """Folders webslm derives from a source once (GGUF tokenizer/config, merged tokenizer files).
 
-Kept under $WEBSLM_CACHE_DIR, else $XDG_CACHE_HOME/webslm, else ~/.cache/webslm, keyed by what
+Kept under webslm's cache root (webslm/user_cache.py: $WEBSLM_CACHE), keyed by what
 they were derived from, and filled atomically so an interrupted run never leaves half a folder.
 """
 
@@ -11,12 +11,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-
-def cache_root() -> Path:
-    if os.environ.get("WEBSLM_CACHE_DIR"):
-        return Path(os.environ["WEBSLM_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "webslm"
+from webslm.user_cache import cache_root
 
 
 def cache_key(*parts: object) -> str:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from webslm.compile.webruntime.toolchain import (
     Progress,
-    cache_root,
     emcc_version_line,
     find_emcc,
     run_emcc,
@@ -32,6 +31,7 @@ from webslm.compile.webruntime.toolchain import (
     toolchain_versions,
 )
 from webslm.errors import WebslmError
+from webslm.user_cache import CACHE_ENV, cache_root
 
 INCLUDE_EXTRA = Path(__file__).parent / "include_extra"
 RUNTIME_SOURCES = ("wasm_runtime", "tvmjs_support", "webgpu_runtime")  # also the link order
@@ -138,7 +138,7 @@ def ensure_runtime_objects(progress: Progress = None) -> list[Path]:
         lock = open(final.parent / f"{final.name}.lock", "w")
     except OSError as exc:
         raise WebslmError(f"cannot write webslm's cache at {final.parent}: {exc}",
-                          "set WEBSLM_CACHE to a writable directory") from exc
+                          f"set {CACHE_ENV} to a writable directory") from exc
     with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

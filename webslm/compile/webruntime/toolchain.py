@@ -1,4 +1,4 @@
-"""Finding emscripten, running it, and naming the toolchain (versions and the cache location).
+"""Finding emscripten, running it, and naming the toolchain (its versions).
 
 Everything that shells out to emcc goes through `run_emcc`, so a missing or failing emcc always
 becomes a WebslmError that tells the user what to do.
@@ -9,18 +9,18 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
-import os
 import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 from webslm.errors import WebslmError
 
 Progress = Callable[[str], None] | None  # optional callback for one-line status messages
 
 INSTALL_HINT = "install Debian package emscripten: apt-get install emscripten"
+# The emscripten webslm is tested with (Debian's; shared/TOOLCHAIN.md). Others may work.
+EMSCRIPTEN_VERSION = "3.1.6"
 STDERR_TAIL_CHARS = 4000
 
 
@@ -93,11 +93,3 @@ def _version(distribution: str, module: str) -> str:
     except importlib.metadata.PackageNotFoundError:
         return str(importlib.import_module(module).__version__)
 
-
-def cache_root() -> Path:
-    """webslm's user cache: $WEBSLM_CACHE, else $XDG_CACHE_HOME/webslm, else ~/.cache/webslm."""
-    if os.environ.get("WEBSLM_CACHE"):
-        return Path(os.environ["WEBSLM_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "webslm"
-    return Path.home() / ".cache" / "webslm"
