@@ -75,6 +75,16 @@ def smollm2_onnx_dist(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def smollm2_lora(tmp_path_factory, smollm2) -> Path:
+    """A real PEFT LoRA on SmolLM2-135M that teaches it the lighthouse keeper's cat's name
+    (bench/lora_adapter.py), trained once per session on the CPU (about a minute)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from lora_adapter import train
+
+    return train(smollm2, tmp_path_factory.mktemp("lora") / "smollm2-marzipan")
+
+
+@pytest.fixture(scope="session")
 def smollm2_artifact(smollm2_dist) -> Path:
     return smollm2_dist / SMOLLM2_Q4F32
 

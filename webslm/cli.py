@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -41,14 +42,17 @@ def _cmd_models(_args) -> int:
 
 def _cmd_build(args) -> int:
     from webslm.pipeline.build import BuildRequest, build
-    from webslm.registry import get_model
+    from webslm.pipeline.inputs import resolve_input
 
-    entry = get_model(args.model)
-    quants = _quantizations(args, entry)
-    req = BuildRequest(entry=entry, quantizations=quants, out_root=Path(args.out),
-                       source_spec=args.source, revision=args.revision,
+    target = resolve_input(args.model, lora=args.lora, base=args.base, source=args.source,
+                           revision=args.revision, qlora_base=args.qlora_base,
+                           chat_format=args.chat_format, name=args.name)
+    quants = _quantizations(args, target.entry)
+    req = BuildRequest(entry=target.entry, quantizations=quants, out_root=Path(args.out),
+                       source_spec=target.spec, revision=target.revision,
                        context_window=args.context_window, prefill_chunk=args.prefill_chunk,
-                       force=args.force, backend=args.backend)
+                       force=args.force, backend=args.backend, source=target.source,
+                       exact_quantizations=bool(args.quantization))
     for path in build(req, say=lambda m: print(f"[webslm] {m}", flush=True)):
         print(path)
     return 0
@@ -80,10 +84,16 @@ def _cmd_eval(args) -> int:
 
     from webslm.verify.perplexity import DEFAULT_TEXT, evaluate_artifacts
 
+    reference = None
+    if args.reference:
+        from webslm.pipeline.inputs import resolve_input
+
+        reference = resolve_input(args.reference).source
     reports = evaluate_artifacts([Path(d) for d in args.dirs],
                                  text_path=Path(args.text) if args.text else DEFAULT_TEXT,
                                  window=args.window, max_tokens=args.max_tokens,
-                                 progress=lambda m: print(f"[webslm] {m}", flush=True))
+                                 progress=lambda m: print(f"[webslm] {m}", flush=True),
+                                 reference=reference)
     for r in reports:
         print(r.line())
     if args.json:
@@ -146,14 +156,38 @@ def _cmd_export_site(args) -> int:
     return 0
 
 
+def _cmd_doctor(_args) -> int:
+    from webslm.doctor import report, run_checks
+
+    lines, code = report(run_checks())
+    print("\n".join(lines))
+    return code
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="webslm", description=__doc__)
+    parser.add_argument("--models", metavar="FILE",
+                        help="your own models file (models.yaml's format), merged over the "
+                             "built-in one by name; same as $WEBSLM_MODELS")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("models", help="list the models in models.yaml").set_defaults(func=_cmd_models)
+    sub.add_parser("models", help="list the models webslm knows (models.yaml, plus --models)"
+                   ).set_defaults(func=_cmd_models)
 
     b = sub.add_parser("build", help="compile a model into WebLLM artifacts and an ONNX build")
-    b.add_argument("model", help="a name from `webslm models`")
+    b.add_argument("model", help="a name from `webslm models`, a model folder, a .gguf file, a hub "
+                                 "id (owner/name) or a LoRA adapter folder")
+    b.add_argument("--lora", metavar="DIR",
+                   help="merge this LoRA/QLoRA/DoRA adapter (PEFT or torchtune folder) into the "
+                        "model in float32 before quantizing")
+    b.add_argument("--base", help="the base of an adapter folder, when its adapter_config.json "
+                                  "does not name one webslm can find (name, folder or hub id)")
+    b.add_argument("--qlora-base", choices=("nf4",),
+                   help="merge into the NF4 round trip of the base, as a QLoRA adapter was trained")
+    b.add_argument("--chat-format", help="the conversation format, when the model's own chat "
+                                         "template cannot be matched (chatml, llama-3, phi-3, qwen2)")
+    b.add_argument("--name", help="the build id prefix (default: the model name, or the folder, "
+                                  "file or adapter name)")
     for flag in QUANT_FLAGS:
         b.add_argument(f"--{flag}", action="store_true",
                        help=f"build the model's {flag} scheme (models.yaml; else {QUANT_NAMES[flag]})")
@@ -183,6 +217,9 @@ def make_parser() -> argparse.ArgumentParser:
                     help="tokens per window, each from an empty KV cache (default 512)")
     ev.add_argument("--max-tokens", type=int, help="score only the first N tokens of the text")
     ev.add_argument("--json", help="also write the results as JSON to this file")
+    ev.add_argument("--reference", metavar="MODEL",
+                    help="score against this model instead of each build's source: a name, "
+                         "folder, .gguf, hub id or adapter folder (base + adapter, run by PEFT)")
     ev.set_defaults(func=_cmd_eval)
 
     bn = sub.add_parser("bench", help="in-browser speed of a build next to other engines")
@@ -226,12 +263,20 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="the site directory to write")
     e.add_argument("--force", action="store_true", help="replace an existing --out")
     e.set_defaults(func=_cmd_export_site)
+
+    sub.add_parser("doctor", help="what build, serve and bench need here, what is missing, and "
+                                  "how to install it (exit 1 when build cannot run)"
+                   ).set_defaults(func=_cmd_doctor)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # for reports: the exact command
+    if args.models:  # the registry reads it from the environment, as do child processes
+        from webslm.registry import USER_MODELS_ENV
+
+        os.environ[USER_MODELS_ENV] = str(Path(args.models).expanduser().resolve())
     try:
         return args.func(args)
     except WebslmError as err:

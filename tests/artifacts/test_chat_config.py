@@ -295,3 +295,60 @@ def test_sliding_window_gets_an_attention_sink(tokenizer_dirs):
         "chatml", tokenizer_dirs["chatml"], context_window_size=-1, sliding_window_size=4096
     )
     assert cfg["attention_sink_size"] == 0
+
+
+# --- the chat format read off the model's own template -------------------------------------
+
+CHATML_TEMPLATE = (  # Axolotl's `chat_template: chatml`
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
+    " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def chatml_on_llama3(src: Path, out: Path) -> Path:
+    """A Llama-3 tokenizer with <|im_start|> / <|im_end|> added and a ChatML template: what a
+    ChatML fine-tune of a Llama 3.2 base saves."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(src)
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.chat_template = CHATML_TEMPLATE
+    tok.save_pretrained(out, save_jinja_files=False)
+    return out
+
+
+@pytest.mark.parametrize("case", ["chatml", "llama-3", "phi-3"])
+def test_each_model_template_is_recognised(case, tokenizer_dirs):
+    from webslm.artifacts.conv_templates import detect_chat_format
+
+    assert detect_chat_format(tokenizer_dirs[case]) == case
+    assert detect_chat_format(tokenizer_dirs["qwen2-default-system"], prefer="qwen2") == "qwen2"
+
+
+def test_a_chatml_fine_tune_of_llama3_gets_its_own_format(tokenizer_dirs, tmp_path):
+    from webslm.artifacts.conv_templates import detect_chat_format
+
+    tok_dir = chatml_on_llama3(tokenizer_dirs["llama-3"], tmp_path / "ft")
+    assert detect_chat_format(tok_dir, prefer="llama-3") == "chatml"
+    conv = build_conv_template("chatml", tok_dir)
+    vocab = {t["content"]: t["id"] for t in json.loads((tok_dir / "tokenizer.json").read_text())["added_tokens"]}
+    assert conv["stop_token_ids"][0] == vocab["<|im_end|>"] == 128257
+    raw = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    got = webllm_prompt_ids(conv, THREE_TURNS, lambda s: raw.encode(s, add_special_tokens=False).ids)
+    from transformers import AutoTokenizer
+
+    want = AutoTokenizer.from_pretrained(tok_dir).apply_chat_template(
+        THREE_TURNS, add_generation_prompt=True, tokenize=True)
+    assert got == list(want["input_ids"] if hasattr(want, "keys") else want)
+
+
+def test_an_unknown_template_names_what_it_renders(tokenizer_dirs, tmp_path):
+    from webslm.artifacts.conv_templates import detect_chat_format
+
+    shutil.copy(tokenizer_dirs["llama-3"] / "tokenizer.json", tmp_path / "tokenizer.json")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({
+        "chat_template": "{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n"
+                         "{% endfor %}### assistant:"}))
+    with pytest.raises(WebslmError, match="matches none of the chat formats .* '### user: ") as err:
+        detect_chat_format(tmp_path)
+    assert "--chat-format" in err.value.fix

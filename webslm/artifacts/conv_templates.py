@@ -281,8 +281,40 @@ def derive_from_chat_template(fmt: ChatFormat, template: str, cfg: dict) -> Syst
         raise WebslmError(
             f"the model's chat template does not follow chat format {fmt.name!r}{detail}; "
             f"it renders: {rendered[:300]!r}",
-            fix=f"pick the chat format that matches the model; known: {', '.join(sorted(FORMATS))}",
+            fix=f"pass --chat-format with the format the model follows; known: {', '.join(sorted(FORMATS))}",
         ) from None
+
+
+def detect_chat_format(tokenizer_dir: Path, prefer: str | None = None) -> str:
+    """The known format the model's own chat template follows (`prefer` is tried first).
+
+    Fine-tunes often change the template of their base (Axolotl's chatml on a Llama base), so
+    a format is read off the template the model ships, by rendering sample conversations with
+    both and comparing; a template that matches none is an error, never a guess.
+    """
+    template, cfg = read_chat_template(tokenizer_dir)
+    if template is None:
+        if prefer:
+            return prefer
+        raise WebslmError(f"{tokenizer_dir} has no chat template, so its chat format is unknown",
+                          fix=f"pass --chat-format, one of: {', '.join(sorted(FORMATS))}")
+    order = ([prefer] if prefer in FORMATS else []) + [n for n in FORMATS if n != prefer]
+    problems = []
+    for name in order:
+        try:
+            build_conv_template(name, tokenizer_dir)
+            return name
+        except WebslmError as err:
+            problems.append(f"{name}: {err.problem.split(';')[0]}")
+    try:
+        sample = _render(template, cfg, [{"role": "user", "content": _U1}])
+    except TemplateError as err:
+        sample = f"(the template fails to render: {err})"
+    raise WebslmError(
+        f"the model's chat template matches none of the chat formats webslm knows "
+        f"({'; '.join(problems)}); a user turn renders as {sample[:200]!r}",
+        fix="pass --chat-format NAME if the model was trained on one of them, or add the format "
+            "to webslm/artifacts/conv_templates.py")
 
 
 def build_conv_template(chat_format: str, tokenizer_dir: Path) -> dict:

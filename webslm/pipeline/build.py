@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from webslm.artifacts.chat_config import make_chat_config, write_chat_config
+from webslm.artifacts.conv_templates import build_conv_template
 from webslm.artifacts.manifest import model_record, vram_estimate_mb, write_manifest
 from webslm.artifacts.tensor_cache import TensorCacheWriter
 from webslm.compile.arch import find_architecture
@@ -21,12 +22,14 @@ from webslm.compile.webruntime import ensure_runtime_objects, link_model_library
 from webslm.compile.webruntime.toolchain import find_emcc
 from webslm.errors import WebslmError
 from webslm.pipeline.convert import convert
+from webslm.pipeline.finetune import choose_schemes
 from webslm.pipeline.onnx_build import onnx_artifact_id, write_onnx_artifact
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
 from webslm.registry import ModelEntry
 from webslm.source import open_source
 from webslm.source.base import ModelSource
+from webslm.source.merged import MergedSource
 from webslm.source.packaged import resolve_spec
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -44,6 +47,8 @@ class BuildRequest:
     prefill_chunk: int | None = None
     force: bool = False
     backend: str = "all"
+    source: ModelSource | None = None   # already opened (pipeline.inputs); else opened here
+    exact_quantizations: bool = False   # named by --quantization: never swapped for a fine-tune
 
     @property
     def webgpu(self) -> bool:
@@ -69,26 +74,28 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
     artifacts are in place (they do not depend on it), and the command still fails."""
     if req.backend not in BACKENDS:
         raise WebslmError(f"unknown backend {req.backend!r}", f"choose one of: {', '.join(BACKENDS)}")
+    if req.webgpu:
+        find_emcc()  # fail before any heavy work when the toolchain is missing
+    source = req.source or _open(req)
+    arch = find_architecture(source.config)
+    build_conv_template(req.entry.chat_format, source.tokenizer_dir)  # before, not after, compiling
+    say(f"source {source.id}: {arch.model_type}, {len(source.tensor_names())} tensors")
     schemes = [get_scheme(q) for q in req.quantizations]
+    survival = {}
+    if req.webgpu:
+        schemes, survival = choose_schemes(source, schemes, req.exact_quantizations, say)
     targets = [req.out_root / artifact_id(req.entry, s) for s in schemes] if req.webgpu else []
     onnx_target = req.out_root / onnx_artifact_id(req.entry) if req.onnx else None
     for target in [*targets, *([onnx_target] if onnx_target else [])]:
         if target.exists() and not req.force:
             raise WebslmError(f"{target} already exists",
                               "pass --force to replace it, or --out to write elsewhere")
-    if req.webgpu:
-        find_emcc()  # fail before any heavy work when the toolchain is missing
-    spec = resolve_spec(req.source_spec or req.entry.source)
-    revision = None if Path(spec).exists() else (req.revision or req.entry.revision)
-    source = open_source(spec, revision)
-    arch = find_architecture(source.config)
-    say(f"source {source.id}: {arch.model_type}, {len(source.tensor_names())} tensors")
     built = []
     if req.webgpu:
         ensure_runtime_objects(progress=say)
     for scheme, target in zip(schemes, targets):
         started = time.time()
-        build_one(req, source, arch, scheme, target, say)
+        build_one(req, source, arch, scheme, target, say, survival.get(scheme.name))
         say(f"built {target} in {time.time() - started:.0f}s")
         built.append(target)
     if onnx_target is not None:
@@ -108,10 +115,16 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
     return built
 
 
+def _open(req: BuildRequest) -> ModelSource:
+    spec = resolve_spec(req.source_spec or req.entry.source)
+    revision = None if Path(spec).exists() else (req.revision or req.entry.revision)
+    return open_source(spec, revision)
+
+
 def build_one(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme, target: Path,
-              say: Callable[[str], None]) -> None:
+              say: Callable[[str], None], survival: dict | None = None) -> None:
     _atomically(req, target, lambda out: _write_artifact(req, source, arch, scheme, out,
-                                                          target.name, say))
+                                                          target.name, say, survival))
 
 
 def _atomically(req: BuildRequest, target: Path, write: Callable[[Path], None]) -> None:
@@ -127,7 +140,8 @@ def _atomically(req: BuildRequest, target: Path, write: Callable[[Path], None]) 
 
 
 def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme,
-                    out: Path, model_id: str, say: Callable[[str], None]) -> None:
+                    out: Path, model_id: str, say: Callable[[str], None],
+                    survival: dict | None) -> None:
     shape = req.shape
     with stage(f"compile {model_id} for WebGPU"):
         compiled = compile_model(arch, source.config, scheme, webgpu_target(), shape)
@@ -162,7 +176,8 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                "context_window": shape.context_window, "prefill_chunk": shape.prefill_chunk,
                "max_batch_size": shape.max_batch_size, "model_lib": lib_name,
                "param_bytes": param_bytes,
-               "bits_per_weight": cache["metadata"]["BitsPerParam"]},
+               "bits_per_weight": cache["metadata"]["BitsPerParam"],
+               **({"finetune_survival": survival} if survival else {})},
         source=_source_record(req, source),
         record=model_record(model_id, lib_name, scheme.needs_shader_f16,
                             vram_estimate_mb(compiled.metadata, param_bytes, kv_bytes),
@@ -171,9 +186,12 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
 
 
 def _source_record(req: BuildRequest, source: ModelSource) -> dict:
-    return {"spec": req.source_spec or req.entry.source, "id": source.id,
-            "revision": source.revision,
-            "files": {p.name: _hash_entry(p) for p in source.files}}
+    record = {"spec": req.source_spec or req.entry.source, "id": source.id,
+              "revision": source.revision,
+              "files": {p.name: _hash_entry(p) for p in source.files}}
+    if isinstance(source, MergedSource):
+        record["adapter"] = {**source.adapter.summary(), "qlora_base": source.qlora_base}
+    return record
 
 
 def _unquantized_param_count(params, group_size: int) -> int:

@@ -40,6 +40,15 @@ class ModelSource(ABC):
     def load_reference_model(self):
         """A float32 transformers AutoModelForCausalLM on the same weights, in eval mode."""
 
+    def tensor_shape(self, name: str) -> tuple[int, ...]:
+        """A stored tensor's shape; sources that can read it without the data override this."""
+        return tuple(self.get_tensor(name).shape)
+
+    def load_source_model(self):
+        """The model a build must reproduce, as its authors run it: the reference model, or
+        for a fine-tune, base + adapter as PEFT runs them."""
+        return self.load_reference_model()
+
     def tensors(self) -> Iterator[tuple[str, np.ndarray]]:
         """Yield (name, float32 array) one at a time, so the model is never held twice."""
         for name in self.tensor_names():

@@ -81,6 +81,10 @@ class GgufSource(ModelSource):
     def tensor_names(self) -> list[str]:
         return list(self._index)
 
+    def tensor_shape(self, name: str) -> tuple[int, ...]:
+        """GGUF lists dimensions innermost first; the processors reorder rows, never shapes."""
+        return tuple(int(d) for d in reversed(self._reader.tensors[self._index[name]].shape))
+
     def get_tensor(self, name: str) -> np.ndarray:
         from gguf import dequantize
 

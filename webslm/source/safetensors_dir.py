@@ -36,6 +36,12 @@ class SafetensorsSource(ModelSource):
             raise WebslmError(f"cannot read tensor {name} from {path}: {err}", REDOWNLOAD) from None
         return to_float32(name, tensor)
 
+    def tensor_shape(self, name: str) -> tuple[int, ...]:
+        from safetensors import safe_open
+
+        with safe_open(self.weight_map[name], framework="pt") as f:
+            return tuple(f.get_slice(name).get_shape())
+
     def load_reference_model(self):
         import torch
         from transformers import AutoModelForCausalLM

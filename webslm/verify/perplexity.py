@@ -19,6 +19,7 @@ import numpy as np
 from webslm.errors import WebslmError
 from webslm.verify import EVAL_TEXT
 from webslm.verify.cpu_model import CpuModel
+from webslm.source.base import ModelSource
 from webslm.verify.reference import teacher_forced_logits
 from webslm.verify.twin import load_cpu_twin, read_manifest
 
@@ -86,7 +87,10 @@ def perplexity_of(logit_fn: Callable[[list[int]], np.ndarray], chunks: list[list
 
 def evaluate_artifacts(artifact_dirs: list[Path], text_path: Path = DEFAULT_TEXT,
                        window: int = DEFAULT_WINDOW, max_tokens: int | None = None,
-                       progress: Callable[[str], None] | None = None) -> list[EvalReport]:
+                       progress: Callable[[str], None] | None = None,
+                       reference: ModelSource | None = None) -> list[EvalReport]:
+    """reference: the model every build is scored against (e.g. base + adapter, run by PEFT),
+    instead of each build's own recorded source."""
     say = progress or (lambda _m: None)
     for d in artifact_dirs:
         read_manifest(d)  # reject a wrong directory before any compile
@@ -98,10 +102,11 @@ def evaluate_artifacts(artifact_dirs: list[Path], text_path: Path = DEFAULT_TEXT
         size = min(window, twin.manifest["build"]["context_window"])
         ids = text_token_ids(artifact_dir, Path(text_path), max_tokens)
         chunks = windows(ids, size)
-        key = (twin.manifest["source"]["spec"], size, len(ids))
+        source = reference or twin.source
+        key = (source.id, tuple(str(p) for p in source.files), size, len(ids))
         if key not in source_ppl:
-            say(f"{artifact_dir.name}: scoring the source model in transformers")
-            model = twin.source.load_reference_model()
+            say(f"{artifact_dir.name}: scoring {source.id} in transformers")
+            model = source.load_source_model()
             source_ppl[key] = perplexity_of(lambda w: teacher_forced_logits(model, w)[:-1], chunks)
             del model
         say(f"{artifact_dir.name}: scoring {sum(len(c) - 1 for c in chunks)} tokens on the CPU twin")

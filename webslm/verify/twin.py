@@ -19,7 +19,9 @@ from webslm.compile.pipeline import cpu_target
 from webslm.errors import WebslmError
 from webslm.quantize.schemes import get_scheme
 from webslm.source import open_source
+from webslm.source.adapter import read_adapter
 from webslm.source.base import ModelSource
+from webslm.source.merged import merge_adapter
 from webslm.source.packaged import resolve_spec
 
 
@@ -45,9 +47,17 @@ def read_manifest(artifact_dir: Path) -> dict:
 
 
 def open_manifest_source(manifest: dict, source_spec: str | None = None):
-    """The model an artifact was built from (or --source), as its manifest records it."""
+    """The model an artifact was built from (or --source), as its manifest records it: a
+    fine-tune is its base with the recorded adapter merged again."""
     spec = resolve_spec(source_spec or manifest["source"]["spec"])
-    return open_source(spec, None if Path(spec).exists() else manifest["source"].get("revision"))
+    source = open_source(spec, None if Path(spec).exists() else manifest["source"].get("revision"))
+    adapter = manifest["source"].get("adapter")
+    if adapter is None:
+        return source
+    if not Path(adapter["path"]).is_dir():
+        raise WebslmError(f"the adapter this build merged, {adapter['path']}, is gone",
+                          "restore the adapter folder, or rebuild")
+    return merge_adapter(source, read_adapter(Path(adapter["path"])), adapter.get("qlora_base"))
 
 
 def load_cpu_twin(artifact_dir: Path, source_spec: str | None = None) -> CpuTwin:

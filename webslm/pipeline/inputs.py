@@ -1,0 +1,113 @@
+"""What `webslm build X` builds: a models.yaml name, a model folder, a .gguf file, a hub id,
+or a LoRA adapter folder (with its base), each turned into a registry entry and an opened
+source before anything heavy runs, so every problem the inputs have is reported first."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from webslm.artifacts.conv_templates import build_conv_template, detect_chat_format
+from webslm.compile.arch import find_architecture
+from webslm.errors import WebslmError
+from webslm.registry import ModelEntry, get_model, load_registry
+from webslm.source import open_source
+from webslm.source.adapter import is_adapter_dir, read_adapter
+from webslm.source.base import ModelSource
+from webslm.source.merged import merge_adapter
+from webslm.source.open import REPO_ID
+from webslm.source.packaged import resolve_spec
+
+# Quantizations of a model that is not in models.yaml: MLC-LLM's own, f16 and f32 kernels.
+DEFAULT_QUANTIZATIONS = ("q4f16_1", "q4f32_1")
+DEFAULT_CONTEXT, DEFAULT_PREFILL = 4096, 1024
+
+
+@dataclasses.dataclass
+class BuildInput:
+    entry: ModelEntry        # name = the build id prefix; chat_format resolved from the model
+    source: ModelSource      # merged with the adapter when there is one
+    spec: str                # the base source as models.yaml or the user gave it (for verify)
+    revision: str | None
+    adapter: Path | None = None
+    qlora_base: str | None = None
+
+
+def resolve_input(model: str, *, lora: str | None = None, base: str | None = None,
+                  source: str | None = None, revision: str | None = None,
+                  qlora_base: str | None = None, chat_format: str | None = None,
+                  name: str | None = None) -> BuildInput:
+    registry = load_registry()
+    adapter = Path(lora).expanduser() if lora else None
+    entry, spec, rev = None, model, revision
+    if model in registry:
+        if base:
+            raise WebslmError(f"--base given with the model name {model}",
+                              "drop --base: the name is the base; or build the adapter folder itself")
+        entry = registry[model]
+    elif is_adapter_dir(Path(model).expanduser()):
+        if adapter is not None:
+            raise WebslmError(f"{model} is an adapter folder, and --lora names another",
+                              "build one adapter at a time: webslm build BASE --lora ADAPTER_DIR")
+        adapter = Path(model).expanduser()
+        spec = base or read_adapter(adapter).base_model
+        entry = _registry_base(spec, adapter, registry)
+    if entry is not None:
+        spec = source or entry.source
+        rev = revision or (entry.revision if not source else None)
+    elif not Path(model).expanduser().exists() and not REPO_ID.match(model):
+        get_model(model)  # neither a name nor a path nor a hub id: say which names exist
+    if qlora_base and adapter is None:
+        raise WebslmError("--qlora-base applies to LoRA adapters", "add --lora ADAPTER_DIR")
+    if base and adapter is None:
+        raise WebslmError("--base applies to LoRA adapter folders", "drop --base")
+    local = resolve_spec(spec)
+    opened = open_source(local, None if Path(local).exists() else rev)
+    arch = find_architecture(opened.config)  # an unsupported architecture fails here, early
+    if adapter is not None:
+        opened = merge_adapter(opened, read_adapter(adapter), qlora_base)
+    if entry is None:
+        entry = _entry_for_source(opened, local, rev, arch.hf_architectures[0])
+    build_name = name or (_id_from(adapter.name) if adapter is not None else entry.name)
+    fmt = chat_format or detect_chat_format(opened.tokenizer_dir, prefer=entry.chat_format or None)
+    build_conv_template(fmt, opened.tokenizer_dir)  # an explicit --chat-format is checked too
+    entry = dataclasses.replace(entry, name=_checked_id(build_name), chat_format=fmt)
+    return BuildInput(entry, opened, spec, rev, adapter, qlora_base)
+
+
+def _registry_base(base: str | None, adapter: Path, registry: dict[str, ModelEntry]) -> ModelEntry | None:
+    """The models.yaml entry an adapter's base names (by name, source or alias), if any; a
+    folder or hub id is opened as it is (a hub id from the local HF cache when offline)."""
+    if not base:
+        raise WebslmError(f"the adapter {adapter} does not name its base model "
+                          "(base_model_name_or_path is empty)",
+                          "pass --base NAME|DIR|HF_ID, or webslm build BASE --lora ADAPTER_DIR")
+    for entry in registry.values():
+        if entry.known_as(base):
+            return entry
+    if Path(base).expanduser().exists() or REPO_ID.match(base):
+        return None
+    raise WebslmError(f"the adapter's base model {base!r} is not a models.yaml name, a folder or a "
+                      "hub id", "pass --base NAME|DIR|HF_ID")
+
+
+def _entry_for_source(source: ModelSource, spec: str, revision: str | None, arch: str) -> ModelEntry:
+    window = min(int(source.config.get("max_position_embeddings") or DEFAULT_CONTEXT), DEFAULT_CONTEXT)
+    stem = Path(spec).stem if spec.lower().endswith(".gguf") else Path(spec).name
+    return ModelEntry(name=_id_from(stem), description=f"{source.id} ({arch})", source=spec,
+                      revision=revision, architecture=arch, chat_format="",
+                      context_window=window, prefill_chunk=min(DEFAULT_PREFILL, window),
+                      quantizations=DEFAULT_QUANTIZATIONS)
+
+
+def _id_from(name: str) -> str:
+    """A folder or file name as a build id: lower case, letters, digits, '.', '_' and '-'."""
+    return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")
+
+
+def _checked_id(name: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
+        raise WebslmError(f"{name!r} cannot be a build id",
+                          "use --name with lower-case letters, digits, '.', '_' and '-'")
+    return name

@@ -1,0 +1,115 @@
+"""How much of a fine-tune's weight change a quantization keeps.
+
+A fine-tune moves each weight by a small delta D. After quantization the build holds
+Q(W + D) - Q(W) instead, and when D is smaller than a quantization step most of it rounds
+away: the model then answers like its base (the "only says yes" fine-tunes of mlc-llm #3264).
+Per layer kind this reports the fraction of D kept along its own direction (<D, Dq> / <D, D>),
+the correlation of the kept change with the intended one, and the delta's size against the
+grid's step. The verdict is on the fraction kept: a base that does not sit on the grid (a float
+checkpoint) dithers the rounding, so even a delta far below one step is kept on average, with
+noise of the kind the base's own quantization adds (correlation shows how much). A base that
+already sits on the grid (a Q4_1 GGUF built as q4f*_asym) rounds a small delta straight back
+to the base: that is the case this warns about.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import numpy as np
+
+from webslm.quantize.group import dequantize, quantize
+from webslm.quantize.schemes import QuantScheme
+
+MIN_KEPT = 0.5   # below this most of the fine-tune is rounded away (docs/FINETUNES.md)
+EMBEDDINGS = ("embed_tokens",)
+
+
+@dataclasses.dataclass
+class KindSurvival:
+    kind: str                  # q_proj, down_proj, embed_tokens, ...
+    weights: int               # how many matrices of this kind changed
+    correlation: float         # corr(D, Q(W+D) - Q(W)) over all their elements
+    kept: float                # <D, Dq> / <D, D>: 1.0 = all of D, 0 = none
+    delta_per_step: float      # rms(D) / mean quantization step (inf for unquantized)
+
+
+@dataclasses.dataclass
+class SurvivalReport:
+    quantization: str
+    kinds: list[KindSurvival]
+    kept: float                # over every changed element of every kind
+    correlation: float
+
+    @property
+    def survives(self) -> bool:
+        return self.kept >= MIN_KEPT
+
+    def lines(self) -> list[str]:
+        rows = [f"fine-tune kept by {self.quantization}: {self.kept:.0%} of its change "
+                f"({'ok' if self.survives else 'TOO LITTLE'}, >= {MIN_KEPT:.0%}), "
+                f"correlation {self.correlation:.2f}"]
+        for k in self.kinds:
+            step = "n/a" if not np.isfinite(k.delta_per_step) else f"{k.delta_per_step:.2f}"
+            rows.append(f"  {k.kind:<14} x{k.weights:<3} kept {k.kept:>4.0%}  correlation "
+                        f"{k.correlation:.2f}  |delta| / step {step}")
+        return rows
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "survives": self.survives,
+                "kinds": [{**dataclasses.asdict(k), "delta_per_step": _finite(k.delta_per_step)}
+                          for k in self.kinds]}
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _roundtrip(w: np.ndarray, scheme: QuantScheme, embedding: bool) -> tuple[np.ndarray, float]:
+    """What the build stores for w, as float32, and the mean step of its grid."""
+    if not scheme.quantized:
+        return w.astype(scheme.act_dtype).astype(np.float32), float("nan")
+    grid = scheme.embedding_grid if embedding else scheme.weight_grid
+    arrays = quantize(w, grid, scheme.act_dtype)
+    return dequantize(arrays, grid.group_size), float(np.abs(arrays[1].astype(np.float32)).mean())
+
+
+def stored(w: np.ndarray, scheme: QuantScheme, embedding: bool = False) -> np.ndarray:
+    """The float32 weight a build of `scheme` computes with, for the matrix w."""
+    return _roundtrip(w, scheme, embedding)[0]
+
+
+def survival(changes: Iterable[tuple[str, np.ndarray, np.ndarray]], scheme: QuantScheme
+             ) -> SurvivalReport:
+    """changes: (HF weight name, weight before, weight after) for every changed matrix."""
+    acc: dict[str, list[float]] = {}
+    for name, before, after in changes:
+        kind = name.removesuffix(".weight").rsplit(".", 1)[-1]
+        q_before, step = _roundtrip(before, scheme, kind in EMBEDDINGS)
+        q_after, _ = _roundtrip(after, scheme, kind in EMBEDDINGS)
+        d = (after.astype(np.float64) - before).ravel()
+        dq = (q_after.astype(np.float64) - q_before).ravel()
+        a = acc.setdefault(kind, [0, 0.0, 0.0, 0.0, 0.0, 0])
+        a[0] += 1
+        a[1] += float(d @ dq)
+        a[2] += float(d @ d)
+        a[3] += float(dq @ dq)
+        a[4] += step * d.size
+        a[5] += d.size
+    kinds = [KindSurvival(kind, int(n), _corr(dd, d2, q2), dd / d2 if d2 else 0.0,
+                          _per_step(d2, steps, size))
+             for kind, (n, dd, d2, q2, steps, size) in acc.items()]
+    dd, d2, q2 = np.sum([a[1:4] for a in acc.values()], axis=0) if acc else (0.0, 0.0, 0.0)
+    return SurvivalReport(scheme.name, kinds, float(dd / d2) if d2 else 0.0, _corr(dd, d2, q2))
+
+
+def _per_step(d2: float, steps: float, size: int) -> float:
+    """rms(D) / mean step; infinite when the build is unquantized (no step to round to)."""
+    if not np.isfinite(steps) or steps <= 0:
+        return float("inf")
+    return float(np.sqrt(d2 / size) / (steps / size))
+
+
+def _corr(dd: float, d2: float, q2: float) -> float:
+    return float(dd / np.sqrt(d2 * q2)) if d2 > 0 and q2 > 0 else 0.0
