@@ -3,38 +3,31 @@
 // all come through here, so model-list loading, engine choice (engines.js: WebLLM on
 // WebGPU, else transformers.js on WebGPU, else on WASM) and build choice happen in one place.
 
-import { loadModels } from "./models.js";
+import { loadModels, siteBase } from "./models.js";
 import { probeGPU } from "./gpu.js";
 import { chooseEngine, engineFromUrl, dtypeFromUrl } from "./engines.js";
 import { createTransformersChat } from "./tjs-client.js";
 import { parseProgress } from "./progress.js";
 import { fillForm } from "./form-fill.js";
+import { importWebLLM, ortWasmFolder } from "./engine-modules.js";
+import { startWorker, workerFailure } from "./start-worker.js";
 
-const WEBLLM_URL = new URL("../vendor/web-llm/index.js", import.meta.url).href;
-const WORKER_URL = new URL("./engine-worker.js", import.meta.url).href;
+export { importWebLLM };
 
-let webllm = null;
-/** The vendored WebLLM module, imported once, on first use (6.8 MB: not at page load). */
-export async function importWebLLM() {
-  webllm ||= import(WEBLLM_URL);
-  return webllm;
-}
-
-function startWorker() {
-  // new Worker() only takes same-origin scripts. When webslm.js is served from another
-  // origin, a same-origin blob worker imports it instead (that origin must allow CORS).
-  if (new URL(WORKER_URL).origin === globalThis.location.origin) return new Worker(WORKER_URL, { type: "module" });
-  const source = `import ${JSON.stringify(WORKER_URL)};`;
-  return new Worker(URL.createObjectURL(new Blob([source], { type: "text/javascript" })), { type: "module" });
-}
+const WORKER_FILE = "./engine-worker.js";
+const startEngineWorker = () => startWorker(
+  () => new Worker(new URL("./engine-worker.js", import.meta.url), { type: "module" }), WORKER_FILE, import.meta.url);
 
 /**
  * Load a model and return a chat object.
  * @param {object} opts
  * @param {string} [opts.model] a build id (smollm2-135m-q4f32_1), a family (smollm2-135m: the
  *   best build for this GPU), or nothing (the first family listed)
- * @param {string} [opts.baseUrl] the webslm site root (where webslm.js and api/models.json
- *   are); defaults to the folder webslm.js was loaded from
+ * @param {string} [opts.baseUrl] the webslm site root (a `webslm export-site` output: where
+ *   api/models.json, models/ and vendor/ort/ are); defaults to the folder webslm.js was loaded
+ *   from, which only a served site has: apps built with a bundler must name it
+ * @param {string} [opts.wasmPaths] the folder of onnxruntime-web's WASM files for the
+ *   transformers.js engine, absolute or relative to the page (default: <baseUrl>vendor/ort/)
  * @param {(p: object) => void} [opts.onProgress] {stage, label, fraction, loadedBytes, totalBytes, text}
  * @param {(e: {event, message}) => void} [opts.onGpuEvent] device lost / out-of-memory, as they happen
  * @param {string} [opts.engine] force "webllm", "transformers-webgpu" or "transformers-wasm"
@@ -44,7 +37,7 @@ function startWorker() {
  * Throws (before any download) when no build fits this browser; err.choice tells why.
  * The chat's `engine` and `choice.reason` say which engine runs and why.
  */
-export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions, engine: forced, dtype } = {}) {
+export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions, engine: forced, dtype, wasmPaths } = {}) {
   listing ||= await loadModels(baseUrl);
   gpu ||= await probeGPU();
   const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? engineFromUrl(), dtype: dtype ?? dtypeFromUrl() });
@@ -52,7 +45,8 @@ export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, 
     throw Object.assign(new Error(choice.reason), { name: "NoUsableBuildError", choice, gpu });
   }
   if (choice.engine !== "webllm") {
-    const chat = await createTransformersChat(choice, { base: listing.base, onProgress });
+    const chat = await createTransformersChat(choice, { base: listing.base, onProgress,
+      wasmFolder: wasmPaths ? siteBase(wasmPaths) : ortWasmFolder(listing.base) });
     const fill = (form, text, opts) => fillForm(chat, form, text, opts);
     return Object.assign(chat, { build: choice.build, choice, gpu, listing, fillForm: fill });
   }
@@ -60,7 +54,7 @@ export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, 
   const appConfig = { model_list: listing.records };
   const { WebWorkerMLCEngine } = await importWebLLM();
 
-  const worker = startWorker();
+  const worker = startEngineWorker();
   let gpuTrouble = null;
   const engine = new WebWorkerMLCEngine(worker, {
     appConfig, logLevel,
@@ -77,11 +71,7 @@ export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, 
     }
     webllmOnMessage(event);
   };
-  // A worker that fails to start would leave reload() waiting forever.
-  const workerFailed = new Promise((_, reject) => worker.addEventListener("error", (e) => {
-    reject(new Error(`The model worker failed to start (${WORKER_URL}): ${e.message || "script error"}`));
-  }));
-  workerFailed.catch(() => {}); // an error after a good start is not a load failure
+  const workerFailed = workerFailure(worker, new URL(WORKER_FILE, import.meta.url).href);
   try {
     await Promise.race([engine.reload(build.id, chatOptions), workerFailed]);
   } catch (err) {

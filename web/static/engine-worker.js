@@ -1,7 +1,7 @@
 // The Web Worker that owns the WebLLM engine, so model loading, shader compilation and
 // decoding never block the page's main thread. The page talks to it with WebLLM's own
 // WebWorkerMLCEngine client (see chat-client.js).
-import { WebWorkerMLCEngineHandler } from "../vendor/web-llm/index.js";
+import { importWebLLM } from "./engine-modules.js";
 
 // WebLLM notices a lost device only while loading and then just logs it; out-of-memory
 // errors reach no one. Watch every device the engine creates and tell the page at once, so
@@ -22,5 +22,9 @@ if (self.GPUAdapter) {
   };
 }
 
-const handler = new WebWorkerMLCEngineHandler();
-self.onmessage = (event) => handler.onmessage(event);
+// WebLLM is imported dynamically (engine-modules.js says why); messages that arrive
+// meanwhile wait for it, in order. If it cannot be imported, the error is thrown outside the
+// promise so that it reaches the page as the worker's "error" event.
+const handler = importWebLLM().then(({ WebWorkerMLCEngineHandler }) => new WebWorkerMLCEngineHandler());
+handler.catch((err) => setTimeout(() => { throw err; }));
+self.onmessage = (event) => { handler.then((h) => h.onmessage(event), () => {}); };

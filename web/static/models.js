@@ -3,8 +3,10 @@
 // listing works wherever the site is mounted; they only become absolute here, against the
 // base the caller names, because WebLLM resolves relative URLs against the *worker's* URL.
 
-// The site root is where webslm.js lives: one folder above this file.
-export const SITE_ROOT = new URL("../", import.meta.url).href;
+// The site root is where webslm.js lives: one folder above this file. (Not a literal
+// `new URL("../", import.meta.url)`: bundlers would turn that into an asset of their own.)
+const UP = "../";
+export const SITE_ROOT = new URL(UP, import.meta.url).href;
 
 function pageBase() {
   return globalThis.document ? document.baseURI : globalThis.location.href;

@@ -7,21 +7,13 @@
 // request field webslm.copy = {text, fields} limits those fields to pieces of the text.
 
 import { canConstrain } from "./json-constraint.js";
+import { ortWasmFolder } from "./engine-modules.js";
+import { SITE_ROOT } from "./models.js";
+import { startWorker, workerFailure } from "./start-worker.js";
 
-const WORKER_URL = new URL("./tjs-worker.js", import.meta.url).href;
-const VENDOR = {
-  transformers: new URL("../vendor/transformers/transformers.js", import.meta.url).href,
-  ortMjs: new URL("../vendor/ort/ort-wasm-simd-threaded.asyncify.mjs", import.meta.url).href,
-  ortWasm: new URL("../vendor/ort/ort-wasm-simd-threaded.asyncify.wasm", import.meta.url).href,
-  ortPlainMjs: new URL("../vendor/ort/ort-wasm-simd-threaded.mjs", import.meta.url).href,
-  ortPlainWasm: new URL("../vendor/ort/ort-wasm-simd-threaded.wasm", import.meta.url).href,
-};
-
-function startWorker() {
-  if (new URL(WORKER_URL).origin === globalThis.location.origin) return new Worker(WORKER_URL, { type: "module" });
-  const source = `import ${JSON.stringify(WORKER_URL)};`;
-  return new Worker(URL.createObjectURL(new Blob([source], { type: "text/javascript" })), { type: "module" });
-}
+const WORKER_FILE = "./tjs-worker.js";
+const startTjsWorker = () => startWorker(
+  () => new Worker(new URL("./tjs-worker.js", import.meta.url), { type: "module" }), WORKER_FILE, import.meta.url);
 
 /** transformers.js file reports -> the {stage, label, fraction, loadedBytes, totalBytes} of progress.js. */
 function progressTracker(onProgress) {
@@ -51,19 +43,19 @@ function schemaOf(format) {
 
 /**
  * Load `plan.build` (an ONNX build summary from api/models.json) with transformers.js.
- * plan: {build, device: "webgpu"|"wasm", dtype, threads}. Resolves to the chat object.
+ * plan: {build, device: "webgpu"|"wasm", dtype, threads, plainWasm}. `base` resolves the
+ * build's URL; `wasmFolder` holds onnxruntime-web's WASM files (default: this site's
+ * vendor/ort/). Resolves to the chat object.
  */
-export async function createTransformersChat(plan, { base, onProgress } = {}) {
-  const worker = startWorker();
+export async function createTransformersChat(plan, { base, onProgress, wasmFolder = ortWasmFolder(SITE_ROOT) } = {}) {
+  const worker = startTjsWorker();
   const modelUrl = new URL(plan.build.url, base).href;
   const interrupt = globalThis.crossOriginIsolated ? new SharedArrayBuffer(4) : null;
   const pending = new Map();
   let nextId = 1;
   let loaded = null;
   const track = progressTracker(onProgress);
-  const failed = new Promise((_, reject) => worker.addEventListener("error", (e) =>
-    reject(new Error(`The model worker failed to start (${WORKER_URL}): ${e.message || "script error"}`))));
-  failed.catch(() => {});
+  const failed = workerFailure(worker, new URL(WORKER_FILE, import.meta.url).href);
 
   worker.onmessage = ({ data }) => {
     if (data.type === "progress") return track(data.report);
@@ -86,7 +78,7 @@ export async function createTransformersChat(plan, { base, onProgress } = {}) {
   const info = await Promise.race([new Promise((resolve, reject) => {
     loaded = { resolve, reject };
     worker.postMessage({ type: "load", modelUrl, device: plan.device, dtype: plan.dtype,
-      threads: plan.threads, vendor: { ...VENDOR, plain: plan.plainWasm }, interrupt });
+      threads: plan.threads, wasmFolder, plainWasm: plan.plainWasm, interrupt });
   }), failed]).catch((err) => { worker.terminate(); throw err; });
 
   const interruptNow = () => {

@@ -1,7 +1,7 @@
 // The Web Worker that owns a transformers.js model (an ONNX build from `webslm build`), so
 // loading and CPU-heavy WASM decoding never block the page. tjs-client.js is its only caller.
 //
-// Messages in:  {type: "load", modelUrl, device, dtype, threads, vendor, interrupt}
+// Messages in:  {type: "load", modelUrl, device, dtype, threads, wasmFolder, plainWasm, interrupt}
 //               {type: "generate", id, messages, maxTokens, temperature, topP, schema, copy}
 //               {type: "ids", id, inputIds, maxTokens, ignoreEos}   (greedy ids: tests, bench)
 //               {type: "interrupt"}
@@ -9,6 +9,7 @@
 //               {type: "done", id, text, ids, finishReason, usage} {type: "error", id, message}
 
 import { JsonSchemaConstraint, maskScores } from "./json-constraint.js";
+import { importTransformers, ortWasmPaths } from "./engine-modules.js";
 
 let tjs = null;        // the transformers.js module
 let tokenizer = null;
@@ -19,8 +20,8 @@ let info = {};
 
 const interrupted = () => (interruptFlag instanceof Int32Array ? Atomics.load(interruptFlag, 0) === 1 : interruptFlag?.value === 1);
 
-async function load({ modelUrl, device, dtype, threads, vendor, interrupt }) {
-  tjs = await import(vendor.transformers);
+async function load({ modelUrl, device, dtype, threads, wasmFolder, plainWasm, interrupt }) {
+  tjs = await importTransformers();
   const { env, AutoTokenizer, AutoModelForCausalLM } = tjs;
   env.allowRemoteModels = false; // never the hub: the files come from this site
   // transformers.js fetches <localModelPath>/<id>/<file>, but treats a localModelPath with a
@@ -32,11 +33,9 @@ async function load({ modelUrl, device, dtype, threads, vendor, interrupt }) {
   env.allowLocalModels = true;
   env.localModelPath = folder.pathname.replace(/resolve\/main\/?$/, "");
   env.fetch = (url, init) => fetch(new URL(url, folder.origin), init);
-  // On the CPU the plain (non-asyncify) WASM build: asyncify exists for WebGPU and costs
-  // speed on every call (docs/BENCHMARKS.md). vendor.plain === false keeps transformers.js's own choice.
-  const plain = device === "wasm" && vendor.plain !== false;
-  env.backends.onnx.wasm.wasmPaths = plain ? { mjs: vendor.ortPlainMjs, wasm: vendor.ortPlainWasm }
-    : { mjs: vendor.ortMjs, wasm: vendor.ortWasm };
+  // Always set: left unset, transformers.js fetches them from the internet. plainWasm === false
+  // keeps the asyncify build transformers.js itself would pick, even on the CPU.
+  env.backends.onnx.wasm.wasmPaths = ortWasmPaths(wasmFolder, { plain: device === "wasm" && plainWasm !== false });
   if (threads) env.backends.onnx.wasm.numThreads = threads;
   interruptFlag = interrupt ? new Int32Array(interrupt) : { value: 0 };
   const id = "resolve/main";

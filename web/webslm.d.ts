@@ -1,0 +1,313 @@
+// Type declarations for webslm.js (hand-written; tests/npm checks that every export of
+// webslm.js is declared here). docs/EMBEDDING.md describes the API in words.
+
+/** The engines webslm.js can run a model on, in the order it tries them. */
+export type EngineName = "webllm" | "transformers-webgpu" | "transformers-wasm";
+/** The ONNX model transformers.js loads from an ONNX build. */
+export type OnnxDtype = "q8" | "q4" | "q4f16" | "fp32";
+
+/** What createChat reports while it loads a model. */
+export interface Progress {
+  stage: "start" | "download" | "load" | "shaders" | "ready";
+  /** For people: "Downloading weights", "Compiling GPU shaders", ... */
+  label: string;
+  /** 0..1 within the stage. */
+  fraction: number;
+  loadedBytes?: number;
+  totalBytes?: number;
+  /** The engine's own progress line. */
+  text: string;
+  seconds?: number;
+}
+
+/** A GPU failure seen while the WebLLM engine runs. */
+export interface GpuEvent {
+  event: "device-lost" | "GPUOutOfMemoryError" | "GPUInternalError" | string;
+  message: string;
+}
+
+/** What probeGPU found. `ok`: WebLLM can run here; `adapter`: WebGPU works at all. */
+export interface GpuInfo {
+  ok: boolean;
+  adapter?: boolean;
+  reason?: string;
+  features: string[];
+  limits: Record<string, number | undefined>;
+  shaderF16: boolean;
+  software?: boolean;
+  info?: { vendor?: string; architecture?: string; description?: string };
+}
+
+/** One build listed in <baseUrl>api/models.json (its fields as the server writes them). */
+export interface ModelBuild {
+  id: string;
+  family: string;
+  quantization?: string;
+  engine?: string;
+  url?: string;
+  dtypes?: string[];
+  f16_dtypes?: string[];
+  required_features?: string[];
+  size_bytes?: number;
+  /** The WebLLM ModelRecord of a WebLLM build (absolute URLs). */
+  record?: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+/** The model list of a webslm site, URLs made absolute against `base`. */
+export interface ModelListing {
+  base: string;
+  records: Record<string, unknown>[];
+  models: ModelBuild[];
+}
+
+/** Which engine and build createChat picked, and why (in words a page can show). */
+export interface EngineChoice {
+  engine: EngineName | null;
+  build: ModelBuild | null;
+  device?: "webgpu" | "wasm";
+  dtype?: OnnxDtype | string | null;
+  threads?: number;
+  reason: string;
+  /** Why each engine before the chosen one was passed over. */
+  tried: string[];
+}
+
+export interface BuildChoice {
+  build: ModelBuild | null;
+  reason: string;
+  rejected: { id: string; problems: string[] }[];
+}
+
+export interface CreateChatOptions {
+  /** A build id ("smollm2-135m-q4f32_asym"), a family ("smollm2-135m": the best build for this
+   * browser) or nothing (the first family listed). */
+  model?: string;
+  /** The webslm site root: a `webslm export-site` folder (or a host with its layout), absolute
+   * or relative to the page. Apps built with a bundler must give it. */
+  baseUrl?: string;
+  onProgress?: (progress: Progress) => void;
+  onGpuEvent?: (event: GpuEvent) => void;
+  /** Force an engine (default: the page URL's ?engine=, else the best this browser runs). */
+  engine?: EngineName;
+  /** Force the ONNX model transformers.js loads (default: the page URL's ?dtype=, else q8 on
+   * the CPU and q4/q4f16 on WebGPU). */
+  dtype?: OnnxDtype;
+  /** The folder of onnxruntime-web's WASM files (default: <baseUrl>vendor/ort/). */
+  wasmPaths?: string;
+  /** WebLLM's log level. */
+  logLevel?: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
+  /** WebLLM's ChatOptions, passed to its reload(). */
+  chatOptions?: Record<string, unknown>;
+  /** A listing already loaded with loadModels(), and a probe already made with probeGPU(). */
+  listing?: ModelListing;
+  gpu?: GpuInfo;
+}
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface ChatCompletionRequest {
+  messages: ChatMessage[];
+  stream?: boolean;
+  temperature?: number;
+  top_p?: number;
+  max_tokens?: number;
+  /** JSON constrained to a schema (a JSON schema as a string). */
+  response_format?: { type: "text" } | { type: "json_object"; schema?: string };
+  stream_options?: { include_usage?: boolean };
+  /** webslm's extension: these string fields may only copy pieces of `text` (the CPU engine). */
+  webslm?: { copy?: { text: string; fields: string[] } };
+  [field: string]: unknown;
+}
+
+export type FinishReason = "stop" | "length" | "abort" | "tool_calls" | null;
+
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  extra?: Record<string, number | null>;
+}
+
+export interface ChatCompletion {
+  object: "chat.completion";
+  model: string;
+  created: number;
+  choices: { index: number; finish_reason: FinishReason; message: { role: "assistant"; content: string | null } }[];
+  usage?: CompletionUsage;
+}
+
+export interface ChatCompletionChunk {
+  object: "chat.completion.chunk";
+  model: string;
+  created: number;
+  choices: { index: number; finish_reason: FinishReason; delta: { role?: "assistant"; content?: string | null } }[];
+  usage?: CompletionUsage;
+}
+
+export interface FillFormOptions {
+  maxTokens?: number;
+  temperature?: number;
+  /** Aborting it stops the answer. */
+  signal?: AbortSignal;
+}
+
+/** What fillForm did. It never submits the form. */
+export interface FillFormResult {
+  /** The model's answer, parsed. */
+  values: Record<string, unknown>;
+  /** Names of the fields it filled (marked `.webslm-filled`). */
+  filled: string[];
+  /** Free-text answers that do not occur in the text: left empty. */
+  ungrounded: string[];
+  /** Fields not asked for (the text plainly cannot fill them). */
+  skipped: string[];
+  /** Problems with the answer, by field name. */
+  rejected: Record<string, string[]>;
+  raw: string;
+  usage?: CompletionUsage;
+  schema: JsonSchema;
+}
+
+/** A chat model loaded by createChat, behind an OpenAI-style API. */
+export interface Chat {
+  /** The build loaded. */
+  model: string;
+  engine: EngineName;
+  build: ModelBuild;
+  choice: EngineChoice;
+  gpu: GpuInfo;
+  listing: ModelListing;
+  chat: {
+    completions: {
+      create(request: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+      create(request: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
+      create(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+    };
+  };
+  /** Stop the answer being generated; a stream then ends with finish_reason "abort". */
+  interrupt(): void | Promise<void>;
+  /** Forget the conversation state the engine keeps. */
+  resetChat(): Promise<void>;
+  /** Fill `form` from free `text`, with JSON constrained to the form's fields. */
+  fillForm(form: HTMLFormElement, text: string, options?: FillFormOptions): Promise<FillFormResult>;
+  /** Free the model's memory and stop its worker; the chat is unusable afterwards. */
+  unload(): Promise<void>;
+}
+
+/** Thrown by createChat, before any download, when no build runs in this browser. */
+export interface NoUsableBuildError extends Error {
+  name: "NoUsableBuildError";
+  choice: EngineChoice;
+  gpu: GpuInfo;
+}
+
+/** Load a model (in a Web Worker) and return a chat object. Throws NoUsableBuildError. */
+export function createChat(options?: CreateChatOptions): Promise<Chat>;
+
+/** Fill `form` from `text` with `chat` (what chat.fillForm does). */
+export function fillForm(chat: Chat, form: HTMLFormElement, text: string, options?: FillFormOptions): Promise<FillFormResult>;
+/** Whether a free-text answer occurs in `text` (ignoring case, spacing and punctuation). */
+export function isGrounded(value: unknown, text: string): boolean;
+/** Remove the marks fillForm put on a form's fields. */
+export function clearMarks(form: HTMLFormElement): void;
+
+/** The flat JSON schemas forms produce. */
+export interface JsonSchema {
+  type: "object";
+  properties: Record<string, { type: string; enum?: unknown[]; pattern?: string; format?: string; description?: string }>;
+  required: string[];
+  additionalProperties?: boolean;
+}
+export interface FormField {
+  name: string;
+  kind: string;
+  label?: string;
+  autocomplete?: string;
+}
+export function deriveSchema(form: HTMLFormElement): { schema: JsonSchema; fields: FormField[] };
+export function validate(schema: JsonSchema, value: unknown): { valid: boolean; errors: string[]; byField: Record<string, string[]> };
+export function schemaForText(schema: JsonSchema, fields: FormField[], text: string): { schema: JsonSchema; skipped: string[] };
+export function exampleFor(schema: JsonSchema, fields: FormField[]): { text: string; answer: string };
+export function buildMessages(schema: JsonSchema, fields: FormField[], text: string): ChatMessage[];
+
+/** Schema-constrained JSON decoding for engines without a grammar engine. */
+export class JsonSchemaConstraint {
+  constructor(schema: JsonSchema, options?: { maxStringChars?: number; copy?: { text: string; fields: string[] } | null });
+  allows(piece: string): boolean;
+  accept(piece: string): void;
+}
+export function canConstrain(schema: unknown): boolean;
+export function maskScores(constraint: JsonSchemaConstraint, scores: Float32Array, pieces: string[], eos: Set<number>): void;
+
+export function loadModels(baseUrl?: string): Promise<ModelListing>;
+export function familyOf(model: { id: string; quantization?: string }): string;
+export function needsF16(model: { quantization?: string; required_features?: string[] }): boolean;
+/** `baseUrl` made absolute (against the page) with a trailing "/". */
+export function siteBase(baseUrl?: string): string;
+/** The folder webslm.js was loaded from (the default baseUrl of a served site). */
+export const SITE_ROOT: string;
+
+export const REQUIRED_LIMITS: Readonly<Record<string, number>>;
+export function probeGPU(gpu?: unknown): Promise<GpuInfo>;
+export function isSoftwareAdapter(adapter: unknown): boolean;
+export function buildProblems(model: ModelBuild, gpu: GpuInfo): string[];
+export function chooseBuild(models: ModelBuild[], gpu: GpuInfo, wanted?: string): BuildChoice;
+
+export const ENGINES: Readonly<Record<EngineName, string>>;
+export const ENGINE_ORDER: EngineName[];
+export function chooseEngine(models: ModelBuild[], gpu: GpuInfo, options?: {
+  wanted?: string; engine?: EngineName | ""; dtype?: OnnxDtype | ""; isolated?: boolean; cores?: number;
+}): EngineChoice;
+export function engineFromUrl(href?: string): EngineName | "";
+export function dtypeFromUrl(href?: string): OnnxDtype | "";
+export function wasmThreads(isolated?: boolean, cores?: number): number;
+
+export function parseProgress(report: { progress?: number; timeElapsed?: number; text?: string }, weightBytes?: number): Progress;
+export function describeProgress(progress: Progress): string;
+export function formatBytes(bytes: number): string;
+
+export type ErrorKind = "device-lost" | "out-of-memory" | "quota-exceeded" | "no-webgpu" | "shader-f16"
+  | "network" | "context-window" | "no-usable-build" | "other";
+/** Plain words for an error: `message` for the user, `detail` the original text. */
+export function explainError(err: unknown): { kind: ErrorKind; message: string; detail: string };
+
+/** Markdown to DOM nodes (never HTML) inside `container`. */
+export function renderMarkdown(text: string, container: Element): void;
+
+/** WebLLM's module, imported on first use. Typed loosely on purpose: WebLLM 0.2.86's own
+ * declarations do not type-check without skipLibCheck; cast to `typeof import("@mlc-ai/web-llm")`
+ * if your app uses skipLibCheck. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function importWebLLM(): Promise<Record<string, any>>;
+
+/** Make a webslm site work offline (registers the site's webslm.js as its service worker).
+ * For served sites: in a bundled app it would register the app's own chunk. */
+export function registerOffline(): Promise<ServiceWorkerRegistration | null>;
+
+/** <webslm-chat>: a chat box. Attributes: model, base-url, system-prompt, max-tokens,
+ * autoload. Events: webslm-ready {model}, webslm-answer {text}, webslm-error {message}. */
+export interface WebslmChatElement extends HTMLElement {
+  /** The createChat() object, once loaded. */
+  readonly chat: Chat | null;
+  /** Load the model (once). */
+  load(): Promise<Chat>;
+  /** Send a user message; resolves to the answer text (null when busy or failed). */
+  send(text: string): Promise<string | null>;
+}
+export interface WebslmChatEvents {
+  "webslm-ready": CustomEvent<{ model: string }>;
+  "webslm-answer": CustomEvent<{ text: string }>;
+  "webslm-error": CustomEvent<{ message: string; detail: string }>;
+}
+/** Define <webslm-chat> (importing webslm.js already does, under that name). */
+export function defineChatElement(name?: string): void;
+
+declare global {
+  interface HTMLElementTagNameMap {
+    "webslm-chat": WebslmChatElement;
+  }
+}
