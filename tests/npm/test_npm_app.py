@@ -13,9 +13,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -23,7 +20,7 @@ import pytest
 
 from browser_helpers import WEBSLM, attach_log, chromium
 from npm_helpers import npm, pack, run
-from test_export_chat import documented_static_server, free_port
+from serve_helpers import documented_static_server
 from test_form_demo import SIGNATURE
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -62,23 +59,8 @@ def app_site(smollm2_dist, smollm2_onnx_dist, tmp_path_factory):
     root = build_app(tmp_path_factory.mktemp("npm-app"))
     subprocess.run([str(WEBSLM), "export-site", str(smollm2_dist), str(smollm2_onnx_dist),
                     "--out", str(root / "site")], check=True, capture_output=True, text=True)
-    port = free_port()
-    code = documented_static_server().replace("8080", str(port))
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base, timeout=5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        with chromium() as ctx:
-            yield base, ctx
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with documented_static_server(root) as base, chromium() as ctx:
+        yield base, ctx
 
 
 def run_app(ctx, base: str, query: dict) -> tuple[dict, list[str], list[str]]:

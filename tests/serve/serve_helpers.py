@@ -1,15 +1,24 @@
 """Helpers for the serve tests: small fake artifacts in the real manifest format, a fake web
-root, and a way to send raw request paths that no HTTP client would normalise."""
+root, a way to send raw request paths that no HTTP client would normalise, and the static
+server docs/EMBEDDING.md documents."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from webslm.artifacts.manifest import model_record, write_manifest
+
+REPO = Path(__file__).resolve().parents[2]
 
 SECRET = "TOP-SECRET-7f3a9c"  # written next to the dist; must never appear in any response
 _OPENED: list[str] | None = None
@@ -139,3 +148,37 @@ def run_node_checks(tmp_path: Path, script: str) -> None:
     (tmp_path / "check.mjs").write_text(script)
     run = subprocess.run([node, "check.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def documented_static_server_code() -> str:
+    """The Python snippet from docs/EMBEDDING.md's hosting section, as written."""
+    hosting = (REPO / "docs" / "EMBEDDING.md").read_text().split("## Hosting a static export", 1)[1]
+    return re.search(r'python3 -c "\n(.*?)"\n```', hosting, re.S).group(1)
+
+
+@contextmanager
+def documented_static_server(root: Path, ready_path: str = ""):
+    """Run that snippet in `root` on a free port; yields the base URL once `ready_path` answers."""
+    port = free_port()
+    code = documented_static_server_code().replace("8080", str(port))
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + ready_path, timeout=5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+

@@ -3,17 +3,12 @@ plain static server (the documented Python snippet) it gives the same API and fi
 
 from __future__ import annotations
 
-import re
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from serve_helpers import SECRET
+from serve_helpers import SECRET, documented_static_server
 from webslm.cli import main
 from webslm.errors import WebslmError
 from webslm.serve.export import export_site
@@ -78,33 +73,9 @@ def test_symlinks_out_are_not_exported(site_dirs, tmp_path):
     assert all(SECRET.encode() not in (site / f).read_bytes() for f in site_files(site))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def documented_static_server() -> str:
-    """The Python snippet from docs/EMBEDDING.md's hosting section, as written."""
-    doc = (REPO / "docs" / "EMBEDDING.md").read_text()
-    hosting = doc.split("## Hosting a static export", 1)[1]
-    return re.search(r'python3 -c "\n(.*?)"\n```', hosting, re.S).group(1)
-
-
 def test_plain_static_server_serves_the_same_site(site_dirs, client, tmp_path):
     site = export(site_dirs, tmp_path / "site")
-    port = free_port()
-    code = documented_static_server().replace("8080", str(port))
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=site,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}/"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base, timeout=5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with documented_static_server(site) as base:
         with urllib.request.urlopen(base + "api/models.json") as r:
             assert r.read() == client.get("/api/models.json").content
             assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
@@ -115,6 +86,3 @@ def test_plain_static_server_serves_the_same_site(site_dirs, client, tmp_path):
             assert r.read() == client.get("/" + lib).content
         with urllib.request.urlopen(base + "webslm.js") as r:
             assert r.headers["Content-Type"].startswith("text/javascript")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

@@ -7,16 +7,13 @@ browser; one model load per page, a few tokens per answer."""
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from browser_helpers import WEBSLM, ask, attach_log, chromium, load_model, open_page, set_sampling
+from serve_helpers import documented_static_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 REPO = Path(__file__).resolve().parents[2]
@@ -27,17 +24,6 @@ def doc_example() -> str:
     """The first ```html block of the quick start in docs/EMBEDDING.md, as written."""
     quick = DOC.read_text().split("## Quick start", 1)[1]
     return re.search(r"```html\n(.*?)```", quick, re.S).group(1)
-
-
-def documented_static_server() -> str:
-    hosting = DOC.read_text().split("## Hosting a static export", 1)[1]
-    return re.search(r'python3 -c "\n(.*?)"\n```', hosting, re.S).group(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +37,8 @@ def host(smollm2_dist, tmp_path_factory):
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>An existing app</title>"
         "<link rel=icon href='data:,'></head>\n<body>\n<h1>An existing app</h1>\n"
         + doc_example() + "\n</body></html>\n")
-    port = free_port()
-    code = documented_static_server().replace("8080", str(port))
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "webslm/", timeout=5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        with chromium() as ctx:
-            yield base, ctx
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with documented_static_server(root, "webslm/") as base, chromium() as ctx:
+        yield base, ctx
 
 
 def test_exported_chat_page_answers_under_a_sub_path(host):
