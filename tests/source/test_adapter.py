@@ -256,3 +256,19 @@ def test_a_pickle_that_needs_code_is_never_run(tmp_path):
 def test_a_folder_without_adapter_config_is_explained(tmp_path):
     with pytest.raises(WebslmError, match="no adapter_config.json"):
         read_adapter(tmp_path)
+
+
+def test_a_tied_base_with_a_grown_vocabulary_stays_tied(make_hf_dir, tiny_llama_factory, tmp_path):
+    """Added tokens on a tied base (Llama 3.2 1B, SmolLM2), trained with PEFT's
+    ensure_weight_tying: the saved embedding is also the output projection."""
+    from transformers import AutoModelForCausalLM
+
+    base_dir = make_hf_dir("tied", model=tiny_llama_factory(vocab_size=49152, tie_word_embeddings=True))
+    base_model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    adapter_dir = make_adapter(base_model, tmp_path / "grown", resize=49160,
+                               modules_to_save=["embed_tokens"], ensure_weight_tying=True)
+    merged = merge_adapter(open_model_dir(base_dir), read_adapter(adapter_dir))
+    assert merged.config["tie_word_embeddings"] and merged.config["vocab_size"] == 49160
+    assert "lm_head.weight" not in merged.tensor_names()
+    ids = torch.tensor([[1, 5, 49158, 7]])
+    assert np.abs(_logits(merged.load_reference_model(), ids) - _logits(merged.load_source_model(), ids)).max() < 1e-4

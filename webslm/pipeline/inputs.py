@@ -39,7 +39,7 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
                   qlora_base: str | None = None, chat_format: str | None = None,
                   name: str | None = None) -> BuildInput:
     registry = load_registry()
-    adapter = Path(lora).expanduser() if lora else None
+    adapter = read_adapter(Path(lora)) if lora else None
     entry, spec, rev = None, model, revision
     if model in registry:
         if base:
@@ -50,9 +50,9 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
         if adapter is not None:
             raise WebslmError(f"{model} is an adapter folder, and --lora names another",
                               "build one adapter at a time: webslm build BASE --lora ADAPTER_DIR")
-        adapter = Path(model).expanduser()
-        spec = base or read_adapter(adapter).base_model
-        entry = _registry_base(spec, adapter, registry)
+        adapter = read_adapter(Path(model))
+        spec = base or adapter.base_model
+        entry = _registry_base(spec, adapter.path, registry)
     if entry is not None:
         spec = source or entry.source
         rev = revision or (entry.revision if not source else None)
@@ -66,14 +66,14 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
     opened = open_source(local, None if Path(local).exists() else rev)
     arch = find_architecture(opened.config)  # an unsupported architecture fails here, early
     if adapter is not None:
-        opened = merge_adapter(opened, read_adapter(adapter), qlora_base)
+        opened = merge_adapter(opened, adapter, qlora_base)
     if entry is None:
         entry = _entry_for_source(opened, local, rev, arch.hf_architectures[0])
-    build_name = name or (_id_from(adapter.name) if adapter is not None else entry.name)
+    build_name = name or (_id_from(adapter.path.name) if adapter is not None else entry.name)
     fmt = chat_format or detect_chat_format(opened.tokenizer_dir, prefer=entry.chat_format or None)
     build_conv_template(fmt, opened.tokenizer_dir)  # an explicit --chat-format is checked too
     entry = dataclasses.replace(entry, name=_checked_id(build_name), chat_format=fmt)
-    return BuildInput(entry, opened, spec, rev, adapter, qlora_base)
+    return BuildInput(entry, opened, spec, rev, adapter.path if adapter else None, qlora_base)
 
 
 def _registry_base(base: str | None, adapter: Path, registry: dict[str, ModelEntry]) -> ModelEntry | None:

@@ -10,6 +10,7 @@ untied. QLoRA adapters were trained against the NF4 round trip of the base, whic
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,11 +99,13 @@ class MergedSource(ModelSource):
         vocab = self.config["vocab_size"]
         if base.get_input_embeddings().weight.shape[0] != vocab:
             base.resize_token_embeddings(vocab, mean_resizing=False)
-        if self.qlora_base:
+        if self.qlora_base:  # the NF4 base the adapter was trained on
+            from webslm.quantize.nf4 import quantized_by_qlora
+
             with torch.no_grad():
                 for name, param in base.named_parameters():
-                    if name in self.base.tensor_names():
-                        param.copy_(torch.from_numpy(self.base_tensor(name)))
+                    if quantized_by_qlora(name):
+                        param.copy_(torch.from_numpy(self.original_tensor(name)))
         return PeftModel.from_pretrained(base, self.adapter.path).eval()
 
 
@@ -125,9 +128,9 @@ def merge_adapter(base: ModelSource, adapter: Adapter, qlora_base: str | None = 
     _check_targets(base, adapter, known)
     vocab = _vocab_size(base, adapter)
     adapter = _to_hf_rotary(adapter, config) if adapter.format == "torchtune" else adapter
-    untied = tied and any(n in (EMBED, LM_HEAD) for n in [*adapter.low_rank, *adapter.whole])
+    untied = tied and _unties(adapter, vocab != config["vocab_size"])
     if vocab != config["vocab_size"]:
-        _check_resized(adapter, vocab, tied, untied)
+        _check_resized(adapter, vocab, keeps_lm_head=not tied or untied)
     config.update(vocab_size=vocab, tie_word_embeddings=False if untied else config.get("tie_word_embeddings"))
     tokenizer_dir = base.tokenizer_dir
     if adapter.tokenizer_dir is not None:
@@ -183,11 +186,26 @@ def _vocab_size(base: ModelSource, adapter: Adapter) -> int:
     return sizes.pop() if sizes else base.config["vocab_size"]
 
 
-def _check_resized(adapter: Adapter, vocab: int, tied: bool, untied: bool) -> None:
-    """A resized vocabulary needs the whole new embedding (and lm_head, when untied)."""
-    need = [EMBED] + ([LM_HEAD] if not tied or untied else [])
+def _unties(adapter: Adapter, resized: bool) -> bool:
+    """Whether a fine-tune of a tied base needs its own lm_head. PEFT changes the embedding's
+    lookup only, so LoRA on either side, or a different saved lm_head, unties the two. A saved
+    embedding stays tied when the saved lm_head is the same tensor (ensure_weight_tying), or
+    when it comes alone and the vocabulary grew (no other lm_head fits it)."""
+    if any(n in adapter.low_rank for n in (EMBED, LM_HEAD)):
+        return True
+    embedding, lm_head = adapter.whole.get(EMBED), adapter.whole.get(LM_HEAD)
+    if embedding is not None and lm_head is not None:
+        return not np.array_equal(embedding, lm_head)
+    if embedding is not None:
+        return not (resized or adapter.config.get("ensure_weight_tying"))
+    return lm_head is not None
+
+
+def _check_resized(adapter: Adapter, vocab: int, keeps_lm_head: bool) -> None:
+    """A resized vocabulary needs the whole new embedding (and lm_head, when it is its own)."""
+    need = [EMBED] + ([LM_HEAD] if keeps_lm_head else [])
     absent = [n for n in need if n not in adapter.whole]
-    if absent and not (tied and not untied):
+    if absent:
         raise WebslmError(
             f"the adapter resizes the vocabulary to {vocab} tokens but does not carry the new "
             f"{' and '.join(absent)}",
@@ -201,13 +219,13 @@ def _to_hf_rotary(adapter: Adapter, config: dict) -> Adapter:
     if config.get("model_type") not in META_ROTARY:
         return adapter
     heads = {"q_proj": config["num_attention_heads"], "k_proj": config["num_key_value_heads"]}
-    for name, lr in adapter.low_rank.items():
-        kind = name.removesuffix(".weight").rsplit(".", 1)[-1]
-        if kind in heads:
-            lr.b = meta_to_hf_rows(lr.b, heads[kind])
-            if lr.magnitude is not None:
-                lr.magnitude = meta_to_hf_rows(lr.magnitude[:, None], heads[kind])[:, 0]
-    return adapter
+    low_rank = dict(adapter.low_rank)
+    for name, lr in low_rank.items():
+        n = heads.get(name.removesuffix(".weight").rsplit(".", 1)[-1])
+        if n:
+            magnitude = None if lr.magnitude is None else meta_to_hf_rows(lr.magnitude[:, None], n)[:, 0]
+            low_rank[name] = dataclasses.replace(lr, b=meta_to_hf_rows(lr.b, n), magnitude=magnitude)
+    return dataclasses.replace(adapter, low_rank=low_rank)
 
 
 def meta_to_hf_rows(rows: np.ndarray, n_heads: int) -> np.ndarray:
