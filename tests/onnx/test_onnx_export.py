@@ -62,8 +62,11 @@ def test_tiny_q4_export_verifies(name, tiny_builds):
     assert q4.max_abs_diff < TOLERANCES["q4"][0]
 
 
-def test_smollm2_verify_cli_reports_every_dtype(smollm2_onnx_dist, capsys):
+def test_smollm2_verify_cli_reports_every_dtype(smollm2_onnx_dist, capsys, tmp_path):
+    """Also after `export-site` hard-linked the build's files (onnx.load refuses those)."""
     artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
+    assert main(["export-site", str(smollm2_onnx_dist), "--out", str(tmp_path / "site")]) == 0
+    assert (artifact / "onnx" / "model_quantized.onnx_data").stat().st_nlink > 1
     assert main(["verify", str(artifact)]) == 0
     out = capsys.readouterr().out
     assert "onnx q4 " in out and "onnx q8 " in out and "onnx fp32" in out

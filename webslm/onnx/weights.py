@@ -4,12 +4,15 @@ exactly those weights (an independent reference for the ONNX kernels)."""
 
 from __future__ import annotations
 
+import mmap
 import re
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+from webslm.errors import WebslmError
 
 # /model/layers.3/attn/qkv_proj/MatMul -> (3, "attn", "qkv_proj"); /lm_head/MatMul -> lm_head
 _LAYER = re.compile(r"^/model/layers\.(\d+)/(attn|mlp)/(\w+)/MatMul")
@@ -31,10 +34,38 @@ def dequantize_int8(q: np.ndarray, scale: np.ndarray, zero: np.ndarray) -> np.nd
     return ((q.astype(np.float32) - zero.astype(np.float32)) * scale.astype(np.float32)).T.copy()
 
 
+def load_with_external_data(path: Path) -> onnx.ModelProto:
+    """The graph with its external data, read here rather than by onnx.load: onnx refuses a
+    data file that has several hard links (its guard against linked-in foreign files), and
+    `webslm export-site` hard-links a build's files into the site to save space. The data file
+    is this build's own, named by the graph and kept in the same folder."""
+    model = onnx.load(str(path), load_external_data=False)
+    files: dict[str, mmap.mmap] = {}
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        if not location or Path(location).name != location:
+            raise WebslmError(f"{path}: tensor {tensor.name} points at external data {location!r} "
+                              "outside its folder", "rebuild the ONNX artifact with `webslm build`")
+        if location not in files:
+            with open(path.parent / location, "rb") as f:
+                files[location] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        start = int(info.get("offset", 0))
+        stop = start + int(info["length"]) if "length" in info else len(files[location])
+        tensor.raw_data = files[location][start:stop]
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+    for mapped in files.values():
+        mapped.close()
+    return model
+
+
 def dequantized_weights(path: Path, hf_names: set[str], config: dict) -> dict[str, np.ndarray]:
     """HF name -> dense weight for every quantized matmul in the graph (fused qkv split when the
     HF model keeps q/k/v apart)."""
-    model = onnx.load(str(path))  # with its external data, from the same folder
+    model = load_with_external_data(Path(path))
     init = {t.name: t for t in model.graph.initializer}
     heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads") or config["num_attention_heads"]
     head_dim = config.get("head_dim") or config["hidden_size"] // heads
