@@ -182,10 +182,10 @@ def make_parser() -> argparse.ArgumentParser:
                         "model in float32 before quantizing")
     b.add_argument("--base", help="the base of an adapter folder, when its adapter_config.json "
                                   "does not name one webslm can find (name, folder or hub id)")
-    b.add_argument("--qlora-base", choices=("nf4",),
+    b.add_argument("--qlora-base", metavar="nf4",
                    help="merge into the NF4 round trip of the base, as a QLoRA adapter was trained")
     b.add_argument("--chat-format", help="the conversation format, when the model's own chat "
-                                         "template cannot be matched (chatml, llama-3, phi-3, qwen2)")
+                                         "template cannot be matched (a wrong name lists the known ones)")
     b.add_argument("--name", help="the build id prefix (default: the model name, or the folder, "
                                   "file or adapter name)")
     for flag in QUANT_FLAGS:

@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from webslm.source.merged import MergedSource
 from webslm.verify.cpu_model import CpuModel
 from webslm.verify.reference import load_weights_into, stored_as_hf, teacher_forced_logits
 from webslm.verify.twin import load_cpu_twin, read_manifest
@@ -75,8 +76,10 @@ def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None =
     tokens = sample_token_ids(artifact_dir)
 
     say("running PyTorch references")
-    source_logits = teacher_forced_logits(twin.source.load_source_model(), tokens)
     model = twin.source.load_reference_model()
+    source_logits = teacher_forced_logits(model, tokens)
+    if isinstance(twin.source, MergedSource):  # a fine-tune's source is base + adapter in PEFT
+        source_logits = teacher_forced_logits(twin.source.load_source_model(), tokens)
     hf_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     load_weights_into(model, stored_as_hf(twin.stored, twin.compiled.params, twin.arch.weight_map,
                                           hf_shapes))

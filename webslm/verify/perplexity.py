@@ -17,9 +17,9 @@ from typing import Callable
 import numpy as np
 
 from webslm.errors import WebslmError
+from webslm.source.base import ModelSource
 from webslm.verify import EVAL_TEXT
 from webslm.verify.cpu_model import CpuModel
-from webslm.source.base import ModelSource
 from webslm.verify.reference import teacher_forced_logits
 from webslm.verify.twin import load_cpu_twin, read_manifest
 
