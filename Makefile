@@ -41,8 +41,9 @@ demo: install
 	@echo "starting the chat page; open the URL below in a browser (Ctrl-C stops it)"
 	$(BIN)/webslm serve $(DIST)
 
+# WEBSLM_REQUIRE_ALL: a skipped test fails the run (tests/conftest.py); test-quick may skip.
 test: install
-	$(BIN)/python -m pytest -q
+	WEBSLM_REQUIRE_ALL=1 $(BIN)/python -m pytest -q
 
 test-quick: install
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -6,6 +6,7 @@ The GGUF's derived files (config, tokenizer) live in the webslm cache: the first
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,20 @@ from webslm.source import open_source, smollm2_gguf_path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "browser"))
+
+# `make test` (and so CI) sets this: there a skip means a missing Chromium, Node, npm package
+# or emcc, which must fail the run instead of passing it quietly. `make test-quick` may skip.
+REQUIRE_ALL = "WEBSLM_REQUIRE_ALL"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and os.environ.get(REQUIRE_ALL) == "1":
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = (f"skipped, which {REQUIRE_ALL}=1 (make test) does not allow: {reason}\n"
+                           "install what it names (make install), or run make test-quick")
 
 
 def tiny_llama_config(**overrides) -> dict:

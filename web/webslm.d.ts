@@ -49,6 +49,8 @@ export interface ModelBuild {
   f16_dtypes?: string[];
   required_features?: string[];
   size_bytes?: number;
+  /** Every file of the build, as its manifest says: what the browser checks each download against. */
+  files?: Record<string, { bytes: number; sha256: string }>;
   /** The WebLLM ModelRecord of a WebLLM build (absolute URLs). */
   record?: Record<string, unknown>;
   [field: string]: unknown;
@@ -205,7 +207,30 @@ export interface NoUsableBuildError extends Error {
   gpu: GpuInfo;
 }
 
-/** Load a model (in a Web Worker) and return a chat object. Throws NoUsableBuildError. */
+/** Thrown by createChat when a downloaded file does not match the build's manifest, twice. */
+export interface IntegrityError extends Error {
+  name: "IntegrityError";
+  /** The file's path in the build (params_shard_3.bin, onnx/model_q4.onnx_data). */
+  file: string;
+  url: string;
+  /** SHA-256 (hex) the manifest lists, and what arrived (or why it was not computed). */
+  expected: string;
+  actual: string;
+}
+
+/** Thrown by createChat when the browser cannot store the model. */
+export interface StorageFullError extends Error {
+  name: "StorageFullError";
+  /** Bytes the build still needed to store. */
+  needed: number;
+  /** The file the browser refused, when the refusal came while storing one. */
+  file?: string;
+}
+
+/**
+ * Load a model (in a Web Worker) and return a chat object. Throws NoUsableBuildError,
+ * IntegrityError or StorageFullError (or the engine's own errors).
+ */
 export function createChat(options?: CreateChatOptions): Promise<Chat>;
 
 /** Fill `form` from `text` with `chat` (what chat.fillForm does). */
@@ -271,7 +296,7 @@ export function describeProgress(progress: Progress): string;
 export function formatBytes(bytes: number): string;
 
 export type ErrorKind = "device-lost" | "out-of-memory" | "quota-exceeded" | "no-webgpu" | "shader-f16"
-  | "network" | "context-window" | "no-usable-build" | "other";
+  | "network" | "context-window" | "no-usable-build" | "integrity" | "storage-full" | "other";
 /** Plain words for an error: `message` for the user, `detail` the original text. */
 export function explainError(err: unknown): { kind: ErrorKind; message: string; detail: string };
 

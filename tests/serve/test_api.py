@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 
 import pytest
@@ -26,8 +28,23 @@ def test_api_models_shape(client, site_dirs):
                        .read_text())["files"]
     assert summary == {"id": "tiny-q4f32_1", "engine": "webllm", "model_type": "llama", "quantization": "q4f32_1",
                        "size_bytes": sum(f["bytes"] for f in files.values()),
-                       "context_window": 1024, "required_features": [], "vram_mb": 123.4}
+                       "context_window": 1024, "required_features": [], "vram_mb": 123.4,
+                       "files": files}
     assert data["models"][0]["required_features"] == ["shader-f16"]
+
+
+def test_every_file_has_its_hash_and_webllm_gets_sri(client, site_dirs):
+    """The pages check each file against `files`; WebLLM checks its own three by SRI."""
+    data = client.get("/api/models").json()
+    artifact = site_dirs["dist"] / "tiny-q4f32_1"
+    summary = data["models"][1]
+    for name, entry in summary["files"].items():
+        body = (artifact / name).read_bytes()
+        assert entry == {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}, name
+    sri = lambda name: "sha256-" + base64.b64encode(hashlib.sha256((artifact / name).read_bytes()).digest()).decode()
+    assert data["model_list"][1]["integrity"] == {
+        "config": sri("mlc-chat-config.json"), "model_lib": sri("tiny-q4f32_1-webgpu.wasm"),
+        "tokenizer": {"tokenizer.json": sri("tokenizer.json")}, "onFailure": "error"}
 
 
 def test_record_urls_resolve_on_the_server(client):

@@ -63,7 +63,14 @@ export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, 
   // Our worker adds one message kind; WebLLM's client throws on kinds it does not know,
   // so ours are taken out before its handler sees them.
   const webllmOnMessage = worker.onmessage;
+  let integrityFailed;
+  const integrityFailure = new Promise((_, reject) => { integrityFailed = reject; });
+  integrityFailure.catch(() => {});
   worker.onmessage = (event) => {
+    if (event.data && event.data.kind === "webslm-integrity") {
+      integrityFailed(Object.assign(new Error(event.data.error.message), event.data.error));
+      return;
+    }
     if (event.data && event.data.kind === "webslm-gpu") {
       gpuTrouble = event.data;
       onGpuEvent?.(event.data);
@@ -72,8 +79,10 @@ export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, 
     webllmOnMessage(event);
   };
   const workerFailed = workerFailure(worker, new URL(WORKER_FILE, import.meta.url).href);
+  // Before WebLLM's first message: what every file of the build must hash to (integrity.js).
+  worker.postMessage({ kind: "webslm-files", folder: build.record.model, files: build.files });
   try {
-    await Promise.race([engine.reload(build.id, chatOptions), workerFailed]);
+    await Promise.race([engine.reload(build.id, chatOptions), workerFailed, integrityFailure]);
   } catch (err) {
     worker.terminate();
     throw err;

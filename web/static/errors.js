@@ -40,10 +40,14 @@ const KINDS = [
   },
 ];
 
+const OWN_KINDS = { IntegrityError: "integrity", StorageFullError: "storage-full" };
+
 /** {kind, message, detail}: `message` is for the user, `detail` the original text. */
 export function explainError(err) {
   // createChat's own refusal (no build fits this GPU) is already written for the user.
   if (err && err.name === "NoUsableBuildError") return { kind: "no-usable-build", message: err.message, detail: err.message };
+  // So are integrity.js's: they name the file, the hashes or the space needed, and the fix.
+  if (err && OWN_KINDS[err.name]) return { kind: OWN_KINDS[err.name], message: err.message, detail: `${err.name}: ${err.message}` };
   const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   for (const k of KINDS) {
     if (k.re.test(detail)) return { kind: k.kind, message: k.message, detail };

@@ -41,6 +41,12 @@ function schemaOf(format) {
   return schema;
 }
 
+/** The files a dtype loads: the shared ones (config, tokenizer) and its own graph and data. */
+function preloadFiles(build, dtype) {
+  const others = new Set(Object.entries(build.dtype_files || {}).filter(([d]) => d !== dtype).flatMap(([, names]) => names));
+  return Object.keys(build.files || {}).filter((name) => !others.has(name));
+}
+
 /**
  * Load `plan.build` (an ONNX build summary from api/models.json) with transformers.js.
  * plan: {build, device: "webgpu"|"wasm", dtype, threads, plainWasm}. `base` resolves the
@@ -62,7 +68,7 @@ export async function createTransformersChat(plan, { base, onProgress, wasmFolde
     if (data.type === "loaded") return loaded?.resolve(data.info);
     const request = pending.get(data.id ?? 0);
     if (!request) {
-      if (data.type === "error") loaded?.reject(new Error(data.message));
+      if (data.type === "error") loaded?.reject(Object.assign(new Error(data.message), data.detail));
       return;
     }
     if (data.type === "token") request.onToken?.(data.text);
@@ -77,7 +83,8 @@ export async function createTransformersChat(plan, { base, onProgress, wasmFolde
 
   const info = await Promise.race([new Promise((resolve, reject) => {
     loaded = { resolve, reject };
-    worker.postMessage({ type: "load", modelUrl, device: plan.device, dtype: plan.dtype,
+    worker.postMessage({ type: "load", modelUrl, files: plan.build.files, preload: preloadFiles(plan.build, plan.dtype),
+      device: plan.device, dtype: plan.dtype,
       threads: plan.threads, wasmFolder, plainWasm: plan.plainWasm, interrupt });
   }), failed]).catch((err) => { worker.terminate(); throw err; });
 

@@ -1,7 +1,7 @@
 // The Web Worker that owns a transformers.js model (an ONNX build from `webslm build`), so
 // loading and CPU-heavy WASM decoding never block the page. tjs-client.js is its only caller.
 //
-// Messages in:  {type: "load", modelUrl, device, dtype, threads, wasmFolder, plainWasm, interrupt}
+// Messages in:  {type: "load", modelUrl, files, preload, device, dtype, threads, wasmFolder, plainWasm, interrupt}
 //               {type: "generate", id, messages, maxTokens, temperature, topP, schema, copy}
 //               {type: "ids", id, inputIds, maxTokens, ignoreEos}   (greedy ids: tests, bench)
 //               {type: "interrupt"}
@@ -10,6 +10,11 @@
 
 import { JsonSchemaConstraint, maskScores } from "./json-constraint.js";
 import { importTransformers, ortWasmPaths } from "./engine-modules.js";
+import { checkRoom, dropUnverified, fileTable, verifiedResponse } from "./integrity.js";
+
+// The verified copies of ONNX builds' files (integrity.js): transformers.js's own cache is
+// turned off, so each file is stored once, and every fetch of one is served from here.
+const ONNX_CACHE = "webslm/onnx";
 
 let tjs = null;        // the transformers.js module
 let tokenizer = null;
@@ -20,27 +25,52 @@ let info = {};
 
 const interrupted = () => (interruptFlag instanceof Int32Array ? Atomics.load(interruptFlag, 0) === 1 : interruptFlag?.value === 1);
 
-async function load({ modelUrl, device, dtype, threads, wasmFolder, plainWasm, interrupt }) {
+/**
+ * Verify (download when needed) `preload`'s files before transformers.js starts: it loads
+ * external data in a promise that never settles when the fetch fails, so a bad file found
+ * there would hang the load instead of failing it. Returns env.fetch for the build.
+ */
+async function verifiedFetch(modelUrl, files, preload, progress_callback) {
+  const table = fileTable(modelUrl, files);
+  const cache = await caches.open(ONNX_CACHE);
+  const needed = await dropUnverified([ONNX_CACHE], table);
+  await checkRoom(needed);
+  const opts = (file) => ({ needed, onProgress: (loaded, total) => progress_callback({
+    status: "progress", file: file.name, loaded, total, progress: (100 * loaded) / total }) });
+  for (const name of preload) {
+    const file = table.get(new URL(name, modelUrl).href);
+    await verifiedResponse(cache, file, opts(file));
+  }
+  return (url, init) => {
+    const file = table.get(url.href);
+    if (!file || (init && init.headers && new Headers(init.headers).has("range"))) return fetch(url, init);
+    return verifiedResponse(cache, file, opts(file));
+  };
+}
+
+async function load({ modelUrl, files = {}, preload = [], device, dtype, threads, wasmFolder, plainWasm, interrupt }) {
   tjs = await importTransformers();
   const { env, AutoTokenizer, AutoModelForCausalLM } = tjs;
   env.allowRemoteModels = false; // never the hub: the files come from this site
   // transformers.js fetches <localModelPath>/<id>/<file>, but treats a localModelPath with a
   // scheme as remote (refused with remote models off): so it gets the folder's path, and
   // env.fetch puts the model's origin back. Our files are at .../models/<build>/resolve/main/,
-  // so the id is "resolve/main" under the build's folder; cache keys are full URLs, so two
-  // builds never share an entry.
+  // so the id is "resolve/main" under the build's folder. Every file of the build comes
+  // verified from ONNX_CACHE (keyed by full URL), so transformers.js's own cache stays off.
+  const t0 = performance.now();
   const folder = new URL(modelUrl);
   env.allowLocalModels = true;
   env.localModelPath = folder.pathname.replace(/resolve\/main\/?$/, "");
-  env.fetch = (url, init) => fetch(new URL(url, folder.origin), init);
+  env.useBrowserCache = false;
+  const progress_callback = (report) => self.postMessage({ type: "progress", report });
+  const fetchFile = await verifiedFetch(modelUrl, files, preload, progress_callback);
+  env.fetch = (url, init) => fetchFile(new URL(url, folder.origin), init);
   // Always set: left unset, transformers.js fetches them from the internet. plainWasm === false
   // keeps the asyncify build transformers.js itself would pick, even on the CPU.
   env.backends.onnx.wasm.wasmPaths = ortWasmPaths(wasmFolder, { plain: device === "wasm" && plainWasm !== false });
   if (threads) env.backends.onnx.wasm.numThreads = threads;
   interruptFlag = interrupt ? new Int32Array(interrupt) : { value: 0 };
   const id = "resolve/main";
-  const progress_callback = (report) => self.postMessage({ type: "progress", report });
-  const t0 = performance.now();
   tokenizer = await AutoTokenizer.from_pretrained(id, { progress_callback });
   model = await AutoModelForCausalLM.from_pretrained(id, { device, dtype, progress_callback });
   info = { device, dtype, threads: env.backends.onnx.wasm.numThreads ?? null,
@@ -155,7 +185,8 @@ self.onmessage = (event) => {
       else if (msg.type === "generate" || msg.type === "ids") self.postMessage({ type: "done", id: msg.id, ...(await generate(msg)) });
       else if (msg.type === "unload") { await model?.dispose?.(); model = null; self.postMessage({ type: "done", id: msg.id }); }
     } catch (err) {
-      self.postMessage({ type: "error", id: msg.id, message: err?.message || String(err) });
+      const { name, file, expected, actual, needed } = err || {};
+      self.postMessage({ type: "error", id: msg.id, message: err?.message || String(err), detail: { name, file, expected, actual, needed } });
     }
   });
 };

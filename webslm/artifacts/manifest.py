@@ -3,6 +3,7 @@ ModelRecord ready to paste into an appConfig."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -29,6 +30,24 @@ def file_table(directory: Path) -> dict[str, dict[str, Any]]:
     return {p.relative_to(directory).as_posix(): {"bytes": p.stat().st_size,
                                                   "sha256": sha256_file(p)}
             for p in files if p.relative_to(directory).as_posix() != MANIFEST}
+
+
+def sri(sha256_hex: str) -> str:
+    """A hex SHA-256 as a Subresource Integrity string (what WebLLM's `integrity` takes)."""
+    return "sha256-" + base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+
+
+def webllm_integrity(files: dict[str, dict[str, Any]], lib_name: str) -> dict[str, Any]:
+    """The ModelRecord's `integrity`: the files WebLLM checks itself (config, wasm,
+    tokenizer). webslm's pages check every file (web/static/integrity.js); this covers apps
+    that hand the record to WebLLM directly."""
+    integrity: dict[str, Any] = {"config": sri(files["mlc-chat-config.json"]["sha256"]),
+                                 "model_lib": sri(files[lib_name]["sha256"]),
+                                 "onFailure": "error"}
+    tokenizer = {n: sri(files[n]["sha256"]) for n in ("tokenizer.json", "tokenizer.model") if n in files}
+    if tokenizer:
+        integrity["tokenizer"] = tokenizer
+    return integrity
 
 
 def vram_estimate_mb(metadata: dict[str, Any], param_bytes: int, kv_dtype_bytes: int) -> float:
@@ -58,13 +77,15 @@ def model_record(model_id: str, lib_name: str, needs_f16: bool, vram_mb: float,
 
 def write_manifest(directory: Path, *, toolchain: dict, build: dict, source: dict,
                    record: dict) -> dict:
+    files = file_table(directory)
+    lib_name = record["model_lib"].rsplit("/", 1)[-1]
     manifest = {
         "webslm_version": __version__,
         "toolchain": {**toolchain, "webllm": WEBLLM_VERSION},
         "build": build,
         "source": source,
-        "files": file_table(directory),
-        "webllm_model_record": record,
+        "files": files,
+        "webllm_model_record": {**record, "integrity": webllm_integrity(files, lib_name)},
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

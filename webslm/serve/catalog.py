@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from webslm.artifacts.manifest import MANIFEST
+from webslm.artifacts.manifest import MANIFEST, webllm_integrity
 from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
 from webslm.errors import WebslmError
 
@@ -65,6 +65,8 @@ class BuiltModel:
                 "f16_dtypes": build.get("f16_dtypes", []),
                 "size_bytes": sum(f["bytes"] for f in self.manifest["files"].values()),
                 "dtype_bytes": self.dtype_bytes(),
+                "dtype_files": self.dtype_files(),
+                "files": self.files(),
                 "context_window": build.get("context_window"),
                 "required_features": [],
             }
@@ -80,23 +82,34 @@ class BuiltModel:
             or self.chat_config.get("context_window_size"),
             "required_features": list(record.get("required_features", [])),
             "vram_mb": record.get("vram_required_MB"),
+            "files": self.files(),
         }
+
+    def files(self) -> dict[str, dict[str, Any]]:
+        """{name: {bytes, sha256}}: what the browser checks each downloaded file against."""
+        return {name: {"bytes": f["bytes"], "sha256": f["sha256"]}
+                for name, f in self.manifest["files"].items()}
+
+    def dtype_files(self) -> dict[str, list[str]]:
+        """The files only one ONNX dtype loads (its graph and weights), by dtype."""
+        files = self.manifest["files"]
+        return {dtype: [n for n in (f"onnx/{onnx_filename(dtype)}", f"onnx/{onnx_data_filename(dtype)}")
+                        if n in files]
+                for dtype in self.manifest["build"].get("dtypes", [])}
 
     def dtype_bytes(self) -> dict[str, int]:
         """Download size of each ONNX dtype: its graph, its weights and the shared files."""
         files = self.manifest["files"]
         shared = sum(f["bytes"] for n, f in files.items() if not n.startswith("onnx/"))
-        sizes = {}
-        for dtype in self.manifest["build"].get("dtypes", []):
-            own = (f"onnx/{onnx_filename(dtype)}", f"onnx/{onnx_data_filename(dtype)}")
-            sizes[dtype] = shared + sum(f["bytes"] for n, f in files.items() if n in own)
-        return sizes
+        return {dtype: shared + sum(files[n]["bytes"] for n in own)
+                for dtype, own in self.dtype_files().items()}
 
     def webllm_record(self) -> dict[str, Any]:
         """The manifest's ModelRecord with URLs relative to the site root."""
         record = dict(self.manifest["webllm_model_record"])
         record["model"] = self.url
         record["model_lib"] = self.url + self.lib_name
+        record.setdefault("integrity", webllm_integrity(self.manifest["files"], self.lib_name))
         return record
 
 

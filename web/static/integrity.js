@@ -1,0 +1,215 @@
+// Every file of a build is checked against the SHA-256 in its webslm-manifest.json before an
+// engine uses it: weight shards, the model library, configs, tokenizers, ONNX graphs and
+// their external data. (WebLLM itself checks only its config, wasm and tokenizer, and never
+// the shards' md5sum; transformers.js checks nothing.)
+//
+// How: a file is downloaded once, hashed chunk by chunk while it streams into the browser's
+// Cache Storage, and stored with a header carrying the hash it was verified against. The
+// body is a stream that errors at its end when the hash differs, and Cache.put commits an
+// entry only after its body has completed, so an entry holding that header was hashed when
+// it was written; a later visit checks the header against the manifest (no re-hash). A
+// cached entry without the header, or with another build's hash, is dropped and downloaded
+// again. docs/RELIABILITY.md says what this does and does not protect against.
+//
+// Network: a download that breaks off resumes where it stopped (an HTTP Range request, tied
+// to the same file by If-Range); a server without ranges is read again from the start and
+// the bytes already hashed are skipped. A mismatch is retried once from the network
+// (bypassing the HTTP cache) before it becomes an IntegrityError.
+
+import { Sha256 } from "./sha256.js";
+
+export const VERIFIED_HEADER = "x-webslm-sha256";
+const NETWORK_RETRIES = 4;
+
+export class IntegrityError extends Error {
+  constructor({ name, url, expected, actual, bytes, expectedBytes }) {
+    super(`${name} failed its integrity check: the downloaded file has SHA-256 ${actual} `
+      + `(${bytes} bytes) but the build's manifest says ${expected} (${expectedBytes} bytes). `
+      + `It was downloaded twice with the same result, so the server (or a CDN or proxy in between) `
+      + `holds a different or damaged copy of ${url}. Upload that build's folder again, whole `
+      + `(webslm export-site or a fresh webslm build), then reload: nothing needs clearing in the browser.`);
+    this.name = "IntegrityError";
+    Object.assign(this, { file: name, url, expected, actual, bytes, expectedBytes });
+  }
+}
+
+export class StorageFullError extends Error {
+  constructor({ needed, available, quota, usage, file }) {
+    const mb = (n) => `${(n / 2 ** 20).toFixed(1)} MB`;
+    super(`The browser has no room to store this model: it needs ${mb(needed)} more`
+      + (quota ? `, and this site may store ${mb(Math.max(0, available))} more (${mb(usage)} of ${mb(quota)} in use)` : "")
+      + (file ? ` (the browser refused to store ${file}: its storage quota for this site is used up)` : "")
+      + `. Delete cached models you no longer use (the chat page's cache panel), or free disk space, then load again.`);
+    this.name = "StorageFullError";
+    Object.assign(this, { needed, available, quota, usage, file });
+  }
+}
+
+/**
+ * The files of one build, by absolute URL: {url -> {name, url, sha256, bytes}}.
+ * `files` is the manifest's table {name: {bytes, sha256}}; `folder` the build's URL.
+ */
+export function fileTable(folder, files) {
+  const table = new Map();
+  for (const [name, { bytes, sha256 }] of Object.entries(files || {})) {
+    const url = new URL(name, folder).href;
+    table.set(url, { name, url, sha256, bytes });
+  }
+  return table;
+}
+
+/** Whether `response` (a cache entry) was verified against `file`'s hash. */
+export function isVerified(response, file) {
+  return !!response && response.headers.get(VERIFIED_HEADER) === file.sha256;
+}
+
+/**
+ * Delete the entries of `table`'s files in the caches named `cacheNames` that were not
+ * verified against this build's hashes. Reads headers only: cheap on every load.
+ * Returns the bytes still to download.
+ */
+export async function dropUnverified(cacheNames, table) {
+  const missing = new Set(table.keys());
+  for (const cacheName of cacheNames) {
+    const cache = await caches.open(cacheName);
+    for (const file of table.values()) {
+      const cached = await cache.match(file.url);
+      if (!cached) continue;
+      if (isVerified(cached, file)) missing.delete(file.url);
+      else await cache.delete(file.url);
+    }
+  }
+  let bytes = 0;
+  for (const url of missing) bytes += table.get(url).bytes;
+  return bytes;
+}
+
+/** Throw StorageFullError now when `needed` bytes clearly do not fit (before downloading). */
+export async function checkRoom(needed) {
+  if (!needed || !navigator.storage?.estimate) return;
+  const { quota = 0, usage = 0 } = await navigator.storage.estimate();
+  if (quota && quota - usage < needed) {
+    throw new StorageFullError({ needed, available: quota - usage, quota, usage });
+  }
+}
+
+/**
+ * Download `file` into `cache`, verified; retried once from the network on a mismatch.
+ * `onProgress(loaded, total)` follows the bytes; `needed` is what the whole build still has
+ * to store (dropUnverified's answer), for the message when the browser's quota runs out.
+ */
+export async function downloadVerified(cache, file, { onProgress, signal, needed } = {}) {
+  let error = null;
+  for (const reload of [false, true]) {
+    try {
+      await putVerified(cache, file, { onProgress, signal, reload, needed });
+      return;
+    } catch (err) {
+      await cache.delete(file.url).catch(() => {});
+      if (!(err instanceof IntegrityError)) throw err;
+      error = err;
+    }
+  }
+  throw error;
+}
+
+async function putVerified(cache, file, { onProgress, signal, reload, needed }) {
+  const body = verifiedBody(file, { onProgress, signal, reload });
+  const headers = { "content-length": String(file.bytes), [VERIFIED_HEADER]: file.sha256 };
+  try {
+    await cache.put(file.url, new Response(body.stream, { headers }));
+  } catch (err) {
+    if (body.failure) throw body.failure;
+    if (err && err.name === "QuotaExceededError") {
+      throw new StorageFullError({ needed: Math.max(needed || 0, file.bytes), file: file.name });
+    }
+    throw err;
+  }
+}
+
+/** The file's bytes as a stream that errors at its end unless their SHA-256 matches. */
+function verifiedBody(file, { onProgress, signal, reload }) {
+  const hash = new Sha256();
+  const state = { failure: null };
+  let received = 0;
+  let reader = null;
+  let validator = null; // the ETag or Last-Modified of the copy being read, for If-Range
+  let retries = 0;
+  let carried = null;   // bytes past the skipped prefix, when a resume had to start over
+
+  const fail = (controller, err) => {
+    state.failure = err;
+    controller.error(err);
+  };
+  async function open() {
+    const headers = {};
+    if (received > 0) {
+      headers.Range = `bytes=${received}-`;
+      if (validator) headers["If-Range"] = validator;
+    }
+    const response = await fetch(file.url, { headers, signal, cache: reload || received > 0 ? "no-store" : "default" });
+    if (!response.ok) {
+      throw Object.assign(new Error(`Cannot download ${file.name}: HTTP ${response.status} from ${file.url}`), { fatal: true });
+    }
+    validator ||= response.headers.get("etag") || response.headers.get("last-modified");
+    reader = response.body.getReader();
+    if (received > 0 && response.status !== 206) carried = await skip(reader, received); // no ranges: from the start
+  }
+  state.stream = new ReadableStream({
+    async pull(controller) {
+      for (;;) {
+        try {
+          if (!reader) await open();
+          const { done, value } = carried ? { done: false, value: carried } : await reader.read();
+          carried = null;
+          if (done) {
+            const actual = hash.hex();
+            if (actual === file.sha256 && received === file.bytes) controller.close();
+            else fail(controller, new IntegrityError({ ...file, expected: file.sha256, actual, bytes: received, expectedBytes: file.bytes }));
+            return;
+          }
+          received += value.length;
+          if (received > file.bytes) {
+            reader.cancel().catch(() => {});
+            return fail(controller, new IntegrityError({ ...file, expected: file.sha256,
+              actual: "(not computed: the file is longer than the manifest says)", bytes: received, expectedBytes: file.bytes }));
+          }
+          hash.update(value);
+          controller.enqueue(value);
+          onProgress?.(received, file.bytes);
+          return;
+        } catch (err) {
+          reader = null;
+          if (err.fatal || signal?.aborted || ++retries > NETWORK_RETRIES) return fail(controller, err);
+          await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** retries));
+        }
+      }
+    },
+    cancel() {
+      reader?.cancel().catch(() => {});
+    },
+  });
+  return state;
+}
+
+/** Read past the first `count` bytes of `reader`; returns the bytes after them in the last chunk. */
+async function skip(reader, count) {
+  let skipped = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error("the file ended early");
+    skipped += value.length;
+    if (skipped >= count) return skipped > count ? value.subarray(value.length - (skipped - count)) : null;
+  }
+}
+
+/**
+ * `file`'s verified response from `cache`, downloading it first when it is not there (or
+ * not verified against this hash). For engines that fetch through a hook (transformers.js).
+ */
+export async function verifiedResponse(cache, file, opts) {
+  const cached = await cache.match(file.url);
+  if (isVerified(cached, file)) return cached;
+  await downloadVerified(cache, file, opts);
+  return cache.match(file.url);
+}
