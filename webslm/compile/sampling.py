@@ -66,7 +66,11 @@ def _stage_kernel(padded: int):
                         lo_first: T.let[T.bool] = T.Or(keys[row, lo] > keys[row, hi],
                                         T.And(keys[row, lo] == keys[row, hi],
                                               idx[row, lo] < idx[row, hi]))
-                        keep: T.let[T.bool] = lo_first == (T.bitwise_and(lo, k) == 0)
+                        # Compared as int32, not bool == bool: TVM's LLVM codegen emits an fcmp
+                        # for a bool equality and fails to verify, so the CPU build used by
+                        # tests/compile/test_sampler_kernels.py could not compile this stage.
+                        keep: T.let[T.bool] = (T.Cast("int32", lo_first)
+                                               == T.Cast("int32", T.bitwise_and(lo, k) == 0))
                         keys_out[row, lo] = T.if_then_else(keep, keys[row, lo], keys[row, hi])
                         keys_out[row, hi] = T.if_then_else(keep, keys[row, hi], keys[row, lo])
                         idx_out[row, lo] = T.if_then_else(keep, idx[row, lo], idx[row, hi])
