@@ -8,15 +8,21 @@ always looked up in the tokenizer that ships with the model.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from jinja2 import TemplateError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from webslm.errors import WebslmError
+from webslm.source.tokenizer import read_object, read_template_file
 
 SYSTEM = "{system_message}"
 
@@ -103,15 +109,36 @@ def load_vocab(tokenizer_dir: Path) -> dict[str, int]:
             fix="WebLLM loads tokenizer.json only; convert the tokenizer with "
             "transformers (AutoTokenizer(...).save_pretrained) first",
         )
-    data = json.loads(path.read_text(encoding="utf-8"))
-    model_vocab = data.get("model", {}).get("vocab", {})
+    data = read_object(path)
+    model = data.get("model") or {}
+    model_vocab = model.get("vocab") or {} if isinstance(model, dict) else None
     if isinstance(model_vocab, list):  # Unigram: [[piece, score], ...]
-        vocab = {piece: i for i, (piece, _score) in enumerate(model_vocab)}
-    else:
+        if not all(isinstance(item, list) and item and isinstance(item[0], str) for item in model_vocab):
+            _bad_tokenizer(path, "model.vocab is a list but not of [piece, score] pairs")
+        vocab = {item[0]: i for i, item in enumerate(model_vocab)}
+    elif isinstance(model_vocab, dict):
+        if not all(_is_id(v) for v in model_vocab.values()):
+            _bad_tokenizer(path, "model.vocab maps some token to something other than an id")
         vocab = dict(model_vocab)
-    for tok in data.get("added_tokens", []):
+    else:
+        _bad_tokenizer(path, f"model.vocab is a {type(model_vocab).__name__}, not a vocabulary")
+    added = data.get("added_tokens") or []
+    if not isinstance(added, list):
+        _bad_tokenizer(path, "added_tokens is not a list")
+    for tok in added:
+        if not (isinstance(tok, dict) and isinstance(tok.get("content"), str) and _is_id(tok.get("id"))):
+            _bad_tokenizer(path, f"added_tokens holds {str(tok)[:80]!r}, not a {{content, id}} object")
         vocab[tok["content"]] = tok["id"]
     return vocab
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _bad_tokenizer(path: Path, what: str):
+    raise WebslmError(f"{path} is not a tokenizer webslm can read: {what}",
+                      "restore tokenizer.json from the model's repository")
 
 
 def token_id(vocab: dict[str, int], token: str, *, fmt: str) -> int:
@@ -174,22 +201,38 @@ def read_chat_template(tokenizer_dir: Path) -> tuple[str | None, dict]:
     """The model's chat template (chat_template.jinja or tokenizer_config.json) and that config."""
     tokenizer_dir = Path(tokenizer_dir)
     cfg_path = tokenizer_dir / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    cfg = read_object(cfg_path) if cfg_path.is_file() else {}
     jinja_path = tokenizer_dir / "chat_template.jinja"
     if jinja_path.is_file():
-        return jinja_path.read_text(encoding="utf-8"), cfg
+        return _checked_template(read_template_file(jinja_path), jinja_path), cfg
     template = cfg.get("chat_template")
     if isinstance(template, list):  # named templates: [{"name": ..., "template": ...}]
+        if not all(isinstance(t, dict) for t in template):
+            _bad_template(cfg_path, "chat_template is a list, but not of {name, template} objects")
         named = {t.get("name"): t.get("template") for t in template}
         template = named.get("default", template[0].get("template") if template else None)
-    return template, cfg
+    if template is not None and not isinstance(template, str):
+        _bad_template(cfg_path, f"chat_template is a {type(template).__name__}, not a template string")
+    return (None if template is None else _checked_template(template, cfg_path)), cfg
+
+
+def _checked_template(template: str, path: Path) -> str:
+    if len(template) > MAX_TEMPLATE_CHARS:
+        _bad_template(path, f"the chat template is {len(template)} characters long "
+                            f"(real ones are < {MAX_TEMPLATE_CHARS // 1000} k)")
+    return template
+
+
+def _bad_template(path: Path, what: str):
+    raise WebslmError(f"{path}: {what}", "restore the file from the model's repository, or pass "
+                                         f"--chat-format, one of: {', '.join(sorted(FORMATS))}")
 
 
 def _token_text(cfg: dict, key: str) -> str:
     value = cfg.get(key)
     if isinstance(value, dict):  # serialized AddedToken
         value = value.get("content")
-    return value or ""
+    return value if isinstance(value, str) else ""
 
 
 class _Mismatch(Exception):
@@ -200,21 +243,144 @@ def _raise(message: str):
     raise TemplateError(message)
 
 
-def _render(template: str, cfg: dict, messages: list[dict]) -> str:
-    """Render like transformers' apply_chat_template(add_generation_prompt=True, tokenize=False)."""
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
-    )
-    env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
+# --- Rendering a template from the model's files, bounded ---------------------------------
+# The template comes from whoever published the model. The sandbox blocks attribute escapes
+# (''.__class__...); these bounds stop templates that would run for hours or fill memory.
+MAX_TEMPLATE_CHARS = 256_000
+MAX_RENDER_CHARS = 200_000  # output, and any one string or list a template builds
+MAX_RENDER_SECONDS = 1.0
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\*|\d{6,})|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}")
+_SLOW_TEMPLATES: set[int] = set()  # hashes of templates that already ran out of time
+
+
+def _too_big(what: str):
+    raise SecurityError(f"the template {what}, beyond webslm's bound of {MAX_RENDER_CHARS} "
+                        f"characters / {MAX_RENDER_SECONDS:g} s")
+
+
+def _check_size(value, what: str) -> None:
+    if isinstance(value, (str, list, tuple, dict)) and len(value) > MAX_RENDER_CHARS:
+        _too_big(what)
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """No operation may build a value bigger than MAX_RENDER_CHARS (x * 10**9, '%9999999s')."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and not (isinstance(right, (int, float)) and abs(right) <= 64
+                                     and isinstance(left, (int, float)) and abs(left) <= 1 << 64):
+            _too_big(f"computes {left!r:.20} ** {right!r:.20}")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_RENDER_CHARS:
+                    _too_big("repeats a value too often")
+        if operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            _too_big("formats with a huge width")
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, __context, __obj, *args, **kwargs):
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_RENDER_CHARS:
+                _too_big(f"calls {getattr(__obj, '__name__', 'a function')} with {value}")
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value):
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None and _WIDE_FORMAT.search(str(value.__self__)):
+            return lambda *a, **k: _too_big("formats with a huge width")
+        return wrapped
+
+
+def _bounded_filter(name: str, inner):
+    """A filter whose numeric arguments (widths, lengths) stay under the bound."""
+
+    def run(value, *args, **kwargs):
+        for arg in (*args, *kwargs.values()):
+            if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_RENDER_CHARS:
+                _too_big(f"calls the {name} filter with {arg}")
+        if name == "format" and isinstance(value, str) and _WIDE_FORMAT.search(value):
+            _too_big("formats with a huge width")
+        return inner(value, *args, **kwargs)
+
+    return run
+
+
+def _tojson(value, indent=None, **_):
+    if indent is not None and not (isinstance(indent, int) and 0 <= indent <= 16):
+        _too_big(f"indents JSON by {indent!r:.20}")
+    return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> _BoundedSandbox:
+    env = _BoundedSandbox(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    for name in ("center", "indent", "wordwrap", "truncate", "format", "batch", "slice"):
+        env.filters[name] = _bounded_filter(name, env.filters[name])
+    env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(str(fmt)[:100])
+    return env
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(template: str):
+    return _environment().from_string(template)
+
+
+class _Watchdog:
+    """Follows the template's own code line by line (sys.settrace, this thread only): stops it
+    past MAX_RENDER_SECONDS, or when a variable grows past MAX_RENDER_CHARS."""
+
+    def __init__(self):
+        self.deadline = time.monotonic() + MAX_RENDER_SECONDS
+
+    def __enter__(self):
+        self.previous = sys.gettrace()
+        sys.settrace(self.outer)
+        return self
+
+    def __exit__(self, *exc):
+        sys.settrace(self.previous)
+
+    def outer(self, frame, event, arg):
+        return self.inner if frame.f_code.co_filename == "<template>" else None
+
+    def inner(self, frame, event, arg):
+        if event == "line":
+            if time.monotonic() > self.deadline:
+                raise SecurityError(f"the template ran longer than {MAX_RENDER_SECONDS:g} s")
+            for value in frame.f_locals.values():
+                _check_size(value, "builds a huge value")
+                for inner in getattr(value, "_Namespace__attrs", {}).values():
+                    _check_size(inner, "builds a huge value in a namespace")
+        return self.inner
+
+
+def _render(template: str, cfg: dict, messages: list[dict]) -> str:
+    """Render like transformers' apply_chat_template(add_generation_prompt=True, tokenize=False),
+    in a sandbox with bounded time and output: any failure is a TemplateError."""
+    if hash(template) in _SLOW_TEMPLATES:
+        raise SecurityError(f"the template ran longer than {MAX_RENDER_SECONDS:g} s")
     specials = {k: _token_text(cfg, k) for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    chunks, size = [], 0
     try:
-        return env.from_string(template).render(messages=messages, add_generation_prompt=True, **specials)
+        with _Watchdog():
+            for chunk in _compiled(template).generate(messages=messages, add_generation_prompt=True, **specials):
+                size += len(chunk)
+                if size > MAX_RENDER_CHARS:
+                    _too_big("renders a huge prompt")
+                chunks.append(chunk)
+        return "".join(chunks)
+    except SecurityError as err:
+        if "ran longer" in str(err):
+            _SLOW_TEMPLATES.add(hash(template))
+        raise
     except TemplateError:
         raise
-    except Exception as err:  # a template bug (TypeError, KeyError, ...) is a template error
-        raise TemplateError(f"{type(err).__name__}: {err}") from err
+    except Exception as err:  # a template bug (TypeError, KeyError, RecursionError, ...)
+        raise TemplateError(f"{type(err).__name__}: {err}") from None
 
 
 def _expected(fmt: ChatFormat, setup: SystemSetup, messages: list[dict]) -> str:
@@ -298,6 +464,15 @@ def detect_chat_format(tokenizer_dir: Path, prefer: str | None = None) -> str:
             return prefer
         raise WebslmError(f"{tokenizer_dir} has no chat template, so its chat format is unknown",
                           fix=f"pass --chat-format, one of: {', '.join(sorted(FORMATS))}")
+    origin = _template_origin(Path(tokenizer_dir))
+    try:
+        sample = _render(template, cfg, [{"role": "user", "content": _U1}])
+    except SecurityError as err:  # hostile or runaway: no format can be read off it
+        raise WebslmError(f"the chat template in {origin} was stopped by webslm's sandbox: {err}",
+                          fix="restore the model's original chat template (webslm renders it "
+                              "sandboxed, with bounded time and output)") from None
+    except TemplateError as err:
+        sample = f"(the template fails to render: {err})"
     order = ([prefer] if prefer in FORMATS else []) + [n for n in FORMATS if n != prefer]
     problems = []
     for name in order:
@@ -306,15 +481,16 @@ def detect_chat_format(tokenizer_dir: Path, prefer: str | None = None) -> str:
             return name
         except WebslmError as err:
             problems.append(f"{name}: {err.problem.split(';')[0]}")
-    try:
-        sample = _render(template, cfg, [{"role": "user", "content": _U1}])
-    except TemplateError as err:
-        sample = f"(the template fails to render: {err})"
     raise WebslmError(
-        f"the model's chat template matches none of the chat formats webslm knows "
+        f"the chat template in {origin} matches none of the chat formats webslm knows "
         f"({'; '.join(problems)}); a user turn renders as {sample[:200]!r}",
         fix="pass --chat-format NAME if the model was trained on one of them, or add the format "
             "to webslm/artifacts/conv_templates.py")
+
+
+def _template_origin(tokenizer_dir: Path) -> Path:
+    jinja = tokenizer_dir / "chat_template.jinja"
+    return jinja if jinja.is_file() else tokenizer_dir / "tokenizer_config.json"
 
 
 def build_conv_template(chat_format: str, tokenizer_dir: Path) -> dict:

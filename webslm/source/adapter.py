@@ -109,6 +109,7 @@ def read_adapter(path: Path) -> Adapter:
                           "point --lora at the folder the trainer saved (adapter_config.json + "
                           "adapter_model.safetensors)")
     config = read_json(path / CONFIG)
+    _check_config_types(path / CONFIG, config)
     _check_config(path, config)
     weights = next((path / n for n in WEIGHT_FILES if (path / n).is_file()), None)
     if weights is None:
@@ -123,6 +124,40 @@ def read_adapter(path: Path) -> Adapter:
     if not low_rank and not whole:
         raise WebslmError(f"{weights} holds no LoRA weights", "check that training saved the adapter")
     return Adapter(path, fmt, config, low_rank, whole, [path / CONFIG, weights])
+
+
+# A pattern such as (a+)+ can take exponential time on a module name; PEFT's patterns are
+# plain names or alternations, so nested quantifiers are refused rather than run.
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)[+*{]")
+_RESAVE = "save the adapter again with PEFT's save_pretrained, or restore adapter_config.json"
+
+
+def _check_config_types(config_path: Path, config) -> None:
+    """Every field webslm reads has the type PEFT writes; anything else is a damaged file."""
+    if not isinstance(config, dict):
+        raise WebslmError(f"{config_path} holds a JSON {type(config).__name__}, not an object", _RESAVE)
+    numbers = {"lora_alpha": config.get("lora_alpha"), "r": config.get("r")}
+    for key, value in numbers.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise WebslmError(f"{config_path}: {key} is {value!r}, not a positive number", _RESAVE)
+    patterns = config.get("alpha_pattern")
+    if patterns is None:
+        return
+    if not isinstance(patterns, dict):
+        raise WebslmError(f"{config_path}: alpha_pattern is {patterns!r}, not an object", _RESAVE)
+    for pattern, value in patterns.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise WebslmError(f"{config_path}: alpha_pattern[{pattern!r}] is {value!r}, not a number", _RESAVE)
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise WebslmError(f"{config_path}: alpha_pattern key {pattern!r} is not a valid "
+                              f"regular expression ({err})", _RESAVE) from None
+        if len(pattern) > 500 or _NESTED_QUANTIFIER.search(pattern):
+            raise WebslmError(f"{config_path}: alpha_pattern key {pattern!r:.80} is too long or "
+                              "nests repetitions (it could take hours to match)",
+                              "use plain module names or alternations (q_proj|v_proj)")
 
 
 def _check_config(path: Path, config: dict) -> None:
@@ -152,6 +187,10 @@ def _load(weights: Path) -> dict:
 
     if weights.suffix == ".safetensors":
         from safetensors.torch import load_file
+
+        from webslm.source.safetensors_dir import read_safetensors_header
+
+        read_safetensors_header(weights)  # names the damaged field; bounds every size
 
         try:
             return load_file(weights)
@@ -222,7 +261,7 @@ def _assemble(parts: dict, config: dict, weights: Path) -> tuple[dict[str, LowRa
                 raise WebslmError(f"{weights}: {module} has {', '.join(got)} but no LoRA A/B pair",
                                   "save the adapter again")
             continue
-        if a is None or b is None or a.shape[0] != b.shape[1]:
+        if a is None or b is None or a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1] or not a.shape[0]:
             raise WebslmError(f"{weights}: {module} has an incomplete or mismatched LoRA pair "
                               f"(A {None if a is None else a.shape}, B {None if b is None else b.shape})",
                               "save the adapter again")
@@ -234,7 +273,8 @@ def _assemble(parts: dict, config: dict, weights: Path) -> tuple[dict[str, LowRa
 def lora_scale(config: dict, module: str, rank: int) -> float:
     """lora_alpha / r, or lora_alpha / sqrt(r) for rsLoRA; alpha_pattern overrides per module
     (matched against the module name's end, as PEFT matches it)."""
-    alpha = config.get("lora_alpha", rank)
+    alpha = config.get("lora_alpha")
+    alpha = rank if alpha is None else alpha  # PEFT writes null for "unset"
     for pattern, value in (config.get("alpha_pattern") or {}).items():
         if re.match(rf"(.*\.)?({pattern})$", module):
             alpha = value

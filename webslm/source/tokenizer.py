@@ -38,7 +38,7 @@ def tokenizer_files(root: Path) -> list[Path]:
 def prepare_tokenizer_dir(root: Path) -> Path:
     """root itself when tokenizer_config.json already holds the chat template, else a staged copy."""
     files = tokenizer_files(root)
-    tok_config = read_json(root / "tokenizer_config.json")
+    tok_config = read_object(root / "tokenizer_config.json")
     template = _separate_template(root)
     if tok_config.get("chat_template") or template is None:
         return root
@@ -56,10 +56,33 @@ def prepare_tokenizer_dir(root: Path) -> Path:
     return staged_dir("tokenizer", digest.hexdigest()[:32], fill)
 
 
-def _separate_template(root: Path) -> str | dict | None:
+def read_object(path: Path) -> dict:
+    """A JSON file that must hold an object (tokenizer_config.json, chat_template.json)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise WebslmError(f"{path} holds a JSON {type(data).__name__}, not an object",
+                          "restore the file from the model's repository")
+    return data
+
+
+def read_template_file(path: Path) -> str:
+    """chat_template.jinja as text, failing with its name when it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise WebslmError(f"cannot read chat template {path}: {err}",
+                          "restore the file from the model's repository (it must be UTF-8 text)") from None
+
+
+def _separate_template(root: Path) -> str | list | None:
     jinja = root / "chat_template.jinja"
     if jinja.is_file():
-        return jinja.read_text(encoding="utf-8")
+        return read_template_file(jinja)
     if (root / "chat_template.json").is_file():
-        return read_json(root / "chat_template.json").get("chat_template")
+        template = read_object(root / "chat_template.json").get("chat_template")
+        if template is not None and not isinstance(template, (str, list)):
+            raise WebslmError(f"{root / 'chat_template.json'}: chat_template is a "
+                              f"{type(template).__name__}, not a template string",
+                              "restore the file from the model's repository")
+        return template
     return None

@@ -1,0 +1,87 @@
+"""The model's Jinja chat template is rendered in a bounded sandbox: attribute escapes, endless
+loops and huge outputs end in a WebslmError within about a second, never a hang, a
+multi-gigabyte string or code running outside the template."""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+
+import pytest
+
+from webslm.artifacts.conv_templates import MAX_RENDER_SECONDS, detect_chat_format
+from webslm.errors import WebslmError
+
+CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}"
+          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "a"]
+
+HOSTILE = {
+    "mro escape": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "globals escape": "{{ cycler.__init__.__globals__.os.popen('touch /tmp/webslm-pwned').read() }}",
+    "private attribute": "{{ self._TemplateReference__context.environment }}",
+    "format escape": "{{ '{0.__class__.__base__.__subclasses__}'.format('') }}",
+    "huge range": "{% for i in range(10**9) %}x{% endfor %}",
+    "nested loops, no output": "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+    "nested loops, output": "{% for i in range(99999) %}{% for j in range(99999) %}xx{% endfor %}{% endfor %}",
+    "string repeat": "{{ 'x' * 10**9 }}",
+    "list repeat": "{{ ([1] * 10**8)|length }}",
+    "power": "{{ 2 ** 10**9 }}",
+    "percent width": "{{ '%999999999d' % 1 }}",
+    "format width": "{{ '{:>999999999}'.format(1) }}",
+    "center filter": "{{ 'x'|center(10**9) }}",
+    "indent filter": "{{ 'x\ny'|indent(10**9) }}",
+    "ljust method": "{{ 'x'.ljust(10**9) }}",
+    "tojson indent": "{{ messages|tojson(indent=10**9) }}",
+    "doubling namespace": "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+                          "{% endfor %}{{ ns.s|length }}",
+    "recursion": "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+    "raise_exception": "{{ raise_exception('this template refuses') }}",
+    "syntax error": "{% for m in messages %}{{ m.content }",
+}
+
+
+def tokenizer_dir(root: Path, template: str) -> Path:
+    root.mkdir()
+    vocab = {t: i for i, t in enumerate(TOKENS)}
+    (root / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE", "vocab": vocab, "merges": []},
+                                                     "added_tokens": []}))
+    (root / "tokenizer_config.json").write_text(json.dumps({"chat_template": template, "eos_token": "<|im_end|>"}))
+    return root
+
+
+def test_a_real_template_still_detects(tmp_path):
+    assert detect_chat_format(tokenizer_dir(tmp_path / "tok", CHATML)) == "chatml"
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_template_is_refused_quickly(name, tmp_path):
+    pwned = Path("/tmp/webslm-pwned")
+    pwned.unlink(missing_ok=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    with pytest.raises(WebslmError) as err:
+        detect_chat_format(tokenizer_dir(tmp_path / "tok", HOSTILE[name]))
+    elapsed = time.monotonic() - started
+    assert "chat template" in err.value.problem and "chat template" in (err.value.fix or "") + err.value.problem
+    assert err.value.fix
+    assert elapsed < 4 * MAX_RENDER_SECONDS + 2, f"{name} took {elapsed:.1f} s"
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
+    assert grown_mb < 200, f"{name} grew peak memory by {grown_mb:.0f} MB"
+    assert not pwned.exists()
+
+
+def test_bounds_do_not_leak_the_tracer(tmp_path):
+    """The watchdog restores the previous trace function (coverage, debuggers keep working)."""
+    import sys
+
+    marker = lambda *a: None  # noqa: E731
+    sys.settrace(marker)
+    try:
+        with pytest.raises(WebslmError):
+            detect_chat_format(tokenizer_dir(tmp_path / "tok", HOSTILE["nested loops, no output"] + "{# 2 #}"))
+        assert sys.gettrace() is marker
+    finally:
+        sys.settrace(None)
