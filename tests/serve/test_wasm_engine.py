@@ -54,6 +54,31 @@ def test_chat_page_answers_paris_on_the_wasm_engine(site):
     print(f"WASM answer: {answer['text']!r} ({answer['stats']['text']})")
 
 
+def test_storage_panel_holds_the_loaded_onnx_build_and_deletes_it(site):
+    """The panel counts transformers.js's files (verified, in webslm/onnx): the loaded dtype
+    shows as cached with its size, and deleting empties the browser's caches of it."""
+    url, ctx = site
+    log: list[str] = []
+    page = open_page(ctx, url + "?dtype=q4", log)
+    load_model(page, log, timeout=300)  # from the cache when the Paris test ran first
+    build = page.evaluate("() => window.webslmPage.chat.build")
+    row = f"#cached-models li[data-model='{build['id']}']"
+    page.wait_for_function(f"() => document.querySelector(\"{row}\")?.dataset.cached === 'true'", timeout=30_000)
+    assert int(page.get_attribute(row, "data-bytes")) == build["dtype_bytes"]["q4"]
+    assert "cached (q4)" in page.text_content(row)
+    page.click("#delete-cache")
+    page.wait_for_function(f"() => document.querySelector(\"{row}\")?.dataset.cached === 'false'", timeout=30_000)
+    assert "Deleted the cached files" in page.text_content("#cache-status")
+    left = page.evaluate("""async (folder) => {
+        const urls = [];
+        for (const name of await caches.keys()) {
+            for (const r of await (await caches.open(name)).keys()) if (r.url.startsWith(folder)) urls.push(name + ' ' + r.url);
+        }
+        return urls;
+    }""", url + build["url"])
+    assert left == [], left
+
+
 def test_url_parameter_forces_an_engine(site):
     url, ctx = site
     log: list[str] = []

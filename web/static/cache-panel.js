@@ -1,9 +1,9 @@
-// Cache management: how much this site stores (navigator.storage.estimate), which builds
-// WebLLM has cached, and a button deleting one build's files (weights, wasm, config).
-// WebLLM keeps models in the Cache API keyed by URL, so the same appConfig as the load
-// is needed to find them.
+// Cache management: how much this site stores (navigator.storage.estimate), how much of
+// each build the browser holds (its verified files in Cache Storage, for either engine:
+// build-cache.js), and a button deleting the selected build's files.
 
-import { importWebLLM, formatBytes, explainError } from "../webslm.js";
+import { explainError, formatBytes } from "../webslm.js";
+import { cachedState, deleteCached } from "./build-cache.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,14 +25,15 @@ export class CachePanel {
     }
     const listing = this.getListing();
     if (!listing) return;
-    const { hasModelInCache } = await importWebLLM();
-    const appConfig = { model_list: listing.records };
     const items = await Promise.all(listing.models.map(async (m) => {
       const li = document.createElement("li");
-      const cached = await hasModelInCache(m.id, appConfig).catch(() => false);
-      li.textContent = `${m.id}: ${cached ? "cached" : "not cached"}`;
+      const held = await cachedState(m, listing.base).catch(() => ({ files: 0, bytes: 0, complete: false, dtypes: [] }));
+      const which = held.dtypes.length ? ` (${held.dtypes.join(", ")})` : "";
+      li.textContent = `${m.id}: ${held.files === 0 ? "not cached"
+        : held.complete ? `cached${which}, ${formatBytes(held.bytes)}` : `partly cached, ${formatBytes(held.bytes)} of ${formatBytes(held.totalBytes)}`}`;
       li.dataset.model = m.id;
-      li.dataset.cached = String(cached);
+      li.dataset.cached = String(held.complete);
+      li.dataset.bytes = String(held.bytes);
       return li;
     }));
     $("cached-models").replaceChildren(...items);
@@ -42,11 +43,12 @@ export class CachePanel {
     const listing = this.getListing();
     const id = this.getSelectedBuild();
     const status = $("cache-status");
-    if (!listing || !id) return;
+    const build = listing?.models.find((m) => m.id === id);
+    if (!build) return;
     try {
-      const { deleteModelAllInfoInCache } = await importWebLLM();
-      await deleteModelAllInfoInCache(id, { model_list: listing.records });
-      status.textContent = `Deleted the cached files of ${id}. It downloads again on its next load.`;
+      const before = await cachedState(build, listing.base);
+      await deleteCached(build, listing.base);
+      status.textContent = `Deleted the cached files of ${id} (${formatBytes(before.bytes)}). It downloads again on its next load.`;
     } catch (err) {
       status.textContent = explainError(err).message;
     }

@@ -3,9 +3,7 @@
 // WebWorkerMLCEngine client (see chat-client.js).
 import { importWebLLM } from "./engine-modules.js";
 import { checkRoom, downloadVerified, dropUnverified, fileTable } from "./integrity.js";
-
-// The Cache Storage caches WebLLM 0.2.86 keeps a build's files in (config, wasm, the rest).
-const WEBLLM_CACHES = ["webllm/config", "webllm/wasm", "webllm/model"];
+import { WEBLLM_CACHES } from "./build-cache.js";
 
 // WebLLM notices a lost device only while loading and then just logs it; out-of-memory
 // errors reach no one. Watch every device the engine creates and tell the page at once, so

@@ -15,7 +15,7 @@ export const SHELL = [
   "static/chat-client.js", "static/engine-worker.js", "static/form-schema.js", "static/form-prompt.js", "static/form-fill.js",
   "static/chat-element.js", "static/offline-sw.js",
   "static/engines.js", "static/tjs-client.js", "static/tjs-worker.js", "static/json-constraint.js",
-  "static/engine-modules.js", "static/start-worker.js", "static/integrity.js", "static/sha256.js",
+  "static/engine-modules.js", "static/start-worker.js", "static/integrity.js", "static/sha256.js", "static/build-cache.js",
 ];
 
 function cacheable(request, root) {

@@ -11,10 +11,7 @@
 import { JsonSchemaConstraint, maskScores } from "./json-constraint.js";
 import { importTransformers, ortWasmPaths } from "./engine-modules.js";
 import { checkRoom, dropUnverified, fileTable, verifiedResponse } from "./integrity.js";
-
-// The verified copies of ONNX builds' files (integrity.js): transformers.js's own cache is
-// turned off, so each file is stored once, and every fetch of one is served from here.
-const ONNX_CACHE = "webslm/onnx";
+import { ONNX_CACHE } from "./build-cache.js";
 
 let tjs = null;        // the transformers.js module
 let tokenizer = null;

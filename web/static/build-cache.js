@@ -1,0 +1,62 @@
+// Where a build's files live in the browser, in one place: the engine workers store them
+// there (verified, see integrity.js) and the cache panel reads and deletes them there.
+
+import { fileTable, isVerified } from "./integrity.js";
+
+/** The Cache Storage caches WebLLM 0.2.86 keeps a build's files in (config, wasm, the rest). */
+export const WEBLLM_CACHES = ["webllm/config", "webllm/wasm", "webllm/model"];
+/** Verified copies of ONNX builds' files (transformers.js's own cache is off). */
+export const ONNX_CACHE = "webslm/onnx";
+
+/** The caches that hold `build`'s files (a summary from api/models.json). */
+export function cachesOf(build) {
+  return build.engine === "transformers.js" ? [ONNX_CACHE] : WEBLLM_CACHES;
+}
+
+/** `build`'s file table keyed by absolute URL (its folder resolved against `base`). */
+export function buildFiles(build, base) {
+  const folder = build.record?.model ?? new URL(build.url, base).href;
+  return fileTable(folder, build.files);
+}
+
+/**
+ * What of `build` the browser holds: {files, bytes, totalFiles, totalBytes, complete, dtypes}.
+ * Only entries verified against this build's hashes count. An ONNX build is complete when
+ * one dtype can load from the cache (`dtypes`: those that can).
+ */
+export async function cachedState(build, base) {
+  const table = buildFiles(build, base);
+  const found = new Set();
+  for (const name of cachesOf(build)) {
+    if (!(await caches.has(name))) continue;
+    const cache = await caches.open(name);
+    for (const file of table.values()) {
+      if (!found.has(file.name) && isVerified(await cache.match(file.url), file)) found.add(file.name);
+    }
+  }
+  const files = [...table.values()];
+  const sum = (list) => list.reduce((n, f) => n + f.bytes, 0);
+  const own = build.dtype_files || {};
+  const others = (dtype) => new Set(Object.entries(own).filter(([d]) => d !== dtype).flatMap(([, names]) => names));
+  const dtypes = Object.keys(own).filter((dtype) => {
+    const skip = others(dtype);
+    return files.every((f) => skip.has(f.name) || found.has(f.name));
+  });
+  return {
+    files: found.size, bytes: sum(files.filter((f) => found.has(f.name))),
+    totalFiles: files.length, totalBytes: sum(files),
+    complete: files.length > 0 && (found.size === files.length || dtypes.length > 0), dtypes,
+  };
+}
+
+/** Delete every cached file of `build` (verified or not); returns how many entries went. */
+export async function deleteCached(build, base) {
+  const table = buildFiles(build, base);
+  let deleted = 0;
+  for (const name of cachesOf(build)) {
+    if (!(await caches.has(name))) continue;
+    const cache = await caches.open(name);
+    for (const url of table.keys()) if (await cache.delete(url)) deleted += 1;
+  }
+  return deleted;
+}
