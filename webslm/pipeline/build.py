@@ -5,6 +5,7 @@ Each is written into a temporary directory and renamed into place only when comp
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import time
@@ -23,7 +24,7 @@ from webslm.compile.webruntime.toolchain import find_emcc
 from webslm.errors import WebslmError
 from webslm.pipeline.convert import convert
 from webslm.pipeline.finetune import choose_schemes
-from webslm.pipeline.onnx_build import onnx_artifact_id, write_onnx_artifact
+from webslm.pipeline.onnx_build import onnx_artifact_id, onnx_expected_bytes, write_onnx_artifact
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
 from webslm.registry import ModelEntry
@@ -31,6 +32,7 @@ from webslm.source import open_source
 from webslm.source.base import ModelSource
 from webslm.source.merged import MergedSource
 from webslm.source.packaged import resolve_spec
+from webslm.user_cache import claimed_dir, exchange_dirs, is_disk_full, remove_unclaimed
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 BACKENDS = ("webgpu", "onnx", "all")
@@ -103,7 +105,8 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         try:
             _atomically(req, onnx_target, lambda out: write_onnx_artifact(
                 req.entry, source, req.quantizations, out, onnx_target.name,
-                _source_record(req, source), req.shape.context_window, say))
+                _source_record(req, source), req.shape.context_window, say),
+                need_bytes=lambda: onnx_expected_bytes(source, req.quantizations))
         except WebslmError as err:
             if not built:
                 raise
@@ -124,19 +127,71 @@ def _open(req: BuildRequest) -> ModelSource:
 def build_one(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme, target: Path,
               say: Callable[[str], None], survival: dict | None = None) -> None:
     _atomically(req, target, lambda out: _write_artifact(req, source, arch, scheme, out,
-                                                          target.name, say, survival))
+                                                          target.name, say, survival),
+                need_bytes=lambda: expected_bytes(source, scheme))
 
 
-def _atomically(req: BuildRequest, target: Path, write: Callable[[Path], None]) -> None:
-    """write(staging) into a hidden sibling directory, then swap it in; never half a target."""
+def _atomically(req: BuildRequest, target: Path, write: Callable[[Path], None],
+                need_bytes: Callable[[], int] = lambda: 0) -> None:
+    """write(staging) into a hidden sibling directory, then swap it in; never half a target.
+    Leftovers of a killed earlier build of this id are cleared first; a full disk ends as a
+    WebslmError with nothing left behind."""
     req.out_root.mkdir(parents=True, exist_ok=True)
+    clear_leftovers(target)
     staging = req.out_root / f".{target.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        write(staging)
-        _replace_dir(staging, target)
+        with claimed_dir(staging):  # the artifact is written inside, under its own name
+            out = staging / target.name
+            write(out)
+            _replace_dir(out, target)
+    except Exception as err:
+        if is_disk_full(err):
+            raise disk_full_error(err, staging, target, need_bytes) from None
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def clear_leftovers(target: Path) -> None:
+    """Remove the staging (and, without atomic exchange, old-copy) directories a killed build
+    of `target` left in its folder; an old copy is put back if the kill came mid-swap."""
+    for old in sorted(target.parent.glob(f".{target.name}.old-*")):
+        if not target.exists():
+            old.rename(target)  # killed between the two renames of _replace_dir's fallback
+    remove_unclaimed(target.parent, f".{target.name}.partial-*")
+    remove_unclaimed(target.parent, f".{target.name}.old-*")
+
+
+def disk_full_error(err: BaseException, staging: Path, target: Path,
+                    need_bytes: Callable[[], int]) -> WebslmError:
+    """What was being written where, and about how much room the artifact needs."""
+    files = [p for p in staging.rglob("*") if p.is_file()] if staging.is_dir() else []
+    written = sum(p.stat().st_size for p in files)
+    name = getattr(err, "filename", None)
+    what = Path(name).name if name else (
+        max(files, key=lambda p: p.stat().st_mtime).name if files else "the artifact")
+    try:
+        estimate = need_bytes()
+    except Exception:  # an estimate must not hide the real error
+        estimate = 0
+    need_mb = max(estimate, written) / 1e6 + 1
+    free_mb = (shutil.disk_usage(target.parent).free + written) / 1e6  # once staging is gone
+    return WebslmError(
+        f"no space left on device while writing {what} to {target}: need about "
+        f"{need_mb:.0f} MB free (about {free_mb:.0f} MB are); nothing was left behind",
+        "free some space on that disk, or pass --out DIR on a disk with more room")
+
+
+def expected_bytes(source: ModelSource, scheme: QuantScheme) -> int:
+    """Rough size of a WebGPU artifact: the weights at the scheme's bits, plus the library
+    and tokenizer files (a few MB)."""
+    elements = sum(math.prod(source.tensor_shape(n)) for n in source.tensor_names())
+    bits = (scheme.weight_bits + 16 / scheme.group_size if scheme.quantized
+            else (16 if scheme.act_dtype == "float16" else 32))
+    tokenizer = sum((source.tokenizer_dir / n).stat().st_size for n in TOKENIZER_FILES
+                    if (source.tokenizer_dir / n).is_file())
+    return int(elements * bits / 8) + tokenizer + 5_000_000
 
 
 def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme,
@@ -215,8 +270,12 @@ def _hash_entry(path: Path) -> dict:
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
-    """Swap the finished staging directory into place; the old one goes only afterwards."""
+    """Swap the finished staging directory into place; the old one goes only afterwards.
+    With an atomic exchange the target never disappears, even for an instant."""
     if target.exists():
+        if exchange_dirs(staging, target):
+            shutil.rmtree(staging, ignore_errors=True)  # now holds the old artifact
+            return
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         target.rename(old)
         staging.rename(target)

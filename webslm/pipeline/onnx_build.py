@@ -4,6 +4,7 @@ dtype in the layout transformers.js loads, plus a webslm manifest (files, hashes
 from __future__ import annotations
 
 import importlib.metadata
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -50,3 +51,15 @@ def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: l
                "context_window": context_window,
                "chat_format": entry.chat_format, "seconds": round(time.time() - started, 1)},
         source=source_record)
+
+
+_BITS = {"q4": 4.5, "q4f16": 4.5, "fp32": 32, "q8": 8}
+
+
+def onnx_expected_bytes(source: ModelSource, quantizations: list[str]) -> int:
+    """Rough size of the ONNX folder (for a disk-full message): every dtype's weights, plus
+    the fp32 export an int8 build is quantized from, plus tokenizer and config files."""
+    elements = sum(math.prod(source.tensor_shape(n)) for n in source.tensor_names())
+    dtypes = onnx_dtypes_for(quantizations)
+    bits = sum(_BITS.get(d.name, 32) + (32 if d.int8_from_fp32 else 0) for d in dtypes)
+    return int(elements * bits / 8) + 5_000_000

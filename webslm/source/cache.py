@@ -2,16 +2,18 @@
 
 Kept under webslm's cache root (webslm/user_cache.py: $WEBSLM_CACHE), keyed by what
 they were derived from, and filled atomically so an interrupted run never leaves half a folder.
+A sibling <key>.files.json records every file's bytes and sha256: an entry damaged later
+(a file truncated, edited or removed) is detected on use and derived again.
 """
 
 import hashlib
+import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from webslm.user_cache import cache_root
+from webslm.user_cache import cache_root, claimed_dir, remove_unclaimed
 
 
 def cache_key(*parts: object) -> str:
@@ -19,18 +21,78 @@ def cache_key(*parts: object) -> str:
 
 
 def staged_dir(kind: str, key: str, fill: Callable[[Path], None]) -> Path:
-    """Return cache_root()/kind/key, calling fill(empty_dir) to create it the first time."""
+    """Return cache_root()/kind/key, calling fill(empty_dir) to create it the first time
+    (or again, when the entry no longer matches its file table)."""
     final = cache_root() / kind / key
     if final.is_dir():
-        return final
+        if entry_problem(final) is None:
+            return final
+        _discard(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".partial-"))
+    remove_unclaimed(final.parent, ".partial-*")  # left by a killed run
+    tmp = final.parent / f".partial-{key}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        fill(tmp)
-        os.rename(tmp, final)
+        with claimed_dir(tmp):
+            fill(tmp)
+            os.rename(tmp, final)
+        _write_table(final, _table_path(final))  # a kill just before: entry_problem writes it
     except OSError:
         if not final.is_dir():  # not a lost race with another process: a real failure
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def entry_problem(final: Path) -> str | None:
+    """What is wrong with a cache entry, or None. An entry from before file tables were
+    written gets one now (it appeared by an atomic rename, so it was whole then)."""
+    table_path = _table_path(final)
+    try:
+        table = json.loads(table_path.read_text())
+    except FileNotFoundError:
+        _write_table(final, table_path)
+        return None
+    except (OSError, ValueError):
+        return f"{table_path.name} is unreadable"
+    if not isinstance(table, dict):
+        return f"{table_path.name} is not a file table"
+    present = {p.name for p in final.iterdir() if p.is_file()}
+    if present != set(table):
+        return f"files differ from {table_path.name}"
+    for name, expected in table.items():
+        path = final / name
+        if path.stat().st_size != expected.get("bytes") or _sha256(path) != expected.get("sha256"):
+            return f"{name} differs from {table_path.name}"
+    return None
+
+
+def _table_path(final: Path) -> Path:
+    return final.with_name(f"{final.name}.files.json")
+
+
+def _write_table(directory: Path, table_path: Path) -> None:
+    table = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+             for p in sorted(directory.iterdir()) if p.is_file()}
+    tmp = table_path.with_name(f".{table_path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(table, indent=1))
+    os.replace(tmp, table_path)
+
+
+def _discard(final: Path) -> None:
+    """Move a damaged entry out of the way first (one rename), then delete it."""
+    trash = final.with_name(f".partial-{final.name}-damaged-{os.getpid()}")
+    try:
+        os.rename(final, trash)
+    except OSError:
+        return  # another process moved it already
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
