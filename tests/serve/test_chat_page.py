@@ -58,6 +58,7 @@ def test_page_picks_the_f32_build_without_shader_f16(chat):
     assert facts["withF16"] == F16  # the same listing on an f16 GPU takes the f16 build
     assert facts["f16Disabled"]
     assert "shader-f16" in facts["status"], facts["status"]
+    assert "runs in this browser, on your GPU" in page.text_content("#messages .empty")
 
 
 def test_model_loads_in_a_worker_with_progress(chat):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import subprocess
-import sys
-import time
-from urllib.parse import urlsplit
 
 import pytest
 
 from serve_helpers import SECRET
+from test_load import bench
+
+running_server = bench().running_server
 
 ART = "/models/tiny-q4f32_1/resolve/main/"
 
@@ -20,24 +19,8 @@ ART = "/models/tiny-q4f32_1/resolve/main/"
 @pytest.fixture
 def server(site_dirs):
     """A `webslm serve` subprocess on a free port (--port 0), with the repository's web/."""
-    proc = subprocess.Popen([sys.executable, "-m", "webslm.cli", "serve", str(site_dirs["dist"]),
-                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    deadline, lines = time.time() + 60, []
-    try:
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if "serving on http://" in line:
-                break
-            if not line and proc.poll() is not None:
-                pytest.fail("webslm serve exited:\n" + "".join(lines))
-        url = urlsplit(line.split("serving on ", 1)[1].strip())
-        assert url.hostname == "127.0.0.1"
-        yield url.hostname, url.port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with running_server(site_dirs["dist"]) as (_pid, port):
+        yield "127.0.0.1", port
 
 
 def fetch(server, path: str, headers: dict | None = None):

@@ -37,6 +37,7 @@ def test_chat_page_picks_the_wasm_engine_and_q8(site):
     assert "WebGPU" in status and "smollm2-135m-onnx (q8)" in status, status
     assert "smollm2-135m has no WebLLM build here" in status and ".." not in status, status
     assert "2 threads" in status or "1 thread" in status, status
+    assert "runs in this browser, on your CPU" in page.text_content("#messages .empty")
 
 
 def test_chat_page_answers_paris_on_the_wasm_engine(site):

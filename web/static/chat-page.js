@@ -67,6 +67,8 @@ function showChoice() {
   $("gpu-status").textContent = build
     ? `${gpuLine} ${page.choice.reason} Download ${formatBytes(size)}, context ${build.context_window} tokens.`
     : page.choice.reason;
+  const runsOn = $("runs-on"); // the empty chat's words follow the engine chosen
+  if (runsOn) runsOn.textContent = !engine ? "" : engine === "transformers-wasm" ? ", on your CPU" : ", on your GPU";
   const badge = $("engine-badge");
   badge.hidden = !engine;
   badge.dataset.engine = engine || "";
