@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from webslm.artifacts.manifest import sha256_file
+from webslm.hashing import sha256_file
 from webslm.artifacts.tensor_cache_reader import read_tensor_cache
 from webslm.compile.arch import find_architecture
 from webslm.compile.compiler import BuildShape, compile_model, export_module

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import chromium, open_page, page_summary, wait_state, webslm_serve
+from browser_helpers import chromium, open_page, page_summary, webslm_serve
 from flaky_proxy import flaky_proxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -4,31 +4,22 @@ ModelRecord ready to paste into an appConfig."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from webslm import __version__
+from webslm.hashing import file_entry
 from webslm.resources import WEBLLM, npm_pin
 
 MANIFEST = "webslm-manifest.json"
 WEBLLM_VERSION = npm_pin(WEBLLM)  # web/package.json pins the WebLLM the artifacts are tested with
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_table(directory: Path) -> dict[str, dict[str, Any]]:
     """Every file below `directory` but the manifest, by POSIX relative path (onnx/x.onnx)."""
     files = sorted(p for p in directory.rglob("*") if p.is_file())
-    return {p.relative_to(directory).as_posix(): {"bytes": p.stat().st_size,
-                                                  "sha256": sha256_file(p)}
+    return {p.relative_to(directory).as_posix(): file_entry(p)
             for p in files if p.relative_to(directory).as_posix() != MANIFEST}
 
 

@@ -22,6 +22,7 @@ from webslm.compile.pipeline import webgpu_target
 from webslm.compile.webruntime import ensure_runtime_objects, link_model_library, toolchain_versions
 from webslm.compile.webruntime.toolchain import find_emcc
 from webslm.errors import WebslmError
+from webslm.hashing import file_entry
 from webslm.pipeline.convert import convert
 from webslm.pipeline.finetune import choose_schemes
 from webslm.pipeline.onnx_build import onnx_artifact_id, onnx_expected_bytes, write_onnx_artifact
@@ -243,7 +244,7 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
 def _source_record(req: BuildRequest, source: ModelSource) -> dict:
     record = {"spec": req.source_spec or req.entry.source, "id": source.id,
               "revision": source.revision,
-              "files": {p.name: _hash_entry(p) for p in source.files}}
+              "files": {p.name: file_entry(p) for p in source.files}}
     if isinstance(source, MergedSource):
         record["adapter"] = {**source.adapter.summary(), "qlora_base": source.qlora_base}
     return record
@@ -261,12 +262,6 @@ def _unquantized_param_count(params, group_size: int) -> int:
         elif not p.name.endswith((".q_weight", ".q_min")):
             count += n
     return count
-
-
-def _hash_entry(path: Path) -> dict:
-    from webslm.artifacts.manifest import sha256_file
-
-    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def _replace_dir(staging: Path, target: Path) -> None:

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from webslm.hashing import file_entry, sha256_file
 from webslm.user_cache import cache_root, claimed_dir, remove_unclaimed
 
 
@@ -63,7 +64,7 @@ def entry_problem(final: Path) -> str | None:
         return f"files differ from {table_path.name}"
     for name, expected in table.items():
         path = final / name
-        if path.stat().st_size != expected.get("bytes") or _sha256(path) != expected.get("sha256"):
+        if path.stat().st_size != expected.get("bytes") or sha256_file(path) != expected.get("sha256"):
             return f"{name} differs from {table_path.name}"
     return None
 
@@ -73,8 +74,7 @@ def _table_path(final: Path) -> Path:
 
 
 def _write_table(directory: Path, table_path: Path) -> None:
-    table = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-             for p in sorted(directory.iterdir()) if p.is_file()}
+    table = {p.name: file_entry(p) for p in sorted(directory.iterdir()) if p.is_file()}
     tmp = table_path.with_name(f".{table_path.name}.{os.getpid()}")
     tmp.write_text(json.dumps(table, indent=1))
     os.replace(tmp, table_path)
@@ -90,9 +90,3 @@ def _discard(final: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -33,6 +33,7 @@ from webslm.compile.webruntime.toolchain import (
     toolchain_versions,
 )
 from webslm.errors import WebslmError
+from webslm.hashing import file_entry, sha256_file
 from webslm.user_cache import CACHE_ENV, cache_root, exchange_dirs
 
 INCLUDE_EXTRA = Path(__file__).parent / "include_extra"
@@ -98,7 +99,7 @@ def damaged_objects(directory: Path) -> dict[str, str]:
         size = path.stat().st_size
         if expected and size != expected["bytes"]:
             damaged[name] = f"{size} bytes, {expected['bytes']} expected"
-        elif expected and _sha256(path) != expected["sha256"]:
+        elif expected and sha256_file(path) != expected["sha256"]:
             damaged[name] = "sha256 differs from build.json"
         elif not expected and (problem := wasm_problem(path)):
             damaged[name] = problem
@@ -118,17 +119,10 @@ def _recorded(directory: Path) -> dict | None:
     return objects if isinstance(objects, dict) else None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _object_table(directory: Path) -> dict:
-    return {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-            for p in _objects_in(directory)}
+    return {p.name: file_entry(p) for p in _objects_in(directory)}
 
 
 def wasm_problem(path: Path) -> str | None:
