@@ -166,6 +166,42 @@ def test_truncated_shard_is_caught(webllm_site):
         assert bad.name in error, error
 
 
+EVICTING_LOAD = """async (model) => {
+    const { createChat } = await import('/webslm.js');
+    let evicted = 0;
+    let evicting = null;
+    // The browser evicts storage under pressure: here, every cached file of the build goes
+    // the moment WebLLM starts copying weights from the cache to the GPU.
+    const onProgress = (p) => {
+        if (p.stage !== 'load' || evicting) return;
+        evicting = caches.open('webllm/model').then(async (cache) => {
+            for (const request of await cache.keys()) evicted += (await cache.delete(request)) ? 1 : 0;
+        });
+    };
+    const chat = await createChat({ model, onProgress });
+    await evicting;
+    const reply = await chat.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }],
+                                                       max_tokens: 2, temperature: 0 });
+    await chat.unload();
+    return { evicted, answered: reply.choices[0].message.content.length > 0 };
+}"""
+
+
+def test_cache_evicted_mid_load_is_downloaded_again_verified(webllm_site):
+    artifact, url, _log, _shards = webllm_site
+    with chromium() as ctx:
+        page = open_page(ctx, url, [])
+        result = page.evaluate(EVICTING_LOAD, artifact.name)
+        assert result["evicted"] > 0 and result["answered"], result
+        stored = page.evaluate("""async (folder) => {
+            const cache = await caches.open('webllm/model');
+            return Promise.all((await cache.keys()).filter((r) => r.url.startsWith(folder))
+                .map(async (r) => [r.url.slice(folder.length), (await cache.match(r)).headers.get('x-webslm-sha256')]));
+        }""", url + f"models/{artifact.name}/resolve/main/")
+    files = manifest_files(artifact)
+    assert stored and all(files[name]["sha256"] == sha for name, sha in stored), stored
+
+
 # --- transformers.js (ONNX) ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
