@@ -22,7 +22,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from webslm.errors import WebslmError
-from webslm.source.tokenizer import read_object, read_template_file
+from webslm.model_files import read_object, read_template_file
 
 SYSTEM = "{system_message}"
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from webslm.errors import WebslmError
-from webslm.source.base import read_json, to_float32
+from webslm.model_files import read_json
+from webslm.source.base import to_float32
 
 CONFIG = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_model.pt")

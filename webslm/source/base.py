@@ -1,6 +1,5 @@
 """What every model source offers the compiler: config, tokenizer files, and HF-named weights."""
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from webslm.errors import WebslmError
+from webslm.model_files import read_json
 
 
 @dataclass
@@ -57,18 +57,6 @@ class ModelSource(ABC):
     @property
     def chat_template(self) -> str | None:
         return read_json(self.tokenizer_dir / "tokenizer_config.json").get("chat_template")
-
-
-def read_json(path: Path) -> dict:
-    """Read a JSON file, failing with a message that names it."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WebslmError(f"{path} is missing", "point --source at a complete model") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise WebslmError(
-            f"{path} is not valid JSON ({err})", "download or restore the file again"
-        ) from None
 
 
 def to_float32(name: str, tensor) -> np.ndarray:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from webslm.errors import WebslmError
-from webslm.source.base import ModelSource, read_json, reference_generation_config
+from webslm.model_files import read_json
+from webslm.source.base import ModelSource, reference_generation_config
 from webslm.source.cache import cache_key, staged_dir
 from webslm.source.config import clean_exported_config, normalize_config
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from webslm.errors import WebslmError
 from webslm.source.adapter import Adapter
-from webslm.source.base import ModelSource, read_json
+from webslm.model_files import read_json
+from webslm.source.base import ModelSource
 from webslm.source.tokenizer import prepare_tokenizer_dir
 
 EMBED, LM_HEAD = "model.embed_tokens.weight", "lm_head.weight"

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from webslm.errors import WebslmError
-from webslm.source.base import ModelSource, read_json, reference_generation_config, to_float32
+from webslm.model_files import read_json
+from webslm.source.base import ModelSource, reference_generation_config, to_float32
 from webslm.source.config import normalize_config
 from webslm.source.tokenizer import prepare_tokenizer_dir, tokenizer_files
 

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from webslm.errors import WebslmError
-from webslm.source.base import read_json
+from webslm.model_files import read_object, read_template_file
 from webslm.source.cache import staged_dir
 
 REQUIRED = ("tokenizer.json", "tokenizer_config.json")
@@ -54,24 +54,6 @@ def prepare_tokenizer_dir(root: Path) -> Path:
         (out / "tokenizer_config.json").write_text(json.dumps(merged, indent=2, ensure_ascii=False))
 
     return staged_dir("tokenizer", digest.hexdigest()[:32], fill)
-
-
-def read_object(path: Path) -> dict:
-    """A JSON file that must hold an object (tokenizer_config.json, chat_template.json)."""
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise WebslmError(f"{path} holds a JSON {type(data).__name__}, not an object",
-                          "restore the file from the model's repository")
-    return data
-
-
-def read_template_file(path: Path) -> str:
-    """chat_template.jinja as text, failing with its name when it is not UTF-8."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise WebslmError(f"cannot read chat template {path}: {err}",
-                          "restore the file from the model's repository (it must be UTF-8 text)") from None
 
 
 def _separate_template(root: Path) -> str | list | None:
