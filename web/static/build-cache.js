@@ -7,10 +7,15 @@ import { fileTable, isVerified } from "./integrity.js";
 export const WEBLLM_CACHES = ["webllm/config", "webllm/wasm", "webllm/model"];
 /** Verified copies of ONNX builds' files (transformers.js's own cache is off). */
 export const ONNX_CACHE = "webslm/onnx";
+/** Files of a WebLLM build that WebLLM never downloads (it takes the template from
+ * mlc-chat-config.json), so a build is cached whole without them. */
+const WEBLLM_UNREAD = new Set(["tokenizer_config.json"]);
+
+const isOnnx = (build) => build.engine === "transformers.js";
 
 /** The caches that hold `build`'s files (a summary from api/models.json). */
 export function cachesOf(build) {
-  return build.engine === "transformers.js" ? [ONNX_CACHE] : WEBLLM_CACHES;
+  return isOnnx(build) ? [ONNX_CACHE] : WEBLLM_CACHES;
 }
 
 /** `build`'s file table keyed by absolute URL (its folder resolved against `base`). */
@@ -20,9 +25,9 @@ export function buildFiles(build, base) {
 }
 
 /**
- * What of `build` the browser holds: {files, bytes, totalFiles, totalBytes, complete, dtypes}.
- * Only entries verified against this build's hashes count. An ONNX build is complete when
- * one dtype can load from the cache (`dtypes`: those that can).
+ * What of `build` the browser holds: {files, bytes, totalFiles, totalBytes, complete, dtypes},
+ * counting the files its engine loads. Only entries verified against this build's hashes
+ * count. An ONNX build is complete when one dtype can load from the cache (`dtypes`).
  */
 export async function cachedState(build, base) {
   const table = buildFiles(build, base);
@@ -34,7 +39,7 @@ export async function cachedState(build, base) {
       if (!found.has(file.name) && isVerified(await cache.match(file.url), file)) found.add(file.name);
     }
   }
-  const files = [...table.values()];
+  const files = [...table.values()].filter((f) => isOnnx(build) || !WEBLLM_UNREAD.has(f.name));
   const sum = (list) => list.reduce((n, f) => n + f.bytes, 0);
   const own = build.dtype_files || {};
   const others = (dtype) => new Set(Object.entries(own).filter(([d]) => d !== dtype).flatMap(([, names]) => names));
@@ -42,10 +47,10 @@ export async function cachedState(build, base) {
     const skip = others(dtype);
     return files.every((f) => skip.has(f.name) || found.has(f.name));
   });
+  const held = files.filter((f) => found.has(f.name));
   return {
-    files: found.size, bytes: sum(files.filter((f) => found.has(f.name))),
-    totalFiles: files.length, totalBytes: sum(files),
-    complete: files.length > 0 && (found.size === files.length || dtypes.length > 0), dtypes,
+    files: held.length, bytes: sum(held), totalFiles: files.length, totalBytes: sum(files),
+    complete: files.length > 0 && (held.length === files.length || dtypes.length > 0), dtypes,
   };
 }
 

@@ -11,15 +11,21 @@ import { renderMarkdown } from "./markdown.js";
 import { describeProgress } from "./progress.js";
 import { explainError } from "./errors.js";
 
+// Colours come from the host page: text inherits, tints are mixed from currentColor, so the
+// box reads well on light and dark hosts alike. --webslm-accent sets the user bubble's tint.
 const STYLE = `
-:host { display: block; font: 14px/1.45 system-ui, sans-serif; border: 1px solid #c8ccd4; border-radius: 8px; padding: 8px; }
+:host { display: block; font: 14px/1.45 system-ui, sans-serif; border: 1px solid color-mix(in srgb, currentColor 30%, transparent); border-radius: 8px; padding: 8px; min-width: 0; max-width: 100%; }
 .log { max-height: 24em; overflow-y: auto; display: flex; flex-direction: column; gap: 6px; }
-.msg { padding: 6px 10px; border-radius: 6px; white-space: pre-wrap; }
-.user { background: #e8f0fe; align-self: flex-end; }
-.assistant { background: #f3f4f6; }
-.status { color: #555; font-size: 12px; min-height: 1.2em; }
-form { display: flex; gap: 6px; margin-top: 6px; }
-textarea { flex: 1; resize: vertical; font: inherit; }
+.msg { padding: 6px 10px; border-radius: 6px; white-space: pre-wrap; overflow-wrap: anywhere; max-width: 100%; min-width: 0; }
+.msg pre { overflow-x: auto; white-space: pre; overflow-wrap: normal; }
+.user { background: color-mix(in srgb, var(--webslm-accent, #2458d6) 16%, transparent); align-self: flex-end; }
+.assistant { background: color-mix(in srgb, currentColor 8%, transparent); }
+.status { color: color-mix(in srgb, currentColor 78%, transparent); font-size: 12px; min-height: 1.2em; overflow-wrap: anywhere; }
+.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+form { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 6px; }
+textarea { flex: 1 1 12em; min-width: 0; resize: vertical; font: inherit; }
+button { font: inherit; }
+:focus-visible { outline: 3px solid var(--webslm-accent, #2458d6); outline-offset: 2px; }
 `;
 
 export function defineChatElement(name = "webslm-chat") {
@@ -38,9 +44,15 @@ export function defineChatElement(name = "webslm-chat") {
       style.textContent = STYLE;
       root.append(style);
       this.log = root.appendChild(Object.assign(document.createElement("div"), { className: "log" }));
+      // Not live regions: progress and streamed tokens would be read out one by one;
+      // .sr announces ready, errors and each complete answer once.
       this.log.setAttribute("role", "log");
+      this.log.setAttribute("aria-live", "off");
+      this.log.setAttribute("aria-label", "Conversation");
+      this.log.tabIndex = 0; // it scrolls: reachable by keyboard
       this.status = root.appendChild(Object.assign(document.createElement("div"), { className: "status" }));
-      this.status.setAttribute("aria-live", "polite");
+      this.announcer = root.appendChild(Object.assign(document.createElement("div"), { className: "sr" }));
+      this.announcer.setAttribute("role", "status");
       const form = root.appendChild(document.createElement("form"));
       this.input = form.appendChild(Object.assign(document.createElement("textarea"), { rows: 2 }));
       this.input.setAttribute("aria-label", "Message");
@@ -66,6 +78,7 @@ export function defineChatElement(name = "webslm-chat") {
       }).then((chat) => {
         this.#chat = chat;
         this.status.textContent = `Ready: ${chat.model}`;
+        this.announcer.textContent = this.status.textContent;
         this.dispatchEvent(new CustomEvent("webslm-ready", { detail: { model: chat.model } }));
         return chat;
       }, (err) => {
@@ -79,6 +92,7 @@ export function defineChatElement(name = "webslm-chat") {
     #fail(err) {
       const { message } = explainError(err);
       this.status.textContent = message;
+      this.announcer.textContent = message;
       this.dispatchEvent(new CustomEvent("webslm-error", { detail: { message, detail: String(err) } }));
     }
 
@@ -104,6 +118,7 @@ export function defineChatElement(name = "webslm-chat") {
         const system = this.getAttribute("system-prompt");
         const messages = system ? [{ role: "system", content: system }, ...this.#history] : this.#history;
         const bubble = this.#bubble("assistant", "");
+        bubble.setAttribute("aria-busy", "true");
         this.stopButton.disabled = false;
         const stream = await chat.chat.completions.create({
           messages, stream: true, max_tokens: Number(this.getAttribute("max-tokens")) || 256,
@@ -112,6 +127,7 @@ export function defineChatElement(name = "webslm-chat") {
           answer += chunk.choices[0]?.delta?.content || "";
           renderMarkdown(answer, bubble);
         }
+        this.announcer.textContent = `Answer: ${answer || "(empty)"}`;
         this.#history.push({ role: "assistant", content: answer });
         this.dispatchEvent(new CustomEvent("webslm-answer", { detail: { text: answer } }));
         return answer;
@@ -120,6 +136,7 @@ export function defineChatElement(name = "webslm-chat") {
         this.#fail(err);
         return null;
       } finally {
+        this.log.querySelector("[aria-busy]")?.removeAttribute("aria-busy");
         this.#busy = false;
         this.sendButton.disabled = false;
         this.stopButton.disabled = true;

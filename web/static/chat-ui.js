@@ -53,6 +53,12 @@ export class ChatUI {
     $("stop").disabled = !this.busy;
   }
 
+  // #messages is not a live region (it would read every streamed token); this one speaks once.
+  #announce(text) {
+    const status = $("answer-status");
+    if (status) status.textContent = text;
+  }
+
   #error(text) {
     $("error").textContent = text;
     $("error").hidden = !text;
@@ -91,11 +97,13 @@ export class ChatUI {
     this.setState("generating");
     this.#enable(true);
     this.#error("");
+    this.#announce("");
     this.prompt.value = "";
     this.#bubble("user", text);
     this.history.push({ role: "user", content: text });
     const item = this.#bubble("assistant", "");
     item.classList.add("streaming");
+    item.setAttribute("aria-busy", "true"); // half an answer: assistive tech should wait
     const body = item.querySelector(".body");
     const t0 = performance.now();
     let tFirst = 0;
@@ -121,6 +129,7 @@ export class ChatUI {
       this.history.push({ role: "assistant", content: answer });
       item.dataset.finishReason = finish || "stop";
       item.append(this.#stats(t0, tFirst, performance.now(), usage, finish));
+      this.#announce(`${finish === "abort" ? "Stopped answer" : "Answer"}: ${answer || "(empty)"}`);
     } catch (err) {
       this.history.pop(); // the question got no answer
       item.classList.add("failed");
@@ -130,6 +139,7 @@ export class ChatUI {
       if (explained.kind === "device-lost") this.detach();
     } finally {
       item.classList.remove("streaming");
+      item.removeAttribute("aria-busy");
       this.busy = false;
       this.setState(this.chat ? "ready" : "error");
       this.#enable(Boolean(this.chat));
