@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from platform_limits import skip_platform_limit
 from webslm.errors import WebslmError
 from webslm.pipeline.build import clear_leftovers
 from webslm.user_cache import CACHE_ENV
@@ -298,8 +299,8 @@ def small_disk(tmp_path, earlier):
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(mount)],
                           capture_output=True, text=True) if shutil.which("mount") else None
     if done is None or done.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs to fill (needs root with CAP_SYS_ADMIN): "
-                    + (done.stderr.strip() if done else "no mount command"))
+        skip_platform_limit("cannot mount a small tmpfs to fill (needs root with CAP_SYS_ADMIN): "
+                            + (done.stderr.strip() if done else "no mount command"))
     try:
         yield mount
     finally:
