@@ -119,6 +119,9 @@ def test_storage_too_small_says_how_much_is_needed(webllm_site):
         cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": 4 * 2**20})
         page.goto(url)
         page.wait_for_function("() => document.getElementById('app')?.dataset.ready === 'true'")
+        # The site's offline service worker takes over the page, so WebLLM's module comes
+        # through it: a copy it cannot store (quota full) must not fail the page's request.
+        page.wait_for_function("() => !!navigator.serviceWorker.controller", timeout=30_000)
         result = page.evaluate(CREATE_CHAT, [artifact.name, {}])
     assert result["ok"] is False and result["name"] == "StorageFullError", result
     total = sum(f["bytes"] for f in manifest_files(artifact).values())

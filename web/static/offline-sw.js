@@ -39,18 +39,20 @@ async function precache(root) {
 }
 
 // Network first, so a redeployed site is picked up at once; the cache only answers offline.
+// A copy that cannot be stored (storage quota full) must not fail the page's own request.
 async function networkFirst(request, root) {
   const cache = await caches.open(CACHE);
+  let response;
   try {
-    const response = await fetch(request);
-    if (response.ok && response.status === 200) await cache.put(request, response.clone());
-    return response;
+    response = await fetch(request);
   } catch (err) {
     const hit = await cache.match(request, { ignoreSearch: true })
       || (request.mode === "navigate" ? await cache.match(new URL("./", root)) : undefined);
     if (hit) return hit;
     throw err;
   }
+  if (response.ok && response.status === 200) await cache.put(request, response.clone()).catch(() => {});
+  return response;
 }
 
 /** Wire the service worker `sw` (a ServiceWorkerGlobalScope). */
