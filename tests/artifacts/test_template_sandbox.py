@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from webslm.artifacts.conv_templates import MAX_RENDER_SECONDS, detect_chat_format
+from webslm.artifacts.conv_templates import detect_chat_format
+from webslm.artifacts.template_sandbox import MAX_RENDER_SECONDS
 from webslm.errors import WebslmError
 
 CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}"
