@@ -18,6 +18,13 @@ export function cachesOf(build) {
   return isOnnx(build) ? [ONNX_CACHE] : WEBLLM_CACHES;
 }
 
+/** The files one dtype of an ONNX build loads: the shared ones and its own graph and data
+ * (every file, for a WebLLM build). */
+export function dtypeFiles(build, dtype) {
+  const others = new Set(Object.entries(build.dtype_files || {}).filter(([d]) => d !== dtype).flatMap(([, names]) => names));
+  return Object.keys(build.files || {}).filter((name) => !others.has(name));
+}
+
 /** `build`'s file table keyed by absolute URL (its folder resolved against `base`). */
 export function buildFiles(build, base) {
   const folder = build.record?.model ?? new URL(build.url, base).href;
@@ -41,12 +48,8 @@ export async function cachedState(build, base) {
   }
   const files = [...table.values()].filter((f) => isOnnx(build) || !WEBLLM_UNREAD.has(f.name));
   const sum = (list) => list.reduce((n, f) => n + f.bytes, 0);
-  const own = build.dtype_files || {};
-  const others = (dtype) => new Set(Object.entries(own).filter(([d]) => d !== dtype).flatMap(([, names]) => names));
-  const dtypes = Object.keys(own).filter((dtype) => {
-    const skip = others(dtype);
-    return files.every((f) => skip.has(f.name) || found.has(f.name));
-  });
+  const dtypes = Object.keys(build.dtype_files || {})
+    .filter((dtype) => dtypeFiles(build, dtype).every((name) => found.has(name)));
   const held = files.filter((f) => found.has(f.name));
   return {
     files: held.length, bytes: sum(held), totalFiles: files.length, totalBytes: sum(files),

@@ -2,7 +2,7 @@
 // decoding never block the page's main thread. The page talks to it with WebLLM's own
 // WebWorkerMLCEngine client (see chat-client.js).
 import { importWebLLM } from "./engine-modules.js";
-import { checkRoom, downloadVerified, dropUnverified, fileTable } from "./integrity.js";
+import { downloadVerified, fileTable, prepareCaches } from "./integrity.js";
 import { WEBLLM_CACHES } from "./build-cache.js";
 
 // WebLLM notices a lost device only while loading and then just logs it; out-of-memory
@@ -49,8 +49,7 @@ function reportProblem(err) {
 
 async function expectFiles({ folder, files }) {
   expected = fileTable(folder, files);
-  needed = await dropUnverified(WEBLLM_CACHES, expected);
-  await checkRoom(needed);
+  needed = await prepareCaches(WEBLLM_CACHES, expected);
 }
 
 // WebLLM is imported dynamically (engine-modules.js says why); messages that arrive

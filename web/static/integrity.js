@@ -84,8 +84,18 @@ export async function dropUnverified(cacheNames, table) {
   return bytes;
 }
 
+/**
+ * Before a load: drop `table`'s unverified entries from `cacheNames`, and fail now when what
+ * is left to download clearly does not fit. Returns the bytes still to download.
+ */
+export async function prepareCaches(cacheNames, table) {
+  const needed = await dropUnverified(cacheNames, table);
+  await checkRoom(needed);
+  return needed;
+}
+
 /** Throw StorageFullError now when `needed` bytes clearly do not fit (before downloading). */
-export async function checkRoom(needed) {
+async function checkRoom(needed) {
   if (!needed || !navigator.storage?.estimate) return;
   const { quota = 0, usage = 0 } = await navigator.storage.estimate();
   if (quota && quota - usage < needed) {

@@ -9,6 +9,7 @@
 import { canConstrain } from "./json-constraint.js";
 import { ortWasmFolder } from "./engine-modules.js";
 import { SITE_ROOT } from "./models.js";
+import { dtypeFiles } from "./build-cache.js";
 import { startWorker, workerFailure } from "./start-worker.js";
 
 const WORKER_FILE = "./tjs-worker.js";
@@ -39,12 +40,6 @@ function schemaOf(format) {
   const schema = typeof format.schema === "string" ? JSON.parse(format.schema) : format.schema;
   if (!canConstrain(schema)) throw new Error("The CPU engine constrains flat JSON objects only (strings, choices, booleans, numbers).");
   return schema;
-}
-
-/** The files a dtype loads: the shared ones (config, tokenizer) and its own graph and data. */
-function preloadFiles(build, dtype) {
-  const others = new Set(Object.entries(build.dtype_files || {}).filter(([d]) => d !== dtype).flatMap(([, names]) => names));
-  return Object.keys(build.files || {}).filter((name) => !others.has(name));
 }
 
 /**
@@ -83,7 +78,7 @@ export async function createTransformersChat(plan, { base, onProgress, wasmFolde
 
   const info = await Promise.race([new Promise((resolve, reject) => {
     loaded = { resolve, reject };
-    worker.postMessage({ type: "load", modelUrl, files: plan.build.files, preload: preloadFiles(plan.build, plan.dtype),
+    worker.postMessage({ type: "load", modelUrl, files: plan.build.files, preload: dtypeFiles(plan.build, plan.dtype),
       device: plan.device, dtype: plan.dtype,
       threads: plan.threads, wasmFolder, plainWasm: plan.plainWasm, interrupt });
   }), failed]).catch((err) => { worker.terminate(); throw err; });

@@ -10,7 +10,7 @@
 
 import { JsonSchemaConstraint, maskScores } from "./json-constraint.js";
 import { importTransformers, ortWasmPaths } from "./engine-modules.js";
-import { checkRoom, dropUnverified, fileTable, verifiedResponse } from "./integrity.js";
+import { fileTable, prepareCaches, verifiedResponse } from "./integrity.js";
 import { ONNX_CACHE } from "./build-cache.js";
 
 let tjs = null;        // the transformers.js module
@@ -30,8 +30,7 @@ const interrupted = () => (interruptFlag instanceof Int32Array ? Atomics.load(in
 async function verifiedFetch(modelUrl, files, preload, progress_callback) {
   const table = fileTable(modelUrl, files);
   const cache = await caches.open(ONNX_CACHE);
-  const needed = await dropUnverified([ONNX_CACHE], table);
-  await checkRoom(needed);
+  const needed = await prepareCaches([ONNX_CACHE], table);
   const opts = (file) => ({ needed, onProgress: (loaded, total) => progress_callback({
     status: "progress", file: file.name, loaded, total, progress: (100 * loaded) / total }) });
   for (const name of preload) {
