@@ -6,11 +6,13 @@ work from the keyboard alone.
 
 Idle and error states use a fake artifact (it lists, its load fails: no model needed); the
 loading and answered states of the chat page use ONE load of the real SmolLM2-135M build,
-made with the keyboard, and one eight-token answer."""
+made with the keyboard, and one eight-token answer. test_layout_a11y_cpu.py does the same
+for the form demo and the element with the ONNX build on WASM."""
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,17 +29,18 @@ SCHEMES = ("light", "dark")
 FAKE = "tiny-q4f32_1"
 
 # A host with its own light and dark colours: the element takes its colours from the host.
-HOST = """<!doctype html>
+HOST_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>A host page</title><link rel="icon" href="data:,">
 <style>:root { color-scheme: light dark; background: #fff; color: #222; }
 @media (prefers-color-scheme: dark) { :root { background: #121212; color: #e8e8e8; } }</style>
 <script type="module" src="webslm.js"></script></head>
 <body><main><h1>A host page</h1>
-<webslm-chat model="%s" base-url="./"></webslm-chat></main>
-<script>document.querySelector('webslm-chat').addEventListener('webslm-error',
-  (e) => { document.body.dataset.error = e.detail.message; });</script>
-</body></html>""" % FAKE
+<webslm-chat model="%s" base-url="./" max-tokens="8"></webslm-chat></main>
+<script>const chat = document.querySelector('webslm-chat');
+chat.addEventListener('webslm-error', (e) => { document.body.dataset.error = e.detail.message; });
+chat.addEventListener('webslm-answer', (e) => { document.body.dataset.answer = e.detail.text; });</script>
+</body></html>"""
 
 # Every visible control of the composer / the form / the element, and where it ends.
 CONTROLS = {
@@ -81,7 +84,7 @@ def check_layout(page, kind: str, label: str):
             assert m["outside"] == [], f"{where}: {m}"
 
 
-def check_axe(page, label: str, widths=(375, 1280)):
+def check_axe(page, label: str, widths=WIDTHS):
     """axe-core in both schemes: no serious or critical violation."""
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.add_script_tag(path=str(AXE))
@@ -114,10 +117,32 @@ def focus_ring(page) -> str:
         const s = getComputedStyle(a); return `${s.outlineStyle} ${s.outlineWidth}`; }""")
 
 
+def check_composer_above_the_keyboard(page):
+    """A phone with its on-screen keyboard open leaves about 320 px of viewport (the pages ask
+    for `interactive-widget=resizes-content`): focused by keyboard, the message box, Send, Stop
+    and New chat all fit in it."""
+    page.set_viewport_size({"width": 375, "height": 320})
+    tab_to(page, "#prompt")
+    rects = page.evaluate("""() => ['prompt', 'send', 'stop', 'new-chat'].map((id) => {
+        const r = document.getElementById(id).getBoundingClientRect();
+        return [id, r.top >= 0 && r.bottom <= innerHeight && r.left >= 0 && r.right <= innerWidth]; })""")
+    assert all(inside for _, inside in rects), rects
+
+
 @pytest.fixture(scope="module")
 def browser():
     with chromium() as ctx:
         yield ctx
+
+
+@contextmanager
+def host_page(ctx, url: str, model: str):
+    """/host.html on the site at `url`: the host page with <webslm-chat model=...>."""
+    ctx.route(url + "host.html", lambda r: r.fulfill(body=HOST_PAGE % model, content_type="text/html"))
+    try:
+        yield url + "host.html"
+    finally:
+        ctx.unroute(url + "host.html")
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +150,9 @@ def fake_site(browser, tmp_path_factory):
     """`webslm serve` of a fake artifact (lists, cannot load), plus /host.html embedding it."""
     dist = tmp_path_factory.mktemp("fake-dist")
     make_artifact(dist, FAKE)
-    with webslm_serve(dist) as url:
-        browser.route(url + "host.html", lambda r: r.fulfill(body=HOST, content_type="text/html"))
+    with webslm_serve(dist) as url, host_page(browser, url, FAKE):
         yield url
-        browser.unroute(url + "host.html")
+
 
 
 def test_chat_page_idle_and_error(browser, fake_site):
@@ -158,6 +182,7 @@ def test_long_answers_wrap_inside_their_bubble(browser, fake_site):
         assert "Answer: A long word" in page.text_content("#answer-status")  # announced once, complete
         assert page.get_attribute("#messages", "aria-live") == "off"  # not token by token
         check_layout(page, "chat", "long answer")
+        check_axe(page, "long answer")  # a scrolling code block is a tab stop
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 800})
             inside = page.evaluate("""() => [...document.querySelectorAll('#messages .message')].every((m) => {
@@ -269,8 +294,10 @@ def test_chat_page_loading_and_answered_by_keyboard(browser, smollm2_dist):
             assert page.text_content("#answer-status").startswith("Answer: ")
             check_layout(page, "chat", "chat answered")
             check_axe(page, "chat answered")
+            check_composer_above_the_keyboard(page)
             tab_to(page, "#new-chat")
             page.keyboard.press("Space")
             assert page.evaluate("() => document.querySelectorAll('#messages .message').length") == 0
         finally:
             page.close()
+

@@ -51,12 +51,17 @@ async function fill() {
   const text = $("source-text").value.trim();
   if (!text) { $("fill-status").textContent = "Paste some text first."; return; }
   $("error").hidden = true;
+  // Fill is disabled while it runs: keyboard focus moves on to Stop rather than being lost.
+  // Only where the user has not moved on to something else meanwhile.
+  const hadFocus = document.activeElement === $("fill");
+  const focusIsLost = () => hadFocus && [document.body, $("fill"), $("stop-fill")].includes(document.activeElement);
   $("fill").disabled = true;
   try {
     const chat = await loadModel();
     app.dataset.state = "filling";
     $("fill-status").textContent = "Reading the text…";
     $("stop-fill").disabled = false;
+    if (focusIsLost()) $("stop-fill").focus();
     const t0 = performance.now();
     const result = await chat.fillForm(form, text);
     page.fill = result;
@@ -76,6 +81,8 @@ async function fill() {
   } finally {
     $("fill").disabled = false;
     $("stop-fill").disabled = true;
+    // Where the review starts: the first filled field, else Fill again.
+    if (focusIsLost()) (form.querySelector("[data-webslm-filled]") || $("fill")).focus();
   }
 }
 

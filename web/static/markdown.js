@@ -76,6 +76,7 @@ export function renderMarkdown(text, container) {
       const code = el(doc, "code", body.join("\n"));
       if (/^[\w+-]{1,20}$/.test(lang)) code.dataset.lang = lang;
       pre.append(code);
+      pre.tabIndex = 0; // a wide block scrolls sideways: keyboard users must reach it too
       container.append(pre);
       continue;
     }
