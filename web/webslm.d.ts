@@ -290,6 +290,10 @@ export function chooseEngine(models: ModelBuild[], gpu: GpuInfo, options?: {
 export function engineFromUrl(href?: string): EngineName | "";
 export function dtypeFromUrl(href?: string): OnnxDtype | "";
 export function wasmThreads(isolated?: boolean, cores?: number): number;
+/** Whether the choice computes on the CPU: WASM, or WebGPU on a software adapter (SwiftShader). */
+export function runsOnCpu(choice: EngineChoice, gpu: GpuInfo): boolean;
+/** "Engine: WebLLM on WebGPU", with the dtype, and "(software, on the CPU)" where so; "" for none. */
+export function engineLabel(choice: EngineChoice, gpu: GpuInfo): string;
 
 export function parseProgress(report: { progress?: number; timeElapsed?: number; text?: string }, weightBytes?: number): Progress;
 export function describeProgress(progress: Progress): string;

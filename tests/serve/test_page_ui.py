@@ -88,6 +88,18 @@ def test_render_markdown_builds_nodes_not_html(page):
     assert out["plain"] == ["P", 0, "my_var_name and window.__pwned__x stay as written"]
 
 
+def test_markdown_lists_survive_blank_lines_and_keep_their_numbers(page):
+    """Models write "1. a", a blank line, "2. b": one list numbered 1, 2, 3, not three lists
+    of "1."; a list that starts at 3 shows 3; a paragraph between items ends the list."""
+    out = page.evaluate("""async () => {
+        const { renderMarkdown } = await import('./webslm.js');
+        const shape = (text) => [...renderMarkdown(text, document.createElement('div')).children]
+            .map((e) => e.tagName + (e.tagName === 'OL' ? `@${e.start}x${e.children.length}` : ''));
+        return [shape('Tips:\\n\\n1. one\\n\\n2. two\\n\\n3. three'), shape('3. c\\n4. d'),
+                shape('1. a\\n\\nA paragraph.\\n\\n2. b'), shape('- x\\n\\n- y\\n1. z')];
+    }""")
+    assert out == [["P", "OL@1x3"], ["OL@3x2"], ["OL@1x1", "P", "OL@2x1"], ["UL", "OL@1x1"]], out
+
 def test_enter_sends_and_shift_enter_adds_a_line(page):
     page.evaluate(STAND_IN, ["Hi", " there"])
     page.click("#prompt")

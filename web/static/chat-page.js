@@ -4,7 +4,7 @@
 
 import {
   loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, buildProblems, createChat, describeProgress,
-  explainError, formatBytes, registerOffline, ENGINES,
+  explainError, formatBytes, registerOffline, engineLabel, runsOnCpu,
 } from "../webslm.js";
 import { ChatUI } from "./chat-ui.js";
 import { CachePanel } from "./cache-panel.js";
@@ -68,11 +68,11 @@ function showChoice() {
     ? `${gpuLine} ${page.choice.reason} Download ${formatBytes(size)}, context ${build.context_window} tokens.`
     : page.choice.reason;
   const runsOn = $("runs-on"); // the empty chat's words follow the engine chosen
-  if (runsOn) runsOn.textContent = !engine ? "" : engine === "transformers-wasm" ? ", on your CPU" : ", on your GPU";
+  if (runsOn) runsOn.textContent = !engine ? "" : runsOnCpu(page.choice, page.gpu) ? ", on your CPU" : ", on your GPU";
   const badge = $("engine-badge");
   badge.hidden = !engine;
   badge.dataset.engine = engine || "";
-  badge.textContent = engine ? `Engine: ${ENGINES[engine]}${page.choice.dtype ? ` (${page.choice.dtype})` : ""}` : "";
+  badge.textContent = engineLabel(page.choice, page.gpu);
   $("load-button").disabled = !build;
 }
 

@@ -17,6 +17,19 @@ export const ENGINES = {
 };
 export const ENGINE_ORDER = Object.keys(ENGINES);
 
+/** Whether the chosen engine computes on the CPU: WASM, or WebGPU on a software adapter
+ * (SwiftShader), which the pages must not call "your GPU". */
+export function runsOnCpu(choice, gpu) {
+  return choice.device === "wasm" || (choice.device === "webgpu" && !!gpu?.software);
+}
+
+/** The engine badge's text: the engine, its dtype, and where a software WebGPU really runs. */
+export function engineLabel(choice, gpu) {
+  if (!choice.engine) return "";
+  const software = choice.device === "webgpu" && gpu?.software ? " (software, on the CPU)" : "";
+  return `Engine: ${ENGINES[choice.engine]}${software}${choice.dtype ? ` (${choice.dtype})` : ""}`;
+}
+
 export const isOnnx = (m) => m.engine === "transformers.js";
 
 /** The engine the page URL asks for (?engine=...), or "". */

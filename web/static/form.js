@@ -3,7 +3,7 @@
 // from the pasted text with chat.fillForm(), and require a review before "submitting"
 // (the demo only shows the data; it sends nothing).
 
-import { loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, createChat, describeProgress, explainError, formatBytes, registerOffline, ENGINES } from "../webslm.js";
+import { loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, createChat, describeProgress, explainError, formatBytes, registerOffline, engineLabel } from "../webslm.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
@@ -121,7 +121,7 @@ async function main() {
   const badge = $("engine-badge");
   badge.hidden = !choice.engine;
   badge.dataset.engine = choice.engine || "";
-  badge.textContent = choice.engine ? `Engine: ${ENGINES[choice.engine]}${choice.dtype ? ` (${choice.dtype})` : ""}` : "";
+  badge.textContent = engineLabel(choice, page.gpu);
   app.dataset.engine = choice.engine || "";
   $("fill").disabled = !choice.build;
   app.dataset.ready = "true";

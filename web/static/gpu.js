@@ -94,7 +94,7 @@ export function chooseBuild(models, gpu, wanted = "") {
   const build = runnable[0] || null;
   if (!build) {
     const why = rejected.flatMap((r) => r.problems);
-    return { build: null, rejected, reason: `No build of ${family} runs here: ${[...new Set(why)].join("; ")}.` };
+    return { build: null, rejected, reason: `No build of ${family} runs here: ${[...new Set(why.map((w) => w.replace(/\.$/, "")))].join("; ")}.` };
   }
   const note = rejected.length
     ? `Using ${build.id}: ${rejected.map((r) => r.problems.join(", ")).join("; ")}.`

@@ -50,8 +50,8 @@ export function renderInline(text, parent) {
 // Block patterns, tried on each line in order.
 const FENCE = /^\s*```/;
 const HEADING = /^(#{1,6})\s+(.*)$/;
-const BULLET = /^\s*[-*+]\s+(.*)$/;
-const NUMBERED = /^\s*\d+[.)]\s+(.*)$/;
+const BULLET = /^\s*[-*+]\s+(?<text>.*)$/;
+const NUMBERED = /^\s*(?<n>\d+)[.)]\s+(?<text>.*)$/;
 const QUOTE = /^\s*>\s?(.*)$/;
 
 /**
@@ -80,7 +80,9 @@ export function renderMarkdown(text, container) {
       container.append(pre);
       continue;
     }
-    if (!line.trim()) { close(); continue; }
+    // A blank line ends a paragraph; a list goes on when its next item follows (models
+    // often put blank lines between "1." and "2.").
+    if (!line.trim()) { para = null; continue; }
     let m;
     if ((m = line.match(HEADING))) {
       close();
@@ -90,8 +92,9 @@ export function renderMarkdown(text, container) {
       if (!list || list.tagName.toLowerCase() !== tag) {
         para = null;
         list = container.appendChild(el(doc, tag));
+        if (m.groups.n && m.groups.n !== "1") list.start = Number(m.groups.n); // "3." starts at 3
       }
-      renderInline(m[1], list.appendChild(el(doc, "li")));
+      renderInline(m.groups.text, list.appendChild(el(doc, "li")));
     } else if ((m = line.match(QUOTE))) {
       close();
       renderInline(m[1], container.appendChild(el(doc, "blockquote")));
