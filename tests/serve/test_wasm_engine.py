@@ -67,9 +67,13 @@ def test_storage_panel_holds_the_loaded_onnx_build_and_deletes_it(site):
     page.wait_for_function(f"() => document.querySelector(\"{row}\")?.dataset.cached === 'true'", timeout=30_000)
     assert int(page.get_attribute(row, "data-bytes")) == build["dtype_bytes"]["q4"]
     assert "cached (q4)" in page.text_content(row)
+    used = int(page.get_attribute("#storage-usage", "data-bytes"))
     page.click("#delete-cache")
     page.wait_for_function(f"() => document.querySelector(\"{row}\")?.dataset.cached === 'false'", timeout=30_000)
     assert "Deleted the cached files" in page.text_content("#cache-status")
+    # It frees what it says: the browser's own count drops by at least the deleted files.
+    freed = used - int(page.get_attribute("#storage-usage", "data-bytes"))
+    assert freed >= build["dtype_bytes"]["q4"], (freed, build["dtype_bytes"]["q4"])
     left = page.evaluate("""async (folder) => {
         const urls = [];
         for (const name of await caches.keys()) {
