@@ -275,7 +275,7 @@ def test_chat_page_loading_and_answered_by_keyboard(browser, smollm2_dist):
             page.wait_for_function("() => document.getElementById('app').dataset.state === 'loading'"
                                    " && !document.getElementById('progress').hidden")
             check_layout(page, "chat", "chat loading")
-            check_axe(page, "chat loading", widths=(375,))
+            check_axe(page, "chat loading")
             wait_state(page, "ready", log, 900)
             assert page.evaluate("() => document.activeElement.id") == "prompt"  # focus moves on
             page.keyboard.type("What is the capital of France?")
