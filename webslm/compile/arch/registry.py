@@ -102,6 +102,9 @@ class Architecture:
     onnx_refusal: str | None = None
     published: dict[str, Published] = dataclasses.field(default_factory=dict)  # models.yaml name ->
     tiny: TinyModel | None = None
+    # torchtune stores its q/k projections (and LoRA B rows) in Meta's interleaved rotary
+    # order, which an adapter merge must undo (source/merged.py)
+    torchtune_meta_rotary: bool = False
 
     @property
     def display_name(self) -> str:

@@ -12,4 +12,5 @@ ARCH = register(Architecture(
     model_cls=LlamaForCausalLM,
     weight_map=LLAMA_WEIGHTS,
     published=checkpoints.PUBLISHED,
+    torchtune_meta_rotary=True,
 ))
