@@ -2,7 +2,7 @@
 
 Cases: SmolLM2-135M (the shipped GGUF) in q4f32_1 and q4f16_1, and a random-weight
 checkpoint with Llama-3.2-1B-Instruct's exact config in q4f16_1. With --full instead: the
-three named models (Llama-3.2-1B, Qwen2.5-1.5B, Phi-3.5-mini) at full size, random weights
+published models of every architecture (Llama-3.2-1B, Qwen2.5-1.5B, Phi-3.5-mini, ...) at full size, random weights
 with their exact configs (bench/model_configs.py), each in q4f16_1 and q4f32_1. Prints a
 markdown table (paste into docs/BENCHMARKS.md) and writes results/build_bench[_full].json.
 
@@ -25,15 +25,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-from model_configs import CONFIGS  # noqa: E402
+from model_configs import CONFIGS, PUBLISHED  # noqa: E402
 from random_checkpoint import write_checkpoint  # noqa: E402
 from tokenizer_dirs import tokenizer_dir  # noqa: E402
 from tree_rss import TreeSampler  # noqa: E402
 
-# WebLLM 0.2.86 prebuiltAppConfig, vram_required_MB of its own builds at 4k context
-WEBLLM_VRAM_MB = {"llama-3.2-1b-q4f16_1": 879.04, "llama-3.2-1b-q4f32_1": 1128.82,
-                  "qwen2.5-1.5b-q4f16_1": 1629.75, "qwen2.5-1.5b-q4f32_1": 1888.97,
-                  "phi-3.5-mini-q4f16_1": 3672.07, "phi-3.5-mini-q4f32_1": 5483.12}
+# WebLLM 0.2.86 prebuiltAppConfig, vram_required_MB of its own builds at 4k context (kept with
+# each published config in its architecture's folder)
+WEBLLM_VRAM_MB = {f"{name}-{quant}": mb for name, p in PUBLISHED.items()
+                  for quant, mb in p.webllm_vram_mb.items()}
 
 
 # Runs `webslm build` and reports the Python process's own peak RSS (VmHWM; see
@@ -96,7 +96,7 @@ def full_size_cases(models: list[str], tmp: Path):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--skip-1b", action="store_true", help="only the SmolLM2 builds")
-    ap.add_argument("--full", action="store_true", help="the three named models, full size")
+    ap.add_argument("--full", action="store_true", help="every published model, full size")
     ap.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=sorted(CONFIGS),
                     help="with --full: these models only")
     ap.add_argument("--out", type=Path, default=REPO / "results")

@@ -16,36 +16,32 @@ import torch
 from safetensors.torch import save_file
 
 from model_configs import CONFIGS, GENERATION_CONFIGS
+from tokenizer_dirs import copy_tokenizer
 
 
-def layer_tensors(cfg: dict, layer: int) -> dict[str, tuple[int, ...]]:
-    """HF tensor names and shapes of one decoder layer, as each architecture stores them."""
-    h, i = cfg["hidden_size"], cfg["intermediate_size"]
-    d = cfg.get("head_dim") or h // cfg["num_attention_heads"]
-    q, kv = cfg["num_attention_heads"] * d, cfg["num_key_value_heads"] * d
-    p = f"model.layers.{layer}."
-    out = {p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
-           p + "self_attn.o_proj.weight": (h, q), p + "mlp.down_proj.weight": (h, i)}
-    if cfg["model_type"] == "phi3":  # fused in the checkpoint itself
-        out.update({p + "self_attn.qkv_proj.weight": (q + 2 * kv, h),
-                    p + "mlp.gate_up_proj.weight": (2 * i, h)})
-        return out
-    out.update({p + "self_attn.q_proj.weight": (q, h), p + "self_attn.k_proj.weight": (kv, h),
-                p + "self_attn.v_proj.weight": (kv, h), p + "mlp.gate_proj.weight": (i, h),
-                p + "mlp.up_proj.weight": (i, h)})
-    if cfg["model_type"] == "qwen2":
-        out.update({p + "self_attn.q_proj.bias": (q,), p + "self_attn.k_proj.bias": (kv,),
-                    p + "self_attn.v_proj.bias": (kv,)})
-    return out
+def hf_tensor_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
+    """Every tensor a checkpoint of this config stores, as transformers itself names and shapes
+    them (its model built on the meta device: no memory, no per-architecture code here)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    fields = {k: v for k, v in cfg.items() if k not in ("model_type", "architectures")}
+    config = AutoConfig.for_model(cfg["model_type"], architectures=cfg.get("architectures"),
+                                  **fields)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if cfg.get("tie_word_embeddings", False):
+        shapes.pop("lm_head.weight", None)
+    return shapes
 
 
 def checkpoint_shards(cfg: dict) -> list[dict[str, tuple[int, ...]]]:
     """Every tensor of the checkpoint: embeddings (and an untied lm_head), then one shard per layer."""
-    top = {"model.embed_tokens.weight": (cfg["vocab_size"], cfg["hidden_size"]),
-           "model.norm.weight": (cfg["hidden_size"],)}
-    if not cfg.get("tie_word_embeddings", False):
-        top["lm_head.weight"] = (cfg["vocab_size"], cfg["hidden_size"])
-    return [top] + [layer_tensors(cfg, layer) for layer in range(cfg["num_hidden_layers"])]
+    shards: list[dict[str, tuple[int, ...]]] = [{} for _ in range(cfg["num_hidden_layers"] + 1)]
+    for name, shape in hf_tensor_shapes(cfg).items():
+        layer = name.split(".")[2] if name.startswith("model.layers.") else None
+        shards[0 if layer is None else int(layer) + 1][name] = shape
+    return shards
 
 
 def _random(name: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
@@ -68,8 +64,7 @@ def write_checkpoint(name: str, out: Path, tokenizer_dir: Path) -> Path:
     (out / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": index}))
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
     (out / "generation_config.json").write_text(json.dumps(GENERATION_CONFIGS[name]))
-    for f in ("tokenizer.json", "tokenizer_config.json"):
-        (out / f).write_bytes((tokenizer_dir / f).read_bytes())
+    copy_tokenizer(tokenizer_dir, out)
     return out
 
 

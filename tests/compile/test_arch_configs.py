@@ -1,7 +1,7 @@
 """Architecture configs read from the published config.json files (fast: nothing compiles).
 
-The exact configs live in bench/model_configs.py; the benchmark checkpoints are built from
-them, so their tensor names must be exactly what each architecture's weight map expects.
+The exact configs live in each architecture's folder (checkpoints.py, collected by
+bench/model_configs.py); the benchmark checkpoints are built from them, so their tensor names must be exactly what each architecture's weight map expects.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from webslm.quantize.schemes import get_scheme
 from webslm.source.config import normalize_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from model_configs import CONFIGS, PHI_3_5_MINI, QWEN2_5_1_5B  # noqa: E402
+from model_configs import CONFIGS  # noqa: E402
 from random_checkpoint import checkpoint_shards  # noqa: E402
+
+QWEN2_5_1_5B, PHI_3_5_MINI = CONFIGS["qwen2.5-1.5b"], CONFIGS["phi-3.5-mini"]
 
 
 def _config(hf: dict):

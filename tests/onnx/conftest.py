@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compile"))
-from tiny_sources import TINY, save_source  # noqa: E402
+from tiny_sources import ONNX_TINY, save_source  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +17,7 @@ def tiny_builds(tmp_path_factory):
     from webslm.cli import main
 
     builds = {}
-    for name in sorted(TINY):
+    for name in ONNX_TINY:
         tmp = tmp_path_factory.mktemp(name)
         source, model = save_source(name, tmp)
         assert main(["build", name, "--q0f32", "--q4f32", "--backend", "onnx",

@@ -12,7 +12,7 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from tiny_sources import TINY
+from tiny_sources import ONNX_TINY
 from webslm.cli import main
 from webslm.onnx.runner import OnnxLM
 from webslm.resources import TRANSFORMERS_JS, npm_pin
@@ -37,7 +37,7 @@ def prompt_ids(artifact) -> list[int]:
     return Tokenizer.from_file(str(artifact / "tokenizer.json")).encode(PROMPT).ids
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", ONNX_TINY)
 def test_tiny_fp32_export_matches_transformers_for_32_greedy_steps(name, tiny_builds):
     artifact, model = tiny_builds[name]
     ids = prompt_ids(artifact)
@@ -51,7 +51,7 @@ def test_smollm2_fp32_export_matches_transformers_for_32_greedy_steps(smollm2_on
     assert OnnxLM(artifact / "onnx" / "model.onnx").greedy(ids, STEPS) == expected
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", ONNX_TINY)
 def test_tiny_q4_export_verifies(name, tiny_builds):
     artifact, _ = tiny_builds[name]
     manifest = json.loads((artifact / "webslm-manifest.json").read_text())
@@ -99,9 +99,13 @@ def test_layout_is_what_transformers_js_reads(smollm2_onnx_dist):
 def test_unexportable_architecture_keeps_the_webgpu_build(capsys, tmp_path, make_hf_dir, monkeypatch):
     """An architecture outside the exporter's list: a clear error, and the WebGPU artifact
     (built first) is complete; no ONNX folder, no staging leftovers."""
-    import webslm.onnx.export as export
+    import dataclasses
 
-    monkeypatch.setattr(export, "EXPORTABLE", ("Qwen2ForCausalLM", "Phi3ForCausalLM"))
+    from webslm.compile.arch import ARCHITECTURES
+
+    llama = ARCHITECTURES["LlamaForCausalLM"]
+    monkeypatch.setitem(ARCHITECTURES, "LlamaForCausalLM",
+                        dataclasses.replace(llama, onnx_refusal="(a refusal made up by the test)"))
     out = tmp_path / "dist"
     code = main(["build", "smollm2-135m", "--q4f32", "--source", str(make_hf_dir()),
                  "--out", str(out), "--context-window", "128", "--prefill-chunk", "32"])

@@ -1,5 +1,5 @@
-"""Qwen2 and Phi-3 in the unmodified WebLLM engine: a tiny random-weight q4f32 build of each,
-made by `webslm build` from an HF folder with a real tokenizer, gives in headless Chromium
+"""Every architecture with a tiny test model (Qwen2, Phi-3, ...; Llama is the real SmolLM2
+elsewhere) in the unmodified WebLLM engine: a tiny random-weight q4f32 build of each, made by `webslm build` from an HF folder with a real tokenizer, gives in headless Chromium
 (SwiftShader WebGPU) the same greedy token ids as the CPU build of the same artifact.
 
 The tiny Phi-3 has LongRoPE with a 16-token original context, so the browser run crosses
@@ -23,12 +23,12 @@ from webslm.quantize.schemes import get_scheme
 from webslm.verify.cpu_model import CpuModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compile"))
-from tiny_sources import save_source  # noqa: E402
+from tiny_sources import TINY, save_source  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 SHAPE = BuildShape(256, 32)
 PROMPT = "The lighthouse keeper climbed the spiral stairs at dusk, counting every step."
-CASES = {"qwen2.5-1.5b": "qwen2", "phi-3.5-mini": "phi3"}  # models.yaml name -> model_type
+CASES = {name: arch.model_type for name, arch in TINY.items()}  # models.yaml name -> model_type
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -192,7 +192,7 @@ def test_torchtune_adapter_in_its_own_names(base_dir, tmp_path):
         {"r": 4, "lora_alpha": 8, "use_dora": True, "peft_type": "LORA",
          "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}))
 
-    tt = merge_adapter(open_model_dir(base_dir), read_adapter(tt_dir))
+    tt = merge_adapter(open_model_dir(base_dir), read_adapter(tt_dir), meta_rotary=True)  # Llama
     assert tt.adapter.format == "torchtune"
     reference = merge_adapter(open_model_dir(base_dir), peft_adapter)
     for name in ("model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.k_proj.weight",

@@ -8,14 +8,14 @@ fraction. Activations and logits are small next to these at batch 1 and are left
 
 from __future__ import annotations
 
+from webslm.source.config import head_dim
+
 KV_BYTES = {"float32": 4, "float16": 2}
 
 
 def kv_bytes_per_position(model_config: dict, kv_dtype: str) -> int:
     heads = model_config["num_key_value_heads"]
-    head_dim = model_config.get("head_dim") or \
-        model_config["hidden_size"] // model_config["num_attention_heads"]
-    return 2 * model_config["num_hidden_layers"] * heads * head_dim * KV_BYTES[kv_dtype]
+    return 2 * model_config["num_hidden_layers"] * heads * head_dim(model_config) * KV_BYTES[kv_dtype]
 
 
 def bytes_per_token(weight_bytes: int, model_config: dict, kv_dtype: str, context: int) -> int:

@@ -11,9 +11,9 @@ import numpy as np
 from safetensors.numpy import save_file
 
 from webslm.source.base import ModelSource
+from webslm.source.tokenizer import TOKENIZER_FILES
 
 SHARD_BYTES = 1 << 30
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 def write_hf_checkpoint(source: ModelSource, out: Path) -> Path:

@@ -25,15 +25,13 @@ from typing import Callable
 
 from webslm.artifacts.onnx_files import onnx_filename
 from webslm.errors import WebslmError
-from webslm.onnx.checkpoint import TOKENIZER_FILES, write_hf_checkpoint
+from webslm.onnx.checkpoint import write_hf_checkpoint
 from webslm.onnx.graph import finalize_graph
 from webslm.onnx.int8 import quantize_int8
 from webslm.quantize.schemes import get_scheme
 from webslm.source.base import ModelSource
-
-# config.json architectures the builder exports and transformers.js runs as text generators
-# (each is checked end to end in tests/onnx and tests/serve).
-EXPORTABLE = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Phi3ForCausalLM")
+from webslm.source.config import head_dim
+from webslm.source.tokenizer import TOKENIZER_FILES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +74,18 @@ def onnx_dtypes_for(quantizations: list[str]) -> list[OnnxDtype]:
 
 
 def check_exportable(config: dict) -> None:
-    arch = (config.get("architectures") or ["(none)"])[0]
-    if arch not in EXPORTABLE:
+    """Each architecture's folder says whether onnxruntime-genai's builder exports it (and
+    transformers.js runs the result; tests/onnx checks every one end to end)."""
+    from webslm.compile.arch import architectures, find_architecture
+
+    arch = find_architecture(config)
+    if arch.onnx_refusal is not None:
+        exportable = [a.display_name for a in architectures() if a.onnx_refusal is None]
         raise WebslmError(
-            f"the ONNX exporter cannot handle the architecture {arch}",
+            f"the ONNX exporter cannot handle the architecture {arch.display_name}: "
+            f"{arch.onnx_refusal}",
             f"build only the WebGPU artifacts with --backend webgpu (ONNX supports: "
-            f"{', '.join(EXPORTABLE)})")
+            f"{', '.join(exportable)})")
 
 
 def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
@@ -112,7 +116,7 @@ def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
                     f"{'fp16' if dtype.needs_f16 else 'fp32'} activations)")
                 _run_builder(checkpoint, built, dtype, Path(tmp) / "cache", block_size)
             finalize_graph(built / "model.onnx", out / "onnx" / dtype.filename,
-                           head_dim=_head_dim(source.config))
+                           head_dim=head_dim(source.config))
     for name in TOKENIZER_FILES:
         shutil.copy2(source.tokenizer_dir / name, out / name)
     (out / "generation_config.json").write_text(
@@ -124,10 +128,6 @@ def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
     config = {**source.config, "transformers.js_config": tjs_config}
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return tjs_config
-
-
-def _head_dim(config: dict) -> int:
-    return config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
 
 
 def _run_builder(checkpoint: Path, out: Path, dtype: OnnxDtype, cache: Path,

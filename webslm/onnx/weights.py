@@ -62,14 +62,19 @@ def load_with_external_data(path: Path) -> onnx.ModelProto:
     return model
 
 
-def dequantized_weights(path: Path, hf_names: set[str], config: dict) -> dict[str, np.ndarray]:
-    """HF name -> dense weight for every quantized matmul in the graph (fused qkv split when the
-    HF model keeps q/k/v apart)."""
+def dequantized_weights(path: Path, hf_shapes: dict[str, tuple[int, ...]],
+                        config: dict) -> dict[str, np.ndarray]:
+    """HF name -> dense weight for every quantized matmul in the graph.
+
+    The graph names its projections like webslm's shared blocks, fused or not; they are
+    gathered into webslm's fused parameters (FUSED_PROJECTIONS) and split back into the
+    checkpoint's own tensors by the architecture's WeightMap, the table the converter uses."""
+    from webslm.compile.arch import find_architecture
+    from webslm.compile.arch.registry import FUSED_PROJECTIONS
+
     model = load_with_external_data(Path(path))
     init = {t.name: t for t in model.graph.initializer}
-    heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads") or config["num_attention_heads"]
-    head_dim = config.get("head_dim") or config["hidden_size"] // heads
-    out: dict[str, np.ndarray] = {}
+    graph: dict[str, np.ndarray] = {}
     for node in model.graph.node:
         if node.op_type == "MatMulNBits":
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -81,21 +86,23 @@ def dequantized_weights(path: Path, hf_names: set[str], config: dict) -> dict[st
         else:
             continue
         if node.name.startswith("/lm_head/"):
-            out["lm_head.weight"] = w
+            graph["lm_head"] = w
             continue
         match = _LAYER.match(node.name)
         if not match:
             raise ValueError(f"unexpected MatMulNBits node {node.name}")
         layer, block, proj = match.groups()
-        prefix = f"model.layers.{layer}.{'self_attn' if block == 'attn' else 'mlp'}"
-        if proj == "qkv_proj" and f"{prefix}.qkv_proj.weight" not in hf_names:
-            q, k = heads * head_dim, kv_heads * head_dim
-            out[f"{prefix}.q_proj.weight"], out[f"{prefix}.k_proj.weight"], \
-                out[f"{prefix}.v_proj.weight"] = np.split(w, [q, q + k])
-        else:
-            out[f"{prefix}.{proj}.weight"] = w
-    for name in [n for n in out if n.endswith(".mlp.gate_proj.weight")]:
-        fused = name.replace("gate_proj", "gate_up_proj")
-        if fused in hf_names:  # Phi-3 keeps gate and up in one matrix
-            out[fused] = np.concatenate([out.pop(name), out.pop(name.replace("gate", "up"))])
+        graph[f"model.layers.{layer}.{'self_attn' if block == 'attn' else 'mlp'}.{proj}"] = w
+    for name in [n for n in graph if n.startswith("model.layers.")]:
+        prefix, block, proj = name.rsplit(".", 2)
+        for fused, pieces in FUSED_PROJECTIONS.items():
+            names = [f"{prefix}.{p}" for p in pieces]
+            if f"{block}.{proj}" == pieces[0] and all(n in graph for n in names):
+                graph[f"{prefix}.{fused}"] = np.concatenate([graph.pop(n) for n in names])
+    weight_map = find_architecture(config).weight_map
+    out: dict[str, np.ndarray] = {}
+    for base, w in graph.items():
+        parts = [p + ".weight" for p in weight_map.parts(base)]
+        sizes = [hf_shapes[p][0] for p in parts]
+        out.update(zip(parts, np.split(w, np.cumsum(sizes)[:-1], axis=0)))
     return out

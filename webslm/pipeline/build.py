@@ -33,9 +33,9 @@ from webslm.source import open_source
 from webslm.source.base import ModelSource
 from webslm.source.merged import MergedSource
 from webslm.source.packaged import resolve_spec
+from webslm.source.tokenizer import TOKENIZER_FILES
 from webslm.user_cache import claimed_dir, exchange_dirs, is_disk_full, remove_unclaimed
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 BACKENDS = ("webgpu", "onnx", "all")
 
 

@@ -32,14 +32,6 @@ class Target:
     out_names: tuple[str, ...]  # in the order the quantizer returns its arrays
 
 
-def _hf_parts(base: str, weight_map: WeightMap) -> tuple[str, ...]:
-    for fused, pieces in weight_map.fused.items():
-        if base == fused or base.endswith("." + fused):
-            prefix = base[: len(base) - len(fused)]
-            return tuple(prefix + p for p in pieces)
-    return (base,)
-
-
 def plan_targets(params: Iterable[ParamSpec], weight_map: WeightMap) -> list[Target]:
     """Group the model's parameters by the HF tensors they are made from."""
     targets: dict[tuple[str, str], Target] = {}
@@ -53,7 +45,7 @@ def plan_targets(params: Iterable[ParamSpec], weight_map: WeightMap) -> list[Tar
             suffix = "." + last
             targets[(base, suffix)] = Target(base, suffix, (), False, (p.name,))
     for t in targets.values():
-        t.parts = tuple(name + t.suffix for name in _hf_parts(t.base, weight_map))
+        t.parts = tuple(name + t.suffix for name in weight_map.parts(t.base))
         if t.quantized:
             t.out_names = tuple(t.base + s for s in QUANT_SUFFIXES if t.base + s in t.out_names)
     return list(targets.values())

@@ -66,7 +66,8 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
     opened = open_source(local, None if Path(local).exists() else rev)
     arch = find_architecture(opened.config)  # an unsupported architecture fails here, early
     if adapter is not None:
-        opened = merge_adapter(opened, adapter, qlora_base)
+        opened = merge_adapter(opened, adapter, qlora_base,
+                               meta_rotary=arch.torchtune_meta_rotary)
     if entry is None:
         entry = _entry_for_source(opened, local, rev, arch.hf_architectures[0])
     build_name = name or (_id_from(adapter.path.name) if adapter is not None else entry.name)

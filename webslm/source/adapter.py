@@ -172,8 +172,9 @@ def _check_config(path: Path, config: dict) -> None:
                           "merge it with PEFT (merge_and_unload) and build the merged folder")
     if config.get("fan_in_fan_out"):
         raise WebslmError(f"{path} stores transposed (fan_in_fan_out) weights, used for GPT-2-style "
-                          "Conv1D layers that Llama, Qwen2 and Phi-3 do not have",
-                          "check that the adapter was trained on a Llama, Qwen2 or Phi-3 model")
+                          "Conv1D layers that no architecture webslm compiles has",
+                          "check that the adapter was trained on a model webslm builds (`webslm "
+                          "build` names the architectures it compiles)")
     for key in ("layer_replication", "trainable_token_indices"):
         if config.get(key):
             raise WebslmError(f"{path} uses PEFT's {key}, which webslm does not merge",

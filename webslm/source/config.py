@@ -108,6 +108,13 @@ def _check_other_types(cfg: dict, where: str) -> None:
             raise WebslmError(f"{where}: {key} is {value!r}, not a token id or list of ids", FIX)
 
 
+def head_dim(cfg: dict) -> int:
+    """The size of one attention head: config.json's head_dim where given (Qwen3 and Llama 3.2
+    set it apart from hidden_size / heads), else hidden_size / num_attention_heads. Every
+    reader of a config (compile, ONNX, bench) asks here."""
+    return cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+
+
 def normalize_config(raw: dict, where: str = "config.json") -> dict:
     """A copy with architectures, rope_theta/rope_scaling, head counts and tying made explicit.
 
@@ -130,7 +137,7 @@ def normalize_config(raw: dict, where: str = "config.json") -> dict:
     if "num_attention_heads" in cfg:
         cfg.setdefault("num_key_value_heads", cfg["num_attention_heads"])
         if cfg.get("head_dim") is None and "hidden_size" in cfg:
-            cfg["head_dim"] = cfg["hidden_size"] // cfg["num_attention_heads"]
+            cfg["head_dim"] = head_dim(cfg)
     if "tie_word_embeddings" not in cfg and model_type:
         tied = _class_default(model_type, "tie_word_embeddings")
         if tied is not None:

@@ -23,8 +23,6 @@ from webslm.source.tokenizer import prepare_tokenizer_dir
 
 EMBED, LM_HEAD = "model.embed_tokens.weight", "lm_head.weight"
 QLORA_BASES = ("nf4",)
-# torchtune keeps Llama's q/k rows in Meta's interleaved rotary order.
-META_ROTARY = {"llama"}
 
 
 @dataclass
@@ -118,8 +116,11 @@ def qlora_dtype(config: dict) -> str:
 
 
 def merge_adapter(base: ModelSource, adapter: Adapter, qlora_base: str | None = None,
-                  id: str | None = None) -> MergedSource:
-    """Check the adapter against the base (names, shapes, vocabulary) and wrap both."""
+                  id: str | None = None, *, meta_rotary: bool = False) -> MergedSource:
+    """Check the adapter against the base (names, shapes, vocabulary) and wrap both.
+
+    meta_rotary: torchtune keeps this architecture's q/k rows in Meta's interleaved rotary
+    order (`Architecture.torchtune_meta_rotary`; the caller knows the architecture)."""
     if qlora_base is not None and qlora_base not in QLORA_BASES:
         raise WebslmError(f"unknown --qlora-base {qlora_base!r}", f"use one of: {', '.join(QLORA_BASES)}")
     config = dict(base.config)
@@ -128,7 +129,8 @@ def merge_adapter(base: ModelSource, adapter: Adapter, qlora_base: str | None = 
     known = names | ({LM_HEAD} if tied else set())
     _check_targets(base, adapter, known)
     vocab = _vocab_size(base, adapter)
-    adapter = _to_hf_rotary(adapter, config) if adapter.format == "torchtune" else adapter
+    if adapter.format == "torchtune" and meta_rotary:
+        adapter = _to_hf_rotary(adapter, config)
     untied = tied and _unties(adapter, vocab != config["vocab_size"])
     if vocab != config["vocab_size"]:
         _check_resized(adapter, vocab, keeps_lm_head=not tied or untied)
@@ -215,10 +217,8 @@ def _check_resized(adapter: Adapter, vocab: int, keeps_lm_head: bool) -> None:
 
 
 def _to_hf_rotary(adapter: Adapter, config: dict) -> Adapter:
-    """torchtune's q/k rows are in Meta's interleaved order for Llama; HF checkpoints are not.
+    """torchtune's q/k rows are in Meta's interleaved order (for Llama); HF checkpoints are not.
     Reorder the rows of B (and of a DoRA magnitude) the way torchtune's own PEFT export does."""
-    if config.get("model_type") not in META_ROTARY:
-        return adapter
     heads = {"q_proj": config["num_attention_heads"], "k_proj": config["num_key_value_heads"]}
     low_rank = dict(adapter.low_rank)
     for name, lr in low_rank.items():

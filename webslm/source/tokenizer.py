@@ -14,7 +14,9 @@ from webslm.errors import WebslmError
 from webslm.model_files import read_object, read_template_file
 from webslm.source.cache import staged_dir
 
-REQUIRED = ("tokenizer.json", "tokenizer_config.json")
+# The files every tokenizer folder has and every artifact ships (WebLLM and transformers.js
+# read tokenizer.json; the chat template is in tokenizer_config.json).
+REQUIRED = TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 OPTIONAL = ("special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "chat_template.json")
 
 

@@ -66,7 +66,7 @@ def verify_onnx_artifact(directory: Path, source, manifest: dict,
     ids = sample_token_ids(Path(directory))
     reference = source.load_reference_model()
     source_logits = teacher_forced_logits(reference, ids)
-    hf_names = set(reference.state_dict())
+    hf_shapes = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
     reports = []
     for dtype in manifest["build"]["dtypes"]:
         path = Path(directory) / "onnx" / onnx_filename(dtype)
@@ -76,7 +76,7 @@ def verify_onnx_artifact(directory: Path, source, manifest: dict,
             stored = source_logits
         else:
             model = source.load_reference_model()
-            load_weights_into(model, dequantized_weights(path, hf_names, source.config))
+            load_weights_into(model, dequantized_weights(path, hf_shapes, source.config))
             stored = teacher_forced_logits(model, ids)
         reports.append(OnnxDtypeReport(
             dtype, len(ids), float(np.abs(logits - stored).max()),

@@ -57,7 +57,9 @@ def open_manifest_source(manifest: dict, source_spec: str | None = None):
     if not Path(adapter["path"]).is_dir():
         raise WebslmError(f"the adapter this build merged, {adapter['path']}, is gone",
                           "restore the adapter folder, or rebuild")
-    return merge_adapter(source, read_adapter(Path(adapter["path"])), adapter.get("qlora_base"))
+    arch = find_architecture(source.config)
+    return merge_adapter(source, read_adapter(Path(adapter["path"])), adapter.get("qlora_base"),
+                         meta_rotary=arch.torchtune_meta_rotary)
 
 
 def load_cpu_twin(artifact_dir: Path, source_spec: str | None = None) -> CpuTwin:

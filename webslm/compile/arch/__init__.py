@@ -1,6 +1,15 @@
-"""Model architectures. Importing this package registers every architecture."""
+"""Model architectures, one folder each. Importing this package imports every subpackage of
+it, and each registers itself: an architecture is added by adding its folder."""
 
-from webslm.compile.arch import llama, phi3, qwen2  # noqa: F401  (each registers itself)
-from webslm.compile.arch.registry import ARCHITECTURES, Architecture, WeightMap, find_architecture
+import importlib
+import pkgutil
 
-__all__ = ["ARCHITECTURES", "Architecture", "WeightMap", "find_architecture"]
+from webslm.compile.arch.registry import (ARCHITECTURES, ArchConfig, Architecture, WeightMap,
+                                          architectures, find_architecture)
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.ispkg:
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["ARCHITECTURES", "ArchConfig", "Architecture", "WeightMap", "architectures",
+           "find_architecture"]

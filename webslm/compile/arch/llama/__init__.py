@@ -2,6 +2,7 @@
 
 from webslm.compile.arch.llama.mapping import LLAMA_WEIGHTS
 from webslm.compile.arch.llama.model import LlamaConfig, LlamaForCausalLM
+from webslm.compile.arch.llama import checkpoints
 from webslm.compile.arch.registry import Architecture, register
 
 ARCH = register(Architecture(
@@ -10,4 +11,6 @@ ARCH = register(Architecture(
     config_from_hf=LlamaConfig.from_hf,
     model_cls=LlamaForCausalLM,
     weight_map=LLAMA_WEIGHTS,
+    published=checkpoints.PUBLISHED,
+    torchtune_meta_rotary=True,
 ))

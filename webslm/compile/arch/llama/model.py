@@ -1,9 +1,11 @@
 """The Llama architecture (Llama 2/3.x, SmolLM2, ...) in relax.frontend.nn on TVM's paged KV cache.
 
 RoPE (including Llama-3 frequency scaling) is applied inside the KV cache's attention
-kernels, so the model only projects q/k/v and hands them over fused. Architectures whose
-math differs only in biases or RoPE (Qwen2, Phi-3) subclass LlamaConfig and override its
-hooks (`qkv_bias`, `o_proj_bias`, `rotary_dim`, `model_rope`, `kv_cache_rope_*`).
+kernels, so the model only projects q/k/v and hands them over fused. The blocks here are the
+shared ones: an architecture whose layer differs in biases, RoPE, the MLP's activation or a
+per-head q/k RMSNorm subclasses LlamaConfig and overrides its hooks (`qkv_bias`,
+`o_proj_bias`, `activation`, `qk_norm`, `rotary_dim`, `model_rope`, `kv_cache_rope_*`)
+instead of copying a block.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedKVCache
 from tvm.target import Target
 
+from webslm.compile.activations import activation
 from webslm.compile.layers import make_embedding, make_linear
+from webslm.errors import WebslmError
 from webslm.quantize.schemes import QuantScheme
+from webslm.source.config import head_dim
 
 
 @dataclasses.dataclass
@@ -42,7 +47,7 @@ class LlamaConfig:
 
     def __post_init__(self):
         if not self.head_dim:
-            self.head_dim = self.hidden_size // self.num_attention_heads
+            self.head_dim = head_dim(dataclasses.asdict(self))
 
     @classmethod
     def from_hf(cls, hf: dict[str, Any]) -> "LlamaConfig":
@@ -55,9 +60,24 @@ class LlamaConfig:
             cfg.rope_theta = theta
         rope_type = rope.get("rope_type", rope.get("type", "default"))
         cfg.rope_scaling = {**rope, "rope_type": rope_type} if rope_type != "default" else None
+        act = hf.get("hidden_act") or cfg.activation
+        if act != cfg.activation:  # the hook, not the config, picks the MLP's op
+            raise WebslmError(f"config.json: hidden_act {act!r}, but this architecture's MLP "
+                              f"computes {cfg.activation!r}",
+                              "restore the model's original config.json")
         return cfg
 
     # -- hooks that related architectures override ------------------------------------
+    @property
+    def activation(self) -> str:
+        """The MLP gate's activation, a config.json hidden_act name (compile/activations.py)."""
+        return "silu"
+
+    @property
+    def qk_norm(self) -> bool:
+        """An RMSNorm over each q and k head before RoPE (weights q_norm / k_norm, head_dim)."""
+        return False
+
     @property
     def qkv_bias(self) -> bool:
         return self.attention_bias
@@ -91,12 +111,21 @@ class LlamaAttention(nn.Module):
         self.o_proj = make_linear(self.num_heads * self.head_dim, cfg.hidden_size, scheme,
                                   bias=cfg.o_proj_bias)
         self.rope = cfg.model_rope()
+        if cfg.qk_norm:
+            self.q_norm, self.k_norm = (
+                nn.RMSNorm(self.head_dim, -1, cfg.rms_norm_eps, bias=False,
+                           dtype=scheme.act_dtype) for _ in range(2))
+        self.qk_norm = cfg.qk_norm
 
     def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
                 positions: nn.Tensor | None = None) -> nn.Tensor:
         b, s, _ = x.shape
         qkv = nn.op.reshape(self.qkv_proj(x),
                             (b, s, self.num_heads + 2 * self.num_kv_heads, self.head_dim))
+        if self.qk_norm:
+            q, k, v = nn.op.split(qkv, [self.num_heads, self.num_heads + self.num_kv_heads],
+                                  axis=2)
+            qkv = nn.op.concat([self.q_norm(q), self.k_norm(k), v], dim=2)
         if self.rope is not None:
             qkv = self.rope(qkv, positions)
         out = kv_cache.attention_with_fused_qkv(layer_id, qkv, self.num_heads,
@@ -111,10 +140,11 @@ class LlamaMLP(nn.Module):
                                         bias=cfg.mlp_bias)
         self.down_proj = make_linear(cfg.intermediate_size, cfg.hidden_size, scheme,
                                      bias=cfg.mlp_bias)
+        self.act = activation(cfg.activation, "config.json")
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
         gate, up = nn.op.split(self.gate_up_proj(x), 2, axis=-1)
-        return self.down_proj(nn.op.silu(gate) * up)
+        return self.down_proj(self.act(gate) * up)
 
 
 class LlamaDecoderLayer(nn.Module):

@@ -2,6 +2,7 @@
 
 from webslm.compile.arch.phi3.mapping import PHI3_WEIGHTS
 from webslm.compile.arch.phi3.model import Phi3Config, Phi3ForCausalLM
+from webslm.compile.arch.phi3 import checkpoints
 from webslm.compile.arch.registry import Architecture, register
 
 ARCH = register(Architecture(
@@ -10,4 +11,6 @@ ARCH = register(Architecture(
     config_from_hf=Phi3Config.from_hf,
     model_cls=Phi3ForCausalLM,
     weight_map=PHI3_WEIGHTS,
+    published=checkpoints.PUBLISHED,
+    tiny=checkpoints.TINY,
 ))

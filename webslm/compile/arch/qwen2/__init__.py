@@ -2,6 +2,7 @@
 
 from webslm.compile.arch.qwen2.mapping import QWEN2_WEIGHTS
 from webslm.compile.arch.qwen2.model import Qwen2Config, Qwen2ForCausalLM
+from webslm.compile.arch.qwen2 import checkpoints
 from webslm.compile.arch.registry import Architecture, register
 
 ARCH = register(Architecture(
@@ -10,4 +11,6 @@ ARCH = register(Architecture(
     config_from_hf=Qwen2Config.from_hf,
     model_cls=Qwen2ForCausalLM,
     weight_map=QWEN2_WEIGHTS,
+    published=checkpoints.PUBLISHED,
+    tiny=checkpoints.TINY,
 ))

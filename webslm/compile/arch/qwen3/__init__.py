@@ -1,0 +1,17 @@
+"""Qwen3 family: Qwen3 dense (Qwen3ForCausalLM) checkpoints, e.g. Qwen3-0.6B and 1.7B."""
+
+from webslm.compile.arch.llama.mapping import LLAMA_WEIGHTS
+from webslm.compile.arch.qwen3 import checkpoints
+from webslm.compile.arch.qwen3.model import Qwen3Config, Qwen3ForCausalLM
+from webslm.compile.arch.registry import Architecture, register
+
+ARCH = register(Architecture(
+    model_type="qwen3",
+    hf_architectures=("Qwen3ForCausalLM",),
+    config_from_hf=Qwen3Config.from_hf,
+    model_cls=Qwen3ForCausalLM,
+    # Llama's tensor names; q_norm / k_norm are parameters of the same name
+    weight_map=LLAMA_WEIGHTS,
+    published=checkpoints.PUBLISHED,
+    tiny=checkpoints.TINY,
+))
