@@ -2,10 +2,14 @@
 sample_with_top_p.
 
 TVM's generic GPU argsort launches on blockIdx.z, which the WebGPU code generator
-rejects, so argsort_probs is our own bitonic sort: the probabilities are padded to a
-power of two and sorted by one small kernel launched once per bitonic stage. The
-vocabulary size is fixed at compile time, so the stage list is unrolled into the Relax
-function. Order: probability descending, ties by token id ascending (deterministic).
+rejects, so argsort_probs is our own bitonic sort over the probabilities padded to a power
+of two. WebLLM runs it for every sampled token at any temperature, so its dispatches count:
+stages whose compare-exchange pairs lie within a tile of TILE items run together in one
+kernel, in workgroup memory (the first TILE-sized sort, and the tail of every later merge),
+and only the wider stages get a dispatch each. The first tile kernel also pads and the last
+one unpads. For SmolLM2's 49152 tokens that is 21 dispatches instead of 138 (one per stage
+plus pad and unpad). The vocabulary size is fixed at compile time, so the plan is unrolled
+into the Relax function. Order: probability descending, ties by token id ascending.
 """
 
 from __future__ import annotations
@@ -15,28 +19,7 @@ from tvm import tirx
 from tvm.script import tirx as T
 
 THREADS = 256
-
-
-def _pad_kernel(vocab: int, padded: int):
-    @T.prim_func(private=True, s_tir=True)
-    def pad(var_probs: T.handle, var_keys: T.handle, var_idx: T.handle):
-        T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
-        batch = T.int32()
-        probs = T.match_buffer(var_probs, (batch, vocab), "float32")
-        keys = T.match_buffer(var_keys, (batch, padded), "float32")
-        idx = T.match_buffer(var_idx, (batch, padded), "int32")
-        for bx in T.thread_binding(batch * (padded // THREADS), thread="blockIdx.x"):
-            for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
-                with T.sblock("pad"):
-                    flat: T.let[T.int32] = bx * THREADS + tx
-                    if flat < batch * padded:
-                        row: T.let[T.int32] = flat // padded
-                        col: T.let[T.int32] = flat % padded
-                        keys[row, col] = T.if_then_else(col < vocab, probs[row, T.min(col, vocab - 1)],
-                                                        T.float32(-1))
-                        idx[row, col] = col
-
-    return pad
+TILE = 2048  # items a workgroup sorts in its own memory: 16 KB, WebGPU's default limit
 
 
 def _stage_kernel(padded: int):
@@ -79,36 +62,121 @@ def _stage_kernel(padded: int):
     return stage
 
 
-def _unpad_kernel(vocab: int, padded: int):
+def _greater(ka, ia, kb, ib):
+    """a belongs before b: a larger probability, or an equal one and a smaller token id."""
+    return T.Or(ka > kb, T.And(ka == kb, ia < ib))
+
+
+def _tile_kernel(vocab: int, padded: int, tile: int, first: bool, last: bool):
+    """Bitonic stages whose pairs lie inside one tile, on the tile held in workgroup memory.
+    first: reads the probabilities (padding with -1) and sorts each tile (k = 2 .. tile);
+    otherwise reads keys/ids and finishes merge phase k (j = tile/2 .. 1). last: writes
+    the first `vocab` items as the sorted probabilities and ids."""
+    tiles = padded // tile
+    log_tile = tile.bit_length() - 1
+    per_thread = tile // THREADS
+    pairs_per_thread = tile // 2 // THREADS
+    width = vocab if last else padded
+
+    @T.macro
+    def exchange(sk, si, base, k, j):
+        # one stage: each of the tile/2 pairs (lo, lo + j) is compare-exchanged by one thread
+        for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
+            for p in T.serial(pairs_per_thread):
+                with T.sblock("exchange"):
+                    t: T.let[T.int32] = p * THREADS + tx
+                    lo: T.let[T.int32] = (t // j) * (2 * j) + t % j
+                    hi: T.let[T.int32] = lo + j
+                    a_k: T.let[T.float32] = sk[lo]
+                    a_i: T.let[T.int32] = si[lo]
+                    b_k: T.let[T.float32] = sk[hi]
+                    b_i: T.let[T.int32] = si[hi]
+                    # as in the global stage: blocks with (lo & k) != 0 sort the other way
+                    a_first: T.let[T.bool] = T.Or(a_k > b_k, T.And(a_k == b_k, a_i < b_i))
+                    keep: T.let[T.bool] = (T.Cast("int32", a_first)
+                                           == T.Cast("int32", T.bitwise_and(base + lo, k) == 0))
+                    sk[lo] = T.if_then_else(keep, a_k, b_k)
+                    sk[hi] = T.if_then_else(keep, b_k, a_k)
+                    si[lo] = T.if_then_else(keep, a_i, b_i)
+                    si[hi] = T.if_then_else(keep, b_i, a_i)
+
+    @T.macro
+    def store(sk, si, out_k, out_i, row, base):
+        for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
+            for e in T.serial(per_thread):
+                with T.sblock("store"):
+                    c: T.let[T.int32] = e * THREADS + tx
+                    if base + c < width:
+                        out_k[row, base + c] = sk[c]
+                        out_i[row, base + c] = si[c]
+
     @T.prim_func(private=True, s_tir=True)
-    def unpad(var_keys: T.handle, var_idx: T.handle, var_probs: T.handle, var_ids: T.handle):
+    def tile_sort(var_probs: T.handle, var_out_k: T.handle, var_out_i: T.handle):
+        T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
+        batch = T.int32()
+        probs = T.match_buffer(var_probs, (batch, vocab), "float32")
+        out_k = T.match_buffer(var_out_k, (batch, width), "float32")
+        out_i = T.match_buffer(var_out_i, (batch, width), "int32")
+        for bx in T.thread_binding(batch * tiles, thread="blockIdx.x"):
+            row: T.let[T.int32] = bx // tiles
+            base: T.let[T.int32] = (bx % tiles) * tile
+            with T.sblock("tile"):
+                sk = T.sblock_alloc_buffer((tile,), "float32", scope="shared")
+                si = T.sblock_alloc_buffer((tile,), "int32", scope="shared")
+                for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
+                    for e in T.serial(per_thread):
+                        with T.sblock("load"):
+                            c: T.let[T.int32] = e * THREADS + tx
+                            sk[c] = T.if_then_else(base + c < vocab,
+                                                   probs[row, T.min(base + c, vocab - 1)],
+                                                   T.float32(-1))
+                            si[c] = base + c
+                for kk in T.serial(log_tile):
+                    for jj in T.serial(kk + 1):
+                        exchange(sk, si, base, T.shift_left(2, kk),
+                                 T.shift_right(T.shift_left(2, kk), jj + 1))
+                store(sk, si, out_k, out_i, row, base)
+
+    @T.prim_func(private=True, s_tir=True)
+    def tile_merge(var_keys: T.handle, var_idx: T.handle, k: T.int32,
+                   var_out_k: T.handle, var_out_i: T.handle):
         T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
         batch = T.int32()
         keys = T.match_buffer(var_keys, (batch, padded), "float32")
         idx = T.match_buffer(var_idx, (batch, padded), "int32")
-        probs = T.match_buffer(var_probs, (batch, vocab), "float32")
-        ids = T.match_buffer(var_ids, (batch, vocab), "int32")
-        for bx in T.thread_binding((batch * vocab + THREADS - 1) // THREADS, thread="blockIdx.x"):
-            for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
-                with T.sblock("unpad"):
-                    flat: T.let[T.int32] = bx * THREADS + tx
-                    if flat < batch * vocab:
-                        probs[flat // vocab, flat % vocab] = keys[flat // vocab, flat % vocab]
-                        ids[flat // vocab, flat % vocab] = idx[flat // vocab, flat % vocab]
+        out_k = T.match_buffer(var_out_k, (batch, width), "float32")
+        out_i = T.match_buffer(var_out_i, (batch, width), "int32")
+        for bx in T.thread_binding(batch * tiles, thread="blockIdx.x"):
+            row: T.let[T.int32] = bx // tiles
+            base: T.let[T.int32] = (bx % tiles) * tile
+            with T.sblock("tile"):
+                sk = T.sblock_alloc_buffer((tile,), "float32", scope="shared")
+                si = T.sblock_alloc_buffer((tile,), "int32", scope="shared")
+                for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
+                    for e in T.serial(per_thread):
+                        with T.sblock("load"):
+                            c: T.let[T.int32] = e * THREADS + tx
+                            sk[c] = keys[row, base + c]
+                            si[c] = idx[row, base + c]
+                for jj in T.serial(log_tile):
+                    exchange(sk, si, base, k, T.shift_right(tile // 2, jj))
+                store(sk, si, out_k, out_i, row, base)
 
-    return unpad
+    return tile_sort if first else tile_merge
 
 
-def bitonic_stages(padded: int) -> list[tuple[int, int]]:
-    """The (k, j) pairs of a bitonic sorting network over `padded` (a power of two) items."""
-    stages, k = [], 2
+def sort_plan(padded: int, tile: int) -> list[tuple[str, int, int]]:
+    """The dispatches of argsort_probs: ("tile", 0, 0) sorts each tile, ("stage", k, j) is a
+    global bitonic stage, ("merge", k, 0) finishes phase k inside each tile."""
+    plan, k = [("tile", 0, 0)], tile * 2
     while k <= padded:
         j = k // 2
-        while j >= 1:
-            stages.append((k, j))
+        while j >= tile:
+            plan.append(("stage", k, j))
             j //= 2
+        plan.append(("merge", k, 0))
         k *= 2
-    return stages
+    return plan
 
 
 def _top_p_kernel(vocab: int):
@@ -169,25 +237,39 @@ def attach_sampler(bb: rx.BlockBuilder, vocab: int) -> None:
         bb.emit_func_output(out)
 
     # argsort_probs(probs [b, v]) -> (sorted probs, sorted token ids)
-    pad_gv = bb.add_func(_pad_kernel(vocab, padded), "bitonic_pad")
+    tile = min(TILE, padded)
+    plan = sort_plan(padded, tile)
     stage_gv = bb.add_func(_stage_kernel(padded), "bitonic_stage")
-    unpad_gv = bb.add_func(_unpad_kernel(vocab, padded), "bitonic_unpad")
     probs = rx.Var("probs", rx.TensorType((batch, vocab), f32))
     keys_ty = rx.TensorType((batch, padded), f32)
     idx_ty = rx.TensorType((batch, padded), "int32")
+    final_ty = [rx.TensorType((batch, vocab), f32), rx.TensorType((batch, vocab), "int32")]
+    kernels = {}
+
+    def tile_gv(first: bool, last: bool):
+        if (first, last) not in kernels:
+            name = f"bitonic_{'tile' if first else 'merge'}{'_out' if last else ''}"
+            kernels[first, last] = bb.add_func(_tile_kernel(vocab, padded, tile, first, last), name)
+        return kernels[first, last]
+
+    def i32(v: int):
+        return rx.prim_value(tirx.IntImm("int32", v))
+
     with bb.function("argsort_probs", [probs]):
         with bb.dataflow():
-            state = bb.emit(rx.call_tir(pad_gv, [probs], [keys_ty, idx_ty]))
-            for k, j in bitonic_stages(padded):
-                state = bb.emit(rx.call_tir(
-                    stage_gv,
-                    [rx.TupleGetItem(state, 0), rx.TupleGetItem(state, 1),
-                     rx.prim_value(tirx.IntImm("int32", k)), rx.prim_value(tirx.IntImm("int32", j))],
-                    [keys_ty, idx_ty]))
-            result = bb.emit(rx.call_tir(
-                unpad_gv, [rx.TupleGetItem(state, 0), rx.TupleGetItem(state, 1)],
-                [rx.TensorType((batch, vocab), f32), rx.TensorType((batch, vocab), "int32")]))
-            out = bb.emit_output(result)
+            state = None
+            for n, (kind, k, j) in enumerate(plan):
+                last = n == len(plan) - 1
+                out_ty = final_ty if last else [keys_ty, idx_ty]
+                if kind == "tile":
+                    state = bb.emit(rx.call_tir(tile_gv(True, last), [probs], out_ty))
+                    continue
+                pair = [rx.TupleGetItem(state, 0), rx.TupleGetItem(state, 1)]
+                if kind == "stage":
+                    state = bb.emit(rx.call_tir(stage_gv, [*pair, i32(k), i32(j)], out_ty))
+                else:
+                    state = bb.emit(rx.call_tir(tile_gv(False, last), [*pair, i32(k)], out_ty))
+            out = bb.emit_output(state)
         bb.emit_func_output(out)
 
     # sample_with_top_p(sorted_probs, sorted_ids, uniform [n], sample_indices [n], top_p [b])
