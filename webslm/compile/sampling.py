@@ -6,9 +6,10 @@ rejects, so argsort_probs is our own bitonic sort over the probabilities padded 
 of two. WebLLM runs it for every sampled token at any temperature, so its dispatches count:
 stages whose compare-exchange pairs lie within a tile of TILE items run together in one
 kernel, in workgroup memory (the first TILE-sized sort, and the tail of every later merge),
-and only the wider stages get a dispatch each. The first tile kernel also pads and the last
-one unpads. For SmolLM2's 49152 tokens that is 15 dispatches instead of 138 (one per stage
-plus pad and unpad). The vocabulary size is fixed at compile time, so the plan is unrolled
+and the wider stages run two per dispatch (each thread owns the four items two consecutive
+stages exchange among themselves). The first tile kernel also pads and the last one
+unpads. For SmolLM2's 49152 tokens that is 11 dispatches instead of 138 (one per stage plus
+pad and unpad). The vocabulary size is fixed at compile time, so the plan is unrolled
 into the Relax function. Order: probability descending, ties by token id ascending.
 """
 
@@ -67,6 +68,59 @@ def _stage_kernel(padded: int):
 def _greater(ka, ia, kb, ib):
     """a belongs before b: a larger probability, or an equal one and a smaller token id."""
     return T.Or(ka > kb, T.And(ka == kb, ia < ib))
+
+
+def _stage_pair_kernel(padded: int):
+    """Two bitonic stages, (k, j) then (k, j/2), in one pass: each thread owns the four items
+    a, a + j/2, a + j, a + 3j/2, which those two stages only exchange among themselves."""
+    quads = padded // 4
+
+    @T.macro
+    def exchange(lk, li, x, y, down):
+        # put the "greater" item (larger prob, or equal prob and smaller id) at x, unless down
+        a_k: T.let[T.float32] = lk[x]
+        a_i: T.let[T.int32] = li[x]
+        b_k: T.let[T.float32] = lk[y]
+        b_i: T.let[T.int32] = li[y]
+        a_first: T.let[T.bool] = T.Or(a_k > b_k, T.And(a_k == b_k, a_i < b_i))
+        keep: T.let[T.bool] = T.Cast("int32", a_first) == T.Cast("int32", down)
+        lk[x] = T.if_then_else(keep, a_k, b_k)
+        lk[y] = T.if_then_else(keep, b_k, a_k)
+        li[x] = T.if_then_else(keep, a_i, b_i)
+        li[y] = T.if_then_else(keep, b_i, a_i)
+
+    @T.prim_func(private=True, s_tir=True)
+    def stage_pair(var_keys: T.handle, var_idx: T.handle, k: T.int32, j: T.int32,
+                   var_keys_out: T.handle, var_idx_out: T.handle):
+        T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
+        batch = T.int32()
+        keys = T.match_buffer(var_keys, (batch, padded), "float32")
+        idx = T.match_buffer(var_idx, (batch, padded), "int32")
+        keys_out = T.match_buffer(var_keys_out, (batch, padded), "float32")
+        idx_out = T.match_buffer(var_idx_out, (batch, padded), "int32")
+        for bx in T.thread_binding(batch * (quads // THREADS), thread="blockIdx.x"):
+            for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
+                with T.sblock("stage_pair"):
+                    lk = T.sblock_alloc_buffer((4,), "float32", scope="local")
+                    li = T.sblock_alloc_buffer((4,), "int32", scope="local")
+                    flat: T.let[T.int32] = bx * THREADS + tx
+                    row: T.let[T.int32] = flat // quads
+                    t: T.let[T.int32] = flat % quads
+                    h: T.let[T.int32] = j // 2
+                    a: T.let[T.int32] = (t // h) * (4 * h) + t % h
+                    for q in T.serial(4):
+                        lk[q] = keys[row, a + q * h]
+                        li[q] = idx[row, a + q * h]
+                    down: T.let[T.bool] = T.bitwise_and(a, k) == 0
+                    exchange(lk, li, 0, 2, down)
+                    exchange(lk, li, 1, 3, down)
+                    exchange(lk, li, 0, 1, down)
+                    exchange(lk, li, 2, 3, down)
+                    for q in T.serial(4):
+                        keys_out[row, a + q * h] = lk[q]
+                        idx_out[row, a + q * h] = li[q]
+
+    return stage_pair
 
 
 def _tile_kernel(vocab: int, padded: int, tile: int, first: bool, last: bool):
@@ -168,14 +222,19 @@ def _tile_kernel(vocab: int, padded: int, tile: int, first: bool, last: bool):
 
 
 def sort_plan(padded: int, tile: int) -> list[tuple[str, int, int]]:
-    """The dispatches of argsort_probs: ("tile", 0, 0) sorts each tile, ("stage", k, j) is a
-    global bitonic stage, ("merge", k, 0) finishes phase k inside each tile."""
+    """The dispatches of argsort_probs: ("tile", 0, 0) sorts each tile; ("pair", k, j) runs
+    the global stages (k, j) and (k, j/2), ("stage", k, j) a last single one; ("merge", k, 0)
+    finishes phase k inside each tile."""
     plan, k = [("tile", 0, 0)], tile * 2
     while k <= padded:
         j = k // 2
         while j >= tile:
-            plan.append(("stage", k, j))
-            j //= 2
+            if j // 2 >= tile:
+                plan.append(("pair", k, j))
+                j //= 4
+            else:
+                plan.append(("stage", k, j))
+                j //= 2
         plan.append(("merge", k, 0))
         k *= 2
     return plan
@@ -242,6 +301,8 @@ def attach_sampler(bb: rx.BlockBuilder, vocab: int) -> None:
     tile = min(TILE, padded)
     plan = sort_plan(padded, tile)
     stage_gv = bb.add_func(_stage_kernel(padded), "bitonic_stage")
+    pair_gv = bb.add_func(_stage_pair_kernel(padded), "bitonic_stage_pair") \
+        if any(kind == "pair" for kind, _, _ in plan) else None
     probs = rx.Var("probs", rx.TensorType((batch, vocab), f32))
     keys_ty = rx.TensorType((batch, padded), f32)
     idx_ty = rx.TensorType((batch, padded), "int32")
@@ -267,8 +328,9 @@ def attach_sampler(bb: rx.BlockBuilder, vocab: int) -> None:
                     state = bb.emit(rx.call_tir(tile_gv(True, last), [probs], out_ty))
                     continue
                 pair = [rx.TupleGetItem(state, 0), rx.TupleGetItem(state, 1)]
-                if kind == "stage":
-                    state = bb.emit(rx.call_tir(stage_gv, [*pair, i32(k), i32(j)], out_ty))
+                if kind in ("stage", "pair"):
+                    gv = stage_gv if kind == "stage" else pair_gv
+                    state = bb.emit(rx.call_tir(gv, [*pair, i32(k), i32(j)], out_ty))
                 else:
                     state = bb.emit(rx.call_tir(tile_gv(False, last), [*pair, i32(k)], out_ty))
             out = bb.emit_output(state)
