@@ -22,7 +22,6 @@ import collections
 import json
 import math
 import re
-from pathlib import Path
 from typing import Callable
 
 from webslm.bench.chromium import chromium_page
