@@ -26,7 +26,7 @@ from typing import Callable
 
 from webslm.bench.chromium import chromium_page
 from webslm.bench.roofline import KV_BYTES
-from webslm.bench.runner import BenchRequest, find_artifact, prompts
+from webslm.bench.runner import BenchRequest, find_artifact, prompts, usable_contexts
 from webslm.bench.server import PAGE_URL, bench_app, running
 from webslm.errors import WebslmError
 
@@ -47,7 +47,8 @@ def run_profile(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
         raise WebslmError(f"{artifact} records no kernel calls (built before the profile existed)",
                           "rebuild it with this version of webslm")
     chat = json.loads((artifact / "mlc-chat-config.json").read_text())
-    context = req.contexts[0]
+    (context,) = usable_contexts(req.contexts[:1], manifest["build"]["context_window"],
+                                 req.new_tokens, say)
     ids, _ = prompts(artifact, [context])
     app = bench_app([artifact], None)
     model = app.state.models[0]
