@@ -12,8 +12,12 @@
 # of ours (8 x 8, webslm/compile/schedules.py) and benched into $OUT/dlight-gemv: the A/B for
 # the decode matmul schedule. GEMV_AB=0 skips it.
 #
+# Every WebLLM bench is followed by `webslm bench --profile` of the same build (dispatches and
+# modeled bytes per token, into $OUT/profile), and bench/profile_vs_measured.py prints the
+# decode speed the cost model predicts for this GPU next to the measured one (issue 17).
+#
 # Environment: MODELS (default "llama-3.2-1b qwen2.5-1.5b phi-3.5-mini"), OUT (results/gpu),
-# CONTEXTS (128,1024), NEW_TOKENS (32), JOBS (parallel builds, 3), GEMV_AB (1).
+# CONTEXTS (128,1024), NEW_TOKENS (32), JOBS (parallel builds, 3), GEMV_AB (1), PROFILE_TOKENS (4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=${MODELS-"llama-3.2-1b qwen2.5-1.5b phi-3.5-mini"}
@@ -68,11 +72,20 @@ export PY WORK GEMV_AB AB_MODEL AB_QUANT
 [ "$WHERE" = --swiftshader ] || .venv/bin/webslm bench smollm2-135m $WHERE --engines transformersjs \
   --onnx-device webgpu --onnx-dtype q4f16 --contexts "$CONTEXTS" --new-tokens "$NEW_TOKENS" \
   --runs 1 --out "$OUT/tjs-webgpu"
+profile() {  # the decode cost profile of one build, at the first context
+  .venv/bin/webslm bench "$1" $WHERE --profile --contexts "${CONTEXTS%%,*}" \
+    --new-tokens "$PROFILE_TOKENS" --out "$OUT/profile"
+}
+PROFILE_TOKENS=${PROFILE_TOKENS:-4}
+SMOLLM2_QUANT=q4f16_asym
+[ "$WHERE" = --swiftshader ] && SMOLLM2_QUANT=q4f32_asym
+profile "dist/smollm2-135m-$SMOLLM2_QUANT"
 for model in $MODELS; do
   for quant in q4f16_1 q4f32_1; do
     [ "$WHERE" = --swiftshader ] && [ $quant = q4f16_1 ] && continue  # no shader-f16 there
     .venv/bin/webslm bench "$WORK/dist/$model-$quant" $WHERE --engines webllm \
       --contexts "$CONTEXTS" --new-tokens "$NEW_TOKENS" --runs 1 --out "$OUT"
+    profile "$WORK/dist/$model-$quant"
   done
 done
 if [ "$GEMV_AB" = 1 ] && [ -n "$AB_MODEL" ]; then
@@ -80,4 +93,5 @@ if [ "$GEMV_AB" = 1 ] && [ -n "$AB_MODEL" ]; then
     --contexts "$CONTEXTS" --new-tokens "$NEW_TOKENS" --runs 1 --out "$OUT/dlight-gemv"
   cat "$OUT"/dlight-gemv/*.md
 fi
-cat "$OUT"/*.md
+cat "$OUT"/*.md "$OUT"/profile/*.md
+"$PY" bench/profile_vs_measured.py "$OUT"

@@ -125,9 +125,20 @@ def _cmd_bench(args) -> int:
                        onnx_dtype=args.onnx_dtype, onnx_device=args.onnx_device,
                        onnx_plain_wasm=not args.tjs_default_wasm,
                        timeout_s=args.timeout)
-    raw = run_bench(req, say=lambda m: print(f"[webslm] {m}", flush=True))
+    say = lambda m: print(f"[webslm] {m}", flush=True)  # noqa: E731
     command = "webslm " + " ".join(map(shlex.quote, args.argv))
-    paths = write_reports(raw, Path(args.out), command)
+    if args.profile:
+        from webslm.bench.costmodel import GPUS, GpuSpec
+        from webslm.bench.profile import run_profile
+        from webslm.bench.profile_report import write_profile_reports
+
+        gpus = GPUS
+        if args.bandwidth or args.dispatch_us:
+            gpus = (*GPUS, GpuSpec("given", args.bandwidth or GPUS[0].bandwidth_gb_s,
+                                   args.dispatch_us or GPUS[0].dispatch_us, "--bandwidth/--dispatch-us"))
+        paths = write_profile_reports(run_profile(req, say), Path(args.out), command, gpus)
+    else:
+        paths = write_reports(run_bench(req, say=say), Path(args.out), command)
     print(paths["markdown"].read_text())
     for kind, path in paths.items():
         print(f"{kind}: {path}")
@@ -247,6 +258,13 @@ def make_parser() -> argparse.ArgumentParser:
                     help="run transformers.js on its default (asyncify) WASM build, not webslm's")
     bn.add_argument("--timeout", type=float, default=1800, help="seconds per browser run")
     bn.add_argument("--out", default="results", help="report folder (default: results)")
+    bn.add_argument("--profile", action="store_true",
+                    help="WebLLM only: dispatches, kernels and modeled bytes per phase, and the "
+                         "modeled tokens/s on published GPUs (uses the first --contexts value)")
+    bn.add_argument("--bandwidth", type=float, metavar="GB/S",
+                    help="with --profile: also model a GPU of this memory bandwidth")
+    bn.add_argument("--dispatch-us", type=float, metavar="US",
+                    help="with --profile: also model this per-dispatch cost (microseconds)")
     bn.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("serve", help="serve the chat page and built models (inference runs in "

@@ -522,3 +522,31 @@ def test_kernels_on_webgpu_match_reference(webgpu_lib):
     assert ok, msg
     np.testing.assert_allclose(penal, ref.penalty_ref(work, *pen), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(biased, ref.logit_bias_ref(work[:2], *bias), rtol=1e-6, atol=1e-6)
+
+
+def test_sort_plan_runs_every_bitonic_stage_once_in_order():
+    """argsort_probs's dispatches (tile sorts, global stages alone or in pairs, tile merges)
+    expand to exactly the bitonic network's (k, j) stages, in order."""
+    from webslm.compile.sampling import TILE, sort_plan
+
+    def halves(n):
+        while n >= 1:
+            yield n
+            n //= 2
+
+    for padded in (512, 4096, 8192, 65536, 131072):
+        tile = min(TILE, padded)
+        network = [(k, j) for k in (2 ** e for e in range(1, padded.bit_length()))
+                   for j in halves(k // 2)]
+        stages = []
+        for kind, k, j in sort_plan(padded, tile):
+            if kind == "tile":
+                stages += [(kk, jj) for kk, jj in network if kk <= tile]
+            elif kind == "pair":
+                stages += [(k, j), (k, j // 2)]
+            elif kind == "stage":
+                stages.append((k, j))
+            else:
+                stages += [(k, jj) for jj in halves(tile // 2)]
+        assert stages == network, padded
+    assert len(sort_plan(65536, TILE)) == 11  # SmolLM2's 49152 tokens; 138 one stage at a time

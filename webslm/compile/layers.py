@@ -87,6 +87,21 @@ class QuantizedLinear(_Packed):
         return y
 
 
+def plain_matmul(x: nn.Tensor, weight: nn.Tensor, out_dtype: str, name: str) -> nn.Tensor:
+    """y = x W^T read straight from W [out, in]: matmul(x, permute_dims(W)) would run a
+    transpose kernel over the whole weight on every call. Accumulates in float32."""
+
+    def te_matmul(x_, w):
+        k = te.reduce_axis((0, x_.shape[-1]), name="k")
+        return te.compute(
+            (*x_.shape[:-1], w.shape[0]),
+            lambda *idx: te.sum(x_[(*idx[:-1], k)].astype("float32")
+                                * w[idx[-1], k].astype("float32"), axis=k).astype(out_dtype),
+            name="matmul")
+
+    return nn.tensor_expr_op(te_matmul, name, [x, weight])
+
+
 class PlainLinear(nn.Module):
     """Unquantized linear layer (q0 builds); the output may be cast (logits are float32)."""
 
@@ -97,7 +112,7 @@ class PlainLinear(nn.Module):
         self.bias = nn.Parameter((out_features,), dtype) if bias else None
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
-        y = nn.op.matmul(x, nn.op.permute_dims(self.weight), out_dtype=self.out_dtype)
+        y = plain_matmul(x, self.weight, self.out_dtype, "NT_matmul")
         if self.bias is not None:
             y = y + self.bias.astype(self.out_dtype)
         return y
@@ -136,7 +151,7 @@ class PlainEmbedding(nn.Module):
         return nn.op.take(self.weight, ids, axis=0)
 
     def lm_head(self, x: nn.Tensor) -> nn.Tensor:
-        return nn.op.matmul(x, nn.op.permute_dims(self.weight), out_dtype="float32")
+        return plain_matmul(x, self.weight, "float32", "NT_matmul_lm_head")
 
 
 def make_linear(in_features: int, out_features: int, scheme: QuantScheme, bias: bool = False,

@@ -45,14 +45,48 @@ def planned_storage_bytes(func: relax.Function) -> int:
     return total
 
 
+def _name(gv) -> str:
+    return gv.name_hint if hasattr(gv, "name_hint") else gv.name
+
+
+def kernel_calls(mod: tvm.IRModule, func: relax.Function) -> list[str]:
+    """The calls func makes, in order, once fused: a kernel's name for each PrimFunc call (a
+    GPU dispatch each), `packed:NAME` for runtime functions (the KV cache's attention runs its
+    own kernels). This is what `webslm bench --profile` checks its dispatch counts against."""
+    calls = []
+
+    def visit(expr):
+        if not isinstance(expr, relax.Call):
+            return
+        op = expr.op
+        if getattr(op, "name", "") in ("relax.call_tir", "relax.call_tir_inplace"):
+            op = expr.args[0]
+        elif getattr(op, "name", "") in ("relax.call_dps_packed", "relax.call_packed"):
+            op = expr.args[0] if expr.args else op
+        if isinstance(op, tvm.ir.GlobalVar) and isinstance(mod[op], tvm.tirx.PrimFunc):
+            calls.append(_name(op))
+        elif isinstance(op, relax.ExternFunc):
+            calls.append(f"packed:{op.global_symbol}")
+        elif isinstance(op, tvm.ir.Op) and op.name == "relax.call_builtin_with_ctx":
+            calls.append(f"packed:{expr.args[0].global_symbol}")
+
+    for block in func.body.blocks:
+        for binding in block.bindings:
+            relax.analysis.post_order_visit(binding.value, visit)
+    return calls
+
+
 def attach_metadata_pass(metadata: dict[str, Any]) -> tvm.transform.Pass:
-    """Adds `_metadata() -> str` (JSON) including the planned memory of each function."""
+    """Adds `_metadata() -> str` (JSON) including the planned memory of each function, and
+    records each function's kernel calls in `metadata["kernel_calls"]` (for the manifest)."""
 
     @tvm.transform.module_pass(opt_level=0, name="AttachWebslmMetadata")
     def attach(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        usage = {gv.name_hint if hasattr(gv, "name_hint") else gv.name: planned_storage_bytes(f)
+        usage = {_name(gv): planned_storage_bytes(f)
                  for gv, f in mod.functions_items() if isinstance(f, relax.Function)}
         payload = json.dumps({**metadata, "memory_usage": usage}, sort_keys=True)
+        metadata["kernel_calls"] = {_name(gv): kernel_calls(mod, f) for gv, f in mod.functions_items()
+                                    if isinstance(f, relax.Function)}
         func = relax.Function([], tvm.ir.StringImm(payload), relax.ObjectType(), is_pure=True)
         mod = mod.clone()
         mod["_metadata"] = func.with_attr("global_symbol", "_metadata")

@@ -233,6 +233,8 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                "max_batch_size": shape.max_batch_size, "model_lib": lib_name,
                "param_bytes": param_bytes,
                "bits_per_weight": cache["metadata"]["BitsPerParam"],
+               # per entry function, its kernel calls in order (webslm bench --profile)
+               "kernel_calls": compiled.metadata["kernel_calls"],
                **({"finetune_survival": survival} if survival else {})},
         source=_source_record(req, source),
         record=model_record(model_id, lib_name, scheme.needs_shader_f16,

@@ -1,0 +1,87 @@
+"""`webslm bench --profile`: dispatches and modeled bytes per phase of a real WebLLM run,
+checked against the compiled model's own kernel calls (the build manifest's
+`kernel_calls`), never against hard-coded counts."""
+
+import json
+
+import pytest
+
+from webslm.bench.costmodel import GpuSpec, estimate
+from webslm.bench.profile import kernel_function, summarize_phases
+from webslm.bench.profile_report import check_against_compiled
+from webslm.cli import main
+
+
+def test_kernel_names_map_to_their_primfuncs():
+    assert kernel_function("rms_norm2_kernel") == "rms_norm2"
+    assert kernel_function("softmax_kernel_1") == "softmax"
+
+
+def test_cost_model_adds_bytes_and_dispatch_time():
+    gpu = GpuSpec("g", bandwidth_gb_s=100, dispatch_us=10, source="-")
+    e = estimate(bytes_per_token=1e9, floor_bytes=0.5e9, dispatches=1000, gpu=gpu)
+    assert e.tokens_per_s == pytest.approx(1 / (0.01 + 0.01))
+    assert e.dispatch_share == pytest.approx(0.5) and e.excess_share == pytest.approx(0.25)
+
+
+def _buf(i, size, access="read-only-storage"):
+    return {"id": i, "size": size, "access": access}
+
+
+def test_bytes_are_modeled_per_buffer_role():
+    """Two layers; weights 0-2, KV pages 10-11 (one per layer, one size), scratch 20."""
+    calls = {"embed": ["take"], "decode": ["mm", "packed:vm.builtin.attention_kv_cache_x"] * 2,
+             "softmax_with_temperature": ["softmax"], "argsort_probs": [], "sample_with_top_p": []}
+    step = [{"kernel": "take_kernel", "workgroups": 1, "buffers": [_buf(0, 1000), _buf(30, 8, "storage")]}]
+    for layer in range(2):
+        step += [{"kernel": "mm_kernel", "workgroups": 4, "buffers": [_buf(1 + layer, 500)]},
+                 {"kernel": "attn_kernel", "workgroups": 1,
+                  "buffers": [_buf(10 + layer, 4096), _buf(20, 640, "storage")]}]
+    step.append({"kernel": "softmax_kernel", "workgroups": 1, "buffers": [_buf(31, 40, "storage")]})
+    raw = {"model_config": {"num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2,
+                            "num_key_value_heads": 1, "vocab_size": 10},
+           "quantization": "q4f32_1", "kernel_calls": calls, "weight_buffers": [0, 1, 2],
+           "prefill_chunk": 64,
+           "phases": [{"phase": "decode", "sampling": "greedy", "tokens": 1, "seconds": 1,
+                       "dispatches": step}]}
+    (s,) = summarize_phases(raw)
+    kv_position_layer = 2 * 1 * 4 * 4  # K and V, one head of 4 floats
+    assert s["dispatches"] == 6 and s["sampling_dispatches"] == 1 and s["dispatches_per_layer"] == 2
+    assert s["weight_bytes"] == 2000
+    assert s["kernels"]["take_kernel"]["read"] == 100  # a gather reads one row of ten
+    assert s["kernels"]["attn_kernel"]["read"] == 2 * 1 * kv_position_layer  # one position
+    assert s["kernels"]["attn_kernel"]["written"] == 2 * 10  # scratch: 1/64 of 640 bytes
+    assert s["floor_bytes"] == 2000 + 2 * kv_position_layer
+    check = check_against_compiled(raw, s)
+    assert check["matches"] and check["kv_cache_dispatches_per_attention_call"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_profile_counts_what_the_compiled_model_calls(smollm2_artifact, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["bench", str(smollm2_artifact), "--profile", "--contexts", "2",
+                 "--new-tokens", "1", "--out", str(out), "--timeout", "1200"]) == 0
+    assert "modeled tok/s" in capsys.readouterr().out
+    (report,) = out.glob("profile-*.json")
+    summary = json.loads(report.read_text())["summary"]
+    manifest = json.loads((smollm2_artifact / "webslm-manifest.json").read_text())["build"]
+    calls = manifest["kernel_calls"]
+    check = summary["check"]
+    assert check["matches"], check["mismatches"]
+    layers = summary["layers"]
+    assert check["attention_calls"] == layers
+    sampler = sum(len(calls[f]) for f in ("softmax_with_temperature", "argsort_probs",
+                                          "sample_with_top_p"))
+    decode = [p for p in summary["phases"] if p["phase"] == "decode"]
+    assert [p["sampling"] for p in decode] == ["greedy", "t0.7_p0.9"]
+    for p in decode:
+        # one dispatch per PrimFunc call of embed + decode + sampler, plus the cache's own
+        assert p["dispatches"] == check["compiled_dispatches"]
+        assert p["sampling_dispatches"] == sampler
+        assert p["dispatches_per_layer"] * layers + p["outside_layers"] == p["dispatches"]
+        assert p["weight_bytes"] == pytest.approx(manifest["param_bytes"], rel=1e-3)
+        assert p["modeled_bytes"] >= p["floor_bytes"] > p["weight_bytes"]
+    assert {m["gpu"] for m in summary["estimates"]} >= {"NVIDIA H200 (Vulkan)"}
+    assert all(0 < m["tokens_per_s"] < m["floor_tokens_per_s"] for m in summary["estimates"])
+    assert (out / report.name.replace(".json", ".png")).stat().st_size > 1000
