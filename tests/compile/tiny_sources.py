@@ -4,7 +4,6 @@ folders: what `webslm build --source DIR` reads. Shared by the parity, WebLLM an
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 

@@ -58,7 +58,7 @@ def find_onnx(manifest: dict, dist: Path, artifact: Path, dtype: str) -> Path:
         if found.is_file():
             if dtype not in json.loads(found.read_text())["build"].get("dtypes", []):
                 raise WebslmError(f"{folder} has no {dtype} model",
-                                  f"rebuild it with the matching flag, or pass --onnx-dtype")
+                                  "rebuild it with the matching flag, or pass --onnx-dtype")
             return folder
     raise WebslmError(f"no ONNX build {name} next to {artifact} or in {dist}",
                       f"build it: webslm build {manifest['build']['model']} --backend onnx "

@@ -138,7 +138,7 @@ def _load(artifact: Path) -> BuiltModel:
                if not (artifact / n).is_file() or (artifact / n).stat().st_size != f["bytes"]]
     if missing:
         raise WebslmError(f"{artifact} is incomplete: {', '.join(missing)} missing or changed",
-                          f"rebuild it with `webslm build ... --force`")
+                          "rebuild it with `webslm build ... --force`")
     return model
 
 
