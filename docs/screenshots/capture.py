@@ -12,13 +12,10 @@ Nothing is staged: the model loads over `webslm serve`'s app and answers what is
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
-from webslm.bench.chromium import CHROMIUM, chromium_args
+from webslm.bench.chromium import chromium_page
 from webslm.bench.server import running
 from webslm.serve.app import create_app
 from webslm.serve.layout import default_web_root
@@ -36,24 +33,6 @@ SHOTS = {
 WAIT_MS = 20 * 60 * 1000  # SwiftShader decodes a token a second or so
 
 
-@contextmanager
-def browser(webgpu: bool):
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="webslm-shots-")
-    try:
-        with sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True,
-                args=chromium_args(gpu=False, webgpu=webgpu))
-            try:
-                yield ctx
-            finally:
-                ctx.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-
-
 def wait_state(page, *states: str):
     page.wait_for_function("(s) => s.includes(document.getElementById('app').dataset.state)",
                            arg=[*states, "error"], polling=500, timeout=WAIT_MS)
@@ -62,10 +41,8 @@ def wait_state(page, *states: str):
         raise SystemExit(f"the page shows an error: {page.text_content('#error')}")
 
 
-def chat_answered(ctx, url: str):
+def chat_answered(page):
     """The chat page after one greedy answer."""
-    page = ctx.new_page()
-    page.goto(url + "?engine=webllm")
     page.wait_for_function("() => document.getElementById('app').dataset.ready === 'true'")
     page.evaluate("""(n) => { const set = (id, v) => { const el = document.getElementById(id);
         el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); };
@@ -79,10 +56,8 @@ def chat_answered(ctx, url: str):
     return page
 
 
-def form_filled(ctx, url: str):
+def form_filled(page):
     """The form demo after filling from its example text."""
-    page = ctx.new_page()
-    page.goto(url + "form.html")
     page.wait_for_function("() => document.getElementById('app').dataset.ready === 'true'")
     page.click("#example")
     page.click("#fill")
@@ -110,11 +85,12 @@ def capture(dist: Path, out: Path):
     out.mkdir(parents=True, exist_ok=True)
     by_page = {kind: [n for n, shot in SHOTS.items() if shot[0] == kind] for kind in ("chat", "form")}
     # The page picks the engine and build: WebLLM where WebGPU is, the ONNX build where not.
+    log: list[str] = []
     with running(create_app(builds, default_web_root())) as url:
-        with browser(webgpu=True) as ctx:
-            shoot(chat_answered(ctx, url), out, by_page["chat"])
-        with browser(webgpu=False) as ctx:
-            shoot(form_filled(ctx, url), out, by_page["form"])
+        with chromium_page(url + "?engine=webllm", gpu=False, log=log) as page:
+            shoot(chat_answered(page), out, by_page["chat"])
+        with chromium_page(url + "form.html", gpu=False, log=log, webgpu=False) as page:
+            shoot(form_filled(page), out, by_page["form"])
 
 
 def main(argv: list[str] | None = None) -> int:

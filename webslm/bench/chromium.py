@@ -34,8 +34,9 @@ def chromium_args(gpu: bool, webgpu: bool = True) -> list[str]:
 
 
 @contextmanager
-def chromium_page(url: str, gpu: bool, log: list[str], timeout_s: float = 120):
-    """A fresh profile (so the first model load is a cold one) showing url."""
+def chromium_page(url: str, gpu: bool, log: list[str], timeout_s: float = 120, webgpu: bool = True):
+    """A fresh profile (so the first model load is a cold one) showing url; webgpu=False: a
+    browser without WebGPU at all."""
     if not os.access(CHROMIUM, os.X_OK):
         raise WebslmError(f"{CHROMIUM} not found", "install the Debian package `chromium` "
                           "(make install does), or point WEBSLM_CHROMIUM at a Chromium binary")
@@ -48,7 +49,7 @@ def chromium_page(url: str, gpu: bool, log: list[str], timeout_s: float = 120):
     try:
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=chromium_args(gpu))
+                profile, executable_path=CHROMIUM, headless=True, args=chromium_args(gpu, webgpu))
             try:
                 page = ctx.new_page()
                 page.on("console", lambda m: log.append(f"console.{m.type}: {m.text}"))
@@ -59,3 +60,17 @@ def chromium_page(url: str, gpu: bool, log: list[str], timeout_s: float = 120):
                 ctx.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def run_bench_page(page, entry: str, cfg: dict, timeout_s: float, what: str, fix: str,
+                   log: list[str]) -> dict:
+    """Call window[entry](cfg) on web/bench/'s page and wait for its window.__benchResult."""
+    page.wait_for_function("() => window.__benchReady === true", timeout=60_000)
+    page.evaluate("([entry, cfg]) => window[entry](cfg)", [entry, cfg])
+    try:
+        page.wait_for_function("() => window.__benchResult !== undefined", polling=1000,
+                               timeout=timeout_s * 1000)
+    except Exception:
+        raise WebslmError(f"{what} gave no result within {timeout_s:g} s",
+                          f"{fix}; browser log:\n" + "\n".join(log[-20:])) from None
+    return page.evaluate("() => window.__benchResult")

@@ -24,7 +24,7 @@ import math
 import re
 from typing import Callable
 
-from webslm.bench.chromium import chromium_page
+from webslm.bench.chromium import chromium_page, run_bench_page
 from webslm.bench.roofline import KV_BYTES
 from webslm.bench.runner import BenchRequest, find_artifact, prompts, usable_contexts
 from webslm.bench.server import PAGE_URL, bench_app, running
@@ -63,16 +63,8 @@ def run_profile(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
         say(f"profiling webllm ({'GPU' if req.gpu else 'SwiftShader'}): {context} prompt tokens, "
             f"{req.new_tokens} decoded, greedy and at temperature 0.7 / top-p 0.9")
         with chromium_page(base + PAGE_URL, req.gpu, log) as page:
-            page.wait_for_function("() => window.__benchReady === true", timeout=60_000)
-            page.evaluate("(cfg) => window.webslmProfile(cfg)", cfg)
-            try:
-                page.wait_for_function("() => window.__benchResult !== undefined", polling=1000,
-                                       timeout=req.timeout_s * 1000)
-            except Exception:
-                raise WebslmError(f"the profile gave no result within {req.timeout_s:g} s",
-                                  "pass a larger --timeout or fewer --new-tokens; browser log:\n"
-                                  + "\n".join(log[-20:])) from None
-            result = page.evaluate("() => window.__benchResult")
+            result = run_bench_page(page, "webslmProfile", cfg, req.timeout_s, "the profile",
+                                    "pass a larger --timeout or fewer --new-tokens", log)
     if result.get("error"):
         raise WebslmError(f"the profile failed in the browser: {result['error'].splitlines()[0]}",
                           "browser log:\n" + "\n".join(log[-20:] + [result["error"]]))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
-from webslm.bench.chromium import chromium_page
+from webslm.bench.chromium import chromium_page, run_bench_page
 from webslm.bench.server import GGUF_URL, PAGE_URL, bench_app, running
 from webslm.errors import WebslmError
 from webslm.verify import EVAL_TEXT
@@ -170,16 +170,8 @@ def _onnx_weight_bytes(onnx: Path | None, dtype: str) -> int | None:
 def _one_run(url: str, cfg: dict, req: BenchRequest) -> dict:
     log: list[str] = []
     with chromium_page(url, req.gpu, log) as page:
-        page.wait_for_function("() => window.__benchReady === true", timeout=60_000)
-        page.evaluate("(cfg) => window.webslmBench(cfg)", cfg)
-        try:
-            page.wait_for_function("() => window.__benchResult !== undefined", polling=1000,
-                                   timeout=req.timeout_s * 1000)
-        except Exception:
-            raise WebslmError(f"{cfg['engine']} gave no result within {req.timeout_s:g} s",
-                              "pass a larger --timeout, fewer --contexts or fewer --new-tokens; "
-                              "browser log:\n" + "\n".join(log[-20:])) from None
-        result = page.evaluate("() => window.__benchResult")
+        result = run_bench_page(page, "webslmBench", cfg, req.timeout_s, cfg["engine"],
+                                "pass a larger --timeout, fewer --contexts or fewer --new-tokens", log)
     if result.get("error"):
         raise WebslmError(f"{cfg['engine']} failed in the browser: {result['error'].splitlines()[0]}",
                           "browser log:\n" + "\n".join(log[-20:] + [result["error"]]))
