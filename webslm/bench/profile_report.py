@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import collections
-import json
 import statistics
 from pathlib import Path
 
 from webslm.bench.costmodel import GPUS, GpuSpec, estimate
+from webslm.bench.report import write_outputs
 from webslm.bench.profile import expected_dispatches, kernel_function, summarize_phases
 
 MB = 1e6
@@ -145,12 +145,5 @@ def plot(summary: dict, path: Path) -> None:
 
 def write_profile_reports(raw: dict, out: Path, command: str,
                           gpus: tuple[GpuSpec, ...] = GPUS) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
     summary = summarize(raw, gpus)
-    stem = f"profile-{summary['model']}-{'gpu' if summary['gpu'] else 'swiftshader'}"
-    paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "plot": out / f"{stem}.png"}
-    paths["json"].write_text(json.dumps({"command": command, "summary": summary, "raw": raw},
-                                        indent=1) + "\n")
-    paths["markdown"].write_text(markdown(summary, command))
-    plot(summary, paths["plot"])
-    return paths
+    return write_outputs(out, "profile", summary, raw, command, markdown(summary, command), plot)

@@ -134,13 +134,19 @@ def plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_reports(raw: dict, out: Path, command: str) -> dict[str, Path]:
+def write_outputs(out: Path, kind: str, summary: dict, raw: dict, command: str,
+                  text: str, draw) -> dict[str, Path]:
+    """<kind>-<model>-<gpu|swiftshader>.{json,md,png} under out: every bench report's files."""
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(raw)
-    stem = f"bench-{summary['model']}-{'gpu' if summary['gpu'] else 'swiftshader'}"
+    stem = f"{kind}-{summary['model']}-{'gpu' if summary['gpu'] else 'swiftshader'}"
     paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "plot": out / f"{stem}.png"}
     paths["json"].write_text(json.dumps({"command": command, "summary": summary, "raw": raw},
-                                        indent=2) + "\n")
-    paths["markdown"].write_text(markdown(summary, command))
-    plot(summary, paths["plot"])
+                                        indent=1) + "\n")
+    paths["markdown"].write_text(text)
+    draw(summary, paths["plot"])
     return paths
+
+
+def write_reports(raw: dict, out: Path, command: str) -> dict[str, Path]:
+    summary = summarize(raw)
+    return write_outputs(out, "bench", summary, raw, command, markdown(summary, command), plot)
