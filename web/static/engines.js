@@ -17,16 +17,19 @@ export const ENGINES = {
 };
 export const ENGINE_ORDER = Object.keys(ENGINES);
 
-/** Whether the chosen engine computes on the CPU: WASM, or WebGPU on a software adapter
- * (SwiftShader), which the pages must not call "your GPU". */
+// WebGPU on a software adapter (SwiftShader) computes on the CPU.
+const onSoftwareGpu = (choice, gpu) => choice.device === "webgpu" && !!gpu?.software;
+
+/** Whether the chosen engine computes on the CPU: WASM, or WebGPU on a software adapter,
+ * which the pages must not call "your GPU". */
 export function runsOnCpu(choice, gpu) {
-  return choice.device === "wasm" || (choice.device === "webgpu" && !!gpu?.software);
+  return choice.device === "wasm" || onSoftwareGpu(choice, gpu);
 }
 
 /** The engine badge's text: the engine, its dtype, and where a software WebGPU really runs. */
 export function engineLabel(choice, gpu) {
   if (!choice.engine) return "";
-  const software = choice.device === "webgpu" && gpu?.software ? " (software, on the CPU)" : "";
+  const software = onSoftwareGpu(choice, gpu) ? " (software, on the CPU)" : "";
   return `Engine: ${ENGINES[choice.engine]}${software}${choice.dtype ? ` (${choice.dtype})` : ""}`;
 }
 

@@ -16,13 +16,13 @@ from webslm.source.cache import staged_dir
 
 # The files every tokenizer folder has and every artifact ships (WebLLM and transformers.js
 # read tokenizer.json; the chat template is in tokenizer_config.json).
-REQUIRED = TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 OPTIONAL = ("special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "chat_template.json")
 
 
 def tokenizer_files(root: Path) -> list[Path]:
     """The tokenizer files present in root, after checking the required ones exist."""
-    missing = [name for name in REQUIRED if not (root / name).is_file()]
+    missing = [name for name in TOKENIZER_FILES if not (root / name).is_file()]
     if missing:
         hint = ""
         if "tokenizer.json" in missing and (root / "tokenizer.model").is_file():
@@ -34,7 +34,7 @@ def tokenizer_files(root: Path) -> list[Path]:
             f"tokenizer files missing in {root}: {', '.join(missing)}{hint}",
             "add the model's tokenizer.json and tokenizer_config.json (from the same repo) to the folder",
         )
-    return [root / n for n in (*REQUIRED, *OPTIONAL) if (root / n).is_file()]
+    return [root / n for n in (*TOKENIZER_FILES, *OPTIONAL) if (root / n).is_file()]
 
 
 def prepare_tokenizer_dir(root: Path) -> Path:
