@@ -48,8 +48,15 @@ export interface ModelBuild {
   dtypes?: string[];
   f16_dtypes?: string[];
   required_features?: string[];
+  /** Bytes of the build's own files (a fine-tune: what it adds to its base). */
   size_bytes?: number;
-  /** Every file of the build, as its manifest says: what the browser checks each download against. */
+  /** A fine-tune built as "base + adapter": the id of the build whose weight shards it reads. */
+  base?: string;
+  /** A fine-tune's bytes of its base's shards: downloaded and cached once, for the base and all its fine-tunes. */
+  shared_bytes?: number;
+  /** Every file of the build, as its manifest says: what the browser checks each download against.
+   * A fine-tune's also holds its base's shards, named relative to its folder
+   * ("../../../<base>/resolve/main/params_shard_0.bin"). */
   files?: Record<string, { bytes: number; sha256: string }>;
   /** The WebLLM ModelRecord of a WebLLM build (absolute URLs). */
   record?: Record<string, unknown>;
@@ -271,6 +278,10 @@ export function maskScores(constraint: JsonSchemaConstraint, scores: Float32Arra
 export function loadModels(baseUrl?: string): Promise<ModelListing>;
 export function familyOf(model: { id: string; quantization?: string }): string;
 export function needsF16(model: { quantization?: string; required_features?: string[] }): boolean;
+/** The builds of `models` that are fine-tunes of `build` (their `base` is its id). */
+export function fineTunesOf(build: ModelBuild, models: ModelBuild[]): ModelBuild[];
+/** What loading `build` downloads, in words ("1.2 MB", or a fine-tune's own bytes plus its base's shared ones). */
+export function describeDownload(build: ModelBuild, dtype?: OnnxDtype | ""): string;
 /** `baseUrl` made absolute (against the page) with a trailing "/". */
 export function siteBase(baseUrl?: string): string;
 /** The folder webslm.js was loaded from (the default baseUrl of a served site). */

@@ -66,6 +66,39 @@ def make_artifact(dist: Path, model_id: str, *, f16: bool = False) -> Path:
     return out
 
 
+def make_adapter_artifact(dist: Path, model_id: str, base: Path) -> Path:
+    """A fake fine-tune built as "base + adapter" over the fake build in `base`: its own
+    library, configs, tokenizer and adapter_shard_0.bin; its tensor cache reads the base's
+    params_shard_0.bin through the relative name WebLLM resolves against its folder."""
+    from webslm.artifacts.folders import base_file_ref
+
+    base_manifest = json.loads((base / "webslm-manifest.json").read_text())
+    base_id = base_manifest["build"]["model_id"]
+    out = dist / model_id
+    out.mkdir(parents=True)
+    quant = model_id.rsplit("-", 1)[-1]
+    (out / "mlc-chat-config.json").write_text(json.dumps(
+        {"model_type": "llama", "quantization": quant, "context_window_size": 1024}, indent=2))
+    shard = base_file_ref(base_id, "params_shard_0.bin")
+    (out / "tensor-cache.json").write_text(json.dumps({"records": [
+        {"dataPath": shard, "records": [{"name": f"w{i}"} for i in range(40)]},
+        {"dataPath": "adapter_shard_0.bin", "records": [{"name": "lora_A"}, {"name": "lora_B"}]}]}))
+    (out / "adapter_shard_0.bin").write_bytes(bytes(range(7, 71)) * 50)
+    (out / "tokenizer.json").write_text(json.dumps({"vocab": {f"tok{i}": i for i in range(500)}}))
+    lib = f"{model_id}-webgpu.wasm"
+    (out / lib).write_bytes(b"\0asm\x01\0\0\0" + bytes(3000))
+    write_manifest(out, toolchain={"tvm": "test"},
+                   build={"model": "tiny-tuned", "model_id": model_id, "quantization": quant,
+                          "context_window": 1024, "model_lib": lib,
+                          "base": {"model_id": base_id, "files": {
+                              "params_shard_0.bin": base_manifest["files"]["params_shard_0.bin"]}},
+                          "adapter": {"targets": ["q_proj", "v_proj"], "rank": 8, "dtype": "float16",
+                                      "bytes": 3200, "source": "tuned-adapter"}},
+                   source={"spec": "test"},
+                   record=model_record(model_id, lib, False, 125.0, 1024))
+    return out
+
+
 def make_onnx_artifact(dist: Path, model_id: str = "tiny-onnx") -> Path:
     """A fake ONNX (transformers.js) artifact: config, tokenizer, onnx/model_q4.onnx(+_data)."""
     from webslm.artifacts.manifest import write_onnx_manifest

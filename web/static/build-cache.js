@@ -1,5 +1,10 @@
 // Where a build's files live in the browser, in one place: the engine workers store them
 // there (verified, see integrity.js) and the cache panel reads and deletes them there.
+//
+// A fine-tune built as "base + adapter" also reads its base's weight shards, from the base's
+// folder (its file table names them relative to its own folder). Cached by URL, they are
+// stored once: they belong to the base, so a fine-tune counts and deletes only its own files
+// and reports the shared ones apart.
 
 import { fileTable, isVerified } from "./integrity.js";
 
@@ -25,16 +30,28 @@ export function dtypeFiles(build, dtype) {
   return Object.keys(build.files || {}).filter((name) => !others.has(name));
 }
 
+/** The absolute URL of `build`'s folder (its listing entry resolved against the site `base`). */
+function folderOf(build, base) {
+  return build.record?.model ?? new URL(build.url, base).href;
+}
+
 /** `build`'s file table keyed by absolute URL (its folder resolved against `base`). */
 export function buildFiles(build, base) {
-  const folder = build.record?.model ?? new URL(build.url, base).href;
-  return fileTable(folder, build.files);
+  return fileTable(folderOf(build, base), build.files);
+}
+
+/** Whether `file` (an entry of buildFiles) is another build's: a base's shard a fine-tune reads. */
+export function isShared(build, base, file) {
+  return !file.url.startsWith(folderOf(build, base));
 }
 
 /**
- * What of `build` the browser holds: {files, bytes, totalFiles, totalBytes, complete, dtypes},
- * counting the files its engine loads. Only entries verified against this build's hashes
- * count. An ONNX build is complete when one dtype can load from the cache (`dtypes`).
+ * What of `build` the browser holds: {files, bytes, totalFiles, totalBytes, sharedBytes,
+ * sharedTotalBytes, complete, dtypes}, counting the files its engine loads. Only entries
+ * verified against this build's hashes count. `files`..`totalBytes` are its own files; a
+ * fine-tune's base shards are `shared*` (they are the base's, counted there too). A build is
+ * complete when it loads without a download: every file, shared ones included, or for an
+ * ONNX build one dtype (`dtypes`).
  */
 export async function cachedState(build, base) {
   const table = buildFiles(build, base);
@@ -46,25 +63,31 @@ export async function cachedState(build, base) {
       if (!found.has(file.name) && isVerified(await cache.match(file.url), file)) found.add(file.name);
     }
   }
-  const files = [...table.values()].filter((f) => isOnnx(build) || !WEBLLM_UNREAD.has(f.name));
+  const loaded = [...table.values()].filter((f) => isOnnx(build) || !WEBLLM_UNREAD.has(f.name));
+  const files = loaded.filter((f) => !isShared(build, base, f));
+  const shared = loaded.filter((f) => isShared(build, base, f));
   const sum = (list) => list.reduce((n, f) => n + f.bytes, 0);
   const dtypes = Object.keys(build.dtype_files || {})
     .filter((dtype) => dtypeFiles(build, dtype).every((name) => found.has(name)));
   const held = files.filter((f) => found.has(f.name));
+  const heldShared = shared.filter((f) => found.has(f.name));
   return {
     files: held.length, bytes: sum(held), totalFiles: files.length, totalBytes: sum(files),
-    complete: files.length > 0 && (held.length === files.length || dtypes.length > 0), dtypes,
+    sharedBytes: sum(heldShared), sharedTotalBytes: sum(shared),
+    complete: files.length > 0 && ((held.length === files.length && heldShared.length === shared.length) || dtypes.length > 0),
+    dtypes,
   };
 }
 
-/** Delete every cached file of `build` (verified or not); returns how many entries went. */
+/** Delete every cached file of `build`'s own (verified or not; a fine-tune's shared base
+ * shards stay: they are the base's); returns how many entries went. */
 export async function deleteCached(build, base) {
-  const table = buildFiles(build, base);
+  const own = [...buildFiles(build, base).values()].filter((f) => !isShared(build, base, f));
   let deleted = 0;
   for (const name of cachesOf(build)) {
     if (!(await caches.has(name))) continue;
     const cache = await caches.open(name);
-    for (const url of table.keys()) if (await cache.delete(url)) deleted += 1;
+    for (const { url } of own) if (await cache.delete(url)) deleted += 1;
   }
   return deleted;
 }

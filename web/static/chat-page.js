@@ -4,7 +4,7 @@
 
 import {
   loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, buildProblems, createChat, describeProgress,
-  explainError, formatBytes, registerOffline, engineLabel, runsOnCpu,
+  explainError, formatBytes, registerOffline, engineLabel, runsOnCpu, describeDownload,
 } from "../webslm.js";
 import { ChatUI } from "./chat-ui.js";
 import { CachePanel } from "./cache-panel.js";
@@ -20,6 +20,7 @@ const cache = new CachePanel({
   getListing: () => page.listing,
   getSelectedBuild: () => page.choice?.build?.id,
 });
+page.cache = cache;
 
 function fail(text) {
   $("error").textContent = text;
@@ -36,21 +37,38 @@ function option(value, text, disabled = false) {
 }
 
 // One entry per model family ("best build for this GPU") and, below, every build; builds
-// this GPU cannot run stay visible but disabled, with the reason in their label.
+// this GPU cannot run stay visible but disabled, with the reason in their label. A fine-tune
+// built over a base ("base + adapter") comes right after its base's family, and its builds
+// in a group of their own, "Fine-tunes of <base>", sized by what they add to the base.
 function fillPicker() {
   const select = $("model-select");
   const { models } = page.listing;
-  const families = [...new Set(models.map((m) => m.family))];
-  const auto = families.map((f) => option(f, `${f} (best engine and build for this browser)`));
-  const group = document.createElement("optgroup");
-  group.label = "Specific builds";
-  for (const m of models) {
-    const problems = buildProblems(m, page.gpu);
-    const size = m.engine === "transformers.js" ? `ONNX ${m.dtypes.join("/")}, transformers.js` : formatBytes(m.size_bytes);
-    const why = problems.length ? (problems.some((p) => p.includes("shader-f16")) ? " · needs shader-f16, unavailable here" : " · cannot run on this GPU") : "";
-    group.append(option(m.id, `${m.id} · ${size}${why}`, problems.length > 0));
-  }
-  select.replaceChildren(...auto, group);
+  const byId = new Map(models.map((m) => [m.id, m]));
+  // family -> the family it is listed with: its base's, for a fine-tune; else itself
+  const anchor = new Map();
+  for (const m of models) if (!anchor.has(m.family)) anchor.set(m.family, (m.base && byId.get(m.base)?.family) || m.family);
+  const families = [...new Set(anchor.values())].flatMap((root) => [...anchor.keys()]
+    .filter((f) => anchor.get(f) === root).sort((a, b) => Number(a !== root) - Number(b !== root)));
+  const auto = families.map((f) => option(f, anchor.get(f) !== f
+    ? `${f}, fine-tune of ${anchor.get(f)} (best engine and build for this browser)`
+    : `${f} (best engine and build for this browser)`));
+  const group = (label, builds) => {
+    const g = document.createElement("optgroup");
+    g.label = label;
+    g.append(...builds.map(buildOption));
+    return g;
+  };
+  const bases = [...new Set(models.filter((m) => m.base).map((m) => m.base))];
+  select.replaceChildren(...auto, group("Specific builds", models.filter((m) => !m.base)),
+    ...bases.map((b) => group(`Fine-tunes of ${b}`, models.filter((m) => m.base === b))));
+}
+
+function buildOption(m) {
+  const problems = buildProblems(m, page.gpu);
+  const size = m.engine === "transformers.js" ? `ONNX ${m.dtypes.join("/")}, transformers.js`
+    : m.base ? `adds ${formatBytes(m.size_bytes)} to ${m.base}` : formatBytes(m.size_bytes);
+  const why = problems.length ? (problems.some((p) => p.includes("shader-f16")) ? " · needs shader-f16, unavailable here" : " · cannot run on this GPU") : "";
+  return option(m.id, `${m.id} · ${size}${why}`, problems.length > 0);
 }
 
 // The engine that will run the selection, and why (WebLLM on WebGPU, else transformers.js
@@ -63,9 +81,8 @@ function showChoice() {
   const gpuName = page.gpu.info?.description || page.gpu.info?.vendor || "WebGPU adapter";
   const f16 = page.gpu.shaderF16 ? "has shader-f16" : "no shader-f16";
   const gpuLine = page.gpu.adapter ? `GPU: ${gpuName} (${f16}).` : page.gpu.reason;
-  const size = build && (build.dtype_bytes?.[page.choice.dtype] ?? build.size_bytes);
   $("gpu-status").textContent = build
-    ? `${gpuLine} ${page.choice.reason} Download ${formatBytes(size)}, context ${build.context_window} tokens.`
+    ? `${gpuLine} ${page.choice.reason} Download ${describeDownload(build, page.choice.dtype)}, context ${build.context_window} tokens.`
     : page.choice.reason;
   const runsOn = $("runs-on"); // the empty chat's words follow the engine chosen
   if (runsOn) runsOn.textContent = !engine ? "" : runsOnCpu(page.choice, page.gpu) ? ", on your CPU" : ", on your GPU";

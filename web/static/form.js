@@ -3,7 +3,7 @@
 // from the pasted text with chat.fillForm(), and require a review before "submitting"
 // (the demo only shows the data; it sends nothing).
 
-import { loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, createChat, describeProgress, explainError, formatBytes, registerOffline, engineLabel } from "../webslm.js";
+import { loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, createChat, describeProgress, explainError, describeDownload, registerOffline, engineLabel } from "../webslm.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
@@ -114,9 +114,8 @@ async function main() {
   }
   const choice = chooseEngine(page.listing.models, page.gpu, { engine: engineFromUrl(), dtype: dtypeFromUrl() });
   page.choice = choice;
-  const size = choice.build && (choice.build.dtype_bytes?.[choice.dtype] ?? choice.build.size_bytes);
   $("model-status").textContent = choice.build
-    ? `${choice.reason} It loads (${formatBytes(size)}) on the first fill.`
+    ? `${choice.reason} It loads (${describeDownload(choice.build, choice.dtype)}) on the first fill.`
     : choice.reason;
   const badge = $("engine-badge");
   badge.hidden = !choice.engine;

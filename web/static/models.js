@@ -3,6 +3,8 @@
 // listing works wherever the site is mounted; they only become absolute here, against the
 // base the caller names, because WebLLM resolves relative URLs against the *worker's* URL.
 
+import { formatBytes } from "./progress.js";
+
 // The site root is where webslm.js lives: one folder above this file. (Not a literal
 // `new URL("../", import.meta.url)`: bundlers would turn that into an asset of their own.)
 const UP = "../";
@@ -29,6 +31,22 @@ export function familyOf(model) {
 /** Whether a build needs half-precision shaders (its record says so, or its name does). */
 export function needsF16(model) {
   return (model.required_features || []).includes("shader-f16") || /f16/.test(model.quantization || "");
+}
+
+/** The builds that are fine-tunes of `build`: adapter builds that read its weight shards. */
+export function fineTunesOf(build, models) {
+  return models.filter((m) => m.base === build.id);
+}
+
+/**
+ * What loading `build` downloads, in words: its own files (or one ONNX dtype's) and, for a
+ * fine-tune, the base's shards it shares, which are fetched once for the base and all its
+ * fine-tunes (so nothing more when the base is already cached).
+ */
+export function describeDownload(build, dtype) {
+  const own = formatBytes(build.dtype_bytes?.[dtype] ?? build.size_bytes);
+  if (!build.base) return own;
+  return `${own}, plus ${formatBytes(build.shared_bytes)} of ${build.base}'s weights unless they are already cached`;
 }
 
 /**

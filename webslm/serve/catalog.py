@@ -4,6 +4,10 @@ The manifest is the only thing trusted to say what an artifact is: its id, its e
 (WebLLM, or transformers.js for an ONNX build), its files (the only files ever served from
 it) and, for WebLLM, its ModelRecord. Nothing here imports the
 compiler, so serving works without TVM being importable.
+
+A fine-tune built as "base + adapter" (`build.base` in its manifest) serves only its own
+files; it reads its base's weight shards from the base's folder (artifacts/folders.py), so
+its base must be served too, with exactly the shards it was built on: `discover` checks both.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from webslm.artifacts.folders import base_file_ref, model_folder
 from webslm.artifacts.manifest import MANIFEST, webllm_integrity
 from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
 from webslm.errors import WebslmError
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # one URL segment, never "." or ".."
-RESOLVE = "resolve/main"
 WEBLLM = "webllm"
 TRANSFORMERS_JS = "transformers.js"
 
@@ -51,7 +55,18 @@ class BuiltModel:
     @property
     def url(self) -> str:
         """The model's folder relative to the site root, in the layout WebLLM expects."""
-        return f"models/{self.id}/{RESOLVE}/"
+        return f"models/{model_folder(self.id)}"
+
+    @property
+    def base(self) -> dict[str, Any] | None:
+        """A fine-tune's base: {model_id, files: the base's files it reads}; None for others."""
+        return self.manifest["build"].get("base")
+
+    def shared_files(self) -> dict[str, dict[str, Any]]:
+        """The base's files a fine-tune reads, by the relative name its tensor cache uses."""
+        base = self.base or {"files": {}}
+        return {base_file_ref(base["model_id"], name): {"bytes": f["bytes"], "sha256": f["sha256"]}
+                for name, f in base["files"].items()}
 
     def summary(self) -> dict[str, Any]:
         """The dict the pages and /api/models describe a model with."""
@@ -71,6 +86,9 @@ class BuiltModel:
                 "required_features": [],
             }
         record = self.manifest["webllm_model_record"]
+        fine_tune = {"base": self.base["model_id"],
+                     "shared_bytes": sum(f["bytes"] for f in self.shared_files().values())} \
+            if self.base else {}
         return {
             "engine": WEBLLM,
             "id": self.id,
@@ -83,12 +101,15 @@ class BuiltModel:
             "required_features": list(record.get("required_features", [])),
             "vram_mb": record.get("vram_required_MB"),
             "files": self.files(),
+            **fine_tune,
         }
 
     def files(self) -> dict[str, dict[str, Any]]:
-        """{name: {bytes, sha256}}: what the browser checks each downloaded file against."""
-        return {name: {"bytes": f["bytes"], "sha256": f["sha256"]}
-                for name, f in self.manifest["files"].items()}
+        """{name: {bytes, sha256}}: what the browser checks each downloaded file against,
+        a fine-tune's shared base shards included (names relative to this build's folder)."""
+        own = {name: {"bytes": f["bytes"], "sha256": f["sha256"]}
+               for name, f in self.manifest["files"].items()}
+        return {**own, **self.shared_files()}
 
     def dtype_files(self) -> dict[str, list[str]]:
         """The files only one ONNX dtype loads (its graph and weights), by dtype."""
@@ -130,6 +151,9 @@ def _load(artifact: Path) -> BuiltModel:
     if not SAFE_ID.match(model_id) or not all(_safe_path(n) for n in manifest["files"]):
         raise WebslmError(f"{where} names a model id or file that is not a plain file name",
                           "rebuild it with `webslm build`")
+    if "base" in manifest["build"] and not _valid_base(manifest["build"]["base"]):
+        raise WebslmError(f"{where} has a `build.base` that does not name a base build and "
+                          "its files", "rebuild it with `webslm build`")
     model = BuiltModel(model_id, artifact.resolve(), manifest, chat_config)
     if not onnx and model.lib_name not in manifest["files"]:
         raise WebslmError(f"{where} lists no model library {model.lib_name}",
@@ -149,6 +173,44 @@ def _safe_path(name: str) -> bool:
         all(SAFE_ID.match(p) for p in parts)
 
 
+def _valid_base(base: Any) -> bool:
+    """{model_id: a plain id, files: {plain name: {bytes: int, sha256: str}}}."""
+    try:
+        return bool(SAFE_ID.match(base["model_id"])) and bool(base["files"]) and all(
+            _safe_path(n) and isinstance(f["bytes"], int) and isinstance(f["sha256"], str)
+            for n, f in base["files"].items())
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+def check_bases(models: list[BuiltModel]) -> None:
+    """Every fine-tune's base is served, and holds exactly the files the fine-tune was built
+    on (a rebuilt base would feed it other weights under the same URLs)."""
+    by_id = {m.id: m for m in models}
+    for model in models:
+        if model.base is None:
+            continue
+        base_id = model.base["model_id"]
+        base = by_id.get(base_id)
+        if base is None:
+            raise WebslmError(
+                f"{model.id} is a fine-tune of {base_id}, which is not in the served folders "
+                f"(it reads {base_id}'s weight shards from there)",
+                f"pass the folder that holds {base_id} too (`webslm build --keep-adapter` writes "
+                f"it next to {model.id}), or rebuild {model.id}")
+        changed = [name for name, f in model.base["files"].items()
+                   if base.manifest["files"].get(name, {}).get("sha256") != f["sha256"]
+                   or base.manifest["files"][name].get("bytes") != f["bytes"]]
+        if changed or base.engine != WEBLLM or base.base is not None:
+            what = (f"{', '.join(changed)} differ from the files it was built on" if changed
+                    else "it is not a plain WebLLM build")
+            raise WebslmError(
+                f"{model.id} is a fine-tune of {base_id}, but the {base_id} in {base.dir} does "
+                f"not fit it: {what}",
+                f"serve the {base_id} build {model.id} was made with, or rebuild {model.id} "
+                f"over this one (`webslm build ... --lora ... --keep-adapter --force`)")
+
+
 def artifact_dirs(dist: Path) -> list[Path]:
     """dist itself when it is an artifact, else its children that are (hidden ones skipped:
     they are a build's staging directories)."""
@@ -159,7 +221,8 @@ def artifact_dirs(dist: Path) -> list[Path]:
 
 
 def discover(dists: list[Path | str]) -> list[BuiltModel]:
-    """Every model under the DIST paths, in order; a missing path or a duplicate id is an error."""
+    """Every model under the DIST paths, in order; a missing path, a duplicate id or a
+    fine-tune without its base is an error."""
     models: dict[str, BuiltModel] = {}
     for dist in map(Path, dists):
         if not dist.is_dir():
@@ -171,4 +234,5 @@ def discover(dists: list[Path | str]) -> list[BuiltModel]:
                 raise WebslmError(f"model {model.id} is in both {models[model.id].dir} and "
                                   f"{model.dir}", "pass only one of them")
             models[model.id] = model
+    check_bases(list(models.values()))
     return list(models.values())

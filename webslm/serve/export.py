@@ -3,8 +3,10 @@ host or CDN. It reads the same layout and renders the same pages and JSON as the
 applies the same rules (manifest files only, nothing hidden, no symlink leading out).
 
 Files are hard-linked when the site is on the same filesystem as the sources (instant, no
-extra disk), else copied. The site is written into a staging directory beside --out and
-renamed into place, so --out is either the old site or the whole new one.
+extra disk), else copied. A fine-tune's shared base shards are the base's files, placed once
+under the base's folder, where the fine-tune's relative names (artifacts/folders.py) lead.
+The site is written into a staging directory beside --out and renamed into place, so --out
+is either the old site or the whole new one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from webslm.errors import WebslmError
-from webslm.serve.catalog import RESOLVE, BuiltModel, discover
+from webslm.serve.catalog import BuiltModel, discover
 from webslm.serve.layout import API_MODELS, PAGES, SiteLayout, default_web_root
 from webslm.serve.pages import api_models_bytes, render_page
 from webslm.serve.paths import inside, resolve_under, servable_name
@@ -110,7 +112,7 @@ def _write_site(site: Path, models: list[BuiltModel], layout: SiteLayout,
             if src is None:
                 raise WebslmError(f"{model.dir / name} is missing or leads outside {model.dir}",
                                   "rebuild the model with `webslm build ... --force`")
-            place(src, f"models/{model.id}/{RESOLVE}/{name}")
+            place(src, model.url + name)
     return counts
 
 

@@ -48,7 +48,9 @@ def _size(n: int) -> str:
 
 def fallback_page(name: str, context: dict[str, Any]) -> str:
     rows = "".join(
-        f"<li><code>{html.escape(m['id'])}</code>: {html.escape(str(m['model_type']))}, "
+        f"<li><code>{html.escape(m['id'])}</code>"
+        f"{' (fine-tune of ' + html.escape(m['base']) + ')' if m.get('base') else ''}: "
+        f"{html.escape(str(m['model_type']))}, "
         f"{html.escape(str(m['quantization']))}, {_size(m['size_bytes'])}, "
         f"context {m['context_window']}, needs "
         f"{html.escape(', '.join(m['required_features']) or 'no optional GPU features')}</li>"
