@@ -46,7 +46,8 @@ def workgroup_size(source: str) -> tuple[int, ...]:
     return tuple(int(n) for n in size.split(","))
 
 
-@pytest.mark.parametrize("scheme", ["q4f16_1", "q4f32_1", "q4f16_asym", "q4f32_asym"])
+@pytest.mark.parametrize("scheme", ["q4f16_1", "q4f32_1", "q4f16_asym", "q4f32_asym",
+                                    "q4f16_nf4", "q4f32_nf4"])
 def test_decode_gemvs_get_rows_by_threads_workgroups(scheme):
     tiling = WEBGPU_GEMV
     [gemv], target = scheduled_kernels(rows=64, cols=256, scheme_name=scheme)

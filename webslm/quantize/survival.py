@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from webslm.quantize.group import dequantize, quantize
+from webslm.quantize.nf4 import NF4_CODE
 from webslm.quantize.schemes import QuantScheme
 
 MIN_KEPT = 0.5   # below this most of the fine-tune is rounded away (docs/FINETUNES.md)
@@ -72,11 +73,15 @@ def _roundtrip(w: np.ndarray, scheme: QuantScheme, embedding: bool) -> tuple[np.
         return w.astype(scheme.act_dtype).astype(np.float32), float("nan")
     grid = scheme.embedding_grid if embedding else scheme.weight_grid
     arrays = quantize(w, grid, scheme.act_dtype)
-    return dequantize(arrays, grid.group_size), float(np.abs(arrays[1].astype(np.float32)).mean())
+    step = float(np.abs(arrays[1].astype(np.float32)).mean())
+    if grid.nf4:  # its scale is the block's absmax: the mean gap of the code book is the step
+        step *= float(np.ptp(NF4_CODE)) / (NF4_CODE.size - 1)
+    return dequantize(arrays, grid=grid), step
 
 
 def stored(w: np.ndarray, scheme: QuantScheme, embedding: bool = False) -> np.ndarray:
-    """The float32 weight a build of `scheme` computes with, for the matrix w."""
+    """The float32 weight a build of `scheme` computes with, for the matrix w (one HF tensor:
+    for q4f*_nf4 linears this is nf4_roundtrip(w))."""
     return _roundtrip(w, scheme, embedding)[0]
 
 
