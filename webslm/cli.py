@@ -204,7 +204,8 @@ def make_parser() -> argparse.ArgumentParser:
                        help=f"build the model's {flag} scheme (models.yaml; else {QUANT_NAMES[flag]})")
     b.add_argument("--quantization", metavar="NAMES",
                    help="comma-separated scheme names, overriding the flags: q4f16_1, q4f32_1, "
-                        "q4f16_asym, q4f32_asym, q0f16, q0f32")
+                        "q4f16_asym, q4f32_asym, q4f16_nf4, q4f32_nf4 (bitsandbytes' NF4: "
+                        "a QLoRA base exactly), q0f16, q0f32")
     b.add_argument("--source", help="HF repo id, local HF directory or .gguf file")
     b.add_argument("--revision", help="hub revision (branch, tag or commit)")
     b.add_argument("--out", default="dist", help="output root (default: dist)")

@@ -87,7 +87,9 @@ def assert_close(ours: np.ndarray, ref: np.ndarray, tol: float = TOL) -> None:
 def dequantized_reference(model, arch, compiled, stored):
     """`model` (modified in place) carrying the weights our artifact stores, dequantized."""
     hf_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    load_weights_into(model, stored_as_hf(stored, compiled.params, arch.weight_map, hf_shapes))
+    scheme = get_scheme(compiled.metadata["quantization"])
+    load_weights_into(model, stored_as_hf(stored, compiled.params, arch.weight_map, hf_shapes,
+                                          scheme))
     return model
 
 

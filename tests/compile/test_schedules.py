@@ -24,12 +24,13 @@ class _Linear(nn.Module):
         return self.proj(x)
 
 
-def scheduled_kernels(rows: int, cols: int, scheme_name: str):
-    """The PrimFuncs of one quantized linear on one token, after our GPU legalization."""
+def scheduled_kernels(rows: int, cols: int, scheme_name: str, tokens: int | str = 1):
+    """The PrimFuncs of one quantized linear on `tokens` tokens (1: decode; a name: prefill's
+    dynamic length), after our GPU legalization."""
     scheme = get_scheme(scheme_name)
     model = _Linear(rows, cols, scheme)
     mod, _ = model.export_tvm(spec={"forward": {
-        "x": nn.spec.Tensor([1, 1, cols], scheme.act_dtype)}})
+        "x": nn.spec.Tensor([1, tokens, cols], scheme.act_dtype)}})
     target = webgpu_target()
     with target:
         mod = tvm.transform.Sequential(gpu_legalize_passes(target))(mod)
@@ -46,7 +47,8 @@ def workgroup_size(source: str) -> tuple[int, ...]:
     return tuple(int(n) for n in size.split(","))
 
 
-@pytest.mark.parametrize("scheme", ["q4f16_1", "q4f32_1", "q4f16_asym", "q4f32_asym"])
+@pytest.mark.parametrize("scheme", ["q4f16_1", "q4f32_1", "q4f16_asym", "q4f32_asym",
+                                    "q4f16_nf4", "q4f32_nf4"])
 def test_decode_gemvs_get_rows_by_threads_workgroups(scheme):
     tiling = WEBGPU_GEMV
     [gemv], target = scheduled_kernels(rows=64, cols=256, scheme_name=scheme)
@@ -64,3 +66,21 @@ def test_decode_gemvs_get_rows_by_threads_workgroups(scheme):
 def test_gemvs_the_tiling_does_not_divide_keep_dlights_schedule(rows, cols):
     [gemv], target = scheduled_kernels(rows, cols, "q4f32_1")
     assert workgroup_size(wgsl(gemv, target)) == (64, 1, 1)  # dlight's WebGPU GEMV
+
+
+@pytest.mark.parametrize("tokens", [1, "seq_len"], ids=["decode", "prefill"])
+def test_nf4_code_book_lowers_branch_free_and_exact(tokens):
+    """NF4's lookup is a tree of WGSL select()s (no per-code branches) over the code book's
+    exact float32 bit patterns (a printed decimal keeps 7 digits and would move them)."""
+    import numpy as np
+
+    from webslm.quantize.nf4 import NF4_CODE
+
+    [kernel], target = scheduled_kernels(rows=64, cols=256, scheme_name="q4f16_nf4",
+                                         tokens=tokens)
+    source = wgsl(kernel, target)
+    code_branches = [line for line in source.splitlines()
+                     if line.strip().startswith("if (") and "15u)" in line]  # on a 4-bit code
+    assert not code_branches and "select(" in source
+    for value in NF4_CODE[NF4_CODE != 0]:
+        assert f"bitcast<f32>({int(value.view(np.uint32))}u)" in source

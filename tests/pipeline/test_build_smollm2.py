@@ -71,7 +71,7 @@ def test_the_stored_weights_are_the_q4_1_sources_exactly(artifact):
     _, params, _ = export_module(arch, hf, get_scheme(QUANT), webgpu_target(), BuildShape(2048, 512))
     source_tensors = dict(source.tensors())
     stored = stored_as_hf(read_tensor_cache(artifact), params, arch.weight_map,
-                          {n: a.shape for n, a in source_tensors.items()})
+                          {n: a.shape for n, a in source_tensors.items()}, get_scheme(QUANT))
     assert stored.keys() == source_tensors.keys()
     for name, array in source_tensors.items():
         np.testing.assert_array_equal(stored[name], array, err_msg=name)

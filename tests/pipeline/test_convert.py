@@ -33,7 +33,7 @@ def test_plan_fuses_by_data():
         f"model.layers.0.self_attn.{p}_proj.weight" for p in "qkv")
 
 
-def test_convert_concatenates_then_quantizes():
+def test_convert_quantizes_each_part_and_concatenates():
     hf = _hf(np.random.default_rng(0))
     out = {}
     convert(iter(hf.items()), PARAMS, LLAMA_WEIGHTS, get_scheme("q4f32_1"),

@@ -191,3 +191,92 @@ def test_close_to_bitsandbytes_native_cpu_path():
         ref, state = bnb_roundtrip(F, w, True)
         step = 2 * MAP_HALF_GAP * float(state.state2.absmax.max()) * 1.001 + 1e-7
         assert np.abs(nf4_roundtrip(w) - ref).max() <= step
+
+
+# --- the q4f*_nf4 schemes: bitsandbytes' codes and absmax' as a build stores them -------
+
+
+def _qkv_params(parts: dict[str, tuple[int, int]], scheme):
+    from webslm.compile.compiler import ParamSpec
+
+    rows, cols = sum(r for r, _ in parts.values()), next(iter(parts.values()))[1]
+    grid = scheme.weight_grid
+    base = "model.layers.0.self_attn.qkv_proj"
+    return [ParamSpec(base + ".q_weight", (rows, cols // grid.codes_per_word), "uint32"),
+            ParamSpec(base + ".q_scale", (rows, cols // grid.group_size),
+                      grid.scale_dtype(scheme.act_dtype))]
+
+
+@pytest.mark.parametrize("scheme_name", ["q4f32_nf4", "q4f16_nf4"])
+def test_stored_arrays_are_the_roundtrip_of_each_hf_tensor(scheme_name):
+    """q, k and v (GQA: different sizes) are each quantized as bitsandbytes quantized them, one
+    tensor at a time, and NF4_CODE[code] * absmax' of the fused arrays is their round trip."""
+    from webslm.compile.arch.llama.mapping import LLAMA_WEIGHTS
+    from webslm.pipeline.convert import convert
+    from webslm.quantize.group import dequantize
+    from webslm.quantize.schemes import get_scheme
+
+    scheme = get_scheme(scheme_name)
+    shapes = {"q": (256, 192), "k": (64, 192), "v": (64, 192)}
+    hf = {f"model.layers.0.self_attn.{p}_proj.weight": weights(s, seed=i, scale=0.02 * (i + 1))
+          for i, (p, s) in enumerate(shapes.items())}
+    hf["model.layers.0.self_attn.k_proj.weight"][3, 5] = 1.0  # moves k's statistics only
+    out = {}
+    convert(iter(hf.items()), _qkv_params(shapes, scheme), LLAMA_WEIGHTS, scheme,
+            tied_embeddings=False, emit=out.__setitem__)
+    q_weight, q_scale = (out["model.layers.0.self_attn.qkv_proj" + s] for s in (".q_weight",
+                                                                                ".q_scale"))
+    assert q_weight.dtype == np.uint32 and q_scale.dtype == np.float32
+    expected = np.concatenate([nf4_roundtrip(w) for w in hf.values()])
+    np.testing.assert_array_equal(dequantize((q_weight, q_scale), grid=scheme.weight_grid),
+                                  expected)
+    # the same by hand: codes first in the lowest bits, one absmax' per 64 columns of a row
+    codes = (q_weight[..., None] >> (np.arange(8, dtype=np.uint32) * 4)) & 15
+    by_hand = NF4_CODE[codes.reshape(len(expected), -1)] * np.repeat(q_scale, 64, axis=1)
+    np.testing.assert_array_equal(by_hand, expected)
+    fused_once = nf4_roundtrip(np.concatenate(list(hf.values())))
+    assert not np.array_equal(fused_once, expected)  # the statistics are per HF tensor
+
+
+def test_nf4_grid_quantizes_through_group_and_survival():
+    from webslm.quantize.group import dequantize, quantize
+    from webslm.quantize.schemes import get_scheme
+    from webslm.quantize.survival import stored, survival
+
+    scheme = get_scheme("q4f16_nf4")
+    w = awkward()["outlier"]
+    codes, absmax = nf4.nf4_quantize(w)
+    q_weight, q_scale = quantize(w, scheme.weight_grid, scheme.act_dtype)
+    np.testing.assert_array_equal(q_scale, absmax.reshape(64, 4))
+    np.testing.assert_array_equal(NF4_CODE[codes] * np.repeat(absmax, 64).reshape(w.shape),
+                                  nf4_roundtrip(w))
+    np.testing.assert_array_equal(dequantize((q_weight, q_scale), grid=scheme.weight_grid),
+                                  nf4_roundtrip(w))
+    np.testing.assert_array_equal(stored(w, scheme), nf4_roundtrip(w))
+    change = w + weights(w.shape, seed=9, scale=0.001)
+    kept = [survival([(name, w, change)], scheme).kept
+            for name in ("lm_head.weight", "model.embed_tokens.weight", "model.layers.0.o_proj")]
+    assert kept[0] == kept[1] != kept[2]  # an untied lm_head is on the embedding's 8-bit grid
+    with pytest.raises(WebslmError, match="not on"):  # NF4 arrays need their grid named
+        dequantize((q_weight, q_scale), grid=scheme.embedding_grid)
+
+
+def test_nf4_refuses_rows_that_are_not_whole_blocks():
+    from webslm.quantize.group import quantize
+    from webslm.quantize.schemes import get_scheme
+
+    with pytest.raises(WebslmError, match="multiple of the group size 64"):
+        quantize(weights((4, 96)), get_scheme("q4f32_nf4").weight_grid)
+
+
+def test_nf4_schemes():
+    from webslm.quantize.grids import Q4_NF4
+    from webslm.quantize.schemes import get_scheme
+
+    for name, family in [("q4f32_nf4", "q4f32"), ("q4f16_nf4", "q4f16")]:
+        s = get_scheme(name)
+        assert s.family == family and s.weight_grid == Q4_NF4
+        assert s.weight_grid.scale_dtype(s.act_dtype) == "float32"  # absmax' exact in f16 too
+        # what QLoRA keeps in float (embedding, untied lm_head) is 8-bit
+        assert s.embedding_grid.bits == 8 and s.lm_head_grid == s.embedding_grid
+    assert get_scheme("q4f32_1").lm_head_grid == get_scheme("q4f32_1").weight_grid

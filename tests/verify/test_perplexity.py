@@ -11,6 +11,7 @@ import torch
 
 from webslm.cli import main
 from webslm.errors import WebslmError
+from webslm.quantize.schemes import get_scheme
 from webslm.verify.perplexity import (DEFAULT_TEXT, negative_log_likelihoods, perplexity_of,
                                       text_token_ids, windows)
 
@@ -72,7 +73,7 @@ def test_twin_perplexity_equals_transformers_on_the_stored_weights(smollm2_artif
     assert report["source_perplexity"] == pytest.approx(score(), rel=1e-9)
     hf_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     load_weights_into(model, stored_as_hf(twin.stored, twin.compiled.params, twin.arch.weight_map,
-                                          hf_shapes))
+                                          hf_shapes, get_scheme(twin.quantization)))
     assert report["perplexity"] == pytest.approx(score(), rel=1e-4)
     assert math.isclose(report["increase"], report["perplexity"] / report["source_perplexity"] - 1)
     # Issue 6's target is within 10% of the source; q4f32_asym stores the source's own weights

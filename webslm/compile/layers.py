@@ -6,16 +6,40 @@ gather), so TVM emits one kernel that reads packed codes and scales directly.
 Layout (shared with webslm.quantize, see grids.py): ``q_weight`` uint32 [out, in/codes per
 word], first element in the lowest bits; ``q_scale`` [out, in/32] in the activation dtype;
 value = (code - center) * scale on symmetric grids, code * scale + min on asymmetric ones
-(``q_min`` [out, in/32] beside the scale). The value is always formed in float32.
+(``q_min`` [out, in/32] beside the scale), NF4_CODE[code] * absmax' on NF4 (``q_scale``
+[out, in/64] float32 in every scheme). The value is always formed in float32.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from tvm import te, tirx
 from tvm.relax.frontend import nn
 
 from webslm.quantize.grids import Grid
+from webslm.quantize.nf4 import NF4_CODE
 from webslm.quantize.schemes import QuantScheme
+
+
+def _lookup(code, table, lo: int = 0, hi: int | None = None):
+    """table[code] for a uint32 code in [lo, hi), a power-of-two range: a tree of selects on
+    the code's bits. Branch-free (the halves are bound to lets, so WGSL gets select()s, not
+    nested ifs) and no table in memory. Each value is an exact float32 bit pattern, since
+    WGSL's printed decimal constants keep only 7 digits (but 0.0, printed exactly: TVM's LLVM
+    codegen cannot reinterpret a zero)."""
+    hi = len(table) if hi is None else hi
+    if hi - lo == 1:
+        bits = int(np.float32(table[lo]).view(np.uint32))
+        if bits == 0:
+            return tirx.const(0.0, "float32")
+        return tirx.reinterpret("float32", tirx.const(bits, "uint32"))
+    mid = (lo + hi) // 2
+    low, high = _lookup(code, table, lo, mid), _lookup(code, table, mid, hi)
+    is_low = tirx.bitwise_and(code, tirx.const(mid - lo, "uint32")) == tirx.const(0, "uint32")
+    if hi - lo == 2:
+        return tirx.Select(is_low, low, high)
+    low_var, high_var = tirx.Var("nf4_low", "float32"), tirx.Var("nf4_high", "float32")
+    return tirx.Let(low_var, low, tirx.Let(high_var, high, tirx.Select(is_low, low_var, high_var)))
 
 
 def _dequant(packed: list[te.Tensor], grid: Grid, row, col):
@@ -24,8 +48,11 @@ def _dequant(packed: list[te.Tensor], grid: Grid, row, col):
     word = q_weight[row, col // grid.codes_per_word]
     shift = ((col % grid.codes_per_word) * grid.bits).astype("uint32")
     mask = tirx.const((1 << grid.bits) - 1, "uint32")
-    code = tirx.bitwise_and(tirx.shift_right(word, shift), mask).astype("float32")
+    code = tirx.bitwise_and(tirx.shift_right(word, shift), mask)
     scale = q_scale[row, col // grid.group_size].astype("float32")
+    if grid.nf4:
+        return _lookup(code, NF4_CODE) * scale
+    code = code.astype("float32")
     if q_min:
         return code * scale + q_min[0][row, col // grid.group_size].astype("float32")
     return (code - tirx.const(float(grid.center), "float32")) * scale
@@ -58,7 +85,7 @@ class _Packed(nn.Module):
     def __init__(self, rows: int, cols: int, grid: Grid, dtype: str):
         self.grid = grid
         self.q_weight = nn.Parameter((rows, cols // grid.codes_per_word), "uint32")
-        self.q_scale = nn.Parameter((rows, cols // grid.group_size), dtype)
+        self.q_scale = nn.Parameter((rows, cols // grid.group_size), grid.scale_dtype(dtype))
         self.q_min = None if grid.symmetric else nn.Parameter((rows, cols // grid.group_size), dtype)
 
     def packed(self) -> list[nn.Parameter]:
@@ -71,11 +98,12 @@ class _Packed(nn.Module):
 
 
 class QuantizedLinear(_Packed):
-    """y = x W^T (+ b) with W stored as 4-bit codes and per-group scales."""
+    """y = x W^T (+ b) with W stored as codes and per-group scales, on the scheme's linear
+    grid unless `grid` says otherwise (an NF4 build's untied lm_head: QuantScheme.lm_head_grid)."""
 
     def __init__(self, in_features: int, out_features: int, scheme: QuantScheme,
-                 bias: bool = False, out_dtype: str | None = None):
-        super().__init__(out_features, in_features, scheme.weight_grid, scheme.act_dtype)
+                 bias: bool = False, out_dtype: str | None = None, grid: Grid | None = None):
+        super().__init__(out_features, in_features, grid or scheme.weight_grid, scheme.act_dtype)
         self.in_features, self.out_features = in_features, out_features
         self.out_dtype = out_dtype or scheme.act_dtype
         self.bias = nn.Parameter((out_features,), scheme.act_dtype) if bias else None
@@ -155,9 +183,9 @@ class PlainEmbedding(nn.Module):
 
 
 def make_linear(in_features: int, out_features: int, scheme: QuantScheme, bias: bool = False,
-                out_dtype: str | None = None) -> nn.Module:
+                out_dtype: str | None = None, grid: Grid | None = None) -> nn.Module:
     if scheme.weight_bits == 4:
-        return QuantizedLinear(in_features, out_features, scheme, bias, out_dtype)
+        return QuantizedLinear(in_features, out_features, scheme, bias, out_dtype, grid)
     return PlainLinear(in_features, out_features, scheme.act_dtype, bias, out_dtype)
 
 

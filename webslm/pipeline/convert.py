@@ -72,9 +72,7 @@ def convert(tensors: Iterator[tuple[str, np.ndarray]], params: list[ParamSpec],
                               "check that the source matches its config.json architecture")
         pending[name] = array
         if all(part in pending for part in target.parts):
-            merged = np.concatenate([pending.pop(p) for p in target.parts], axis=0) \
-                if len(target.parts) > 1 else pending.pop(target.parts[0])
-            _emit_target(target, merged, specs, scheme, emit)
+            _emit_target(target, [pending.pop(p) for p in target.parts], specs, scheme, emit)
             done.add(target.base + target.suffix)
     missing = [p for t in targets if t.base + t.suffix not in done for p in t.parts]
     if missing:
@@ -84,13 +82,19 @@ def convert(tensors: Iterator[tuple[str, np.ndarray]], params: list[ParamSpec],
                           "re-download the source")
 
 
-def _emit_target(target: Target, merged: np.ndarray, specs: dict[str, ParamSpec],
+def _emit_target(target: Target, pieces: list[np.ndarray], specs: dict[str, ParamSpec],
                  scheme: QuantScheme, emit: Callable[[str, np.ndarray], None]) -> None:
+    """Quantize (or cast) the HF tensors of one parameter and concatenate them (axis 0). Each
+    is quantized on its own: the same as quantizing the concatenation on the row-wise grids,
+    and on NF4 what bitsandbytes did (its statistics are per tensor: q, k, v apart)."""
     if target.quantized:
-        grid = _declared_grid(target, specs, merged.shape, scheme)
-        outputs = dict(zip(target.out_names, quantize(merged, grid, scheme.act_dtype)))
+        grid = declared_grid(target, specs, scheme)
+        for piece in pieces:
+            _check_columns(target, specs, piece.shape, grid)
+        arrays = [quantize(piece, grid, scheme.act_dtype) for piece in pieces]
+        outputs = dict(zip(target.out_names, (_concat(list(a)) for a in zip(*arrays))))
     else:
-        outputs = {target.out_names[0]: merged.astype(scheme.act_dtype)}
+        outputs = {target.out_names[0]: _concat(pieces).astype(scheme.act_dtype)}
     for name, array in outputs.items():
         spec = specs[name]
         if tuple(array.shape) != spec.shape:
@@ -100,16 +104,27 @@ def _emit_target(target: Target, merged: np.ndarray, specs: dict[str, ParamSpec]
         emit(name, array)
 
 
-def _declared_grid(target: Target, specs: dict[str, ParamSpec], shape: tuple[int, ...],
-                   scheme: QuantScheme) -> Grid:
-    """The grid the model declared for this weight: codes per word from the packed shape
-    (4-bit linears, 8-bit embeddings), a minimum if it has a q_min."""
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
+
+
+def declared_grid(target: Target, specs: dict[str, ParamSpec], scheme: QuantScheme) -> Grid:
+    """The grid the model declared for a quantized parameter: the one of the scheme's grids
+    (linears, embedding, lm_head) whose packed arrays have the declared count and widths."""
+    q_weight, q_scale = (specs[n].shape[-1] for n in target.out_names[:2])
+    for grid in (scheme.weight_grid, scheme.embedding_grid, scheme.lm_head_grid):
+        if (len(target.out_names) == len(grid.suffixes)
+                and q_weight * grid.codes_per_word == q_scale * grid.group_size):
+            return grid
+    raise WebslmError(f"{target.base}: the model declares packed arrays no grid of "
+                      f"{scheme.name} has", "convert with the scheme the model was compiled for")
+
+
+def _check_columns(target: Target, specs: dict[str, ParamSpec], shape: tuple[int, ...],
+                   grid: Grid) -> None:
     words = specs[target.out_names[0]].shape[-1]
-    per_word = shape[-1] // words if len(shape) == 2 and words else 0
-    if per_word not in (4, 8) or per_word * words != shape[-1]:
+    if len(shape) != 2 or shape[-1] != words * grid.codes_per_word:
         raise WebslmError(
             f"{target.base}: the checkpoint gives shape {tuple(shape)}, the model expects "
             f"packed codes of shape {specs[target.out_names[0]].shape}",
             "the weights do not match config.json; check the source")
-    symmetric = not any(n.endswith(".q_min") for n in target.out_names)
-    return Grid(32 // per_word, symmetric, scheme.group_size)

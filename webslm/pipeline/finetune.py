@@ -11,8 +11,10 @@ from webslm.source.base import ModelSource
 from webslm.source.merged import MergedSource
 
 # What to try instead: the other 4-bit grid of the family, then no 4-bit rounding at all.
+# q4f*_nf4 rounds an adapter merged over its NF4 base (--qlora-base nf4) back to that base.
 ALTERNATIVES = {"q4f16_1": ("q4f16_asym", "q0f16"), "q4f32_1": ("q4f32_asym", "q0f32"),
-                "q4f16_asym": ("q4f16_1", "q0f16"), "q4f32_asym": ("q4f32_1", "q0f32")}
+                "q4f16_asym": ("q4f16_1", "q0f16"), "q4f32_asym": ("q4f32_1", "q0f32"),
+                "q4f16_nf4": ("q4f16_1", "q0f16"), "q4f32_nf4": ("q4f32_1", "q0f32")}
 
 
 def survival_report(source: MergedSource, scheme: QuantScheme) -> SurvivalReport:

@@ -1,5 +1,6 @@
-"""The integer grids weights are stored on: bits per code, and whether a per-group minimum
-sits next to the scale. Layers (compile) and the quantizer (quantize) share these numbers."""
+"""The grids weights are stored on: bits per code, whether a per-group minimum sits next to
+the scale, or whether codes index bitsandbytes' NF4 code book. Layers (compile) and the
+quantizer (quantize) share these numbers."""
 
 from dataclasses import dataclass
 
@@ -10,11 +11,20 @@ class Grid:
     bits; one scale (and, if not symmetric, one minimum) per `group_size` inputs.
 
     symmetric: value = (code - center) * scale; otherwise value = code * scale + min.
+    nf4: value = NF4_CODE[code] * absmax' (webslm.quantize.nf4), the scale being bitsandbytes'
+    double-quantized absmax of a 64-weight block, dequantized: what a QLoRA adapter was
+    trained over, bit for bit (4-bit, symmetric in the sense of having no minimum).
     """
 
     bits: int
     symmetric: bool
     group_size: int = 32
+    nf4: bool = False
+
+    def scale_dtype(self, act_dtype: str) -> str:
+        """Scales are stored in the activation dtype, but NF4's absmax' stays float32: a
+        float16 absmax' would move every weight off bitsandbytes' values."""
+        return "float32" if self.nf4 else act_dtype
 
     @property
     def codes_per_word(self) -> int:
@@ -39,3 +49,4 @@ class Grid:
 Q4_SYM = Grid(4, True)    # MLC-LLM's q4f*_1
 Q4_ASYM = Grid(4, False)  # llama.cpp's Q4_1
 Q8_SYM = Grid(8, True)    # llama.cpp's Q8_0
+Q4_NF4 = Grid(4, True, 64, nf4=True)  # bitsandbytes' NF4 with QLoRA's block size

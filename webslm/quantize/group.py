@@ -5,17 +5,23 @@
 - 4-bit asymmetric (q4f*_asym, llama.cpp's Q4_1 grid): min = min(w), scale = (max(w) - min)
   / 15, code = clamp(round((w - min) / scale), 0, 15), value = code * scale + min. Half a bit
   more per weight and a finer grid for skewed groups; a Q4_1 source lands on it again bit for bit.
-- 8-bit symmetric (the embedding of q4f*_asym, llama.cpp's Q8_0 grid): scale = max|w| / 127,
-  code = round(w / scale) + 128, value = (code - 128) * scale.
+- 8-bit symmetric (the embedding of q4f*_asym and q4f*_nf4, llama.cpp's Q8_0 grid):
+  scale = max|w| / 127, code = round(w / scale) + 128, value = (code - 128) * scale.
+- NF4 (q4f*_nf4, bitsandbytes' 4-bit QLoRA base, webslm.quantize.nf4): code = index into the
+  NF4 code book, scale = the double-quantized absmax of each 64-weight block, dequantized and
+  kept in float32, value = NF4_CODE[code] * scale, equal to nf4_roundtrip's bit for bit.
 
 Scales and minimums are stored in the activation dtype, and codes are computed against them
 *as stored*, so dequantize() reproduces exactly what the kernels compute (in float32).
 """
 
+import dataclasses
+
 import numpy as np
 
 from webslm.errors import WebslmError
 from webslm.quantize.grids import Q4_SYM, Grid
+from webslm.quantize.nf4 import NF4_CODE, nf4_quantize
 
 MAX_INT = Q4_SYM.center
 _BLOCK_ELEMS = 1 << 22  # rows per block chosen so temporaries stay around 16-64 MiB
@@ -74,17 +80,28 @@ def _pack(codes: np.ndarray, grid: Grid) -> np.ndarray:
 
 
 def _unpack(words: np.ndarray, grid: Grid) -> np.ndarray:
-    """uint32 [rows, in/codes_per_word] -> float32 codes [rows, in/group, group]."""
+    """uint32 [rows, in/codes_per_word] -> uint32 codes [rows, in/group, group]."""
     shifts = np.arange(grid.codes_per_word, dtype=np.uint32) * np.uint32(grid.bits)
     codes = (words.astype(np.uint32)[..., None] >> shifts) & np.uint32((1 << grid.bits) - 1)
-    return codes.reshape(words.shape[0], -1, grid.group_size).astype(np.float32)
+    return codes.reshape(words.shape[0], -1, grid.group_size)
+
+
+def _quantize_nf4(w: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """bitsandbytes' NF4 of w as ONE tensor: its double quantization takes statistics over the
+    whole tensor, so pass each HF tensor on its own (q, k and v apart) and concatenate. Rows
+    hold whole blocks (_check_shape), so block j of a row is its columns [64 j, 64 j + 64)."""
+    codes, absmax = nf4_quantize(w, grid.group_size)
+    return _pack(codes, grid), absmax.reshape(w.shape[0], -1)
 
 
 def quantize(w: np.ndarray, grid: Grid, scale_dtype: str | np.dtype = "float16"
              ) -> tuple[np.ndarray, ...]:
     """w[out, in] -> (q_weight uint32 [out, in/codes_per_word], q_scale [out, in/group]
-    [, q_min [out, in/group]]), the arrays named by grid.suffixes."""
+    [, q_min [out, in/group]]), the arrays named by grid.suffixes. NF4 scales are float32
+    whatever scale_dtype says (Grid.scale_dtype)."""
     _check_shape(w.shape, grid)
+    if grid.nf4:
+        return _quantize_nf4(w, grid)
     scale_dtype = np.dtype(scale_dtype)
     n_out, n_in = w.shape
     q_weight = np.empty((n_out, n_in // grid.codes_per_word), dtype=np.uint32)
@@ -129,20 +146,29 @@ def grid_of(arrays: tuple[np.ndarray, ...], group_size: int = 32) -> Grid:
     return Grid(32 // (n_in // q_weight.shape[1]), len(arrays) == 2, group_size)
 
 
-def dequantize(arrays: tuple[np.ndarray, ...], group_size: int = 32) -> np.ndarray:
-    """The float32 weight the kernels compute with: (code - center) * scale or code * scale + min,
-    in float32, from quantize()'s arrays."""
-    grid = grid_of(arrays, group_size)
+def dequantize(arrays: tuple[np.ndarray, ...], group_size: int = 32, grid: Grid | None = None
+               ) -> np.ndarray:
+    """The float32 weight the kernels compute with: (code - center) * scale, code * scale + min
+    or NF4_CODE[code] * scale, in float32, from quantize()'s arrays. The grid is read from the
+    arrays' shapes unless given; NF4 must be given (its shapes are a 4-bit grid's)."""
+    read = grid_of(arrays, grid.group_size if grid else group_size)
+    if grid is not None and dataclasses.replace(grid, nf4=False) != read:
+        raise WebslmError(f"arrays of shapes {[a.shape for a in arrays]} are not on {grid}",
+                          "pass the grid the arrays were quantized on")
+    grid = grid or read
     q_weight, q_scale, *q_min = arrays
     n_out = q_weight.shape[0]
-    out = np.empty((n_out, q_scale.shape[1] * group_size), dtype=np.float32)
+    out = np.empty((n_out, q_scale.shape[1] * grid.group_size), dtype=np.float32)
     for start, stop in _row_blocks(n_out, out.shape[1]):
         codes = _unpack(q_weight[start:stop], grid)
         scale = q_scale[start:stop].astype(np.float32)[..., None]
-        if grid.symmetric:
-            values = (codes - np.float32(grid.center)) * scale
+        if grid.nf4:
+            values = NF4_CODE[codes] * scale
+        elif grid.symmetric:
+            values = (codes.astype(np.float32) - np.float32(grid.center)) * scale
         else:
-            values = codes * scale + q_min[0][start:stop].astype(np.float32)[..., None]
+            values = codes.astype(np.float32) * scale \
+                + q_min[0][start:stop].astype(np.float32)[..., None]
         out[start:stop] = values.reshape(stop - start, -1)
     return out
 

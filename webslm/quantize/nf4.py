@@ -121,6 +121,35 @@ def _check(w: np.ndarray, block_size: int, dtype: str) -> None:
                           "linear layers' weights: see quantized_by_qlora)")
 
 
+def nf4_quantize(w: np.ndarray, block_size: int = 64, double_quant: bool = True,
+                 dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+    """What bitsandbytes' quantize_4bit stores for w, with the double quantization undone:
+    (code index into NF4_CODE per element, uint8 in w's shape; absmax' per block of the
+    row-major flattening, float32). NF4_CODE[code] * absmax' in float32 is the round trip
+    (nf4_roundtrip); the q4f*_nf4 schemes store exactly these. Arguments as nf4_roundtrip's.
+    Streams over row chunks."""
+    w = np.asarray(w)
+    _check(w, block_size, dtype)
+    rows = w.shape[0]
+    cols = w.size // rows
+    w2 = w.reshape(rows, cols)
+    codes = np.empty(w.shape, dtype=np.uint8)
+    flat = codes.reshape(-1)
+    absmax = np.empty(-(-w.size // block_size), dtype=np.float32)
+    for r0, r1 in _chunks(rows, cols, block_size):
+        x = _to_dtype(np.asarray(w2[r0:r1], dtype=np.float32).reshape(-1), dtype)
+        if not np.isfinite(x).all():
+            if dtype == "float16" and np.isfinite(w2[r0:r1]).all():
+                raise WebslmError(f"weight rows {r0}..{r1 - 1} overflow float16",
+                                  "the base cannot have been trained in float16: pass bfloat16")
+            raise WebslmError(f"weight rows {r0}..{r1 - 1} contain NaN or infinity",
+                              "the source checkpoint is damaged; re-download or re-export it")
+        block_codes, block_absmax = _block_codes(x, block_size, _NF4_BOUNDS)
+        flat[r0 * cols:r1 * cols] = block_codes
+        absmax[r0 * cols // block_size:r0 * cols // block_size + block_absmax.size] = block_absmax
+    return codes, _double_quant(absmax) if double_quant else absmax
+
+
 def nf4_roundtrip(w: np.ndarray, block_size: int = 64, double_quant: bool = True,
                   dtype: str = "float32") -> np.ndarray:
     """The float32 weights bitsandbytes' dequantize_4bit(quantize_4bit(w, quant_type="nf4",
@@ -134,32 +163,17 @@ def nf4_roundtrip(w: np.ndarray, block_size: int = 64, double_quant: bool = True
     arrays of a bf16 checkpoint are) and the dequantized weight is rounded to it at the end, as
     bitsandbytes dequantizes into the quantized tensor's dtype. The default, float32, is the
     exact float32 round trip; bfloat16 moves each value by at most 2**-8 of itself, far less
-    than an NF4 step. Streams over row chunks; holds only the output and the absmax values."""
-    w = np.asarray(w)
-    _check(w, block_size, dtype)
-    rows = w.shape[0]
-    cols = w.size // rows
-    w2 = w.reshape(rows, cols)
-    out = np.empty(w.shape, dtype=np.float32)
-    flat = out.reshape(-1)
-    absmax = np.empty(-(-w.size // block_size), dtype=np.float32)
-    for r0, r1 in _chunks(rows, cols, block_size):
-        x = _to_dtype(np.asarray(w2[r0:r1], dtype=np.float32).reshape(-1), dtype)
-        if not np.isfinite(x).all():
-            if dtype == "float16" and np.isfinite(w2[r0:r1]).all():
-                raise WebslmError(f"weight rows {r0}..{r1 - 1} overflow float16",
-                                  "the base cannot have been trained in float16: pass bfloat16")
-            raise WebslmError(f"weight rows {r0}..{r1 - 1} contain NaN or infinity",
-                              "the source checkpoint is damaged; re-download or re-export it")
-        codes, block_absmax = _block_codes(x, block_size, _NF4_BOUNDS)
-        flat[r0 * cols:r1 * cols] = NF4_CODE[codes]
-        absmax[r0 * cols // block_size:r0 * cols // block_size + block_absmax.size] = block_absmax
-    if double_quant:
-        absmax = _double_quant(absmax)
+    than an NF4 step. Streams over row chunks; holds the output, the codes and the absmax."""
+    codes, absmax = nf4_quantize(w, block_size, double_quant, dtype)
+    rows = codes.shape[0]
+    cols = codes.size // rows
+    out = np.empty(codes.shape, dtype=np.float32)
+    flat, flat_codes = out.reshape(-1), codes.reshape(-1)
     for r0, r1 in _chunks(rows, cols, block_size):
         start, stop = r0 * cols, r1 * cols
         scale = np.repeat(absmax[start // block_size:-(-stop // block_size)], block_size)
-        flat[start:stop] = _to_dtype(flat[start:stop] * scale[:stop - start], dtype)
+        flat[start:stop] = _to_dtype(NF4_CODE[flat_codes[start:stop]] * scale[:stop - start],
+                                     dtype)
     return out
 
 

@@ -1,5 +1,6 @@
 """Quantization schemes by name: MLC-LLM's names for the formats WebLLM's own builds use,
-plus q4f*_asym, our grid for sources that are already llama.cpp Q4_1 files."""
+plus q4f*_asym, our grid for sources that are already llama.cpp Q4_1 files, and q4f*_nf4,
+bitsandbytes' NF4 for running a QLoRA adapter over the very base it was trained on."""
 
 from dataclasses import dataclass
 
@@ -12,9 +13,11 @@ class QuantScheme:
     """How weights are stored and which float type the kernels compute in.
 
     weight_bits is 4 for group quantization (q4*) and None for unquantized (q0*) builds.
-    act_dtype is also the dtype of stored scales (and minimums) and of unquantized weights.
+    act_dtype is also the dtype of stored scales (and minimums) and of unquantized weights
+    (but NF4's absmax: Grid.scale_dtype).
     symmetric: the linear layers' 4-bit grid (asymmetric keeps a per-group minimum).
     embedding_bits: the embedding table's grid (it is also the tied lm_head); 8 is symmetric.
+    nf4: the linear layers are on bitsandbytes' NF4 (group_size is then its block, 64).
     """
 
     name: str
@@ -23,6 +26,7 @@ class QuantScheme:
     act_dtype: str = "float16"
     symmetric: bool = True
     embedding_bits: int = 4
+    nf4: bool = False
 
     @property
     def quantized(self) -> bool:
@@ -40,13 +44,21 @@ class QuantScheme:
 
     @property
     def weight_grid(self) -> Grid:
-        return Grid(4, self.symmetric, self.group_size)
+        return Grid(4, self.symmetric, self.group_size, nf4=self.nf4)
 
     @property
     def embedding_grid(self) -> Grid:
         if self.embedding_bits == 4:
             return self.weight_grid
         return Grid(self.embedding_bits, True, self.group_size)
+
+    @property
+    def lm_head_grid(self) -> Grid:
+        """An untied lm_head's grid. QLoRA quantizes only the decoder's linears (nf4.py's
+        quantized_by_qlora) and trains over a float lm_head, so NF4 builds store it on the
+        embedding's near-float 8-bit grid rather than on a 4-bit grid the adapter never saw;
+        other schemes use the linears' grid."""
+        return self.embedding_grid if self.nf4 else self.weight_grid
 
 
 SCHEMES: dict[str, QuantScheme] = {
@@ -57,6 +69,10 @@ SCHEMES: dict[str, QuantScheme] = {
         # The layout of llama.cpp's Q4_1 files: 4-bit linears with a minimum, 8-bit embedding.
         QuantScheme("q4f16_asym", 4, 32, "float16", symmetric=False, embedding_bits=8),
         QuantScheme("q4f32_asym", 4, 32, "float32", symmetric=False, embedding_bits=8),
+        # bitsandbytes' NF4 linears (a QLoRA base exactly), the float parts of a QLoRA base
+        # (embedding, untied lm_head) on the 8-bit grid.
+        QuantScheme("q4f16_nf4", 4, 64, "float16", embedding_bits=8, nf4=True),
+        QuantScheme("q4f32_nf4", 4, 64, "float32", embedding_bits=8, nf4=True),
         QuantScheme("q0f16", None, 32, "float16"),
         QuantScheme("q0f32", None, 32, "float32"),
     )

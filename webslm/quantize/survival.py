@@ -19,7 +19,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from webslm.quantize.grids import Grid
 from webslm.quantize.group import dequantize, quantize
+from webslm.quantize.nf4 import NF4_CODE
 from webslm.quantize.schemes import QuantScheme
 
 MIN_KEPT = 0.5   # below this most of the fine-tune is rounded away (docs/FINETUNES.md)
@@ -66,18 +68,28 @@ def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def _roundtrip(w: np.ndarray, scheme: QuantScheme, embedding: bool) -> tuple[np.ndarray, float]:
+def _grid(scheme: QuantScheme, kind: str) -> Grid:
+    if kind in EMBEDDINGS:
+        return scheme.embedding_grid
+    return scheme.lm_head_grid if kind == "lm_head" else scheme.weight_grid
+
+
+def _roundtrip(w: np.ndarray, scheme: QuantScheme, kind: str) -> tuple[np.ndarray, float]:
     """What the build stores for w, as float32, and the mean step of its grid."""
     if not scheme.quantized:
         return w.astype(scheme.act_dtype).astype(np.float32), float("nan")
-    grid = scheme.embedding_grid if embedding else scheme.weight_grid
+    grid = _grid(scheme, kind)
     arrays = quantize(w, grid, scheme.act_dtype)
-    return dequantize(arrays, grid.group_size), float(np.abs(arrays[1].astype(np.float32)).mean())
+    step = float(np.abs(arrays[1].astype(np.float32)).mean())
+    if grid.nf4:  # its scale is the block's absmax: the mean gap of the code book is the step
+        step *= float(np.ptp(NF4_CODE)) / (NF4_CODE.size - 1)
+    return dequantize(arrays, grid=grid), step
 
 
 def stored(w: np.ndarray, scheme: QuantScheme, embedding: bool = False) -> np.ndarray:
-    """The float32 weight a build of `scheme` computes with, for the matrix w."""
-    return _roundtrip(w, scheme, embedding)[0]
+    """The float32 weight a build of `scheme` computes with, for the matrix w (one HF tensor:
+    for q4f*_nf4 linears this is nf4_roundtrip(w))."""
+    return _roundtrip(w, scheme, EMBEDDINGS[0] if embedding else "linear")[0]
 
 
 def survival(changes: Iterable[tuple[str, np.ndarray, np.ndarray]], scheme: QuantScheme
@@ -86,8 +98,8 @@ def survival(changes: Iterable[tuple[str, np.ndarray, np.ndarray]], scheme: Quan
     acc: dict[str, list[float]] = {}
     for name, before, after in changes:
         kind = name.removesuffix(".weight").rsplit(".", 1)[-1]
-        q_before, step = _roundtrip(before, scheme, kind in EMBEDDINGS)
-        q_after, _ = _roundtrip(after, scheme, kind in EMBEDDINGS)
+        q_before, step = _roundtrip(before, scheme, kind)
+        q_after, _ = _roundtrip(after, scheme, kind)
         d = (after.astype(np.float64) - before).ravel()
         dq = (q_after.astype(np.float64) - q_before).ravel()
         a = acc.setdefault(kind, [0, 0.0, 0.0, 0.0, 0.0, 0])

@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from webslm.quantize.schemes import get_scheme
 from webslm.source.merged import MergedSource
 from webslm.verify.cpu_model import CpuModel
 from webslm.verify.reference import load_weights_into, stored_as_hf, teacher_forced_logits
@@ -82,7 +83,7 @@ def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None =
         source_logits = teacher_forced_logits(twin.source.load_source_model(), tokens)
     hf_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     load_weights_into(model, stored_as_hf(twin.stored, twin.compiled.params, twin.arch.weight_map,
-                                          hf_shapes))
+                                          hf_shapes, get_scheme(twin.quantization)))
     ref_logits = teacher_forced_logits(model, tokens)
     del model
 

@@ -8,17 +8,22 @@ import torch
 
 from webslm.compile.arch.registry import WeightMap
 from webslm.compile.compiler import ParamSpec
-from webslm.pipeline.convert import plan_targets
+from webslm.pipeline.convert import declared_grid, plan_targets
 from webslm.quantize.group import dequantize
+from webslm.quantize.schemes import QuantScheme
 
 
 def stored_as_hf(stored: dict[str, np.ndarray], params: list[ParamSpec], weight_map: WeightMap,
-                 hf_shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Invert the conversion: dequantize and un-fuse every stored parameter."""
+                 hf_shapes: dict[str, tuple[int, ...]], scheme: QuantScheme
+                 ) -> dict[str, np.ndarray]:
+    """Invert the conversion: dequantize and un-fuse every stored parameter. The scheme names
+    the grids (NF4's arrays have the shapes of a 4-bit grid's)."""
     out = {}
+    specs = {p.name: p for p in params}
     for target in plan_targets(params, weight_map):
         if target.quantized:
-            merged = dequantize(tuple(stored[n] for n in target.out_names))
+            merged = dequantize(tuple(stored[n] for n in target.out_names),
+                                grid=declared_grid(target, specs, scheme))
         else:
             merged = stored[target.out_names[0]].astype(np.float32)
         sizes = [hf_shapes[p][0] for p in target.parts]

@@ -189,7 +189,8 @@ class LlamaForCausalLM(nn.Module):
         self.cfg, self.scheme, self.target = cfg, scheme, target
         self.model = LlamaBody(cfg, scheme)
         self.lm_head = None if cfg.tie_word_embeddings else make_linear(
-            cfg.hidden_size, cfg.vocab_size, scheme, out_dtype="float32")
+            cfg.hidden_size, cfg.vocab_size, scheme, out_dtype="float32",
+            grid=scheme.lm_head_grid)
 
     # -- building blocks -------------------------------------------------------------
     def _logits(self, hidden: nn.Tensor) -> nn.Tensor:
