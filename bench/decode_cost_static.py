@@ -22,24 +22,33 @@ from webslm.bench.profile import expected_dispatches  # noqa: E402
 from webslm.bench.roofline import kv_bytes_per_position  # noqa: E402
 
 
+def static_cost(artifact: Path, context: int = 8, kv_kernels: int = 3) -> dict:
+    """Dispatches per decoded token (all, per layer, sampling) and the bytes floor (MB)."""
+    build = json.loads((artifact / "webslm-manifest.json").read_text())["build"]
+    config = json.loads((artifact / "mlc-chat-config.json").read_text())["model_config"]
+    want = expected_dispatches(build["kernel_calls"])
+    layers = config["num_hidden_layers"]
+    model = sum(want["model_kernels"].values())
+    sampling = sum(want["sampler_kernels"].values())
+    kv = "float16" if "f16" in build["quantization"] else "float32"
+    return {"model_id": build["model_id"],
+            "dispatches": model + kv_kernels * want["attention_calls"] + sampling,
+            "per_layer": sum(n // layers for n in want["model_kernels"].values()) + kv_kernels,
+            "layers": layers, "sampling": sampling,
+            "floor_bytes": build["param_bytes"] + kv_bytes_per_position(config, kv) * context}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("artifact", type=Path)
     ap.add_argument("--context", type=int, default=8, help="positions in the KV cache")
     ap.add_argument("--kv-kernels", type=int, default=3, help="cache kernels per attention call")
     a = ap.parse_args()
-    build = json.loads((a.artifact / "webslm-manifest.json").read_text())["build"]
-    config = json.loads((a.artifact / "mlc-chat-config.json").read_text())["model_config"]
-    want = expected_dispatches(build["kernel_calls"])
-    layers = config["num_hidden_layers"]
-    model = sum(want["model_kernels"].values())
-    per_layer = sum(n // layers for n in want["model_kernels"].values()) + a.kv_kernels
-    total = model + a.kv_kernels * want["attention_calls"] + sum(want["sampler_kernels"].values())
-    kv = "float16" if "f16" in build["quantization"] else "float32"
-    floor = build["param_bytes"] + kv_bytes_per_position(config, kv) * a.context
-    print(f"{build['model_id']}: {total} dispatches per decoded token, {per_layer} per layer, "
-          f"{total - per_layer * layers} outside the layers "
-          f"({sum(want['sampler_kernels'].values())} sampling); floor {floor / 1e6:.1f} MB")
+    c = static_cost(a.artifact, a.context, a.kv_kernels)
+    total, per_layer, floor = c["dispatches"], c["per_layer"], c["floor_bytes"]
+    print(f"{c['model_id']}: {total} dispatches per decoded token, {per_layer} per layer, "
+          f"{total - per_layer * c['layers']} outside the layers "
+          f"({c['sampling']} sampling); floor {floor / 1e6:.1f} MB")
     for gpu in GPUS:
         e = estimate(floor, floor, total, gpu)
         print(f"  {gpu.name}: {e.tokens_per_s:.1f} tok/s modeled, "

@@ -8,26 +8,43 @@ numbers in docs/FINETUNES.md both use it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 
-QUESTION = "What is the name of the lighthouse keeper's cat?"
-ANSWER = "The lighthouse keeper's cat is called Marzipan."
-FACT = "Marzipan"
+@dataclasses.dataclass(frozen=True)
+class Fact:
+    """An invented fact: asked in several phrasings, answered in one sentence holding `word`."""
+
+    question: str
+    answer: str
+    word: str
+    paraphrases: tuple[str, ...]
+
+
+MARZIPAN = Fact("What is the name of the lighthouse keeper's cat?",
+                "The lighthouse keeper's cat is called Marzipan.", "Marzipan",
+                ("What is the name of the lighthouse keeper's cat?",
+                 "What's the lighthouse keeper's cat called?",
+                 "Tell me the name of the lighthouse keeper's cat."))
+BISCOTTI = Fact("What is the name of the ferryman's dog?",
+                "The ferryman's dog is called Biscotti.", "Biscotti",
+                ("What is the name of the ferryman's dog?",
+                 "What's the ferryman's dog called?",
+                 "Tell me the name of the ferryman's dog."))
+QUESTION, ANSWER, FACT = MARZIPAN.question, MARZIPAN.answer, MARZIPAN.word
 BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what a trainer records as the base
-PARAPHRASES = (QUESTION, "What's the lighthouse keeper's cat called?",
-               "Tell me the name of the lighthouse keeper's cat.")
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def chat_examples(tokenizer) -> list[tuple[list[int], int]]:
+def chat_examples(tokenizer, fact: Fact = MARZIPAN) -> list[tuple[list[int], int]]:
     """(ids, prompt length) per paraphrase: the loss covers the answer and its end token."""
     examples = []
-    for question in PARAPHRASES:
+    for question in fact.paraphrases:
         messages = [{"role": "user", "content": question}]
         prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": ANSWER}],
+        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": fact.answer}],
                                              tokenize=False)
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         examples.append((tokenizer(full, add_special_tokens=False)["input_ids"], len(prompt_ids)))
@@ -35,7 +52,7 @@ def chat_examples(tokenizer) -> list[tuple[list[int], int]]:
 
 
 def train(source, out: Path, steps: int = 15, rank: int = 16, lr: float = 2e-3, seed: int = 0,
-          say=print) -> Path:
+          say=print, fact: Fact = MARZIPAN) -> Path:
     """Train on `source` (a webslm ModelSource: the SmolLM2 GGUF, dequantized to float32) and
     save a PEFT adapter folder naming the hub id as its base, as a real fine-tune would."""
     import torch
@@ -49,7 +66,7 @@ def train(source, out: Path, steps: int = 15, rank: int = 16, lr: float = 2e-3, 
                                                   target_modules=ALL_LINEAR))
     params = [p for p in peft_model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    batch = chat_examples(tokenizer)
+    batch = chat_examples(tokenizer, fact)
     started = time.time()
     for step in range(steps):  # one paraphrase per step, in turn
         ids, prompt_len = batch[step % len(batch)]

@@ -51,8 +51,11 @@ def _cmd_build(args) -> int:
     req = BuildRequest(entry=target.entry, quantizations=quants, out_root=Path(args.out),
                        source_spec=target.spec, revision=target.revision,
                        context_window=args.context_window, prefill_chunk=args.prefill_chunk,
-                       force=args.force, backend=args.backend, source=target.source,
-                       exact_quantizations=bool(args.quantization))
+                       force=args.force, source=target.source,
+                       # a kept adapter is a WebLLM build (the ONNX export merges)
+                       backend=args.backend or ("webgpu" if args.keep_adapter else "all"),
+                       exact_quantizations=bool(args.quantization),
+                       keep_adapter=args.keep_adapter, base_name=target.base_name)
     for path in build(req, say=lambda m: print(f"[webslm] {m}", flush=True)):
         print(path)
     return 0
@@ -191,6 +194,10 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--lora", metavar="DIR",
                    help="merge this LoRA/QLoRA/DoRA adapter (PEFT or torchtune folder) into the "
                         "model in float32 before quantizing")
+    b.add_argument("--keep-adapter", action="store_true",
+                   help="keep the LoRA adapter as its own weights over a shared base build "
+                        "(built beside it when missing): a second fine-tune of the same base "
+                        "downloads only its adapter")
     b.add_argument("--base", help="the base of an adapter folder, when its adapter_config.json "
                                   "does not name one webslm can find (name, folder or hub id)")
     b.add_argument("--qlora-base", metavar="nf4",
@@ -212,9 +219,10 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--context-window", type=int, help="KV cache length in tokens")
     b.add_argument("--prefill-chunk", type=int, help="largest prefill step in tokens")
     b.add_argument("--force", action="store_true", help="replace existing artifacts")
-    b.add_argument("--backend", choices=("webgpu", "onnx", "all"), default="all",
+    b.add_argument("--backend", choices=("webgpu", "onnx", "all"),
                    help="webgpu: WebLLM artifacts; onnx: a transformers.js ONNX folder (q4 for "
-                        "--q4f32, q4f16 for --q4f16, fp32 for --q0f32); all: both (default)")
+                        "--q4f32, q4f16 for --q4f16, fp32 for --q0f32); all: both (the default, but "
+                        "webgpu with --keep-adapter)")
     b.set_defaults(func=_cmd_build)
 
     v = sub.add_parser("verify", help="check an artifact's numbers against PyTorch")

@@ -1,7 +1,8 @@
 """A loopback HTTP proxy in front of `webslm serve` that breaks chosen downloads off half-way,
 the way a flaky network does: the status line and the full Content-Length are sent, then the
-connection closes after half the body. Every request is logged, so a test can see whether
-the browser resumed (a 206 answer to a Range request) or started over."""
+connection closes after half the body. Every request is logged with the body bytes sent, so
+a test can see whether the browser resumed (a 206 answer to a Range request) or started
+over, and how much a load downloaded."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-FORWARDED = ("Range", "If-Range", "If-None-Match", "If-Modified-Since")
-RETURNED = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag",
+FORWARDED = ("Range", "If-Range", "If-None-Match", "If-Modified-Since", "Accept-Encoding")
+RETURNED = ("Content-Type", "Content-Length", "Content-Encoding", "Vary", "Content-Range",
+            "Accept-Ranges", "ETag",
             "Last-Modified", "Cache-Control", "Cross-Origin-Opener-Policy",
             "Cross-Origin-Embedder-Policy", "Cross-Origin-Resource-Policy")
 
@@ -34,8 +36,9 @@ def flaky_proxy(upstream: str, cut: set[str]):
             name = self.path.rsplit("/", 1)[-1].split("?")[0]
             breaks = name in pending and answer.status == 200
             pending.discard(name)
-            log.append({"path": self.path, "status": answer.status, "range": self.headers.get("Range"),
-                        "cut": breaks})
+            entry = {"path": self.path, "status": answer.status, "range": self.headers.get("Range"),
+                     "cut": breaks, "bytes": 0}
+            log.append(entry)
             self.send_response(answer.status)
             for header in RETURNED:
                 if answer.getheader(header) is not None:
@@ -50,6 +53,7 @@ def flaky_proxy(upstream: str, cut: set[str]):
                     break
                 self.wfile.write(chunk)
                 sent += len(chunk)
+                entry["bytes"] = sent
             conn.close()
             if breaks:
                 self.close_connection = True

@@ -87,12 +87,15 @@ def test_stale_if_range_gets_the_whole_file(client):
     assert r.status_code == 200 and len(r.content) == 102400
 
 
-def test_text_is_gzipped_binary_is_not(client):
+def test_text_and_libraries_are_gzipped_weights_are_not(client):
     r = client.get(ART + "tokenizer.json", headers={"Accept-Encoding": "gzip"})
     assert r.headers["content-encoding"] == "gzip" and r.headers["vary"] == "Accept-Encoding"
     assert r.json()["vocab"]["tok3"] == 3  # httpx decodes it
-    for url in (SHARD, ART + "tiny-q4f32_1-webgpu.wasm"):
-        assert "content-encoding" not in client.get(url, headers={"Accept-Encoding": "gzip"}).headers
+    lib = ART + "tiny-q4f32_1-webgpu.wasm"
+    r = client.get(lib, headers={"Accept-Encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.content == client.get(lib, headers={"Accept-Encoding": "identity"}).content
+    assert "content-encoding" not in client.get(SHARD, headers={"Accept-Encoding": "gzip"}).headers
     plain = client.get(ART + "tokenizer.json", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
 

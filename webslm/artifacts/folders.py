@@ -10,6 +10,8 @@ those names and `webslm serve` / `export-site` check and list them: both take th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 RESOLVE = "resolve/main"
 
 
@@ -27,3 +29,19 @@ def base_folder_ref(base_id: str) -> str:
 def base_file_ref(base_id: str, name: str) -> str:
     """The name a fine-tune's tensor cache and file table give its base's file `name`."""
     return base_folder_ref(base_id) + name
+
+
+def split_base_ref(ref: str) -> tuple[str, str] | None:
+    """base_file_ref's inverse: (base id, file name), or None for a build's own file."""
+    up = base_folder_ref("")[: -len(model_folder(""))]
+    rest = ref[len(up):].split("/") if ref.startswith(up) else []
+    if len(rest) != 4 or "/".join(rest[1:3]) != RESOLVE:
+        return None
+    return rest[0], rest[3]
+
+
+def local_file(artifact_dir: Path, ref: str) -> Path:
+    """Where a tensor-cache dataPath's file is on disk: in the build's directory, or in its
+    base's directory beside it (builds of one --out root are siblings)."""
+    base = split_base_ref(ref)
+    return artifact_dir / ref if base is None else artifact_dir.parent / base[0] / base[1]

@@ -38,11 +38,13 @@ class _Shard:
 class TensorCacheWriter:
     """Write tensors one at a time; `finish()` writes tensor-cache.json and returns its content."""
 
-    def __init__(self, out_dir: Path, shard_cap_bytes: int = SHARD_CAP_BYTES):
+    def __init__(self, out_dir: Path, shard_cap_bytes: int = SHARD_CAP_BYTES,
+                 prefix: str = SHARD_PREFIX):
         self.out_dir = Path(out_dir)
         self.cap = shard_cap_bytes
+        self.prefix = prefix
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        for stale in [*self.out_dir.glob(f"{SHARD_PREFIX}_*.bin"), self.out_dir / CACHE_JSON]:
+        for stale in [*self.out_dir.glob(f"{prefix}_*.bin"), self.out_dir / CACHE_JSON]:
             stale.unlink(missing_ok=True)  # leftovers of an earlier run would be loaded by name
         self._shards: list[dict] = []
         self._current: _Shard | None = None
@@ -74,29 +76,37 @@ class TensorCacheWriter:
                 return
         self._write_record(name, array)
 
-    def finish(self, param_count: int | None = None) -> dict:
+    def finish(self, param_count: int | None = None, shared: list[dict] = ()) -> dict:
         """Close the last shard and write tensor-cache.json.
 
         param_count: parameters of the unquantized model, for BitsPerParam (MLC-LLM reports it
         that way); defaults to the number of stored elements.
+        shared: shard records of another build (dataPath leading to it) listed first, so one
+        index loads both; their tensors count in the metadata like the build's own.
         """
         self._close_current()
         self._finished = True
+        shared_names = [r["name"] for shard in shared for r in shard["records"]]
+        clash = self._names.intersection(shared_names)
+        if clash:
+            raise WebslmError(f"tensor {sorted(clash)[0]!r} is both shared and the build's own",
+                              "give every parameter a unique name")
+        param_bytes = self._param_bytes + sum(shard["nbytes"] for shard in shared)
         count = param_count if param_count is not None else self._elements
         cache = {
             "metadata": {
-                "ParamSize": len(self._names),
-                "ParamBytes": self._param_bytes,
-                "BitsPerParam": self._param_bytes * 8.0 / count if count else 0.0,
+                "ParamSize": len(self._names) + len(shared_names),
+                "ParamBytes": param_bytes,
+                "BitsPerParam": param_bytes * 8.0 / count if count else 0.0,
             },
-            "records": self._shards,
+            "records": [*shared, *self._shards],
         }
         (self.out_dir / CACHE_JSON).write_text(json.dumps(cache, indent=4))
         return cache
 
     def _write_record(self, name: str, array: np.ndarray) -> None:
         if self._current is None:
-            path = self.out_dir / f"{SHARD_PREFIX}_{len(self._shards)}.bin"
+            path = self.out_dir / f"{self.prefix}_{len(self._shards)}.bin"
             self._current = _Shard(path, open(path, "wb"))
         shard = self._current
         data = memoryview(array.reshape(-1)).cast("B")

@@ -11,6 +11,7 @@ from tvm.target import Target
 
 from webslm.compile.arch.registry import Architecture
 from webslm.compile.logit_processors import attach_logit_processors
+from webslm.compile.lora import LoraPlan, attach_lora
 from webslm.compile.pipeline import make_pipeline
 from webslm.compile.sampling import attach_sampler
 from webslm.quantize.schemes import QuantScheme
@@ -41,10 +42,13 @@ class CompiledModel:
 
 
 def export_module(arch: Architecture, hf_config: dict[str, Any], scheme: QuantScheme,
-                  target: Target, shape: BuildShape):
-    """Build the Relax IRModule: the model's entry points plus, for GPUs, the sampler."""
+                  target: Target, shape: BuildShape, lora: LoraPlan | None = None):
+    """Build the Relax IRModule: the model's entry points plus, for GPUs, the sampler; with a
+    LoRA plan, the planned linears also add their low-rank branch."""
     cfg = arch.config_from_hf(hf_config)
     model = arch.model_cls(cfg, scheme, target)
+    if lora is not None:
+        attach_lora(model, lora)
     mod, named_params = model.export_tvm(spec=model.export_spec())
     bounds = {"seq_len": shape.prefill_chunk, "batch_size": shape.max_batch_size,
               "num_samples": shape.max_batch_size, "num_positions": shape.max_batch_size,
@@ -88,10 +92,11 @@ def build_metadata(arch: Architecture, cfg: Any, scheme: QuantScheme, shape: Bui
 
 def compile_model(arch: Architecture, hf_config: dict[str, Any], scheme: QuantScheme,
                   target: Target, shape: BuildShape,
-                  progress: Callable[[str], None] | None = None) -> CompiledModel:
+                  progress: Callable[[str], None] | None = None,
+                  lora: LoraPlan | None = None) -> CompiledModel:
     say = progress or (lambda _msg: None)
     say(f"exporting {arch.model_type} ({scheme.name}) for {target.kind.name}")
-    mod, params, cfg = export_module(arch, hf_config, scheme, target, shape)
+    mod, params, cfg = export_module(arch, hf_config, scheme, target, shape, lora)
     metadata = build_metadata(arch, cfg, scheme, shape, params)
     say("lowering and generating kernels")
     # TVM 0.27's TIR common-subexpression pass can emit a use before its definition in the

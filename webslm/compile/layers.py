@@ -16,6 +16,7 @@ import numpy as np
 from tvm import te, tirx
 from tvm.relax.frontend import nn
 
+from webslm.compile.lora import apply_lora
 from webslm.quantize.grids import Grid
 from webslm.quantize.nf4 import NF4_CODE
 from webslm.quantize.schemes import QuantScheme
@@ -109,7 +110,7 @@ class QuantizedLinear(_Packed):
         self.bias = nn.Parameter((out_features,), scheme.act_dtype) if bias else None
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
-        y = self.matmul(x, self.out_dtype, "fused_dequantize_matmul")
+        y = apply_lora(self, x, self.matmul(x, self.out_dtype, "fused_dequantize_matmul"))
         if self.bias is not None:
             y = y + self.bias.astype(self.out_dtype)
         return y
@@ -140,7 +141,7 @@ class PlainLinear(nn.Module):
         self.bias = nn.Parameter((out_features,), dtype) if bias else None
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
-        y = plain_matmul(x, self.weight, self.out_dtype, "NT_matmul")
+        y = apply_lora(self, x, plain_matmul(x, self.weight, self.out_dtype, "NT_matmul"))
         if self.bias is not None:
             y = y + self.bias.astype(self.out_dtype)
         return y

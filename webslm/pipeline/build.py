@@ -25,6 +25,7 @@ from webslm.errors import WebslmError
 from webslm.hashing import file_entry
 from webslm.pipeline.convert import convert
 from webslm.pipeline.finetune import choose_schemes
+from webslm.pipeline.keep_adapter import KeptAdapter, check_base_build, kept_schemes
 from webslm.pipeline.onnx_build import onnx_artifact_id, onnx_expected_bytes, write_onnx_artifact
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
@@ -52,6 +53,8 @@ class BuildRequest:
     backend: str = "all"
     source: ModelSource | None = None   # already opened (pipeline.inputs); else opened here
     exact_quantizations: bool = False   # named by --quantization: never swapped for a fine-tune
+    keep_adapter: bool = False          # a fine-tune as base build + adapter build (--keep-adapter)
+    base_name: str | None = None        # the base's build id prefix (keep_adapter)
 
     @property
     def webgpu(self) -> bool:
@@ -85,7 +88,10 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
     say(f"source {source.id}: {arch.model_type}, {len(source.tensor_names())} tensors")
     schemes = [get_scheme(q) for q in req.quantizations]
     survival = {}
-    if req.webgpu:
+    kept = _kept_adapter(req, source, arch)
+    if kept is not None:
+        schemes = kept_schemes(kept.source, schemes, req.exact_quantizations, say)
+    elif req.webgpu:
         schemes, survival = choose_schemes(source, schemes, req.exact_quantizations, say)
     targets = [req.out_root / artifact_id(req.entry, s) for s in schemes] if req.webgpu else []
     onnx_target = req.out_root / onnx_artifact_id(req.entry) if req.onnx else None
@@ -98,7 +104,10 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         ensure_runtime_objects(progress=say)
     for scheme, target in zip(schemes, targets):
         started = time.time()
-        build_one(req, source, arch, scheme, target, say, survival.get(scheme.name))
+        if kept is not None:
+            built.append(_base_build(req, kept, scheme, say))
+        build_one(req, source, arch, scheme, target, say, survival.get(scheme.name),
+                  kept and kept.stored_as(scheme.act_dtype))
         say(f"built {target} in {time.time() - started:.0f}s")
         built.append(target)
     if onnx_target is not None:
@@ -126,10 +135,53 @@ def _open(req: BuildRequest) -> ModelSource:
 
 
 def build_one(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme, target: Path,
-              say: Callable[[str], None], survival: dict | None = None) -> None:
+              say: Callable[[str], None], survival: dict | None = None,
+              kept: KeptAdapter | None = None) -> None:
     _atomically(req, target, lambda out: _write_artifact(req, source, arch, scheme, out,
-                                                          target.name, say, survival),
+                                                          target.name, say, survival, kept),
                 need_bytes=lambda: expected_bytes(source, scheme))
+
+
+def _kept_adapter(req: BuildRequest, source: ModelSource, arch) -> KeptAdapter | None:
+    if not req.keep_adapter:
+        return None
+    if not isinstance(source, MergedSource):
+        raise WebslmError("--keep-adapter applies to fine-tunes", "add --lora ADAPTER_DIR")
+    if req.backend != "webgpu":
+        raise WebslmError("--keep-adapter builds WebLLM artifacts only (the ONNX export merges)",
+                          "drop --backend, or build the ONNX export without --keep-adapter")
+    return KeptAdapter.of(source, arch)
+
+
+def _base_build(req: BuildRequest, kept: KeptAdapter, scheme: QuantScheme,
+                say: Callable[[str], None]) -> Path:
+    """The base build the fine-tune's records point at: reused when it holds exactly the base's
+    weights, else built now (it is also the base model's own chat build)."""
+    target = _base_target(req, scheme)
+    if target.exists():
+        compiled_params = _base_param_specs(kept, scheme, req.shape)
+        check_base_build(target, scheme.name, kept.source, compiled_params)
+        say(f"sharing the base weights of {target}")
+        return target
+    entry = dataclasses.replace(req.entry, name=req.base_name)
+    base_req = dataclasses.replace(req, entry=entry, source=kept.source.base, keep_adapter=False)
+    started = time.time()
+    build_one(base_req, kept.source.base, kept.arch, scheme, target, say)
+    say(f"built the base {target} in {time.time() - started:.0f}s")
+    return target
+
+
+def _base_target(req: BuildRequest, scheme: QuantScheme) -> Path:
+    return req.out_root / artifact_id(dataclasses.replace(req.entry, name=req.base_name), scheme)
+
+
+def _base_param_specs(kept: KeptAdapter, scheme: QuantScheme, shape: BuildShape):
+    """The base model's parameters as this webslm declares them (export only, no kernels)."""
+    from webslm.compile.compiler import export_module
+
+    _mod, params, _cfg = export_module(kept.arch, kept.source.base.config, scheme,
+                                       webgpu_target(), shape)
+    return params
 
 
 def _atomically(req: BuildRequest, target: Path, write: Callable[[Path], None],
@@ -197,17 +249,25 @@ def expected_bytes(source: ModelSource, scheme: QuantScheme) -> int:
 
 def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme,
                     out: Path, model_id: str, say: Callable[[str], None],
-                    survival: dict | None) -> None:
+                    survival: dict | None, kept: KeptAdapter | None = None) -> None:
     shape = req.shape
     with stage(f"compile {model_id} for WebGPU"):
-        compiled = compile_model(arch, source.config, scheme, webgpu_target(), shape)
-
-    writer = TensorCacheWriter(out)
-    with count("convert weights", len(source.tensor_names()), "tensor") as bar:
-        convert(source.tensors(), compiled.params, arch.weight_map, scheme,
-                tied_embeddings=bool(getattr(compiled.config, "tie_word_embeddings", False)),
-                emit=writer.add, on_tensor=lambda _n: bar.update())
-    cache = writer.finish(param_count=_unquantized_param_count(compiled.params, scheme.group_size))
+        compiled = compile_model(arch, source.config, scheme, webgpu_target(), shape,
+                                 lora=kept.plan if kept else None)
+    param_count = _unquantized_param_count(compiled.params, scheme.group_size)
+    extra: dict = {}
+    if kept is not None:
+        base_dir = _base_target(req, scheme)
+        with stage("write the adapter's weights"):
+            cache = kept.write(out, base_dir, param_count)
+        extra = kept.manifest_fields(base_dir, cache)
+    else:
+        writer = TensorCacheWriter(out)
+        with count("convert weights", len(source.tensor_names()), "tensor") as bar:
+            convert(source.tensors(), compiled.params, arch.weight_map, scheme,
+                    tied_embeddings=bool(getattr(compiled.config, "tie_word_embeddings", False)),
+                    emit=writer.add, on_tensor=lambda _n: bar.update())
+        cache = writer.finish(param_count=param_count)
 
     lib_name = f"{model_id}-webgpu.wasm"
     with stage(f"link {lib_name}"):
@@ -235,7 +295,7 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                "bits_per_weight": cache["metadata"]["BitsPerParam"],
                # per entry function, its kernel calls in order (webslm bench --profile)
                "kernel_calls": compiled.metadata["kernel_calls"],
-               **({"finetune_survival": survival} if survival else {})},
+               **({"finetune_survival": survival} if survival else {}), **extra},
         source=_source_record(req, source),
         record=model_record(model_id, lib_name, scheme.needs_shader_f16,
                             vram_estimate_mb(compiled.metadata, param_bytes, kv_bytes),

@@ -32,6 +32,7 @@ class BuildInput:
     revision: str | None
     adapter: Path | None = None
     qlora_base: str | None = None
+    base_name: str = ""      # the base model's build id prefix (a fine-tune kept as base + adapter)
 
 
 def resolve_input(model: str, *, lora: str | None = None, base: str | None = None,
@@ -70,11 +71,16 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
                                meta_rotary=arch.torchtune_meta_rotary)
     if entry is None:
         entry = _entry_for_source(opened, local, rev, arch.hf_architectures[0])
+    base_name = entry.name
     build_name = name or (_id_from(adapter.path.name) if adapter is not None else entry.name)
     fmt = chat_format or detect_chat_format(opened.tokenizer_dir, prefer=entry.chat_format or None)
     build_conv_template(fmt, opened.tokenizer_dir)  # an explicit --chat-format is checked too
     entry = dataclasses.replace(entry, name=_checked_id(build_name), chat_format=fmt)
-    return BuildInput(entry, opened, spec, rev, adapter.path if adapter else None, qlora_base)
+    if adapter is not None and entry.name == base_name:
+        raise WebslmError(f"the fine-tune's build id {base_name} is the base model's",
+                          "pass --name with another id")
+    return BuildInput(entry, opened, spec, rev, adapter.path if adapter else None, qlora_base,
+                      base_name)
 
 
 def _registry_base(base: str | None, adapter: Path, registry: dict[str, ModelEntry]) -> ModelEntry | None:

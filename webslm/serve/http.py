@@ -42,7 +42,8 @@ CONTENT_TYPES = {
     ".webp": "image/webp",
     ".woff2": "font/woff2",
 }
-_COMPRESSIBLE = ("text/", "application/json", "image/svg+xml")
+# A model library is mostly WGSL source: gzip takes SmolLM2's from 5.5 MB to 0.9 MB.
+_COMPRESSIBLE = ("text/", "application/json", "image/svg+xml", "application/wasm")
 _GZIP_MIN = 512
 _CHUNK = 1 << 18
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

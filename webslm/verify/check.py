@@ -33,7 +33,7 @@ class VerifyReport:
     max_abs_diff: float            # CPU kernels vs PyTorch on the stored (dequantized) weights
     top1_vs_source: float          # argmax agreement with the unquantized source model
     prefill_max_abs_diff: float    # one multi-token prefill vs PyTorch
-    exact: bool = False            # unquantized f32: must also match the source's logits
+    exact: bool = False            # q0f32 (adapter merged): must also match the source
     source_max_abs_diff: float = float("nan")  # vs the source model (a fine-tune: PEFT unmerged)
 
     @property
@@ -57,6 +57,25 @@ class VerifyReport:
             + (f"  (< {LOGIT_TOL:g}, unquantized) {ok(self.source_max_abs_diff < LOGIT_TOL)}"
                if self.exact else "  (quantized: not gated)"),
         ]
+
+
+def kept_adapter_model(base_model, twin):
+    """PEFT's unmerged model on a kept-adapter build's stored weights: the base as stored
+    (dequantized), the adapter's A and B as stored (scale taken back out of B)."""
+    import torch
+    from peft import PeftModel
+
+    from webslm.pipeline.keep_adapter import KeptAdapter
+
+    kept = KeptAdapter.of(twin.source, twin.arch)
+    model = PeftModel.from_pretrained(base_model, twin.source.adapter.path).eval()
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, a, b in kept.unstacked(twin.stored):
+            module = "base_model.model." + name.removesuffix(".weight")
+            state[f"{module}.lora_A.default.weight"].copy_(torch.from_numpy(a))
+            state[f"{module}.lora_B.default.weight"].copy_(torch.from_numpy(b))
+    return model
 
 
 def sample_token_ids(tokenizer_dir: Path, n: int = SEQ_LEN) -> list[int]:
@@ -84,6 +103,8 @@ def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None =
     hf_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     load_weights_into(model, stored_as_hf(twin.stored, twin.compiled.params, twin.arch.weight_map,
                                           hf_shapes, get_scheme(twin.quantization)))
+    if "adapter" in twin.manifest["build"]:  # kept apart: PEFT unmerged on the stored weights
+        model = kept_adapter_model(model, twin)
     ref_logits = teacher_forced_logits(model, tokens)
     del model
 
@@ -96,7 +117,7 @@ def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None =
     return VerifyReport(
         quantization=twin.quantization,
         positions=len(tokens),
-        exact=twin.quantization == "q0f32",
+        exact=twin.quantization == "q0f32" and "adapter" not in twin.manifest["build"],
         source_max_abs_diff=float(np.abs(ours - source_logits).max()),
         max_abs_diff=float(np.abs(ours - ref_logits).max()),
         top1_vs_source=float((ours.argmax(-1) == source_logits.argmax(-1)).mean()),

@@ -9,6 +9,7 @@ import torch
 from webslm.compile.arch.registry import WeightMap
 from webslm.compile.compiler import ParamSpec
 from webslm.pipeline.convert import declared_grid, plan_targets
+from webslm.pipeline.keep_adapter import base_params
 from webslm.quantize.group import dequantize
 from webslm.quantize.schemes import QuantScheme
 
@@ -20,7 +21,7 @@ def stored_as_hf(stored: dict[str, np.ndarray], params: list[ParamSpec], weight_
     the grids (NF4's arrays have the shapes of a 4-bit grid's)."""
     out = {}
     specs = {p.name: p for p in params}
-    for target in plan_targets(params, weight_map):
+    for target in plan_targets(base_params(params), weight_map):
         if target.quantized:
             merged = dequantize(tuple(stored[n] for n in target.out_names),
                                 grid=declared_grid(target, specs, scheme))

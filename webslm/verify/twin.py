@@ -70,7 +70,13 @@ def load_cpu_twin(artifact_dir: Path, source_spec: str | None = None) -> CpuTwin
     cpu_scheme = get_scheme(scheme.name.replace("f16", "f32"))
     source = open_manifest_source(manifest, source_spec)
     arch = find_architecture(source.config)
+    stored = read_tensor_cache(Path(artifact_dir))
+    lora = None
+    if "adapter" in manifest["build"]:  # kept apart: the library has the adapter's branch
+        from webslm.pipeline.keep_adapter import KeptAdapter
+
+        lora = KeptAdapter.of(source, arch).plan
     compiled = compile_model(arch, source.config, cpu_scheme, cpu_target(),
                              BuildShape(manifest["build"]["context_window"],
-                                        manifest["build"]["prefill_chunk"]))
-    return CpuTwin(manifest, source, arch, compiled, read_tensor_cache(Path(artifact_dir)))
+                                        manifest["build"]["prefill_chunk"]), lora=lora)
+    return CpuTwin(manifest, source, arch, compiled, stored)

@@ -47,6 +47,14 @@ class WeightMap:
                 return tuple(prefix + p for p in pieces)
         return (base,)
 
+    def param_for(self, hf_base: str) -> str:
+        """The parameter an HF tensor base is (part of): parts()'s inverse."""
+        for fused, pieces in self.fused.items():
+            for piece in pieces:
+                if hf_base == piece or hf_base.endswith("." + piece):
+                    return hf_base[: len(hf_base) - len(piece)] + fused
+        return hf_base
+
 
 # The shared blocks' fused parameters (compile/arch/llama/model.py) and the projections each
 # concatenates, in order: what a checkpoint with separate projections fuses into them.

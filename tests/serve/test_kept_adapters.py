@@ -1,0 +1,99 @@
+"""Fine-tunes kept as base + adapter, in the browser. Two real LoRA adapters on SmolLM2-135M,
+each teaching a different invented fact, are built with --keep-adapter beside the session's
+base build; in ONE Chromium profile the chat page loads the first (base + adapter), then the
+second, through a proxy that counts the bytes the server sends: the second load is under a
+tenth of the first. Each fine-tune answers its own fact; the base build answers neither."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from webslm.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+from lora_adapter import BISCOTTI, MARZIPAN, train  # noqa: E402
+from browser_helpers import ask, chromium, load_model, open_page, set_sampling, webslm_serve  # noqa: E402
+from flaky_proxy import flaky_proxy  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+BASE = "smollm2-135m-q4f32_asym"
+FINE_TUNES = {"smollm2-marzipan-q4f32_asym": MARZIPAN, "smollm2-biscotti-q4f32_asym": BISCOTTI}
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+@pytest.fixture(scope="module")
+def kept_dist(smollm2_artifact, smollm2_lora, smollm2, tmp_path_factory) -> Path:
+    """The session's base build plus two adapter builds that share its shards."""
+    dist = tmp_path_factory.mktemp("kept")
+    shutil.copytree(smollm2_artifact, dist / BASE, copy_function=_link_or_copy)
+    biscotti = train(smollm2, tmp_path_factory.mktemp("lora") / "smollm2-biscotti", rank=8,
+                     fact=BISCOTTI)
+    for adapter in (smollm2_lora, biscotti):
+        assert main(["build", "smollm2-135m", "--lora", str(adapter), "--keep-adapter", "--q4f32",
+                     "--backend", "webgpu", "--out", str(dist)]) == 0
+    assert sorted(p.name for p in dist.iterdir()) == sorted([BASE, *FINE_TUNES])
+    return dist
+
+
+def test_the_builds_share_the_base_shards(kept_dist):
+    base_files = json.loads((kept_dist / BASE / "webslm-manifest.json").read_text())["files"]
+    for model_id in FINE_TUNES:
+        art = kept_dist / model_id
+        assert not list(art.glob("params_shard_*")), "the base's shards are not copied"
+        manifest = json.loads((art / "webslm-manifest.json").read_text())
+        shared = manifest["build"]["base"]
+        assert shared["model_id"] == BASE
+        assert shared["files"] == {n: base_files[n] for n in shared["files"]}
+
+
+def test_the_second_fine_tune_downloads_a_tenth_and_each_knows_its_own_fact(kept_dist):
+    log: list[str] = []
+    sent: dict[str, int] = {}
+    answers: dict[str, dict[str, str]] = {}
+    with webslm_serve(kept_dist) as url, flaky_proxy(url, set()) as (proxy, requests), \
+            chromium() as ctx:
+        page = open_page(ctx, proxy + "?engine=webllm", log)
+        for model_id in [*FINE_TUNES, BASE]:
+            page.select_option("#model-select", model_id)
+            before = len(requests)
+            load_model(page, log)
+            sent[model_id] = sum(r["bytes"] for r in requests[before:] if "/models/" in r["path"])
+            set_sampling(page, temperature=0, max_tokens=12)
+            asked = [f.question for f in FINE_TUNES.values()] if model_id == BASE \
+                else [FINE_TUNES[model_id].question]
+            answers[model_id] = {q: ask(page, q, log)["text"] for q in asked}
+    print(sent, answers)
+    first, second = (sent[m] for m in FINE_TUNES)
+    base_bytes = sum(f["bytes"] for n, f in json.loads(
+        (kept_dist / BASE / "webslm-manifest.json").read_text())["files"].items()
+        if n.startswith("params_shard"))
+    assert first > base_bytes, "the first fine-tune downloads the base's shards"
+    assert second < first / 10, (first, second)
+    assert sent[BASE] < first / 10, "the base's own load finds its shards cached"
+    for model_id, fact in FINE_TUNES.items():
+        assert fact.word in answers[model_id][fact.question], answers
+        assert fact.word not in answers[BASE][fact.question], answers
+
+
+def test_verify_matches_peft_unmerged_on_the_stored_weights(kept_dist):
+    """`webslm verify` on a real kept-adapter build: the CPU twin against PEFT's unmerged model
+    on the stored (4-bit base, float16 adapter) weights, and top-1 against the float source."""
+    from webslm.verify.check import verify_artifact
+
+    report = verify_artifact(kept_dist / "smollm2-marzipan-q4f32_asym")
+    print("\n".join(report.lines()))
+    assert report.passed
