@@ -2,7 +2,7 @@
 first fine-tune of a base, and each further one), dispatches per decoded token and the bytes
 a token reads, with the GPU cost model's speeds. Quality comes from bench/adapter_placement.py.
 
-    python bench/adapter_builds.py LORA_DIR [--out results/adapter-builds] [--work DIR]
+    python bench/adapter_builds.py LORA_DIR [--out results/adapter-builds] [--work DIR [--reuse]]
 
 Builds SmolLM2-135M with the adapter merged (q4f32_1, `webslm build --lora`) and kept apart
 (`--keep-adapter`) over q4f32_asym and over q4f32_nf4, each beside its base build.
@@ -11,6 +11,7 @@ Builds SmolLM2-135M with the adapter merged (q4f32_1, `webslm build --lora`) and
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import tempfile
@@ -29,24 +30,32 @@ VARIANTS = (  # (label, quantization, kept apart)
 )
 
 
-def own_bytes(artifact: Path) -> int:
-    return sum(f["bytes"] for f in json.loads((artifact / "webslm-manifest.json").read_text())["files"].values())
+GZIPPED = (".wasm", ".json")  # what `webslm serve` (and a static host set up as EMBEDDING.md says) gzips
 
 
-def measure(lora: Path, work: Path) -> list[dict]:
+def own_bytes(artifact: Path, wire: bool = False) -> int:
+    """The build's own files; wire: as sent gzipped (the library, tokenizer and JSON)."""
+    names = json.loads((artifact / "webslm-manifest.json").read_text())["files"]
+    return sum(len(gzip.compress((artifact / n).read_bytes(), 6)) if wire and n.endswith(GZIPPED)
+               else f["bytes"] for n, f in names.items())
+
+
+def measure(lora: Path, work: Path, reuse: bool = False) -> list[dict]:
     rows = []
     for label, quantization, kept in VARIANTS:
         dist = work / quantization / ("kept" if kept else "merged")
         args = ["build", "smollm2-135m", "--lora", str(lora), "--quantization", quantization,
                 "--backend", "webgpu", "--out", str(dist), "--force"]
-        assert webslm(args + (["--keep-adapter"] if kept else [])) == 0, label
         name = f"{lora.name}-{quantization}"
         artifact = dist / name
+        if not (reuse and artifact.is_dir()):
+            assert webslm(args + (["--keep-adapter"] if kept else [])) == 0, label
         manifest = json.loads((artifact / "webslm-manifest.json").read_text())
         shared = sum(f["bytes"] for f in manifest["build"].get("base", {}).get("files", {}).values())
         cost = static_cost(artifact)
         rows.append({"variant": label, "first_download": own_bytes(artifact) + shared,
                      "next_download": own_bytes(artifact) if kept else own_bytes(artifact) + shared,
+                     "next_download_gzip": own_bytes(artifact, wire=True) + (0 if kept else shared),
                      "adapter_bytes": manifest["build"].get("adapter", {}).get("bytes", 0),
                      **cost,
                      "modeled": {g.name: round(estimate(cost["floor_bytes"], cost["floor_bytes"],
@@ -57,12 +66,13 @@ def measure(lora: Path, work: Path) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     gpus = [g.name for g in GPUS]
-    head = ["variant", "first fine-tune download", "each further fine-tune", "dispatches / token",
+    head = ["variant", "first fine-tune download", "each further fine-tune (gzipped)", "dispatches / token",
             "per layer", "bytes / token (floor)", *[f"modeled tok/s, {g}" for g in gpus]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['first_download'] / 1e6:.1f} MB | "
-                     f"{r['next_download'] / 1e6:.1f} MB | {r['dispatches']} | {r['per_layer']} | "
+                     f"{r['next_download'] / 1e6:.1f} MB ({r['next_download_gzip'] / 1e6:.1f} MB) | "
+                     f"{r['dispatches']} | {r['per_layer']} | "
                      f"{r['floor_bytes'] / 1e6:.1f} MB | "
                      + " | ".join(f"{r['modeled'][g]:.0f}" for g in gpus) + " |")
     return "\n".join(lines)
@@ -73,9 +83,10 @@ def main() -> None:
     parser.add_argument("lora", type=Path, help="a LoRA adapter folder for SmolLM2-135M-Instruct")
     parser.add_argument("--out", default="results/adapter-builds")
     parser.add_argument("--work", type=Path, help="where the builds go (default: a temporary folder)")
+    parser.add_argument("--reuse", action="store_true", help="measure builds already in --work")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="webslm-adapter-builds-"))
-    rows = measure(args.lora, work)
+    rows = measure(args.lora, work, args.reuse)
     text = table(rows)
     print(text)
     out = Path(args.out)

@@ -1,7 +1,7 @@
 """Fine-tunes end to end: a real LoRA on SmolLM2-135M built by `webslm build` answers with what
-it learned in WebLLM (WebGPU) and on the WASM engine (transformers.js), where the base build
-does not; a merged build verifies against PEFT's unmerged model; and a ChatML fine-tune of a
-Llama-3 base with two added tokens chats in WebLLM and stops on <|im_end|>."""
+it learned in WebLLM (WebGPU) and on the WASM engine (transformers.js); a merged build
+verifies against PEFT's unmerged model; and a ChatML fine-tune of a Llama-3 base with two
+added tokens chats in WebLLM and stops on <|im_end|>."""
 
 from __future__ import annotations
 
@@ -47,19 +47,17 @@ def test_the_build_swaps_a_grid_that_erases_the_fine_tune(finetune_dist, capsys)
 
 
 @pytest.mark.browser
-def test_webllm_answers_with_the_fine_tune_and_the_base_does_not(finetune_dist, smollm2_artifact):
+def test_webllm_answers_with_the_fine_tune(finetune_dist):
+    """The merged fine-tune knows the fact in WebLLM. That the base build does not is asked of
+    it in WebLLM by tests/serve/test_kept_adapters.py, which loads it anyway."""
     from harness import run_webllm
 
-    [artifact] = finetune_dist.iterdir()
-    answers = {}
-    for name, art in (("fine-tune", artifact), ("base", smollm2_artifact)):
-        result = run_webllm(art, art / f"{art.name}-webgpu.wasm", art.name, prompt=QUESTION,
-                            max_tokens=12, timeout=900)
-        assert result["error"] is None, "\n".join(result["log"][-30:])
-        answers[name] = result["text"]
-    print(answers)
-    assert FACT in answers["fine-tune"], answers
-    assert FACT not in answers["base"], answers
+    [art] = finetune_dist.iterdir()
+    result = run_webllm(art, art / f"{art.name}-webgpu.wasm", art.name, prompt=QUESTION,
+                        max_tokens=12, timeout=900)
+    assert result["error"] is None, "\n".join(result["log"][-30:])
+    print(result["text"])
+    assert FACT in result["text"], result["text"]
 
 
 @pytest.mark.browser

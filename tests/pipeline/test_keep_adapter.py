@@ -129,3 +129,21 @@ def _tiny(base_dir):
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(base_dir).float().eval()
+
+
+def test_a_qlora_adapter_is_kept_over_the_nf4_base_it_was_trained_on(base_dir, tmp_path):
+    """--qlora-base nf4 --keep-adapter: the family's _nf4 scheme replaces a default or family
+    pick; a scheme named with --quantization stays, with a warning naming the exact one."""
+    from webslm.pipeline.keep_adapter import kept_schemes
+    from webslm.quantize.schemes import get_scheme
+
+    base = open_source(str(base_dir))
+    qlora = merge_adapter(base, read_adapter(make_adapter(_tiny(base_dir), tmp_path / "ad")),
+                          qlora_base="nf4")
+    said: list[str] = []
+    picked = kept_schemes(qlora, [get_scheme("q4f32_1"), get_scheme("q4f16_1")], False, said.append)
+    assert [s.name for s in picked] == ["q4f32_nf4", "q4f16_nf4"]
+    named = kept_schemes(qlora, [get_scheme("q4f32_1")], True, said.append)
+    assert [s.name for s in named] == ["q4f32_1"] and "q4f32_nf4" in said[-1]
+    plain = merge_adapter(base, read_adapter(tmp_path / "ad"))
+    assert kept_schemes(plain, [get_scheme("q4f32_1")], False, said.append)[0].name == "q4f32_1"
