@@ -237,11 +237,13 @@ def disk_full_error(err: BaseException, staging: Path, target: Path,
 
 
 def expected_bytes(source: ModelSource, scheme: QuantScheme) -> int:
-    """Rough size of a WebGPU artifact: the weights at the scheme's bits, plus the library
-    and tokenizer files (a few MB)."""
+    """Rough size of a WebGPU artifact: the weights at the scheme's linear bits (codes, scales
+    and minimums), plus the library and tokenizer files (a few MB)."""
     elements = sum(math.prod(source.tensor_shape(n)) for n in source.tensor_names())
-    bits = (scheme.weight_bits + 16 / scheme.group_size if scheme.quantized
-            else (16 if scheme.act_dtype == "float16" else 32))
+    float_bits = 16 if scheme.act_dtype == "float16" else 32
+    grid = scheme.weight_grid
+    scale_bits = float_bits * (1 if grid.symmetric else 2) if not grid.nf4 else 32
+    bits = scheme.weight_bits + scale_bits / scheme.group_size if scheme.quantized else float_bits
     tokenizer = sum((source.tokenizer_dir / n).stat().st_size for n in TOKENIZER_FILES
                     if (source.tokenizer_dir / n).is_file())
     return int(elements * bits / 8) + tokenizer + 5_000_000
