@@ -55,8 +55,8 @@ def test_parts_of_a_fused_linear_share_one_branch_with_their_own_rank_and_scale(
     assert stored[f"{qkv}.lora_a"].dtype == np.float32  # an f32 build's (f16 needs shader-f16)
     x = np.random.default_rng(0).standard_normal(a.shape[1])
     t = a @ x
-    starts = [row for row, _slot in plan.parts]
-    slot_of_row = [dict(plan.parts)[max(r for r in starts if r <= j) if j >= starts[0] else starts[0]]
+    slot_at = dict(plan.parts)  # a part's first row -> its first slot
+    slot_of_row = [slot_at[max([r for r in slot_at if r <= j], default=min(slot_at))]
                    for j in range(b.shape[0])]
     ours = np.array([t[s:s + plan.rank] @ b[j] for j, s in enumerate(slot_of_row)])
     adapter = kept.source.adapter
@@ -147,3 +147,28 @@ def test_a_qlora_adapter_is_kept_over_the_nf4_base_it_was_trained_on(base_dir, t
     assert [s.name for s in named] == ["q4f32_1"] and "q4f32_nf4" in said[-1]
     plain = merge_adapter(base, read_adapter(tmp_path / "ad"))
     assert kept_schemes(plain, [get_scheme("q4f32_1")], False, said.append)[0].name == "q4f32_1"
+
+
+def test_phi3_fused_targets_are_one_part(tmp_path, smollm2):
+    """Phi-3 checkpoints (and so its adapters) hold qkv_proj and gate_up_proj fused: each is one
+    part, whose B A is the adapter's own delta."""
+    import shutil
+
+    import torch
+    from transformers import Phi3Config, Phi3ForCausalLM
+
+    torch.manual_seed(0)
+    Phi3ForCausalLM(Phi3Config(vocab_size=49152, hidden_size=64, intermediate_size=128,
+                               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                               pad_token_id=0)).save_pretrained(tmp_path / "phi3")
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(smollm2.tokenizer_dir / f, tmp_path / "phi3" / f)
+    adapter_dir = make_adapter(_tiny(tmp_path / "phi3"), tmp_path / "a",
+                               target_modules=["qkv_proj", "gate_up_proj"])
+    kept = _kept(tmp_path / "phi3", adapter_dir)
+    name = "model.layers.1.self_attn.qkv_proj"
+    assert kept.plan.linears[name].parts == ((0, 0),)
+    stored = dict(kept.tensors())
+    delta = kept.source.adapter.low_rank[name + ".weight"].delta()
+    np.testing.assert_allclose(stored[name + ".lora_b"] @ stored[name + ".lora_a"], delta,
+                               rtol=1e-5, atol=1e-6 * np.abs(delta).max())
