@@ -36,10 +36,10 @@ def stored_weights_answer(model, tokenizer, merged_tensors: dict, scheme) -> str
     return greedy(model, tokenizer)
 
 
-def greedy(model, tokenizer, max_new_tokens: int = 14) -> str:
+def greedy(model, tokenizer, max_new_tokens: int = 14, question: str = QUESTION) -> str:
     import torch
 
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": QUESTION}],
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": question}],
                                         add_generation_prompt=True, return_tensors="pt",
                                         return_dict=True)["input_ids"]
     with torch.no_grad():

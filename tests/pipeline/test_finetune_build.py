@@ -48,8 +48,8 @@ def test_the_build_swaps_a_grid_that_erases_the_fine_tune(finetune_dist, capsys)
 
 @pytest.mark.browser
 def test_webllm_answers_with_the_fine_tune(finetune_dist):
-    """The merged fine-tune knows the fact in WebLLM. That the base build does not is asked of
-    it in WebLLM by tests/serve/test_kept_adapters.py, which loads it anyway."""
+    """The merged fine-tune knows the fact in WebLLM. That the base does not is checked in
+    tests/serve/test_kept_adapters.py (transformers on the weights SmolLM2's build stores)."""
     from harness import run_webllm
 
     [art] = finetune_dist.iterdir()
