@@ -17,7 +17,7 @@ from webslm.artifacts.conv_templates import build_conv_template
 from webslm.artifacts.manifest import model_record, vram_estimate_mb, write_manifest
 from webslm.artifacts.tensor_cache import TensorCacheWriter
 from webslm.compile.arch import find_architecture
-from webslm.compile.compiler import BuildShape, compile_model
+from webslm.compile.compiler import BuildShape, compile_model, export_module
 from webslm.compile.pipeline import webgpu_target
 from webslm.compile.webruntime import ensure_runtime_objects, link_model_library, toolchain_versions
 from webslm.compile.webruntime.toolchain import find_emcc
@@ -177,8 +177,6 @@ def _base_target(req: BuildRequest, scheme: QuantScheme) -> Path:
 
 def _base_param_specs(kept: KeptAdapter, scheme: QuantScheme, shape: BuildShape):
     """The base model's parameters as this webslm declares them (export only, no kernels)."""
-    from webslm.compile.compiler import export_module
-
     _mod, params, _cfg = export_module(kept.arch, kept.source.base.config, scheme,
                                        webgpu_target(), shape)
     return params
