@@ -42,11 +42,15 @@ demo: install
 	$(BIN)/webslm serve $(DIST)
 
 # WEBSLM_REQUIRE_ALL: a skipped test fails the run (tests/conftest.py); test-quick may skip.
+# Two workers (CI has 2 cores; a build or a browser rarely keeps both busy); a test module stays
+# on one worker, so its module fixtures (a browser page, a build) are made once.
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
+
 test: install
-	WEBSLM_REQUIRE_ALL=1 $(BIN)/python -m pytest -q
+	WEBSLM_REQUIRE_ALL=1 $(PYTEST)
 
 test-quick: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: install
 	$(BIN)/python bench/build_bench.py

@@ -1,7 +1,8 @@
 """Shared fixtures: the real SmolLM2 GGUF, and tiny random Llama checkpoints (transformers).
 
 The GGUF's derived files (config, tokenizer) live in the webslm cache: the first session pays
-~15 s to extract them, later sessions reuse them.
+~15 s to extract them, later sessions reuse them. `make test` runs on two pytest-xdist
+workers; the session's SmolLM2 builds and LoRA are made once for both (built_once).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 
 import pytest
 import torch
+from filelock import FileLock
 
 from platform_limits import MARK as PLATFORM_LIMIT
 from webslm.source import open_source, smollm2_gguf_path
@@ -60,21 +62,40 @@ def tiny_llama(**overrides):
     return model
 
 
+def built_once(tmp_path_factory, name: str, make) -> Path:
+    """make(out) once per test run, even on several pytest-xdist workers: the first worker to
+    need `name` makes it under the run's shared temp root while the others wait, then reuse
+    it. Callers must not change what they get (copy or hard-link it first)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-N/, above each worker's popen-gwK/
+    out, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)  # a failed try of another worker
+            out.mkdir()
+            make(out)
+            done.touch()
+    return out
+
+
 SMOLLM2_Q4F32 = "smollm2-135m-q4f32_asym"
 
 
 @pytest.fixture(scope="session")
 def smollm2_dist(tmp_path_factory) -> Path:
-    """A dist/ holding a real SmolLM2-135M q4f32_1 build, made once per test session.
+    """A dist/ holding a real SmolLM2-135M q4f32_asym build, made once per test run.
 
     Tests that need a served model (build checks, WebLLM, the chat page) share it.
     """
     from webslm.cli import main
 
-    out = tmp_path_factory.mktemp("dist")
-    assert main(["build", "smollm2-135m", "--q4f32", "--backend", "webgpu", "--out", str(out)]) == 0
-    assert [p.name for p in out.iterdir()] == [SMOLLM2_Q4F32], "no staging leftovers"
-    return out
+    def make(out: Path) -> None:
+        assert main(["build", "smollm2-135m", "--q4f32", "--backend", "webgpu",
+                     "--out", str(out)]) == 0
+        assert [p.name for p in out.iterdir()] == [SMOLLM2_Q4F32], "no staging leftovers"
+
+    return built_once(tmp_path_factory, "dist", make)
 
 
 SMOLLM2_ONNX = "smollm2-135m-onnx"
@@ -85,21 +106,23 @@ def smollm2_onnx_dist(tmp_path_factory) -> Path:
     """A dist/ holding only the ONNX (transformers.js) build of SmolLM2-135M: q4 and fp32."""
     from webslm.cli import main
 
-    out = tmp_path_factory.mktemp("onnx-dist")
-    assert main(["build", "smollm2-135m", "--q4f32", "--q0f32", "--backend", "onnx",
-                 "--out", str(out)]) == 0
-    assert [p.name for p in out.iterdir()] == [SMOLLM2_ONNX], "no staging leftovers"
-    return out
+    def make(out: Path) -> None:
+        assert main(["build", "smollm2-135m", "--q4f32", "--q0f32", "--backend", "onnx",
+                     "--out", str(out)]) == 0
+        assert [p.name for p in out.iterdir()] == [SMOLLM2_ONNX], "no staging leftovers"
+
+    return built_once(tmp_path_factory, "onnx-dist", make)
 
 
 @pytest.fixture(scope="session")
 def smollm2_lora(tmp_path_factory, smollm2) -> Path:
     """A real PEFT LoRA on SmolLM2-135M that teaches it the lighthouse keeper's cat's name
-    (bench/lora_adapter.py), trained once per session on the CPU (about a minute)."""
+    (bench/lora_adapter.py), trained once per test run on the CPU (about a minute)."""
     sys.path.insert(0, str(REPO / "bench"))
     from lora_adapter import train
 
-    return train(smollm2, tmp_path_factory.mktemp("lora") / "smollm2-marzipan")
+    lora = built_once(tmp_path_factory, "lora", lambda out: train(smollm2, out / "smollm2-marzipan"))
+    return lora / "smollm2-marzipan"
 
 
 @pytest.fixture(scope="session")
