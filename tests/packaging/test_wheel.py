@@ -112,8 +112,9 @@ def test_models_doctor_build_serve_export(user):
     doctor = run([webslm, "doctor"], cwd=work, env=env).stdout
     assert f"in {venv}" in doctor and "webslm build: ready" in doctor
 
-    run([webslm, "build", "smollm2-135m", "--backend", "webgpu", "--q4f32", "--out", "dist"],
-        cwd=work, env=env, timeout=900)
+    # --recompile: the installed package compiles and links, whatever the cache holds
+    run([webslm, "build", "smollm2-135m", "--backend", "webgpu", "--q4f32", "--recompile",
+         "--out", "dist"], cwd=work, env=env, timeout=900)
     manifest = json.loads((work / "dist" / MODEL_ID / "webslm-manifest.json").read_text())
     assert manifest["toolchain"]["webllm"] == npm_pin(WEBLLM)
 

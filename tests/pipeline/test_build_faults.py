@@ -74,7 +74,7 @@ def dist(tmp_path, earlier) -> Path:
 def build_cmd(source, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "webslm.cli", "build", "smollm2-135m", "--source", str(source),
             "--q0f32", "--backend", "webgpu", "--context-window", "256", "--prefill-chunk", "64",
-            "--out", str(out), *extra]
+            "--out", str(out), "--recompile", *extra]  # the stages under test, not the cache
 
 
 # --- checks ---------------------------------------------------------------------------------

@@ -93,17 +93,20 @@ def test_keep_adapter_needs_an_adapter_and_webgpu(base_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_tiny_adapters_share_one_base_and_verify_against_peft(base_dir, tmp_path, capsys):
+def test_a_tiny_adapter_shares_the_base_build_and_verifies_against_peft(base_dir, tmp_path, capsys):
+    """The base's own build is there first (as `webslm build BASE` made it); the kept adapter
+    build checks and shares it, untouched. (Two real adapters over one base, in the browser:
+    tests/serve/test_kept_adapters.py.)"""
     dist = tmp_path / "dist"
-    first = make_adapter(_tiny(base_dir), tmp_path / "first")
-    second = make_adapter(_tiny(base_dir), tmp_path / "second", rank_pattern={"q_proj": 2}, target_modules=["q_proj", "down_proj"])
-    common = ["--keep-adapter", "--quantization", "q4f32_1", "--out", str(dist)]  # WebLLM only
-    assert main(["build", str(base_dir), "--lora", str(first), "--name", "first", *common]) == 0
+    common = ["--quantization", "q4f32_1", "--out", str(dist)]
+    assert main(["build", str(base_dir), "--name", "base", "--backend", "webgpu", *common]) == 0
     base = dist / "base-q4f32_1"
     shards = {p.name: p.stat().st_mtime_ns for p in base.glob("params_shard_*.bin")}
-    assert main(["build", str(base_dir), "--lora", str(second), "--name", "second", *common]) == 0
+    second = make_adapter(_tiny(base_dir), tmp_path / "second", rank_pattern={"q_proj": 2}, target_modules=["q_proj", "down_proj"])
+    assert main(["build", str(base_dir), "--lora", str(second), "--name", "second",
+                 "--keep-adapter", *common]) == 0  # WebLLM only
     assert "sharing the base weights" in capsys.readouterr().out
-    assert sorted(p.name for p in dist.iterdir()) == ["base-q4f32_1", "first-q4f32_1", "second-q4f32_1"]
+    assert sorted(p.name for p in dist.iterdir()) == ["base-q4f32_1", "second-q4f32_1"]
     assert {p.name: p.stat().st_mtime_ns for p in base.glob("params_shard_*.bin")} == shards
 
     art = dist / "second-q4f32_1"

@@ -26,6 +26,7 @@ from webslm.hashing import file_entry
 from webslm.pipeline.convert import convert
 from webslm.pipeline.finetune import choose_schemes
 from webslm.pipeline.keep_adapter import KeptAdapter, check_base_build, kept_schemes
+from webslm.pipeline.library_cache import find_library, library_key, store_library
 from webslm.pipeline.onnx_build import onnx_artifact_id, onnx_expected_bytes, write_onnx_artifact
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
@@ -55,6 +56,7 @@ class BuildRequest:
     exact_quantizations: bool = False   # named by --quantization: never swapped for a fine-tune
     keep_adapter: bool = False          # a fine-tune as base build + adapter build (--keep-adapter)
     base_name: str | None = None        # the base's build id prefix (keep_adapter)
+    recompile: bool = False             # compile the library even when the cache holds it
 
     @property
     def webgpu(self) -> bool:
@@ -251,9 +253,18 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                     out: Path, model_id: str, say: Callable[[str], None],
                     survival: dict | None, kept: KeptAdapter | None = None) -> None:
     shape = req.shape
-    with stage(f"compile {model_id} for WebGPU"):
-        compiled = compile_model(arch, source.config, scheme, webgpu_target(), shape,
-                                 lora=kept.plan if kept else None)
+    lora = kept.plan if kept else None
+    config = arch.config_from_hf(source.config)
+    key = library_key(arch.model_type, config, scheme, shape, lora, webgpu_target())
+    cached = None if req.recompile else find_library(key, config)
+    if cached is not None:
+        say(f"{model_id}: the compiled library for this architecture, quantization and shape "
+            "is in webslm's cache (--recompile compiles it again)")
+        compiled = cached.compiled
+    else:
+        with stage(f"compile {model_id} for WebGPU"):
+            compiled = compile_model(arch, source.config, scheme, webgpu_target(), shape,
+                                     lora=lora)
     param_count = _unquantized_param_count(compiled.params, scheme.group_size)
     extra: dict = {}
     if kept is not None:
@@ -270,8 +281,12 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
         cache = writer.finish(param_count=param_count)
 
     lib_name = f"{model_id}-webgpu.wasm"
-    with stage(f"link {lib_name}"):
-        link_model_library(compiled.executable, out / lib_name)
+    if cached is not None:
+        shutil.copyfile(cached.wasm, out / lib_name)
+    else:
+        with stage(f"link {lib_name}"):
+            link_model_library(compiled.executable, out / lib_name)
+        store_library(key, out / lib_name, compiled.metadata, say)
 
     for name in TOKENIZER_FILES:
         shutil.copy2(source.tokenizer_dir / name, out / name)
@@ -291,6 +306,7 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
         build={"model": req.entry.name, "model_id": model_id, "quantization": scheme.name,
                "context_window": shape.context_window, "prefill_chunk": shape.prefill_chunk,
                "max_batch_size": shape.max_batch_size, "model_lib": lib_name,
+               "library_key": key,  # pipeline/library_cache.py: what the library is compiled from
                "param_bytes": param_bytes,
                "bits_per_weight": cache["metadata"]["BitsPerParam"],
                # per entry function, its kernel calls in order (webslm bench --profile)

@@ -1,4 +1,5 @@
-"""Folders webslm derives from a source once (GGUF tokenizer/config, merged tokenizer files).
+"""Folders webslm derives once and reuses: GGUF tokenizer/config, merged tokenizer files, and
+compiled model libraries (pipeline/library_cache.py).
 
 Kept under webslm's cache root (webslm/user_cache.py: $WEBSLM_CACHE), keyed by what
 they were derived from, and filled atomically so an interrupted run never leaves half a folder.
@@ -19,6 +20,18 @@ from webslm.user_cache import cache_root, claimed_dir, remove_unclaimed
 
 def cache_key(*parts: object) -> str:
     return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def cached_entry(kind: str, key: str) -> Path | None:
+    """cache_root()/kind/key when it exists and matches its file table; a damaged entry is
+    discarded (the caller derives it again)."""
+    final = cache_root() / kind / key
+    if not final.is_dir():
+        return None
+    if entry_problem(final) is None:
+        return final
+    _discard(final)
+    return None
 
 
 def staged_dir(kind: str, key: str, fill: Callable[[Path], None]) -> Path:
