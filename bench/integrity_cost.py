@@ -24,6 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "serve"))
+from webslm.artifacts.folders import model_folder  # noqa: E402
 
 WORKER = """
 import { Sha256 } from "/static/sha256.js";
@@ -87,7 +88,7 @@ def main() -> None:
     with webslm_serve(a.artifact) as url, chromium() as ctx:
         page = ctx.new_page()
         page.goto(url)
-        folder = f"{url}models/{a.artifact.name}/resolve/main/"
+        folder = f"{url}models/{model_folder(a.artifact.name)}"
         for _ in range(a.runs):
             runs.append(run_once(page, folder, files))
     summary = {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]}

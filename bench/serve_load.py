@@ -28,8 +28,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from webslm.artifacts.folders import model_folder
+
 MODEL_ID = "load-q4f32_1"
-PATH = f"/models/{MODEL_ID}/resolve/main/"
+PATH = f"/models/{model_folder(MODEL_ID)}"
 
 
 def make_dist(root: Path, shard_mb: int = 24, shards: int = 2) -> dict[str, bytes]:

@@ -15,9 +15,9 @@ import shutil
 
 import pytest
 import torch
-from filelock import FileLock
 
 from platform_limits import MARK as PLATFORM_LIMIT
+from run_once import built_once
 from webslm.source import open_source, smollm2_gguf_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,23 +60,6 @@ def tiny_llama(**overrides):
         for p in model.parameters():
             p.mul_(4.0) if p.dim() == 2 else None
     return model
-
-
-def built_once(tmp_path_factory, name: str, make) -> Path:
-    """make(out) once per test run, even on several pytest-xdist workers: the first worker to
-    need `name` makes it under the run's shared temp root while the others wait, then reuse
-    it. Callers must not change what they get (copy or hard-link it first)."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # pytest-N/, above each worker's popen-gwK/
-    out, done = root / name, root / f"{name}.done"
-    with FileLock(str(root / f"{name}.lock")):
-        if not done.exists():
-            shutil.rmtree(out, ignore_errors=True)  # a failed try of another worker
-            out.mkdir()
-            make(out)
-            done.touch()
-    return out
 
 
 SMOLLM2_Q4F32 = "smollm2-135m-q4f32_asym"

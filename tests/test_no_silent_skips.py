@@ -22,7 +22,7 @@ def test_runs(): pass
 
 
 def run(tmp_path: Path, strict: bool) -> subprocess.CompletedProcess:
-    for helper in ("conftest.py", "platform_limits.py"):
+    for helper in ("conftest.py", "platform_limits.py", "run_once.py"):
         shutil.copy(Path(__file__).with_name(helper), tmp_path / helper)
     (tmp_path / "test_cases.py").write_text(CASES)
     env = {k: v for k, v in os.environ.items() if k != REQUIRE_ALL}

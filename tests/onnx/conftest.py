@@ -6,21 +6,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from run_once import built_once
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compile"))
-from tiny_sources import ONNX_TINY, save_source  # noqa: E402
+from tiny_sources import ONNX_TINY, TINY, save_source, tiny_transformers  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_builds(tmp_path_factory):
-    """name -> (ONNX artifact dir with fp32 and q4, the transformers model it came from)."""
+    """name -> (ONNX artifact dir with fp32 and q4, the transformers model it came from), built
+    once per test run for both pytest-xdist workers (the models are deterministic)."""
     from webslm.cli import main
 
-    builds = {}
-    for name in ONNX_TINY:
-        tmp = tmp_path_factory.mktemp(name)
-        source, model = save_source(name, tmp)
-        assert main(["build", name, "--q0f32", "--q4f32", "--backend", "onnx",
-                     "--source", str(source), "--out", str(tmp / "dist")]) == 0
-        builds[name] = (tmp / "dist" / f"{name}-onnx", model)
-    return builds
+    def make(root: Path) -> None:
+        for name in ONNX_TINY:
+            (root / name).mkdir()
+            source, _model = save_source(name, root / name)
+            assert main(["build", name, "--q0f32", "--q4f32", "--backend", "onnx",
+                         "--source", str(source), "--out", str(root / name / "dist")]) == 0
+
+    root = built_once(tmp_path_factory, "onnx-tiny", make)
+    return {name: (root / name / "dist" / f"{name}-onnx", tiny_transformers(TINY[name]))
+            for name in ONNX_TINY}

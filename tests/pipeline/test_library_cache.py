@@ -18,26 +18,25 @@ from webslm.hashing import sha256_file
 from webslm.pipeline.library_cache import find_library, library_key, store_library
 from webslm.quantize.schemes import get_scheme
 
-from conftest import tiny_llama_config
 
-
-def _key(config=None, scheme="q4f32_1", shape=BuildShape(256, 64), lora=None, target="webgpu"):
-    hf = config or tiny_llama_config()
+def _key(hf: dict, scheme="q4f32_1", shape=BuildShape(256, 64), lora=None, target="webgpu"):
     arch = find_architecture(hf)
     return library_key(arch.model_type, arch.config_from_hf(hf), get_scheme(scheme), shape, lora,
                        target)
 
 
-def test_the_key_is_what_the_library_is_compiled_from():
+def test_the_key_is_what_the_library_is_compiled_from(tiny_llama_factory):
+    hf = tiny_llama_factory().config.to_dict()
     plan = LoraPlan(linears={"model.layers.0.self_attn.qkv_proj": LoraLinear(8, ((0, 0),))},
                     dtype="float32")
-    base = _key()
-    assert _key() == base  # no time, path or process in it
-    variants = [_key(config=tiny_llama_config(num_hidden_layers=3)), _key(scheme="q4f32_asym"),
-                _key(shape=BuildShape(512, 64)), _key(lora=plan), _key(target="webgpu -x")]
+    base = _key(hf)
+    assert _key(hf) == base  # no time, path or process in it
+    deeper = tiny_llama_factory(num_hidden_layers=3).config.to_dict()
+    variants = [_key(deeper), _key(hf, scheme="q4f32_asym"), _key(hf, shape=BuildShape(512, 64)),
+                _key(hf, lora=plan), _key(hf, target="webgpu -x")]
     assert base not in variants and len(set(variants)) == len(variants)
     # the weights are not: a fine-tune shares its base's library
-    assert _key(config={**tiny_llama_config(), "_name_or_path": "my-fine-tune"}) == base
+    assert _key({**hf, "_name_or_path": "my-fine-tune"}) == base
 
 
 def test_a_damaged_entry_is_not_used(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from webslm.artifacts.folders import model_folder
 from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
 from webslm.bench.chromium import chromium_page, run_bench_page
 from webslm.bench.server import GGUF_URL, PAGE_URL, bench_app, running
@@ -139,7 +140,7 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
             "threads": req.threads, "prompt_ids": ids, "prompt_texts": texts, "contexts": contexts,
             "new_tokens": req.new_tokens,
             "tjs_client_url": base + "static/tjs-client.js",
-            "onnx": onnx and {"id": onnx.name, "url": f"{base}models/{onnx.name}/resolve/main/",
+            "onnx": onnx and {"id": onnx.name, "url": f"{base}models/{model_folder(onnx.name)}",
                              "dtype": req.onnx_dtype, "device": req.onnx_device, "plain": req.onnx_plain_wasm},
         }
         for engine in req.engines:

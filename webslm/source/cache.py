@@ -37,11 +37,10 @@ def cached_entry(kind: str, key: str) -> Path | None:
 def staged_dir(kind: str, key: str, fill: Callable[[Path], None]) -> Path:
     """Return cache_root()/kind/key, calling fill(empty_dir) to create it the first time
     (or again, when the entry no longer matches its file table)."""
+    found = cached_entry(kind, key)
+    if found is not None:
+        return found
     final = cache_root() / kind / key
-    if final.is_dir():
-        if entry_problem(final) is None:
-            return final
-        _discard(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_unclaimed(final.parent, ".partial-*")  # left by a killed run
     tmp = final.parent / f".partial-{key}-{os.getpid()}"
