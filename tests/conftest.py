@@ -28,6 +28,17 @@ sys.path.insert(0, str(REPO / "tests" / "browser"))
 REQUIRE_ALL = "WEBSLM_REQUIRE_ALL"
 
 
+def pytest_collection_modifyitems(items):
+    """Slow modules first (compiles, then browsers), the quick ones last; a stable sort, so
+    each module stays whole and in order. pytest-xdist deals whole modules out in this order:
+    the long ones start early and the two workers finish together on quick tests."""
+    marks: dict = {}
+    for item in items:
+        marks.setdefault(item.path, set()).update(m.name for m in item.iter_markers())
+    rank = {path: 1 if "browser" in m else 0 if "slow" in m else 2 for path, m in marks.items()}
+    items.sort(key=lambda item: rank[item.path])
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     report = (yield).get_result()

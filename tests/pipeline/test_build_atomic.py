@@ -13,10 +13,10 @@ from webslm.registry import get_model
 pytestmark = pytest.mark.slow
 
 
-def _request(src, out, force=False):
+def _request(src, out, force=False, recompile=False):
     return BuildRequest(entry=get_model("smollm2-135m"), quantizations=["q0f32"], out_root=out,
                         source_spec=str(src), context_window=256, prefill_chunk=64, force=force,
-                        backend="webgpu")
+                        backend="webgpu", recompile=recompile)
 
 
 def test_failed_link_leaves_nothing_and_keeps_the_old_artifact(tmp_path, make_hf_dir,
@@ -31,7 +31,8 @@ def test_failed_link_leaves_nothing_and_keeps_the_old_artifact(tmp_path, make_hf
 
     monkeypatch.setattr(build_module, "link_model_library", broken_link)
     with pytest.raises(WebslmError, match="simulated"):
-        build(_request(src, out, force=True), say=lambda _m: None)
+        # --recompile: the link runs even when the cache holds this library
+        build(_request(src, out, force=True, recompile=True), say=lambda _m: None)
     assert sorted(p.name for p in out.iterdir()) == ["smollm2-135m-q0f32"]
     assert (old / "marker").read_text() == "previous build"
 
