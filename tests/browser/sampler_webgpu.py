@@ -71,6 +71,9 @@ def run_kernels(lib_path: Path, cases: list[dict], timeout: float = 180) -> tupl
                 report = page.evaluate("(cfg) => window.webslmRunKernels(cfg)", cfg)
     if report.get("error"):
         raise RuntimeError(report["error"] + "\n" + "\n".join(log[-30:]))
+    gpu_errors = [line for line in log if "GPUUncapturedErrorEvent" in line]
+    if gpu_errors:  # an invalid shader leaves its outputs as they were: never a result
+        raise RuntimeError(f"{len(gpu_errors)} WebGPU errors\n" + "\n".join(log[-30:]))
     outputs = [[_array(o) for o in outs]
                for outs in report["results"]]
     log.append(f"timings (ms since start): {report.get('timings')}")

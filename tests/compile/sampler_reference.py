@@ -4,11 +4,15 @@ Semantics are those WebLLM 0.2.86 relies on (MLC-LLM's contract for these functi
 independently of webslm/compile/sampling.py and logit_processors.py:
 
 - softmax_with_temperature(logits [b, n, v], t [b]) = softmax(logits / t) over the vocabulary.
-- argsort_probs(probs [b, v]) -> (probs sorted descending, their token ids); ties: smaller id first.
-- sample_with_top_p(sorted_probs, sorted_ids, u [n], rows [n], top_p [b]): for draw s on row r,
-  keep K = the shortest prefix of the sorted row whose mass reaches top_p (at least one token),
-  and return the id of the first kept position j whose cumulative mass exceeds u * mass(K)
-  (inverse-CDF sampling from the renormalised top-p distribution).
+- argsort_probs(probs [b, v]) -> whatever sample_with_top_p takes: WebLLM hands its two outputs
+  to sample_with_top_p and to nothing else. webslm's returns the probabilities twice.
+- sample_with_top_p(probs, probs, u [n], rows [n], top_p [b]): for draw s on row r, the nucleus
+  K is every token whose probability is >= t, where t is the largest probability such that the
+  tokens at or above it hold mass >= top_p (all tokens if none reaches it): the shortest
+  prefix of the descending order that reaches top_p, widened to every token tied with its
+  last. Return the first token of K in id order whose cumulative mass exceeds u * mass(K)
+  (inverse-CDF sampling from the renormalised top-p distribution); the last token of K with
+  nonzero mass if rounding leaves none.
 - apply_logit_bias_inplace: logits[pos2seq[i], token[i]] += bias[i].
 - apply_penalty_inplace: for each (seq s, token, count): x = logit - presence[s] - count * freq[s];
   then x * rep[s] if x < 0 else x / rep[s]; written to row seq_ids[s].
@@ -35,45 +39,43 @@ def softmax_ref(logits: np.ndarray, temperature: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def argsort_ref(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Descending probability, ties broken by ascending token id (what makes sampling stable)."""
-    ids = np.arange(probs.shape[-1])
-    order = np.stack([np.lexsort((ids, -row)) for row in probs])
-    return np.take_along_axis(probs, order, axis=-1), order.astype(np.int32)
+def top_p_threshold(row: np.ndarray, top_p: float, acc=np.float64) -> float:
+    """t: the largest probability whose tokens, with every more probable one, hold >= top_p;
+    the smallest probability if the whole row falls short. acc: the accumulator type."""
+    values, inverse = np.unique(row, return_inverse=True)  # ascending distinct values
+    mass = np.bincount(inverse.ravel(), weights=row.astype(np.float64)).astype(acc)
+    reached = np.cumsum(mass[::-1], dtype=acc) >= acc(top_p)
+    hits = np.nonzero(reached)[0]
+    return float(values[::-1][hits[0]]) if len(hits) else float(values[0])
 
 
-def top_p_cutoff(sorted_row: np.ndarray, top_p: float, acc=np.float64) -> int:
-    """How many leading tokens top-p keeps: the shortest prefix with mass >= top_p, at least 1.
-    acc is the accumulator type of the running sum (see top_p_sample_ref)."""
-    cum = np.cumsum(sorted_row.astype(acc), dtype=acc)
-    reached = np.nonzero(cum >= acc(top_p))[0]
-    return max(1, int(reached[0]) + 1 if len(reached) else len(sorted_row))
+def top_p_set(row: np.ndarray, top_p: float, acc=np.float64) -> np.ndarray:
+    """The nucleus as a mask by token id."""
+    return row >= np.float32(top_p_threshold(row, top_p, acc))
 
 
-def top_p_sample_ref(sorted_probs, sorted_ids, uniform, rows, top_p, acc=np.float64,
-                     side="right"):
-    """Inverse-CDF draw from each row's renormalised top-p set, one per uniform sample.
-    acc=np.float32 evaluates the same rule with float32 running sums (np.cumsum adds in order),
-    i.e. the rounding a float32 implementation of the rule sees over a long vocabulary;
-    side="left" resolves an exact tie between u * mass(K) and a boundary to the lower token."""
+def top_p_sample_ref(probs, uniform, rows, top_p, acc=np.float64, side="right",
+                     keep=top_p_set):
+    """Inverse-CDF draw from each row's renormalised nucleus, in token-id order, one per
+    uniform sample. acc=np.float32 evaluates the same rule with float32 sums; side="left"
+    resolves an exact tie between u * mass(K) and a boundary to the lower token; keep picks
+    the nucleus (the broken samplers below swap it)."""
     uniform, rows = np.asarray(uniform), np.asarray(rows)
     out = np.empty(len(uniform), np.int32)
     for r in np.unique(rows):
-        keep = top_p_cutoff(sorted_probs[r], float(top_p[r]), acc)
-        cum = np.cumsum(sorted_probs[r, :keep].astype(acc), dtype=acc)
+        kept = keep(probs[r], float(top_p[r]), acc)
+        ids = np.nonzero(kept & (probs[r] > 0))[0]
+        cum = np.cumsum(probs[r, ids].astype(acc), dtype=acc)
         mine = rows == r
         j = np.searchsorted(cum, uniform[mine].astype(acc) * cum[-1], side=side)
-        out[mine] = sorted_ids[r, np.minimum(j, keep - 1)]
+        out[mine] = ids[np.minimum(j, len(ids) - 1)]
     return out
 
 
 def top_p_distribution(probs_row: np.ndarray, top_p: float) -> np.ndarray:
     """The distribution sample_with_top_p must draw from, indexed by token id."""
-    sorted_probs, ids = argsort_ref(probs_row[None])
-    keep = top_p_cutoff(sorted_probs[0], top_p)
-    dist = np.zeros(len(probs_row))
-    dist[ids[0, :keep]] = sorted_probs[0, :keep] / sorted_probs[0, :keep].astype(np.float64).sum()
-    return dist
+    dist = np.where(top_p_set(probs_row, top_p), probs_row.astype(np.float64), 0.0)
+    return dist / dist.sum()
 
 
 def logit_bias_ref(logits, pos2seq, token_ids, bias):
@@ -189,27 +191,27 @@ def check_top_p_draws(draws: np.ndarray, probs_row: np.ndarray, top_p: float,
     return ok, f"G={g:.1f} df={df} p={p:.3g} outside_top_p={outside} alpha={alpha:g}"
 
 
-def _owns_point(chosen: int, sorted_row, ids_row, top_p: float, u: float,
+def _owns_point(chosen: int, row: np.ndarray, top_p: float, u: float,
                 tol: float = 1e-6) -> bool:
-    """Whether u * mass(K) lies within tol (relative) of the chosen token's CDF interval and
-    that token is in K: the only freedom left when u * mass(K) sits on a boundary."""
-    keep = top_p_cutoff(sorted_row, top_p)
-    cum = np.cumsum(sorted_row[:keep].astype(np.float64))
-    where = np.nonzero(ids_row[:keep] == chosen)[0]
-    if len(where) != 1:
-        return False
-    j, t, slack = int(where[0]), u * cum[-1], tol * cum[-1]
-    lo = cum[j - 1] if j > 0 else 0.0
-    return lo - slack <= t <= cum[j] + slack
+    """Whether u * mass(K) lies within tol (relative) of the chosen token's CDF interval, for
+    the nucleus at top_p or at top_p moved by tol (float32 sums of a long row move the
+    threshold's comparison that much): the only freedom left on a boundary."""
+    for p in (top_p, top_p * (1 - tol), top_p * (1 + tol)):
+        kept = top_p_set(row, p) & (row > 0)
+        if not kept[chosen]:
+            continue
+        cum = np.cumsum(np.where(kept, row.astype(np.float64), 0.0))
+        t, slack = u * cum[-1], tol * cum[-1]
+        lo = cum[chosen - 1] if chosen > 0 else 0.0
+        if lo - slack <= t <= cum[chosen] + slack:
+            return True
+    return False
 
 
-def check_top_p_exact(chosen: np.ndarray, sorted_probs, sorted_ids, uniform, rows,
-                      top_p) -> tuple[bool, str]:
-    """Every draw must be the reference token, computed with float64 or with float32 running
-    sums (over ~50k tokens their rounding moves the top-p edge and CDF boundaries by many
-    tiny-probability tokens; an exact float32 tie may go either way), or own the point
-    u * mass(K) up to 1e-6 (a boundary in float64)."""
-    args = (sorted_probs, sorted_ids, uniform, rows, top_p)
+def check_top_p_exact(chosen: np.ndarray, probs, uniform, rows, top_p) -> tuple[bool, str]:
+    """Every draw must be the reference token, computed with float64 or with float32 sums
+    (an exact float32 tie may go either way), or own the point u * mass(K) up to 1e-6."""
+    args = (probs, uniform, rows, top_p)
     exact = top_p_sample_ref(*args)
     f32 = [top_p_sample_ref(*args, acc=np.float32, side=side) for side in ("right", "left")]
     bad, near = [], 0
@@ -217,8 +219,8 @@ def check_top_p_exact(chosen: np.ndarray, sorted_probs, sorted_ids, uniform, row
         if c == exact[s]:
             continue
         r = rows[s]
-        if c in (f32[0][s], f32[1][s]) or _owns_point(int(c), sorted_probs[r], sorted_ids[r],
-                                      float(top_p[r]), float(uniform[s])):
+        if c in (f32[0][s], f32[1][s]) or _owns_point(int(c), probs[r], float(top_p[r]),
+                                                      float(uniform[s])):
             near += 1
         else:
             bad.append((s, int(c), int(exact[s])))
@@ -228,25 +230,25 @@ def check_top_p_exact(chosen: np.ndarray, sorted_probs, sorted_ids, uniform, row
 
 # --- deliberately broken samplers (the test of the test) ------------------------------------
 
-def broken_top_p_drop_last(sorted_probs, sorted_ids, uniform, rows, top_p):
-    """Off by one in the cutoff: keeps the prefix *before* the one reaching top_p."""
-    capped = np.array(top_p, np.float64).copy()
-    out = np.empty(len(uniform), np.int32)
-    for s, (u, r) in enumerate(zip(uniform, rows)):
-        keep = max(1, top_p_cutoff(sorted_probs[r], float(capped[r])) - 1)
-        cum = np.cumsum(sorted_probs[r, :keep].astype(np.float64))
-        j = int(np.searchsorted(cum, float(u) * cum[-1], side="right"))
-        out[s] = sorted_ids[r, min(j, keep - 1)]
-    return out
+def _without_threshold(row, top_p, acc):
+    """The nucleus minus its least probable tokens (unless that empties it)."""
+    kept = top_p_set(row, top_p, acc)
+    smaller = kept & (row > row[kept].min())
+    return smaller if smaller.any() else kept
 
 
-def broken_top_p_no_renorm(sorted_probs, sorted_ids, uniform, rows, top_p):
+def broken_top_p_drop_last(probs, uniform, rows, top_p):
+    """Off by one in the cutoff: drops the tokens at the threshold."""
+    return top_p_sample_ref(probs, uniform, rows, top_p, keep=_without_threshold)
+
+
+def broken_top_p_no_renorm(probs, uniform, rows, top_p):
     """Forgets to renormalise: compares u itself to the cumulative mass, so all the mass cut
     off by top-p lands on the last kept token."""
     out = np.empty(len(uniform), np.int32)
     for s, (u, r) in enumerate(zip(uniform, rows)):
-        keep = top_p_cutoff(sorted_probs[r], float(top_p[r]))
-        cum = np.cumsum(sorted_probs[r, :keep].astype(np.float64))
+        ids = np.nonzero(top_p_set(probs[r], float(top_p[r])) & (probs[r] > 0))[0]
+        cum = np.cumsum(probs[r, ids].astype(np.float64))
         j = int(np.searchsorted(cum, float(u), side="right"))
-        out[s] = sorted_ids[r, min(j, keep - 1)]
+        out[s] = ids[min(j, len(ids) - 1)]
     return out
