@@ -16,7 +16,8 @@ import numpy as np
 from tvm import te, tirx
 from tvm.relax.frontend import nn
 
-from webslm.compile.lora import apply_lora
+from webslm.compile.activations import Scalar
+from webslm.compile.lora import apply_lora, has_lora
 from webslm.quantize.grids import Grid
 from webslm.quantize.nf4 import NF4_CODE
 from webslm.quantize.schemes import QuantScheme
@@ -59,25 +60,35 @@ def _dequant(packed: list[te.Tensor], grid: Grid, row, col):
     return (code - tirx.const(float(grid.center), "float32")) * scale
 
 
-def quantized_matmul_te(x: te.Tensor, packed: list[te.Tensor], grid: Grid,
-                        out_dtype: str) -> te.Tensor:
-    """y[..., j] = sum_k x[..., k] * W[j, k], accumulated in float32."""
-    *lead, in_features = x.shape
-    out_features = packed[0].shape[0]
-    weight = te.compute(
-        (out_features, in_features),
-        lambda j, k: _dequant(packed, grid, j, k),
-        name="dequantize",
-    )
+def _matmul_te(lead, in_features: int, x_at, w_at, out_features: int, out_dtype: str):
+    """y[*lead, j] = sum_k x_at(lead index, k) * w_at(j, k), accumulated in float32."""
     k = te.reduce_axis((0, in_features), name="k")
     acc = te.compute(
         (*lead, out_features),
-        lambda *idx: te.sum(x[(*idx[:-1], k)].astype("float32") * weight[idx[-1], k], axis=k),
+        lambda *idx: te.sum(x_at(idx[:-1], k).astype("float32") * w_at(idx[-1], k), axis=k),
         name="matmul",
     )
     if out_dtype == "float32":
         return acc
     return te.compute(acc.shape, lambda *idx: acc[idx].astype(out_dtype), name="cast")
+
+
+def quantized_matmul_te(x: te.Tensor, packed: list[te.Tensor], grid: Grid, out_dtype: str,
+                        x_at=None) -> te.Tensor:
+    """y[..., j] = sum_k x[..., k] * W[j, k], accumulated in float32; x_at(lead, k) reads the
+    input another way (the gated product, see gated_linear)."""
+    *lead, in_features = x.shape
+    if x_at is None:
+        x_at = lambda lead_idx, k: x[(*lead_idx, k)]  # noqa: E731
+    else:
+        in_features = packed[0].shape[1] * grid.codes_per_word
+    weight = te.compute(
+        (packed[0].shape[0], in_features),
+        lambda j, k: _dequant(packed, grid, j, k),
+        name="dequantize",
+    )
+    return _matmul_te(lead, in_features, x_at, lambda j, k: weight[j, k], packed[0].shape[0],
+                      out_dtype)
 
 
 class _Packed(nn.Module):
@@ -121,12 +132,8 @@ def plain_matmul(x: nn.Tensor, weight: nn.Tensor, out_dtype: str, name: str) -> 
     transpose kernel over the whole weight on every call. Accumulates in float32."""
 
     def te_matmul(x_, w):
-        k = te.reduce_axis((0, x_.shape[-1]), name="k")
-        return te.compute(
-            (*x_.shape[:-1], w.shape[0]),
-            lambda *idx: te.sum(x_[(*idx[:-1], k)].astype("float32")
-                                * w[idx[-1], k].astype("float32"), axis=k).astype(out_dtype),
-            name="matmul")
+        return _matmul_te(x_.shape[:-1], w.shape[1], lambda lead, k: x_[(*lead, k)],
+                          lambda j, k: w[j, k].astype("float32"), w.shape[0], out_dtype)
 
     return nn.tensor_expr_op(te_matmul, name, [x, weight])
 
@@ -181,6 +188,49 @@ class PlainEmbedding(nn.Module):
 
     def lm_head(self, x: nn.Tensor) -> nn.Tensor:
         return plain_matmul(x, self.weight, "float32", "NT_matmul_lm_head")
+
+
+def gated_product(gate_up: nn.Tensor, act: Scalar) -> nn.Tensor:
+    """act(gate) * up for gate_up = [gate | up] on the last axis, in gate_up's dtype."""
+    inter = gate_up.shape[-1] // 2
+
+    def te_gated(gu):
+        return te.compute((*gu.shape[:-1], inter),
+                          lambda *idx: act(gu[idx]) * gu[(*idx[:-1], idx[-1] + inter)],
+                          name="gated")
+
+    return nn.tensor_expr_op(te_gated, "gated_product", [gate_up])
+
+
+def gated_linear(linear: nn.Module, gate_up: nn.Tensor, act: Scalar) -> nn.Tensor:
+    """linear(act(gate) * up): the MLP's down projection. For one token (a static [1, 1, 2I]
+    input, i.e. decode) the GEMV reads the gated product itself, one kernel where there were
+    two. The input goes in twice, as gate and as up: TVM's GEMV schedule takes one read per
+    buffer per step. Prefill, batches and a kept adapter's branch (which needs the product)
+    compute it first."""
+    *lead, two_inter = gate_up.shape
+    if any(not isinstance(d, int) or d != 1 for d in lead) or has_lora(linear):
+        return linear(gated_product(gate_up, act))
+    inter = two_inter // 2
+    flat = nn.op.reshape(gate_up, (two_inter,))  # another tensor (a view): a second argument
+
+    def x_at(gate, up):
+        return lambda lead_idx, k: act(gate[(*lead_idx, k)]) * up[k + inter]
+
+    if isinstance(linear, QuantizedLinear):
+        y = nn.tensor_expr_op(
+            lambda gate, up, *packed: quantized_matmul_te(
+                gate, list(packed), linear.grid, linear.out_dtype, x_at(gate, up)),
+            "fused_gated_dequantize_matmul", [gate_up, flat, *linear.packed()])
+    else:
+        y = nn.tensor_expr_op(
+            lambda gate, up, w: _matmul_te(gate.shape[:-1], inter, x_at(gate, up),
+                                           lambda j, k: w[j, k].astype("float32"),
+                                           w.shape[0], linear.out_dtype),
+            "gated_NT_matmul", [gate_up, flat, linear.weight])
+    if linear.bias is not None:
+        y = y + linear.bias.astype(linear.out_dtype)
+    return y
 
 
 def make_linear(in_features: int, out_features: int, scheme: QuantScheme, bias: bool = False,

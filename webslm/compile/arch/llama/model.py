@@ -20,7 +20,7 @@ from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache, RopeMode, TIRPagedK
 from tvm.target import Target
 
 from webslm.compile.activations import activation
-from webslm.compile.layers import make_embedding, make_linear
+from webslm.compile.layers import gated_linear, make_embedding, make_linear
 from webslm.errors import WebslmError
 from webslm.quantize.schemes import QuantScheme
 from webslm.source.config import head_dim
@@ -143,8 +143,7 @@ class LlamaMLP(nn.Module):
         self.act = activation(cfg.activation, "config.json")
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
-        gate, up = nn.op.split(self.gate_up_proj(x), 2, axis=-1)
-        return self.down_proj(self.act(gate) * up)
+        return gated_linear(self.down_proj, self.gate_up_proj(x), self.act)
 
 
 class LlamaDecoderLayer(nn.Module):
