@@ -10,7 +10,8 @@ import pytest
 import tvm
 from tvm.relax.frontend import nn
 
-from webslm.compile.layers import make_linear
+from webslm.compile.activations import activation
+from webslm.compile.layers import gated_linear, make_linear
 from webslm.compile.pipeline import webgpu_target
 from webslm.compile.schedules import WEBGPU_GEMV, gpu_legalize_passes
 from webslm.quantize.schemes import get_scheme
@@ -24,17 +25,33 @@ class _Linear(nn.Module):
         return self.proj(x)
 
 
-def scheduled_kernels(rows: int, cols: int, scheme_name: str, tokens: int | str = 1):
+class _GatedDown(nn.Module):
+    """The MLP's down projection over [gate | up], plus the residual add decode fuses in."""
+
+    def __init__(self, rows: int, cols: int, scheme):
+        self.proj = make_linear(cols, rows, scheme)
+
+    def forward(self, x: nn.Tensor, residual: nn.Tensor) -> nn.Tensor:
+        return gated_linear(self.proj, x, activation("silu", "test")) + residual
+
+
+def scheduled_kernels(rows: int, cols: int, scheme_name: str, tokens: int | str = 1,
+                      gated: bool = False):
     """The PrimFuncs of one quantized linear on `tokens` tokens (1: decode; a name: prefill's
-    dynamic length), after our GPU legalization."""
+    dynamic length), after our GPU legalization; gated: the MLP's down projection."""
     scheme = get_scheme(scheme_name)
-    model = _Linear(rows, cols, scheme)
-    mod, _ = model.export_tvm(spec={"forward": {
-        "x": nn.spec.Tensor([1, tokens, cols], scheme.act_dtype)}})
+    x = nn.spec.Tensor([1, tokens, 2 * cols if gated else cols], scheme.act_dtype)
+    if gated:
+        model = _GatedDown(rows, cols, scheme)
+        spec = {"x": x, "residual": nn.spec.Tensor([1, tokens, rows], scheme.act_dtype)}
+    else:
+        model, spec = _Linear(rows, cols, scheme), {"x": x}
+    mod, _ = model.export_tvm(spec={"forward": spec})
     target = webgpu_target()
     with target:
         mod = tvm.transform.Sequential(gpu_legalize_passes(target))(mod)
-    return [f for _, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)], target
+    return {gv.name_hint: f for gv, f in mod.functions_items()
+            if isinstance(f, tvm.tirx.PrimFunc)}, target
 
 
 def wgsl(func, target) -> str:
@@ -51,7 +68,8 @@ def workgroup_size(source: str) -> tuple[int, ...]:
                                     "q4f16_nf4", "q4f32_nf4"])
 def test_decode_gemvs_get_rows_by_threads_workgroups(scheme):
     tiling = WEBGPU_GEMV
-    [gemv], target = scheduled_kernels(rows=64, cols=256, scheme_name=scheme)
+    kernels, target = scheduled_kernels(rows=64, cols=256, scheme_name=scheme)
+    [gemv] = kernels.values()
     source = wgsl(gemv, target)
     assert workgroup_size(source) == (tiling.threads, tiling.rows, 1)
     # each lane loads a packed word once, then unpacks all of its codes from the register
@@ -59,12 +77,30 @@ def test_decode_gemvs_get_rows_by_threads_workgroups(scheme):
     assert len(loads) == source.count("q_weight_ptr[") == 256 // 8 // tiling.threads
 
 
+@pytest.mark.parametrize("scheme", ["q4f16_1", "q4f32_asym", "q0f32"])
+def test_decode_down_gemv_reads_the_gated_product_in_one_tiled_kernel(scheme):
+    """act(gate) * up is read inside the down GEMV, with the residual add in its epilogue:
+    one kernel, tiled like every other decode GEMV. Prefill keeps the product a kernel."""
+    tiling = WEBGPU_GEMV
+    decode, target = scheduled_kernels(rows=64, cols=256, scheme_name=scheme, gated=True)
+    # the flat view of [gate | up] is a reshape, which the build turns into a view (no kernel)
+    [name] = set(decode) - {"reshape"}
+    assert "gated" in name and name.endswith("_add")
+    source = wgsl(decode[name], target)
+    assert workgroup_size(source) == (tiling.threads, tiling.rows, 1)
+    assert "exp(" in source  # SiLU's sigmoid, computed inside the GEMV
+    prefill, _ = scheduled_kernels(rows=64, cols=256, scheme_name=scheme, tokens="seq_len",
+                                   gated=True)
+    assert "gated_product" in prefill and len(prefill) == 2
+
+
 @pytest.mark.parametrize("rows, cols", [
     (60, 256),   # rows: not a multiple of the tiling's 8
     (64, 288),   # 36 packed words per row: not a multiple of its 8 lanes
 ])
 def test_gemvs_the_tiling_does_not_divide_keep_dlights_schedule(rows, cols):
-    [gemv], target = scheduled_kernels(rows, cols, "q4f32_1")
+    kernels, target = scheduled_kernels(rows, cols, "q4f32_1")
+    [gemv] = kernels.values()
     assert workgroup_size(wgsl(gemv, target)) == (64, 1, 1)  # dlight's WebGPU GEMV
 
 
@@ -76,8 +112,9 @@ def test_nf4_code_book_lowers_branch_free_and_exact(tokens):
 
     from webslm.quantize.nf4 import NF4_CODE
 
-    [kernel], target = scheduled_kernels(rows=64, cols=256, scheme_name="q4f16_nf4",
-                                         tokens=tokens)
+    kernels, target = scheduled_kernels(rows=64, cols=256, scheme_name="q4f16_nf4",
+                                        tokens=tokens)
+    [kernel] = kernels.values()
     source = wgsl(kernel, target)
     code_branches = [line for line in source.splitlines()
                      if line.strip().startswith("if (") and "15u)" in line]  # on a 4-bit code
