@@ -133,7 +133,8 @@ def summarize_phases(raw: dict) -> list[dict]:
                                                  "workgroups": 0})
             k["count"] += 1
             k["workgroups"] += d["workgroups"] or 0
-            for b in d["buffers"]:
+            bound = {(b["id"], b["access"]): b for b in d["buffers"]}  # once, if bound twice
+            for b in bound.values():
                 if b["access"] == "uniform":
                     continue
                 if b["id"] in pages:
