@@ -47,6 +47,12 @@ export interface ModelBuild {
   url?: string;
   dtypes?: string[];
   f16_dtypes?: string[];
+  /** Tokens the build holds (prompt + answer). */
+  context_window?: number;
+  /** An ONNX build's CPU dtypes whose WASM memory holds fewer tokens than context_window. */
+  wasm_context?: Record<string, number>;
+  /** An ONNX build's CPU dtypes left out as too large for WASM memory, with the reason. */
+  wasm_refused?: Record<string, string>;
   required_features?: string[];
   /** Bytes of the build's own files (a fine-tune: what it adds to its base). */
   size_bytes?: number;
@@ -305,6 +311,8 @@ export function wasmThreads(isolated?: boolean, cores?: number): number;
 export function runsOnCpu(choice: EngineChoice, gpu: GpuInfo): boolean;
 /** "Engine: WebLLM on WebGPU", with the dtype, and "(software, on the CPU)" where so; "" for none. */
 export function engineLabel(choice: EngineChoice, gpu: GpuInfo): string;
+/** The tokens (prompt + answer) the choice holds: a CPU model's own where its WASM memory holds fewer. */
+export function contextOf(choice: EngineChoice): number | null;
 
 export function parseProgress(report: { progress?: number; timeElapsed?: number; text?: string }, weightBytes?: number): Progress;
 export function describeProgress(progress: Progress): string;

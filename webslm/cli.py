@@ -41,9 +41,15 @@ def _cmd_models(_args) -> int:
 
 
 def _cmd_build(args) -> int:
-    from webslm.pipeline.build import BuildRequest, build
+    from webslm.pipeline.build import BuildRequest, build, check_before_download
     from webslm.pipeline.inputs import resolve_input
+    from webslm.registry import load_registry
 
+    # a kept adapter is a WebLLM build (the ONNX export merges)
+    backend = args.backend or ("webgpu" if args.keep_adapter else "all")
+    named = load_registry().get(args.model)
+    if named is not None and not (args.source or args.lora):
+        check_before_download(named, _quantizations(args, named), backend, args.context_window)
     target = resolve_input(args.model, lora=args.lora, base=args.base, source=args.source,
                            revision=args.revision, qlora_base=args.qlora_base,
                            chat_format=args.chat_format, name=args.name)
@@ -52,8 +58,7 @@ def _cmd_build(args) -> int:
                        source_spec=target.spec, revision=target.revision,
                        context_window=args.context_window, prefill_chunk=args.prefill_chunk,
                        force=args.force, source=target.source,
-                       # a kept adapter is a WebLLM build (the ONNX export merges)
-                       backend=args.backend or ("webgpu" if args.keep_adapter else "all"),
+                       backend=backend,
                        exact_quantizations=bool(args.quantization),
                        keep_adapter=args.keep_adapter, base_name=target.base_name,
                        recompile=args.recompile)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import onnx
 import pytest
 import torch
@@ -14,6 +15,7 @@ from tokenizers import Tokenizer
 
 from tiny_sources import ONNX_TINY
 from webslm.cli import main
+from webslm.onnx.graph import KEEP_LOGITS_INPUT
 from webslm.onnx.runner import OnnxLM
 from webslm.resources import TRANSFORMERS_JS, npm_pin
 from webslm.source import open_source
@@ -49,6 +51,22 @@ def test_smollm2_fp32_export_matches_transformers_for_32_greedy_steps(smollm2_on
     ids = prompt_ids(artifact)
     expected = torch_greedy(smollm2.load_reference_model(), ids, STEPS)
     assert OnnxLM(artifact / "onnx" / "model.onnx").greedy(ids, STEPS) == expected
+
+
+@pytest.mark.parametrize("name", ONNX_TINY)
+def test_generating_computes_only_the_last_positions_logits(name, tiny_builds):
+    """transformers.js feeds num_logits_to_keep=1 while generating: one row of logits, the
+    full run's last row (q8 quantizes the lm_head's input per tensor, so its one row is
+    scaled on its own: only the shape is the same)."""
+    artifact, _ = tiny_builds[name]
+    ids = prompt_ids(artifact)
+    for path in sorted((artifact / "onnx").glob("*.onnx")):
+        lm = OnnxLM(path)
+        every, _ = lm.forward(ids, lm._empty_cache(), 0)
+        last, _ = lm.forward(ids, lm._empty_cache(), 0, keep=1)
+        assert every.shape[0] == len(ids) and last.shape == (1, every.shape[1]), path.name
+        if path.name != "model_quantized.onnx":
+            np.testing.assert_allclose(last[0], every[-1], atol=1e-4, err_msg=path.name)
 
 
 @pytest.mark.parametrize("name", ONNX_TINY)
@@ -89,6 +107,7 @@ def test_layout_is_what_transformers_js_reads(smollm2_onnx_dist):
         assert "GatherBlockQuantized" not in {n.op_type for n in graph.graph.node}
         past = [i for i in graph.graph.input if i.name == "past_key_values.0.key"][0]
         assert past.type.tensor_type.shape.dim[3].dim_value == 64  # head dim, not a symbol
+        assert KEEP_LOGITS_INPUT in {i.name for i in graph.graph.input}
     manifest = json.loads((artifact / "webslm-manifest.json").read_text())
     assert manifest["build"]["engine"] == "transformers.js"
     assert set(manifest["files"]) >= {"onnx/model_q4.onnx", "onnx/model_q4.onnx_data",

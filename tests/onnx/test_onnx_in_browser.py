@@ -4,6 +4,7 @@ whose matmuls compute in fp32; q8's int8 kernels differ between WASM SIMD and x8
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -32,12 +33,20 @@ def test_wasm_greedy_ids_match_onnxruntime(name, tiny_builds):
         attach_log(page, log)
         page.goto(url)
         got = page.evaluate("""async ([model, ids, steps]) => {
-            const { createChat } = await import('./webslm.js');
+            const webslm = await import('./webslm.js');
+            const { createChat } = webslm;
             const chat = await createChat({ model, engine: 'transformers-wasm', dtype: 'q4' });
             const out = await chat.greedyIds(ids, steps);
             const info = { engine: chat.engine, dtype: chat.choice.dtype, device: chat.info.device };
+            const context = webslm.contextOf(chat.choice);
+            const tooLong = await chat.greedyIds(new Array(context).fill(ids[0]), 1)
+                .then(() => "answered", (err) => err.message);
             await chat.unload();
-            return { ids: out.ids, info };
+            return { ids: out.ids, info, context, tooLong };
         }""", [artifact.name, ids, STEPS])
     assert got["info"] == {"engine": "transformers-wasm", "dtype": "q4", "device": "wasm"}, log[-20:]
     assert got["ids"] == expected, log[-20:]
+    # a prompt the model's context (here its WASM memory's) cannot hold is refused, not run
+    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    assert got["context"] == manifest["build"]["wasm_context"]["q4"]
+    assert f"this model holds {got['context']} here" in got["tooLong"]

@@ -49,6 +49,15 @@ assert.equal(pick(software, {engine: "webllm"}).engine, "webllm");
 assert.equal(w.chooseEngine(models.slice(0, 2), software, {}).engine, "webllm");
 const f16Only = models.map((m) => m.id === "m-onnx" ? {...m, dtypes: ["q4f16"]} : m);
 assert.equal(w.chooseEngine(f16Only, software, {}).engine, "webllm");
+// A CPU model the build left out as too large for WASM memory: the reason reaches the page.
+const tooLarge = models.map((m) => m.id === "m-onnx" ? {...m, dtypes: ["q4f16"], wasm_refused: {q8: "ONNX q8 needs about 15.2 GiB of WASM memory"}} : m);
+c = w.chooseEngine(tooLarge, none, {});
+assert.equal(c.engine, null); assert.match(c.reason, /no CPU model \(ONNX q8 needs about 15.2 GiB of WASM memory\)/);
+// A CPU model whose WASM memory holds fewer tokens than the build: its own context counts there.
+const shorter = withQ8.map((m) => m.id === "m-onnx" ? {...m, context_window: 4096, wasm_context: {q8: 2486, q4: 4096}} : m);
+assert.equal(w.contextOf(w.chooseEngine(shorter, none, {})), 2486);
+assert.equal(w.contextOf(w.chooseEngine(shorter, weak, {})), 4096);  // WebGPU: not WASM memory
+assert.equal(w.contextOf(w.chooseEngine(models, f16, {})), undefined);  // listed without one
 assert.equal(w.isSoftwareAdapter({info: {isFallbackAdapter: true}}), true);
 assert.equal(w.isSoftwareAdapter({isFallbackAdapter: false, info: {vendor: "mesa", architecture: "llvmpipe"}}), true);
 assert.equal(w.isSoftwareAdapter({info: {vendor: "nvidia", architecture: "hopper", isFallbackAdapter: false}}), false);

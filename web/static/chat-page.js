@@ -4,7 +4,7 @@
 
 import {
   loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, buildProblems, createChat, describeProgress,
-  explainError, formatBytes, registerOffline, engineLabel, runsOnCpu, describeDownload,
+  explainError, formatBytes, registerOffline, engineLabel, runsOnCpu, describeDownload, contextOf,
 } from "../webslm.js";
 import { ChatUI } from "./chat-ui.js";
 import { CachePanel } from "./cache-panel.js";
@@ -82,7 +82,7 @@ function showChoice() {
   const f16 = page.gpu.shaderF16 ? "has shader-f16" : "no shader-f16";
   const gpuLine = page.gpu.adapter ? `GPU: ${gpuName} (${f16}).` : page.gpu.reason;
   $("gpu-status").textContent = build
-    ? `${gpuLine} ${page.choice.reason} Download ${describeDownload(build, page.choice.dtype)}, context ${build.context_window} tokens.`
+    ? `${gpuLine} ${page.choice.reason} Download ${describeDownload(build, page.choice.dtype)}, context ${contextOf(page.choice)} tokens.`
     : page.choice.reason;
   const runsOn = $("runs-on"); // the empty chat's words follow the engine chosen
   if (runsOn) runsOn.textContent = !engine ? "" : runsOnCpu(page.choice, page.gpu) ? ", on your CPU" : ", on your GPU";

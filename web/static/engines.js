@@ -35,6 +35,14 @@ export function engineLabel(choice, gpu) {
 
 export const isOnnx = (m) => m.engine === "transformers.js";
 
+/** The tokens a choice holds: a CPU (WASM) model's own context where its WASM memory
+ * holds less than the build's (the build's wasm_context), else the build's. */
+export function contextOf(choice) {
+  const build = choice.build;
+  if (!build) return null;
+  return (choice.device === "wasm" && build.wasm_context?.[choice.dtype]) || build.context_window;
+}
+
 /** The engine the page URL asks for (?engine=...), or "". */
 export function engineFromUrl(href = globalThis.location?.href) {
   return href ? new URL(href).searchParams.get("engine") || "" : "";
@@ -90,7 +98,11 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: for
     // q8 (int8 matmuls) is the fast CPU build; any other fp32-activation dtype will do.
     const cpu = onnx.dtypes.filter((d) => !(onnx.f16_dtypes || []).includes(d));
     const dtype = forcedDtype && cpu.includes(forcedDtype) ? forcedDtype : cpu.includes("q8") ? "q8" : cpu[0];
-    if (!dtype) { tried.push(`${ENGINES[name]}: ${onnx.id} has only f16 models, which the CPU does not run`); continue; }
+    if (!dtype) {
+      const refused = Object.values(onnx.wasm_refused || {});  // too large for WASM memory
+      tried.push(`${ENGINES[name]}: ${onnx.id} has ${refused.length ? `no CPU model (${refused.join("; ")})` : "only f16 models, which the CPU does not run"}`);
+      continue;
+    }
     const threads = wasmThreads(isolated, cores);
     return { engine: name, build: onnx, device: "wasm", dtype, threads, tried,
       reason: because(tried, `${onnx.id} (${dtype}) with transformers.js on the CPU (WASM, ${threads} thread${threads > 1 ? "s" : ""}).`) };

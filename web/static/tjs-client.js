@@ -10,6 +10,7 @@ import { canConstrain } from "./json-constraint.js";
 import { ortWasmFolder } from "./engine-modules.js";
 import { SITE_ROOT } from "./models.js";
 import { dtypeFiles } from "./build-cache.js";
+import { contextOf } from "./engines.js";
 import { startWorker, workerFailure } from "./start-worker.js";
 
 const WORKER_FILE = "./tjs-worker.js";
@@ -79,7 +80,7 @@ export async function createTransformersChat(plan, { base, onProgress, wasmFolde
   const info = await Promise.race([new Promise((resolve, reject) => {
     loaded = { resolve, reject };
     worker.postMessage({ type: "load", modelUrl, files: plan.build.files, preload: dtypeFiles(plan.build, plan.dtype),
-      device: plan.device, dtype: plan.dtype,
+      device: plan.device, dtype: plan.dtype, contextWindow: contextOf(plan),
       threads: plan.threads, wasmFolder, plainWasm: plan.plainWasm, interrupt });
   }), failed]).catch((err) => { worker.terminate(); throw err; });
 

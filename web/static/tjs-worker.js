@@ -1,7 +1,7 @@
 // The Web Worker that owns a transformers.js model (an ONNX build from `webslm build`), so
 // loading and CPU-heavy WASM decoding never block the page. tjs-client.js is its only caller.
 //
-// Messages in:  {type: "load", modelUrl, files, preload, device, dtype, threads, wasmFolder, plainWasm, interrupt}
+// Messages in:  {type: "load", modelUrl, files, preload, device, dtype, contextWindow, threads, wasmFolder, plainWasm, interrupt}
 //               {type: "generate", id, messages, maxTokens, temperature, topP, schema, copy}
 //               {type: "ids", id, inputIds, maxTokens, ignoreEos}   (greedy ids: tests, bench)
 //               {type: "interrupt"}
@@ -19,6 +19,18 @@ let model = null;
 let pieces = null;     // token id -> decoded text, for constrained decoding (built once)
 let interruptFlag = null; // Int32Array on a SharedArrayBuffer, or a plain flag object
 let info = {};
+
+// onnxruntime-web's heap is a WebAssembly.Memory made in this worker, which only grows: its
+// size after a call is the most that call needed (webslm/onnx/wasm_memory.py models it).
+const memories = [];
+const WasmMemory = WebAssembly.Memory;
+WebAssembly.Memory = function Memory(descriptor) {
+  const memory = new WasmMemory(descriptor);
+  memories.push(memory);
+  return memory;
+};
+WebAssembly.Memory.prototype = WasmMemory.prototype;
+const wasmBytes = () => memories.reduce((total, m) => total + m.buffer.byteLength, 0);
 
 const interrupted = () => (interruptFlag instanceof Int32Array ? Atomics.load(interruptFlag, 0) === 1 : interruptFlag?.value === 1);
 
@@ -44,7 +56,10 @@ async function verifiedFetch(modelUrl, files, preload, progress_callback) {
   };
 }
 
-async function load({ modelUrl, files = {}, preload = [], device, dtype, threads, wasmFolder, plainWasm, interrupt }) {
+let contextWindow = null; // tokens of prompt + answer the model holds (its WASM memory on the CPU)
+
+async function load({ modelUrl, files = {}, preload = [], device, dtype, contextWindow: window, threads, wasmFolder, plainWasm, interrupt }) {
+  contextWindow = window || null;
   tjs = await importTransformers();
   const { env, AutoTokenizer, AutoModelForCausalLM } = tjs;
   env.allowRemoteModels = false; // never the hub: the files come from this site
@@ -70,7 +85,8 @@ async function load({ modelUrl, files = {}, preload = [], device, dtype, threads
   tokenizer = await AutoTokenizer.from_pretrained(id, { progress_callback });
   model = await AutoModelForCausalLM.from_pretrained(id, { device, dtype, progress_callback });
   info = { device, dtype, threads: env.backends.onnx.wasm.numThreads ?? null,
-    crossOriginIsolated: self.crossOriginIsolated, loadSeconds: (performance.now() - t0) / 1000 };
+    crossOriginIsolated: self.crossOriginIsolated, loadSeconds: (performance.now() - t0) / 1000,
+    wasmBytes: wasmBytes() };
   return info;
 }
 
@@ -117,6 +133,10 @@ async function generate({ id, inputIds, messages, maxTokens = 256, temperature =
     : tokenizer.apply_chat_template(messages, { add_generation_prompt: true, return_tensor: true, return_dict: false });
   const attention_mask = new tjs.Tensor("int64", new BigInt64Array(input_ids.dims[1]).fill(1n), input_ids.dims);
   const promptTokens = input_ids.dims[1];
+  if (contextWindow && promptTokens >= contextWindow) {
+    throw new Error(`The conversation is ${promptTokens} tokens, and this model holds ${contextWindow} here: start a new chat or shorten the text.`);
+  }
+  if (contextWindow) maxTokens = Math.min(maxTokens, contextWindow - promptTokens);
   if (schema) tokenPieces(model.config.vocab_size);
   const generated = [];
   let sent = "";
@@ -162,6 +182,7 @@ async function generate({ id, inputIds, messages, maxTokens = 256, temperature =
         prefill_tokens_per_s: tFirst > 0 ? promptTokens / ((tFirst - t0) / 1000) : null,
         decode_tokens_per_s: decoded && tFirst > 0 ? decoded / ((tEnd - tFirst) / 1000) : null,
         e2e_latency_s: (tEnd - t0) / 1000,
+        wasm_bytes: wasmBytes(),
       },
     },
   };

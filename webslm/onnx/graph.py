@@ -30,6 +30,7 @@ def finalize_graph(src: Path, dest: Path, *, head_dim: int) -> None:
     if len(sources) > 1:
         raise ValueError(f"{src} keeps its weights in several files: {sorted(sources)}")
     _unfuse_quantized_gather(model)
+    _keep_last_logits(model)
     for value in [*model.graph.input, *model.graph.output]:
         for dim in value.type.tensor_type.shape.dim:
             if dim.dim_param in HEAD_DIM_SYMBOLS:
@@ -39,6 +40,58 @@ def finalize_graph(src: Path, dest: Path, *, head_dim: int) -> None:
     if sources:
         shutil.move(src.parent / sources.pop(), dest.parent / data_name)
         (dest.parent / data_name).chmod(0o644)  # onnx writes it owner-only; it is served
+
+
+# transformers.js feeds this input when a graph has it: 1 while generating (only the next
+# token's logits), 0 (every position) in a plain forward call, as in transformers.
+KEEP_LOGITS_INPUT = "num_logits_to_keep"
+_NORMS = ("SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization",
+          "LayerNormalization", "SkipLayerNormalization", "RMSNormalization")
+
+
+def _keep_last_logits(model: onnx.ModelProto) -> None:
+    """Slice the final norm's output to its last `num_logits_to_keep` positions (all when
+    0) before the lm_head. The builder computes logits for every prompt position, which
+    transformers.js throws away but for the last: a [prompt, vocab] float32 tensor in the
+    WASM heap (2 GB for a 4096-token prompt at Llama 3's 128256 tokens) and the lm_head's
+    work once per prompt token instead of once."""
+    graph = model.graph
+    if any(i.name == KEEP_LOGITS_INPUT for i in graph.input):
+        return
+    producers = {o: n for n in graph.node for o in n.output}
+    initializers = {t.name for t in graph.initializer}
+    hidden, frontier, seen = None, ["logits"], set()
+    while frontier and hidden is None:  # breadth first from the logits to the nearest norm
+        node = producers.get(frontier.pop(0))
+        if node is None or node.output[0] in seen:
+            continue
+        seen.add(node.output[0])
+        if node.op_type in _NORMS:
+            hidden = node.output[0]
+        frontier += [i for i in node.input if i and i not in initializers]
+    if hidden is None:
+        raise ValueError("no normalization feeds the logits: cannot slice the lm_head's input")
+    kept, p = f"{hidden}/kept", "/model/keep_logits"
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            if name == hidden:
+                node.input[index] = kept
+    graph.input.append(helper.make_tensor_value_info(KEEP_LOGITS_INPUT, TensorProto.INT64, []))
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array([0], np.int64), f"{p}/axis0"),
+        numpy_helper.from_array(np.array([np.iinfo(np.int64).max], np.int64), f"{p}/end"),
+        numpy_helper.from_array(np.array([1], np.int64), f"{p}/axis1"),
+    ])
+    nodes = [  # hidden[:, -k:] (k = 0: -0 = 0, every position)
+        helper.make_node("Neg", [KEEP_LOGITS_INPUT], [f"{p}/minus"], name=f"{p}/Neg"),
+        helper.make_node("Unsqueeze", [f"{p}/minus", f"{p}/axis0"], [f"{p}/start"],
+                         name=f"{p}/Unsqueeze"),
+        helper.make_node("Slice", [hidden, f"{p}/start", f"{p}/end", f"{p}/axis1"], [kept],
+                         name=f"{p}/Slice"),
+    ]
+    index = list(graph.node).index(producers[hidden]) + 1
+    for offset, new in enumerate(nodes):
+        graph.node.insert(index + offset, new)
 
 
 def _unfuse_quantized_gather(model: onnx.ModelProto) -> None:

@@ -28,17 +28,21 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 # Builder node names: /model/layers.N/attn/o_proj/MatMul, /model/layers.N/mlp/down_proj/MatMul.
-_LAYER = re.compile(r"^/model/layers\.(\d+)/")
+_LAYER = re.compile(r"^/model/layers\.(\d+)/\w+/(\w+)/")
+FLOAT_PROJECTIONS = ("o_proj", "down_proj")
+
+
+def keeps_float(projection: str, layer: int, num_layers: int) -> bool:
+    """Whether the q8 build keeps this layer's projection in float: every down_proj and
+    o_proj, and all of the first and the last layer's."""
+    return projection in FLOAT_PROJECTIONS or layer in (0, num_layers - 1)
 
 
 def float_matmuls(graph: onnx.GraphProto) -> list[str]:
-    """The MatMul nodes kept in float: every down_proj and o_proj, and the first and last
-    layer's."""
-    matmuls = [n.name for n in graph.node if n.op_type == "MatMul"]
-    layers = [int(m.group(1)) for name in matmuls if (m := _LAYER.match(name))]
-    edges = {min(layers), max(layers)} if layers else set()
-    return [name for name in matmuls if "/mlp/down_proj/" in name or "/attn/o_proj/" in name
-            or ((m := _LAYER.match(name)) and int(m.group(1)) in edges)]
+    """The names of the MatMul nodes keeps_float() picks."""
+    matmuls = [(n.name, _LAYER.match(n.name)) for n in graph.node if n.op_type == "MatMul"]
+    layers = 1 + max((int(m.group(1)) for _, m in matmuls if m), default=-1)
+    return [name for name, m in matmuls if m and keeps_float(m.group(2), int(m.group(1)), layers)]
 
 
 def quantize_int8(fp32_model: Path, out: Path) -> None:

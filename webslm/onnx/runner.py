@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from webslm.onnx.graph import KEEP_LOGITS_INPUT
+
 _NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
@@ -31,10 +33,13 @@ class OnnxLM:
             cache[name] = np.zeros(shape, _NP[meta.type])
         return cache
 
-    def forward(self, ids: list[int], cache: dict[str, np.ndarray], past: int):
-        """Run `ids` after `past` cached tokens; returns (float32 logits [len(ids), vocab], cache)."""
+    def forward(self, ids: list[int], cache: dict[str, np.ndarray], past: int, keep: int = 0):
+        """Run `ids` after `past` cached tokens; returns (float32 logits [len(ids), vocab], or
+        the last `keep` rows when keep > 0 as transformers.js asks while generating; cache)."""
         feeds = {"input_ids": np.array([ids], np.int64),
                  "attention_mask": np.ones((1, past + len(ids)), np.int64), **cache}
+        if KEEP_LOGITS_INPUT in self.inputs:
+            feeds[KEEP_LOGITS_INPUT] = np.array(keep, np.int64)
         if "position_ids" in self.inputs:
             feeds["position_ids"] = np.arange(past, past + len(ids), dtype=np.int64)[None]
         names = [o.name for o in self.session.get_outputs()]
@@ -48,9 +53,9 @@ class OnnxLM:
 
     def greedy(self, prompt: list[int], steps: int, stop: set[int] = frozenset()) -> list[int]:
         """Greedy ids after `prompt`: one prefill, then one token per step through the cache."""
-        logits, cache = self.forward(prompt, self._empty_cache(), 0)
+        logits, cache = self.forward(prompt, self._empty_cache(), 0, keep=1)
         out = [int(logits[-1].argmax())]
         while len(out) < steps and out[-1] not in stop:
-            logits, cache = self.forward([out[-1]], cache, len(prompt) + len(out) - 1)
+            logits, cache = self.forward([out[-1]], cache, len(prompt) + len(out) - 1, keep=1)
             out.append(int(logits[-1].argmax()))
         return out

@@ -16,7 +16,7 @@ from webslm.artifacts.chat_config import make_chat_config, write_chat_config
 from webslm.artifacts.conv_templates import build_conv_template
 from webslm.artifacts.manifest import model_record, vram_estimate_mb, write_manifest
 from webslm.artifacts.tensor_cache import TensorCacheWriter
-from webslm.compile.arch import find_architecture
+from webslm.compile.arch import find_architecture, published_config
 from webslm.compile.compiler import BuildShape, compile_model, export_module
 from webslm.compile.pipeline import webgpu_target
 from webslm.compile.webruntime import ensure_runtime_objects, link_model_library, toolchain_versions
@@ -27,7 +27,9 @@ from webslm.pipeline.convert import convert
 from webslm.pipeline.finetune import choose_schemes
 from webslm.pipeline.keep_adapter import KeptAdapter, check_base_build, kept_schemes
 from webslm.pipeline.library_cache import find_library, library_key, store_library
-from webslm.pipeline.onnx_build import onnx_artifact_id, onnx_expected_bytes, write_onnx_artifact
+from webslm.onnx import onnx_dtypes_for
+from webslm.pipeline.onnx_build import (onnx_artifact_id, onnx_expected_bytes, wasm_fit,
+                                        write_onnx_artifact)
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
 from webslm.registry import ModelEntry
@@ -84,6 +86,8 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         raise WebslmError(f"unknown backend {req.backend!r}", f"choose one of: {', '.join(BACKENDS)}")
     if req.webgpu:
         find_emcc()  # fail before any heavy work when the toolchain is missing
+    if req.source is None and req.source_spec is None:
+        check_before_download(req.entry, req.quantizations, req.backend, req.shape.context_window)
     source = req.source or _open(req)
     arch = find_architecture(source.config)
     build_conv_template(req.entry.chat_format, source.tokenizer_dir)  # before, not after, compiling
@@ -128,6 +132,15 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         say(f"built {onnx_target} in {time.time() - started:.0f}s")
         built.append(onnx_target)
     return built
+
+
+def check_before_download(entry: ModelEntry, quantizations: list[str], backend: str,
+                          context_window: int | None) -> None:
+    """Refuse what the models.yaml model's released config already rules out (ONNX builds
+    too large for a browser's WASM memory) before its weights are downloaded."""
+    released = published_config(entry.name)
+    if released and backend in ("onnx", "all") and onnx_dtypes_for(quantizations):
+        wasm_fit(released, quantizations, context_window or entry.context_window)
 
 
 def _open(req: BuildRequest) -> ModelSource:

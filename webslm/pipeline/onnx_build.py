@@ -11,11 +11,14 @@ from typing import Callable
 
 from webslm.artifacts.manifest import write_onnx_manifest
 from webslm.errors import WebslmError
-from webslm.onnx import export_onnx, onnx_dtypes_for
+from webslm.onnx import OnnxDtype, export_onnx, onnx_dtypes_for
+from webslm.onnx.wasm_memory import heap_bytes, largest_context, wasm_refusal
 from webslm.registry import ModelEntry
 from webslm.resources import TRANSFORMERS_JS, npm_pin
 from webslm.source.base import ModelSource
 
+# A CPU model that cannot hold a prompt this long in WASM memory is not worth a download.
+MIN_CPU_CONTEXT = 1024
 # The browser side of this backend, as web/package.json pins it.
 TRANSFORMERS_JS_VERSION = npm_pin(TRANSFORMERS_JS)
 
@@ -30,16 +33,45 @@ def onnx_toolchain() -> dict:
             "onnxruntime": version("onnxruntime"), "transformers_js": TRANSFORMERS_JS_VERSION}
 
 
+def wasm_fit(config: dict, quantizations: list[str], context_window: int
+             ) -> tuple[list[OnnxDtype], dict[str, int], dict[str, str]]:
+    """The ONNX dtypes to build, the context each CPU (float32-activation) dtype holds in
+    WASM memory (the build's, or less where that does not fit), and why any was left out:
+    one that cannot hold a MIN_CPU_CONTEXT-token prompt (or the build's, if shorter). Raises when nothing is left, so
+    `webslm build` can refuse from the config alone, before any download."""
+    dtypes = onnx_dtypes_for(quantizations)
+    if not dtypes:
+        raise WebslmError(f"none of {', '.join(quantizations)} has an ONNX build",
+                          "add --q4f32 (ONNX q8 + q4), --q4f16 (ONNX q4f16) or --q0f32 (ONNX fp32), or use --backend webgpu")
+    contexts, refused = {}, {}
+    least = min(MIN_CPU_CONTEXT, context_window)
+    for dtype in (d.name for d in dtypes if not d.needs_f16):
+        fits = largest_context(config, dtype)
+        if fits < least:
+            refused[dtype] = wasm_refusal(config, dtype, least)
+        else:
+            contexts[dtype] = min(context_window, fits)
+    kept = [d for d in dtypes if d.name not in refused]
+    if not kept:
+        raise WebslmError("the ONNX (CPU) build cannot run in a browser: "
+                          + "; ".join(refused.values()),
+                          "build the WebGPU artifacts alone with --backend webgpu")
+    return kept, contexts, refused
+
+
 def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: list[str],
                         out: Path, model_id: str, source_record: dict, context_window: int,
                         say: Callable[[str], None]) -> None:
     """Export into `out` (a staging directory the caller renames into place). A dtype with
     fp32 activations comes first: transformers.js loads it by default."""
-    dtypes = onnx_dtypes_for(quantizations)
+    dtypes, contexts, refused = wasm_fit(source.config, quantizations, context_window)
+    for reason in refused.values():
+        say(f"left out: {reason}")
+    for dtype, context in contexts.items():
+        if context < context_window:
+            say(f"ONNX {dtype} holds prompts of up to {context} tokens on the CPU (WASM memory), "
+                f"not {context_window}")
     dtypes.sort(key=lambda d: d.needs_f16)
-    if not dtypes:
-        raise WebslmError(f"none of {', '.join(quantizations)} has an ONNX build",
-                          "add --q4f32 (ONNX q8 + q4), --q4f16 (ONNX q4f16) or --q0f32 (ONNX fp32), or use --backend webgpu")
     started = time.time()
     tjs_config = export_onnx(source, dtypes, out, say=say)
     write_onnx_manifest(
@@ -49,6 +81,10 @@ def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: l
                "f16_dtypes": [d.name for d in dtypes if d.needs_f16],
                "default_dtype": tjs_config["dtype"],
                "context_window": context_window,
+               # each CPU dtype's context in WASM memory, what it needs there, what was left out
+               "wasm_context": contexts,
+               "wasm_bytes": {d: heap_bytes(source.config, d, n) for d, n in contexts.items()},
+               "wasm_refused": refused,
                "chat_format": entry.chat_format, "seconds": round(time.time() - started, 1)},
         source=source_record)
 

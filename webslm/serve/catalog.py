@@ -78,6 +78,8 @@ class BuiltModel:
                 "model_type": self.chat_config.get("model_type", ""),
                 "quantization": "onnx", "dtypes": build.get("dtypes", []),
                 "f16_dtypes": build.get("f16_dtypes", []),
+                "wasm_context": build.get("wasm_context", {}),
+                "wasm_refused": build.get("wasm_refused", {}),
                 "size_bytes": sum(f["bytes"] for f in self.manifest["files"].values()),
                 "dtype_bytes": self.dtype_bytes(),
                 "dtype_files": self.dtype_files(),

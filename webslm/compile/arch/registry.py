@@ -134,6 +134,15 @@ def architectures() -> list[Architecture]:
     return [unique[k] for k in sorted(unique)]
 
 
+def published_config(name: str) -> dict[str, Any] | None:
+    """The released config.json of the models.yaml model `name`, when an architecture
+    folder holds it (known before anything is downloaded)."""
+    for arch in architectures():
+        if name in arch.published:
+            return arch.published[name].config
+    return None
+
+
 def find_architecture(hf_config: dict[str, Any]) -> Architecture:
     names = hf_config.get("architectures") or []
     for name in names:
