@@ -4,7 +4,7 @@ run it. Per dtype: the greedy ids against onnxruntime in Python on the same file
 prefill and decode tok/s, and the WASM memory after load and after a long prompt next to
 webslm/onnx/wasm_memory.py's estimate. Writes results/onnx_full_size.json.
 
-    .venv/bin/python bench/onnx_full_size.py --model llama-3.2-1b [--context-window 2048]
+    .venv/bin/python bench/onnx_full_size.py --model llama-3.2-1b [--long 2048]
 
 About 30 minutes for Llama-3.2-1B on 2 cores (the build a third of it). Reuse a build with
 --dist DIR (a dist/ holding <model>-onnx), keep one with --keep DIR.
@@ -107,7 +107,9 @@ def top_margins(reference, prompt: list[int], ids: list[int]) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="llama-3.2-1b", choices=sorted(CONFIGS))
-    ap.add_argument("--context-window", type=int, default=2048)
+    ap.add_argument("--context-window", type=int, default=4096,
+                    help="the build's (each CPU dtype keeps what its WASM memory holds, and "
+                         "the page refuses a prompt that long: keep --long below it)")
     ap.add_argument("--dtypes", default="q8,q4")
     ap.add_argument("--tokens", type=int, default=8, help="greedy ids to compare")
     ap.add_argument("--long", type=int, default=1024, help="the long prompt's tokens")
