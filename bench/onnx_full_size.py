@@ -2,7 +2,11 @@
 ONNX backend, run by transformers.js on WASM in headless Chromium (WebGPU off), as the pages
 run it. Per dtype: the greedy ids against onnxruntime in Python on the same file, load time,
 prefill and decode tok/s, and the WASM memory after load and after a long prompt next to
-webslm/onnx/wasm_memory.py's estimate. Writes results/onnx_full_size.json.
+webslm/onnx/wasm_memory.py's estimate. Then the build's GGUF (Q8_0) and, written by the same
+writer for comparison, a Q4_0 one, each run by wllama (llama.cpp in WASM, the pages' first CPU
+engine): load time, prefill and decode tok/s at the same prompts, and the greedy text next to
+transformers on the GGUF's own weights (read back through its GGUF loader).
+Writes results/onnx_full_size.json.
 
     .venv/bin/python bench/onnx_full_size.py --model llama-3.2-1b [--long 2048]
 
@@ -42,6 +46,17 @@ PAGE_RUN = """async ([model, dtype, prompt, tokens, long]) => {
 }"""
 
 
+GGUF_RUN = """async ([model, qtype, prompt, tokens, longPrompt]) => {
+  const { createChat } = await import('./webslm.js');
+  const chat = await createChat({ model, engine: 'wllama', dtype: qtype });
+  const out = { info: chat.info };
+  out.short = await chat.greedyIds(prompt, tokens, { ignoreEos: true });
+  out.long = await chat.greedyIds(longPrompt, 2, { ignoreEos: true });
+  await chat.unload();
+  return out;
+}"""
+
+
 def build(model: str, context: int, work: Path) -> Path:
     from webslm.cli import main as webslm
 
@@ -53,16 +68,91 @@ def build(model: str, context: int, work: Path) -> Path:
     return dist
 
 
-def run_dtype(dist: Path, model: str, dtype: str, prompt: list[int], tokens: int,
-              long: int) -> dict:
-    from browser_helpers import attach_log, chromium, webslm_serve
+def add_gguf(artifact: Path, model: str, qtype: str, work: Path) -> None:
+    """Write a `qtype` GGUF of the same checkpoint (regenerated: it is seeded) into the
+    build and list it, so the page can load it as it loads the build's own Q8_0."""
+    from webslm.artifacts.gguf_file import gguf_filename, write_gguf
+    from webslm.artifacts.manifest import MANIFEST, file_table
+    from webslm.compile.arch import find_architecture
+    from webslm.registry import get_model
+    from webslm.source import open_source
 
-    from webslm.artifacts.onnx_files import onnx_filename
-    from webslm.onnx.runner import OnnxLM
+    manifest = json.loads((artifact / MANIFEST).read_text())
+    if qtype in manifest["build"].get("gguf", {}):
+        return
+    source = open_source(str(write_checkpoint(model, work / "ckpt", tokenizer_dir(model, work))))
+    arch = find_architecture(source.config)
+    files = write_gguf(source, arch.config_from_hf(source.config), arch.gguf, qtype=qtype,
+                       tokenizer_pre=get_model(model).gguf_tokenizer, name=model,
+                       out=artifact / gguf_filename(qtype))
+    names = [f.relative_to(artifact).as_posix() for f in files]
+    manifest["build"].setdefault("gguf", {})[qtype] = {
+        "file": names[0], "files": names, "context": manifest["build"]["context_window"]}
+    manifest["files"] = file_table(artifact)
+    (artifact / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(work / "ckpt")
+
+
+def run_gguf(dist: Path, model: str, qtype: str, prompt: str, tokens: int, long: int) -> dict:
+    from webslm.source import open_source
+
+    from tokenizers import Tokenizer
 
     artifact = dist / f"{model}-onnx"
-    reference = OnnxLM(artifact / "onnx" / onnx_filename(dtype))
-    expected = reference.greedy(prompt, tokens)
+    entry = json.loads((artifact / "webslm-manifest.json").read_text())["build"]["gguf"][qtype]
+    tokenizer = Tokenizer.from_file(str(artifact / "tokenizer.json"))
+    ids = tokenizer.encode(prompt, add_special_tokens=False).ids
+    long_prompt = tokenizer.decode((ids * (long // len(ids) + 1))[:long - 1])  # + BOS
+    got = in_page(dist, GGUF_RUN, [artifact.name, qtype, prompt, tokens, long_prompt])
+    if "error" in got:
+        return {"gguf": qtype, **got}
+    print(json.dumps({"gguf": qtype, "browser": got}), flush=True)  # kept if the reference fails
+    expected = _reference_text(open_source(str(artifact / entry["file"])), artifact, prompt, tokens)
+    short, long_run = got["short"]["usage"]["extra"]["timings"], got["long"]["usage"]["extra"]["timings"]
+    return {
+        "gguf": qtype, "text": got["short"]["text"], "transformers_text": expected,
+        "match": got["short"]["text"] == expected,
+        "load_s": round(got["info"]["loadSeconds"], 1), "threads": got["info"]["threads"],
+        "download_bytes": sum((artifact / n).stat().st_size for n in entry["files"]),
+        "prompt_tokens": short["prompt_n"], "prefill_tok_s": _rate(short, "prompt"),
+        # the first token comes with the prompt: the rest are decode steps
+        "decode_tok_s": _rate(short, "predicted"),
+        "long_prompt_tokens": long_run["prompt_n"],
+        "long_prompt_prefill_tok_s": _rate(long_run, "prompt"),
+    }
+
+
+def _rate(timings: dict, phase: str) -> float:
+    """llama.cpp's timings: {prompt,predicted}_n tokens in {prompt,predicted}_ms."""
+    return round(timings[f"{phase}_n"] / timings[f"{phase}_ms"] * 1000, 2)
+
+
+def _reference_text(source, artifact: Path, prompt: str, tokens: int) -> str:
+    """Greedy text from transformers on the GGUF's weights (read back by its GGUF support,
+    into the model of the build's config.json: the GGUF config reader drops Llama 3's rope
+    scaling), for comparison with llama.cpp's, which also quantizes activations to 8 bits, so
+    near-ties may part. Special tokens are left out, as llama.cpp's text leaves them out."""
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from webslm.verify.reference import load_weights_into
+
+    tokenizer = Tokenizer.from_file(str(artifact / "tokenizer.json"))
+    ids = tokenizer.encode(prompt).ids
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(artifact), dtype=torch.float32).eval()
+    load_weights_into(model, dict(source.tensors()))
+    with torch.no_grad():
+        out = model.generate(torch.tensor([ids]), max_new_tokens=tokens, do_sample=False,
+                             min_new_tokens=tokens)
+    return tokenizer.decode(out[0, len(ids):].tolist(), skip_special_tokens=True)
+
+
+def in_page(dist: Path, script: str, args: list) -> dict:
+    """Run `script` in the chat page of a served `dist` (headless Chromium, WebGPU off); an
+    allocation failure is a result here ({error, log}), not a crash."""
+    from browser_helpers import attach_log, chromium, webslm_serve
+
     log: list[str] = []
     with webslm_serve(dist, timeout=600) as url, chromium(webgpu=False) as ctx:
         page = ctx.new_page()
@@ -70,9 +160,22 @@ def run_dtype(dist: Path, model: str, dtype: str, prompt: list[int], tokens: int
         attach_log(page, log)
         page.goto(url)
         try:
-            got = page.evaluate(PAGE_RUN, [artifact.name, dtype, prompt, tokens, long])
-        except Exception as err:  # an allocation failure is a result here, not a crash
-            return {"dtype": dtype, "error": str(err).splitlines()[0], "log": log[-10:]}
+            return page.evaluate(script, args)
+        except Exception as err:
+            return {"error": str(err).splitlines()[0], "log": log[-10:]}
+
+
+def run_dtype(dist: Path, model: str, dtype: str, prompt: list[int], tokens: int,
+              long: int) -> dict:
+    from webslm.artifacts.onnx_files import onnx_filename
+    from webslm.onnx.runner import OnnxLM
+
+    artifact = dist / f"{model}-onnx"
+    reference = OnnxLM(artifact / "onnx" / onnx_filename(dtype))
+    expected = reference.greedy(prompt, tokens)
+    got = in_page(dist, PAGE_RUN, [artifact.name, dtype, prompt, tokens, long])
+    if "error" in got:
+        return {"dtype": dtype, **got}
     short, extra = got["short"], got["short"]["usage"]["extra"]
     margins = top_margins(reference, prompt, short["ids"])
     return {
@@ -110,7 +213,8 @@ def main() -> None:
     ap.add_argument("--context-window", type=int, default=4096,
                     help="the build's (each CPU dtype keeps what its WASM memory holds, and "
                          "the page refuses a prompt that long: keep --long below it)")
-    ap.add_argument("--dtypes", default="q8,q4")
+    ap.add_argument("--dtypes", default="q8,q4", help="ONNX dtypes transformers.js runs ('' for none)")
+    ap.add_argument("--ggufs", default="Q8_0,Q4_0", help="GGUF types wllama runs ('' for none)")
     ap.add_argument("--tokens", type=int, default=8, help="greedy ids to compare")
     ap.add_argument("--long", type=int, default=1024, help="the long prompt's tokens")
     ap.add_argument("--dist", type=Path, help="reuse this dist/ instead of building")
@@ -131,7 +235,7 @@ def main() -> None:
         artifact = dist / f"{a.model}-onnx"
         prompt = Tokenizer.from_file(str(artifact / "tokenizer.json")).encode(PROMPT).ids[:16]
         runs = []
-        for dtype in a.dtypes.split(","):
+        for dtype in filter(None, a.dtypes.split(",")):
             run = run_dtype(dist, a.model, dtype, prompt, a.tokens, a.long)
             run["download_bytes"] = (artifact / "onnx" / onnx_data_filename(dtype)).stat().st_size
             run["estimate"] = {"weights": weight_bytes(config, dtype),
@@ -140,13 +244,18 @@ def main() -> None:
                                                                       a.context_window)}
             print(json.dumps(run), flush=True)
             runs.append(run)
+        for qtype in filter(None, a.ggufs.split(",")):
+            add_gguf(artifact, a.model, qtype, Path(tmp))
+            run = run_gguf(dist, a.model, qtype, PROMPT, a.tokens, a.long)
+            print(json.dumps(run), flush=True)
+            runs.append(run)
         if a.keep and not a.dist:
             shutil.move(str(dist), str(a.keep))
     result = {"model": a.model, "context_window": a.context_window, "build_s": build_s,
               "prompt_tokens": len(prompt), "runs": runs}
     a.out.mkdir(exist_ok=True)
     (a.out / "onnx_full_size.json").write_text(json.dumps(result, indent=2))
-    raise SystemExit(0 if all(r.get("match_or_tie") for r in runs) else 1)
+    raise SystemExit(0 if all(r.get("match_or_tie", "error" not in r) for r in runs) else 1)
 
 
 if __name__ == "__main__":

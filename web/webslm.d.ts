@@ -2,9 +2,23 @@
 // webslm.js is declared here). docs/EMBEDDING.md describes the API in words.
 
 /** The engines webslm.js can run a model on, in the order it tries them. */
-export type EngineName = "webllm" | "transformers-webgpu" | "transformers-wasm";
+export type EngineName = "webllm" | "transformers-webgpu" | "wllama" | "transformers-wasm";
 /** The ONNX model transformers.js loads from an ONNX build. */
 export type OnnxDtype = "q8" | "q4" | "q4f16" | "fp32";
+/** The GGUF wllama (llama.cpp in WASM) loads from an ONNX build that carries one. */
+export type GgufType = "Q8_0";
+
+/** One GGUF file of an ONNX build (its gguf/ folder), for wllama. */
+export interface GgufEntry {
+  /** Relative to the build's url ("gguf/model.Q8_0.gguf"): the first shard. */
+  file: string;
+  /** Every shard, first first (one file for small models). */
+  files?: string[];
+  /** All shards together. */
+  bytes: number;
+  /** The n_ctx wllama loads it with. */
+  context: number;
+}
 
 /** What createChat reports while it loads a model. */
 export interface Progress {
@@ -53,6 +67,8 @@ export interface ModelBuild {
   wasm_context?: Record<string, number>;
   /** An ONNX build's CPU dtypes left out as too large for WASM memory, with the reason. */
   wasm_refused?: Record<string, string>;
+  /** An ONNX build's GGUF files for wllama, by ggml type ({} or absent: none). */
+  gguf?: Partial<Record<GgufType | string, GgufEntry>>;
   required_features?: string[];
   /** Bytes of the build's own files (a fine-tune: what it adds to its base). */
   size_bytes?: number;
@@ -81,8 +97,10 @@ export interface EngineChoice {
   engine: EngineName | null;
   build: ModelBuild | null;
   device?: "webgpu" | "wasm";
-  dtype?: OnnxDtype | string | null;
+  dtype?: OnnxDtype | GgufType | string | null;
   threads?: number;
+  /** wllama's GGUF entry, when engine is "wllama". */
+  gguf?: GgufEntry;
   reason: string;
   /** Why each engine before the chosen one was passed over. */
   tried: string[];
@@ -106,10 +124,12 @@ export interface CreateChatOptions {
   /** Force an engine (default: the page URL's ?engine=, else the best this browser runs). */
   engine?: EngineName;
   /** Force the ONNX model transformers.js loads (default: the page URL's ?dtype=, else q8 on
-   * the CPU and q4/q4f16 on WebGPU). */
-  dtype?: OnnxDtype;
+   * the CPU and q4/q4f16 on WebGPU), or the GGUF type wllama loads ("Q8_0"). */
+  dtype?: OnnxDtype | GgufType;
   /** The folder of onnxruntime-web's WASM files (default: <baseUrl>vendor/ort/). */
   wasmPaths?: string;
+  /** The URL of wllama's WASM file (default: <baseUrl>vendor/wllama/wasm/wllama.wasm). */
+  wllamaWasm?: string;
   /** WebLLM's log level. */
   logLevel?: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
   /** WebLLM's ChatOptions, passed to its reload(). */
@@ -287,7 +307,7 @@ export function needsF16(model: { quantization?: string; required_features?: str
 /** The builds of `models` that are fine-tunes of `build` (their `base` is its id). */
 export function fineTunesOf(build: ModelBuild, models: ModelBuild[]): ModelBuild[];
 /** What loading `build` downloads, in words ("1.2 MB", or a fine-tune's own bytes plus its base's shared ones). */
-export function describeDownload(build: ModelBuild, dtype?: OnnxDtype | ""): string;
+export function describeDownload(build: ModelBuild, dtype?: OnnxDtype | GgufType | ""): string;
 /** `baseUrl` made absolute (against the page) with a trailing "/". */
 export function siteBase(baseUrl?: string): string;
 /** The folder webslm.js was loaded from (the default baseUrl of a served site). */
@@ -302,16 +322,20 @@ export function chooseBuild(models: ModelBuild[], gpu: GpuInfo, wanted?: string)
 export const ENGINES: Readonly<Record<EngineName, string>>;
 export const ENGINE_ORDER: EngineName[];
 export function chooseEngine(models: ModelBuild[], gpu: GpuInfo, options?: {
-  wanted?: string; engine?: EngineName | ""; dtype?: OnnxDtype | ""; isolated?: boolean; cores?: number;
+  wanted?: string; engine?: EngineName | ""; dtype?: OnnxDtype | GgufType | ""; isolated?: boolean; cores?: number;
+  /** Whether wllama runs in this browser (default: wllamaRuns()). */
+  wllama?: boolean;
 }): EngineChoice;
 export function engineFromUrl(href?: string): EngineName | "";
-export function dtypeFromUrl(href?: string): OnnxDtype | "";
+export function dtypeFromUrl(href?: string): OnnxDtype | GgufType | "";
+/** Whether wllama's WASM build runs here (WebAssembly JSPI and Memory64: Chrome and Edge 137+). */
+export function wllamaRuns(wasm?: unknown): boolean;
 export function wasmThreads(isolated?: boolean, cores?: number): number;
 /** Whether the choice computes on the CPU: WASM, or WebGPU on a software adapter (SwiftShader). */
 export function runsOnCpu(choice: EngineChoice, gpu: GpuInfo): boolean;
 /** "Engine: WebLLM on WebGPU", with the dtype, and "(software, on the CPU)" where so; "" for none. */
 export function engineLabel(choice: EngineChoice, gpu: GpuInfo): string;
-/** The tokens (prompt + answer) the choice holds: a CPU model's own where its WASM memory holds fewer. */
+/** The tokens (prompt + answer) the choice holds: wllama's GGUF context; a CPU model's own where its WASM memory holds fewer. */
 export function contextOf(choice: EngineChoice): number | null;
 
 export function parseProgress(report: { progress?: number; timeElapsed?: number; text?: string }, weightBytes?: number): Progress;

@@ -8,7 +8,8 @@
 //
 // Importing it also defines <webslm-chat>. The chat page and the form demo use this module
 // too: there is one code path for listing models, choosing an engine and a build, and
-// talking to the engine (WebLLM on WebGPU, or transformers.js on WebGPU or WASM).
+// talking to the engine (WebLLM on WebGPU, transformers.js on WebGPU or WASM, or wllama,
+// llama.cpp in WASM, for the GGUF an ONNX build carries).
 
 import { installOfflineWorker, registerOffline as registerAt } from "./static/offline-sw.js";
 import { defineChatElement } from "./static/chat-element.js";
@@ -16,7 +17,7 @@ import { defineChatElement } from "./static/chat-element.js";
 export { createChat, importWebLLM } from "./static/chat-client.js";
 export { loadModels, familyOf, needsF16, fineTunesOf, describeDownload, siteBase, SITE_ROOT } from "./static/models.js";
 export { probeGPU, chooseBuild, buildProblems, isSoftwareAdapter, REQUIRED_LIMITS } from "./static/gpu.js";
-export { chooseEngine, engineFromUrl, dtypeFromUrl, wasmThreads, engineLabel, runsOnCpu, contextOf, ENGINES, ENGINE_ORDER } from "./static/engines.js";
+export { chooseEngine, engineFromUrl, dtypeFromUrl, wasmThreads, wllamaRuns, engineLabel, runsOnCpu, contextOf, ENGINES, ENGINE_ORDER } from "./static/engines.js";
 export { JsonSchemaConstraint, canConstrain, maskScores } from "./static/json-constraint.js";
 export { parseProgress, describeProgress, formatBytes } from "./static/progress.js";
 export { explainError } from "./static/errors.js";

@@ -265,7 +265,7 @@ def make_parser() -> argparse.ArgumentParser:
     bn.add_argument("--new-tokens", type=int, default=32, help="tokens decoded per prompt")
     bn.add_argument("--runs", type=int, default=3, help="browser launches per engine")
     bn.add_argument("--dist", default="dist", help="where named models are built")
-    bn.add_argument("--gguf", help="the GGUF wllama runs (default: the build's GGUF source)")
+    bn.add_argument("--gguf", help="the GGUF wllama runs (default: the ONNX build's Q8_0 GGUF, else a GGUF source)")
     bn.add_argument("--threads", type=int,
                     help="WASM threads of wllama and transformers.js (default: their own)")
     bn.add_argument("--onnx-dtype", default="q8", choices=("q8", "q4", "q4f16", "fp32"),

@@ -135,7 +135,7 @@ def engine_checks() -> list[Check]:
     engines = [("WebLLM", [resources.WEBLLM_LIB], "serve, export-site"),
                ("transformers.js", [resources.TRANSFORMERS_DIST, *resources.ORT_FILES],
                 "serve, export-site"),
-               ("wllama", [resources.WLLAMA_ESM], "bench")]
+               ("wllama", [resources.WLLAMA_ESM], "serve, export-site, bench")]
     checks = []
     for name, paths, needed_for in engines:
         absent = [p for p in paths if not (web / p).exists()]

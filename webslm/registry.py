@@ -29,6 +29,7 @@ class ModelEntry:
     quantizations: tuple[str, ...]
     gated: bool = False
     aliases: tuple[str, ...] = ()  # other names adapters give as their base (hub ids)
+    gguf_tokenizer: str | None = None  # llama.cpp's pre-tokenizer name; None: no GGUF
 
     def known_as(self, name: str) -> bool:
         """Whether an adapter's base_model_name_or_path names this model."""

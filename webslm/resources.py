@@ -28,7 +28,7 @@ SHIPPED_TREES = ("web",)              # all of web/ but node_modules (NPM_* belo
 # web/package.json's pins (`npm ci`); nothing is fetched from a CDN.
 WEBLLM_LIB = "node_modules/@mlc-ai/web-llm/lib"
 TRANSFORMERS_DIST = "node_modules/@huggingface/transformers/dist"
-WLLAMA_ESM = "node_modules/@wllama/wllama/esm"          # `webslm bench` only
+WLLAMA_ESM = "node_modules/@wllama/wllama/esm"          # the CPU engine for GGUFs, and `webslm bench`
 ORT_DIST = "node_modules/onnxruntime-web/dist"
 # Of onnxruntime-web's 140 MB only the builds transformers.js loads (its bundled JS is the
 # same onnxruntime-web version, pinned by web/package-lock.json).

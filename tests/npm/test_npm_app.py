@@ -2,11 +2,13 @@
 tests/npm/app (Vite and TypeScript pinned there), type-check it with `tsc --noEmit`, bundle it
 with `vite build`, serve the bundle next to a `webslm export-site` of SmolLM2 (the static
 server docs/EMBEDDING.md documents, with COOP/COEP), and in headless Chromium on SwiftShader:
-the app fills a form through createChat(...).fillForm(...) on the WASM engine
-(transformers.js, ONNX build), and chats through WebLLM when forced with ?engine=webllm.
+the app fills a form through createChat(...).fillForm(...) on the first CPU engine unforced
+(wllama, the build's GGUF) and on transformers.js (ONNX build) when forced, and chats through
+WebLLM when forced with ?engine=webllm.
 
 The engines must come from the bundle (bare specifiers resolved by Vite), the models and
-onnxruntime-web's WASM files from the export, and nothing from another host."""
+the engines' WASM files (onnxruntime-web's, wllama's) from the export, and nothing from
+another host."""
 
 from __future__ import annotations
 
@@ -91,24 +93,33 @@ def run_app(ctx, base: str, query: dict) -> tuple[dict, list[str], list[str]]:
 def assert_served_locally(base: str, requested: list[str]):
     assert all(u.startswith((base, "blob:", "data:")) for u in requested), \
         [u for u in requested if not u.startswith(base)]
-    assert not [u for u in requested if "/site/vendor/web-llm/" in u or "/site/vendor/transformers/" in u], \
+    assert not [u for u in requested if "/site/vendor/web-llm/" in u or "/site/vendor/transformers/" in u
+                or u.endswith("/site/vendor/wllama/index.js")], \
         "the engines come from the bundle, not from the export's vendor/ copies"
     assert any(u.startswith(base + "assets/") for u in requested), requested
 
 
-def test_app_fills_a_form_on_the_wasm_engine(app_site):
+# engine asked for -> (engine that runs, the export's folder its WASM comes from)
+CPU_ENGINES = {"": ("wllama", "site/vendor/wllama/wasm/"),
+               "transformers-wasm": ("transformers-wasm", "site/vendor/ort/")}
+
+
+@pytest.mark.parametrize("asked", CPU_ENGINES)
+def test_app_fills_a_form_on_a_cpu_engine(app_site, asked):
     base, ctx = app_site
-    outcome, requested, log = run_app(ctx, base, {"task": "fill", "text": SIGNATURE})
+    params = {"task": "fill", "text": SIGNATURE, **({"engine": asked} if asked else {})}
+    outcome, requested, log = run_app(ctx, base, params)
     assert outcome.get("error") is None, (outcome, log[-30:])
-    # SwiftShader is a software adapter: the CPU engine wins without being forced.
-    assert outcome["engine"] == "transformers-wasm", outcome
+    # SwiftShader is a software adapter: the first CPU engine (wllama) wins unforced.
+    engine, wasm = CPU_ENGINES[asked]
+    assert outcome["engine"] == engine, outcome
     fill = outcome["fill"]
     print(f"fill answer: {fill['raw']}")
     assert fill["values"]["name"] == "John Smith", fill
     assert fill["values"]["email"] == "john.smith@acme.com", fill
     assert {"name", "email"} <= set(fill["filled"]), fill
     assert_served_locally(base, requested)
-    assert any(u.startswith(base + "site/vendor/ort/") for u in requested), "ONNX Runtime's WASM from the export"
+    assert any(u.startswith(base + wasm) for u in requested), f"{engine}'s WASM from the export"
 
 
 def test_app_chats_through_webllm_when_forced(app_site):

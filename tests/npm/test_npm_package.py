@@ -14,7 +14,7 @@ import pytest
 
 from npm_helpers import WEB, pack_listing
 
-ENGINES = {"@mlc-ai/web-llm": "0.2.86", "@huggingface/transformers": "4.3.1"}
+ENGINES = {"@mlc-ai/web-llm": "0.2.86", "@huggingface/transformers": "4.3.1", "@wllama/wllama": "3.13.0"}
 # The one worker pattern bundlers follow (after "new Worker(").
 WORKER = re.compile(r'new URL\("\./[\w-]+\.js", import\.meta\.url\), \{ type: "module" \}\)')
 # Relative module references: static and dynamic imports, re-exports, worker URLs.
@@ -47,7 +47,7 @@ def test_package_json_is_the_npm_package():
     assert manifest["type"] == "module"
     assert manifest["exports"]["."] == {"types": "./webslm.d.ts", "default": "./webslm.js"}
     assert manifest["dependencies"] == ENGINES, "users get exactly the engines webslm builds for"
-    assert "@wllama/wllama" in manifest["devDependencies"], "wllama is for `webslm bench` only"
+    assert "@wllama/wllama" not in manifest.get("devDependencies", {}), "wllama is a CPU engine of webslm.js"
     lock = json.loads((WEB / "package-lock.json").read_text())
     root = lock["packages"][""]
     assert (root["dependencies"], root["devDependencies"]) == (manifest["dependencies"], manifest["devDependencies"]), \

@@ -88,6 +88,7 @@ def test_smollm2_verify_cli_reports_every_dtype(smollm2_onnx_dist, capsys, tmp_p
     assert main(["verify", str(artifact)]) == 0
     out = capsys.readouterr().out
     assert "onnx q4 " in out and "onnx q8 " in out and "onnx fp32" in out
+    assert "gguf Q8_0 " in out  # the CPU engine's GGUF, read back through transformers
     assert out.rstrip().endswith("PASS")
 
 

@@ -124,7 +124,8 @@ def test_models_doctor_build_serve_export(user):
     site = work / "site"
     for rel in ("index.html", "form.html", "webslm.js", "api/models.json",
                 "vendor/web-llm/index.js", "vendor/transformers/transformers.js",
-                "vendor/ort/ort-wasm-simd-threaded.wasm",
+                "vendor/ort/ort-wasm-simd-threaded.wasm", "vendor/wllama/index.js",
+                "vendor/wllama/wasm/wllama.wasm",
                 f"models/{MODEL_ID}/resolve/main/mlc-chat-config.json"):
         assert (site / rel).is_file(), rel
 
@@ -139,7 +140,7 @@ def check_served_site(webslm: Path, work: Path, env: dict):
         models = json.loads(get(base + "api/models"))
         assert [r["model_id"] for r in models["model_list"]] == [MODEL_ID]
         for rel in ("webslm.js", "vendor/web-llm/index.js", "vendor/transformers/transformers.js",
-                    "vendor/ort/ort-wasm-simd-threaded.mjs",
+                    "vendor/ort/ort-wasm-simd-threaded.mjs", "vendor/wllama/index.js",
                     f"models/{MODEL_ID}/resolve/main/mlc-chat-config.json"):
             assert get(base + rel), rel
     finally:

@@ -62,7 +62,8 @@ def test_webllm_answers_with_the_fine_tune(finetune_dist):
 
 @pytest.mark.browser
 def test_the_wasm_engine_answers_with_the_fine_tune(smollm2_lora, tmp_path):
-    """`webslm build NAME --lora DIR`: the ONNX export sees the merged model."""
+    """`webslm build NAME --lora DIR`: the CPU engine's GGUF (wllama, the page's first CPU
+    engine) holds the merged model."""
     from browser_helpers import ask, chromium, load_model, open_page, set_sampling, webslm_serve
 
     dist = tmp_path / "dist"
@@ -73,7 +74,7 @@ def test_the_wasm_engine_answers_with_the_fine_tune(smollm2_lora, tmp_path):
     with webslm_serve(dist) as url, chromium(webgpu=False) as ctx:
         page = open_page(ctx, url, log)
         load_model(page, log, timeout=300)
-        assert page.evaluate("() => window.webslmPage.chat.engine") == "transformers-wasm"
+        assert page.evaluate("() => window.webslmPage.chat.engine") == "wllama"
         set_sampling(page, temperature=0, max_tokens=16)
         answer = ask(page, QUESTION, log, timeout=300)
     assert answer["error"] is None, log[-20:]

@@ -214,16 +214,19 @@ def onnx_site(smollm2_onnx_dist, tmp_path_factory):
         yield artifact, url
 
 
-def test_wrong_length_onnx_data_is_caught_and_a_good_copy_then_loads(onnx_site):
+@pytest.mark.parametrize("engine, name", [
+    ("wllama", "gguf/model.Q8_0.gguf"),                         # the CPU engine's default
+    ("transformers-wasm", "onnx/model_quantized.onnx_data"),    # q8: its ONNX model
+])
+def test_wrong_length_cpu_model_is_caught_and_a_good_copy_then_loads(onnx_site, engine, name):
     artifact, url = onnx_site
     files = manifest_files(artifact)
-    name = "onnx/model_quantized.onnx_data"  # q8: what the CPU engine loads by default
     bad = artifact / name
     with chromium(webgpu=False) as ctx:
         with damaged(bad, bad.read_bytes() + bytes(4096)):
-            result = create_chat(ctx, url, artifact.name)
+            result = create_chat(ctx, url, artifact.name, engine=engine)
             assert_caught(result, name, files, None)
             assert "longer than the manifest says" in result["message"]
-            error = chat_page_error(ctx, url)
+            error = chat_page_error(ctx, url, f"?engine={engine}")
             assert name in error and "integrity check" in error, error
-        assert create_chat(ctx, url, artifact.name) == {"ok": True}
+        assert create_chat(ctx, url, artifact.name, engine=engine) == {"ok": True}

@@ -1,6 +1,8 @@
-"""No WebGPU at all (navigator.gpu absent): the chat page and the form demo fall back to the
-ONNX build of SmolLM2-135M in transformers.js on WASM, say so on the engine badge, answer the
-France question with Paris, and fill the contact form with schema-constrained JSON.
+"""No WebGPU at all (navigator.gpu absent), transformers.js on WASM asked for by name
+(?engine=transformers-wasm; unasked, the pages take wllama on the build's GGUF first:
+test_wllama_engine.py): the chat page and the form demo run the ONNX build of SmolLM2-135M,
+say so on the engine badge, answer the France question with Paris, and fill the contact form
+with schema-constrained JSON.
 
 The CPU's default model is q8 (int8 matmuls: several times faster there than q4). The France
 question is asked of q4 (?dtype=q4): its first token is a coin toss even for the float model
@@ -30,12 +32,12 @@ def badge(page) -> dict:
 
 def test_chat_page_picks_the_wasm_engine_and_q8(site):
     url, ctx = site
-    page = open_page(ctx, url, [])
+    page = open_page(ctx, url + "?engine=transformers-wasm", [])
     assert badge(page) == {"engine": "transformers-wasm", "hidden": False,
                            "text": "Engine: transformers.js on WASM (CPU) (q8)"}
     status = page.text_content("#gpu-status")
     assert "WebGPU" in status and "smollm2-135m-onnx (q8)" in status, status
-    assert "smollm2-135m has no WebLLM build here" in status and ".." not in status, status
+    assert ".." not in status, status
     assert "2 threads" in status or "1 thread" in status, status
     assert "runs in this browser, on your CPU" in page.text_content("#messages .empty")
 
@@ -96,7 +98,7 @@ def test_url_parameter_forces_an_engine(site):
 def test_form_demo_fills_on_the_wasm_engine(site):
     url, ctx = site
     log: list[str] = []
-    page = open_page(ctx, url + "form.html", log)
+    page = open_page(ctx, url + "form.html?engine=transformers-wasm", log)
     assert page.evaluate("() => document.getElementById('engine-badge').dataset.engine") == "transformers-wasm"
     result, values, seconds = fill_form(page, SIGNATURE, log, timeout=600)
     print(f"WASM fill took {seconds:.0f} s; answer: {result['raw']}")

@@ -23,10 +23,16 @@ export function cachesOf(build) {
   return isOnnx(build) ? [ONNX_CACHE] : WEBLLM_CACHES;
 }
 
-/** The files one dtype of an ONNX build loads: the shared ones and its own graph and data
- * (every file, for a WebLLM build). */
+/** The GGUF files an ONNX build carries for wllama (gguf/...), by ggml type. */
+const ggufFiles = (build) => Object.fromEntries(Object.entries(build.gguf || {})
+  .map(([type, g]) => [type, g.files?.length ? g.files : [g.file]]));
+
+/** The files one dtype of an ONNX build loads: the shared ones and its own graph and data;
+ * for a GGUF type (wllama's Q8_0) its one file; every file, for a WebLLM build. */
 export function dtypeFiles(build, dtype) {
-  const others = new Set(Object.entries(build.dtype_files || {}).filter(([d]) => d !== dtype).flatMap(([, names]) => names));
+  const gguf = ggufFiles(build);
+  if (gguf[dtype]) return gguf[dtype].filter((name) => name in (build.files || {}));
+  const others = new Set(Object.entries({ ...build.dtype_files, ...gguf }).filter(([d]) => d !== dtype).flatMap(([, names]) => names));
   return Object.keys(build.files || {}).filter((name) => !others.has(name));
 }
 
@@ -51,7 +57,7 @@ export function isShared(build, base, file) {
  * verified against this build's hashes count. `files`..`totalBytes` are its own files; a
  * fine-tune's base shards are `shared*` (they are the base's, counted there too). A build is
  * complete when it loads without a download: every file, shared ones included, or for an
- * ONNX build one dtype (`dtypes`).
+ * ONNX build one dtype (`dtypes`; its GGUF counts as the dtype "Q8_0").
  */
 export async function cachedState(build, base) {
   const table = buildFiles(build, base);
@@ -67,8 +73,8 @@ export async function cachedState(build, base) {
   const files = loaded.filter((f) => !isShared(build, base, f));
   const shared = loaded.filter((f) => isShared(build, base, f));
   const sum = (list) => list.reduce((n, f) => n + f.bytes, 0);
-  const dtypes = Object.keys(build.dtype_files || {})
-    .filter((dtype) => dtypeFiles(build, dtype).every((name) => found.has(name)));
+  const dtypes = [...Object.keys(build.dtype_files || {}), ...Object.keys(build.gguf || {})]
+    .filter((dtype) => { const names = dtypeFiles(build, dtype); return names.length > 0 && names.every((name) => found.has(name)); });
   const held = files.filter((f) => found.has(f.name));
   const heldShared = shared.filter((f) => found.has(f.name));
   return {

@@ -1,15 +1,17 @@
 // createChat(): one model, loaded in a Web Worker, behind an OpenAI-style API.
 // This is the single code path: the chat page, the form demo, <webslm-chat> and embedders
 // all come through here, so model-list loading, engine choice (engines.js: WebLLM on
-// WebGPU, else transformers.js on WebGPU, else on WASM) and build choice happen in one place.
+// WebGPU, else transformers.js on WebGPU, else wllama (llama.cpp) on WASM when the ONNX
+// build carries a GGUF, else transformers.js on WASM) and build choice happen in one place.
 
 import { loadModels, siteBase } from "./models.js";
 import { probeGPU } from "./gpu.js";
 import { chooseEngine, engineFromUrl, dtypeFromUrl } from "./engines.js";
 import { createTransformersChat } from "./tjs-client.js";
+import { createWllamaChat } from "./wllama-client.js";
 import { parseProgress } from "./progress.js";
 import { fillForm } from "./form-fill.js";
-import { importWebLLM, ortWasmFolder } from "./engine-modules.js";
+import { importWebLLM, ortWasmFolder, wllamaWasmUrl } from "./engine-modules.js";
 import { startWorker, workerFailure } from "./start-worker.js";
 
 export { importWebLLM };
@@ -30,19 +32,28 @@ const startEngineWorker = () => startWorker(
  *   transformers.js engine, absolute or relative to the page (default: <baseUrl>vendor/ort/)
  * @param {(p: object) => void} [opts.onProgress] {stage, label, fraction, loadedBytes, totalBytes, text}
  * @param {(e: {event, message}) => void} [opts.onGpuEvent] device lost / out-of-memory, as they happen
- * @param {string} [opts.engine] force "webllm", "transformers-webgpu" or "transformers-wasm"
- *   (default: the page URL's ?engine=, else the best this browser supports)
+ * @param {string} [opts.wllamaWasm] the URL of wllama's WASM file (default:
+ *   <baseUrl>vendor/wllama/wasm/wllama.wasm)
+ * @param {string} [opts.engine] force "webllm", "transformers-webgpu", "wllama" or
+ *   "transformers-wasm" (default: the page URL's ?engine=, else the best this browser supports)
  * @param {string} [opts.dtype] force the ONNX dtype transformers.js loads (q8, q4, q4f16, fp32;
- *   default: the page URL's ?dtype=, else q8 on the CPU and q4/q4f16 on WebGPU)
+ *   default: the page URL's ?dtype=, else q8 on the CPU and q4/q4f16 on WebGPU), or the GGUF
+ *   type wllama loads (Q8_0)
  * Throws (before any download) when no build fits this browser; err.choice tells why.
  * The chat's `engine` and `choice.reason` say which engine runs and why.
  */
-export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions, engine: forced, dtype, wasmPaths } = {}) {
+export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions, engine: forced, dtype, wasmPaths, wllamaWasm } = {}) {
   listing ||= await loadModels(baseUrl);
   gpu ||= await probeGPU();
   const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? engineFromUrl(), dtype: dtype ?? dtypeFromUrl() });
   if (!choice.engine) {
     throw Object.assign(new Error(choice.reason), { name: "NoUsableBuildError", choice, gpu });
+  }
+  if (choice.engine === "wllama") {
+    const chat = await createWllamaChat(choice, { base: listing.base, onProgress,
+      wasmUrl: wllamaWasm ? new URL(wllamaWasm, globalThis.location?.href).href : wllamaWasmUrl(listing.base) });
+    const fill = (form, text, opts) => fillForm(chat, form, text, opts);
+    return Object.assign(chat, { build: choice.build, choice, gpu, listing, fillForm: fill });
   }
   if (choice.engine !== "webllm") {
     const chat = await createTransformersChat(choice, { base: listing.base, onProgress,

@@ -1,4 +1,4 @@
-// Where the two engines' code comes from, in one place.
+// Where the engines' code comes from, in one place (WebLLM, transformers.js, wllama).
 //
 // An app built with a bundler (`npm install webslm`) gets them from node_modules: the bare
 // specifiers below are what Vite, webpack and esbuild resolve and split into lazy chunks, so
@@ -11,7 +11,10 @@
 const SITE_COPY = {
   "@mlc-ai/web-llm": "../vendor/web-llm/index.js",
   "@huggingface/transformers": "../vendor/transformers/transformers.js",
+  "@wllama/wllama": "../vendor/wllama/index.js",
 };
+// wllama's one WASM file (its worker's code is inside index.js), under the site root.
+const WLLAMA_WASM = "vendor/wllama/wasm/wllama.wasm";
 const ORT_FOLDER = "vendor/ort/";
 
 async function fromPackageOrSite(load, specifier) {
@@ -40,6 +43,19 @@ let transformers = null;
 export function importTransformers() {
   transformers ||= fromPackageOrSite(() => import("@huggingface/transformers"), "@huggingface/transformers");
   return transformers;
+}
+
+let wllama = null;
+/** wllama's module (llama.cpp in WASM), imported once, on first use. */
+export function importWllama() {
+  wllama ||= fromPackageOrSite(() => import("@wllama/wllama"), "@wllama/wllama");
+  return wllama;
+}
+
+/** wllama's WASM file under the webslm site at `base` (the folder of api/models.json). An
+ * app built with a bundler serves it from there too (the site's vendor/wllama/ copy). */
+export function wllamaWasmUrl(base) {
+  return new URL(WLLAMA_WASM, base).href;
 }
 
 /** ONNX Runtime's WASM files under the webslm site at `base` (the folder of api/models.json). */

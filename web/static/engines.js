@@ -1,21 +1,28 @@
 // Which engine runs a model in this browser, decided before anything is downloaded:
 //   1. WebLLM on WebGPU          (f16 build when the GPU has shader-f16, else the f32 build)
 //   2. transformers.js on WebGPU (the ONNX build: q4f16 with shader-f16, else q4)
-//   3. transformers.js on WASM   (the ONNX q8 build on the CPU, else q4; threads when the
-//                                 page is cross-origin isolated)
-// A software WebGPU adapter (SwiftShader and the like) is passed over for 3 when the ONNX
-// build has a CPU model: WebGPU emulated on the CPU decodes about 100x slower.
-// ?engine=webllm|transformers-webgpu|transformers-wasm in the page URL forces one, and
-// ?dtype=q8|q4|q4f16|fp32 the ONNX model transformers.js loads.
+//   3. wllama on WASM            (llama.cpp on the CPU: the Q8_0 GGUF an ONNX build carries
+//                                 under gguf/; it loads ~7x faster than the ONNX q8 model
+//                                 and downloads about half as much)
+//   4. transformers.js on WASM   (the ONNX q8 build on the CPU, else q4)
+// WASM engines use threads when the page is cross-origin isolated. A software WebGPU
+// adapter (SwiftShader and the like) is passed over for 3 and 4 when the ONNX build has a
+// CPU model (a GGUF, or a dtype without f16): WebGPU emulated on the CPU decodes about 100x
+// slower. ?engine=webllm|transformers-webgpu|wllama|transformers-wasm in the page URL
+// forces one, and ?dtype=q8|q4|q4f16|fp32 the ONNX model transformers.js loads (a forced
+// ONNX dtype passes wllama over; ?dtype=Q8_0 names the GGUF).
 
 import { chooseBuild } from "./gpu.js";
 
 export const ENGINES = {
   webllm: "WebLLM on WebGPU",
   "transformers-webgpu": "transformers.js on WebGPU",
+  wllama: "llama.cpp (wllama) on WASM (CPU)",
   "transformers-wasm": "transformers.js on WASM (CPU)",
 };
 export const ENGINE_ORDER = Object.keys(ENGINES);
+/** The engines that compute on the CPU (WASM) whatever the GPU. */
+const CPU_ENGINES = new Set(["wllama", "transformers-wasm"]);
 
 // WebGPU on a software adapter (SwiftShader) computes on the CPU.
 const onSoftwareGpu = (choice, gpu) => choice.device === "webgpu" && !!gpu?.software;
@@ -35,11 +42,23 @@ export function engineLabel(choice, gpu) {
 
 export const isOnnx = (m) => m.engine === "transformers.js";
 
-/** The tokens a choice holds: a CPU (WASM) model's own context where its WASM memory
- * holds less than the build's (the build's wasm_context), else the build's. */
+/** The GGUF files an ONNX build carries for wllama, by ggml type: {Q8_0: {file, bytes, context}}. */
+export const ggufOf = (m) => (m && m.gguf) || {};
+
+/** The GGUF type wllama loads from `build` (Q8_0 first), or "". */
+export function ggufType(build, forced = "") {
+  const types = Object.keys(ggufOf(build));
+  if (forced) return types.includes(forced) ? forced : "";
+  return types.includes("Q8_0") ? "Q8_0" : types[0] || "";
+}
+
+/** The tokens a choice holds: wllama's GGUF its own context (the n_ctx it loads with); a
+ * CPU (WASM) ONNX model's own context where its WASM memory holds less than the build's
+ * (the build's wasm_context), else the build's. */
 export function contextOf(choice) {
   const build = choice.build;
   if (!build) return null;
+  if (choice.engine === "wllama") return ggufOf(build)[choice.dtype]?.context || build.context_window;
   return (choice.device === "wasm" && build.wasm_context?.[choice.dtype]) || build.context_window;
 }
 
@@ -53,17 +72,32 @@ export function dtypeFromUrl(href = globalThis.location?.href) {
   return href ? new URL(href).searchParams.get("dtype") || "" : "";
 }
 
+/** Whether wllama's WASM build runs here: it needs WebAssembly JSPI and Memory64 (Chrome and
+ * Edge 137+); elsewhere wllama would fetch a slower compatibility build from a CDN, which
+ * a webslm site never uses. */
+export function wllamaRuns(wasm = globalThis.WebAssembly) {
+  if (!wasm || typeof wasm.Suspending !== "function") return false;
+  try {
+    new wasm.Memory({ address: "i64", initial: 1n });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** WASM threads: one per core up to 4, and only where SharedArrayBuffer is allowed. */
 export function wasmThreads(isolated = globalThis.crossOriginIsolated, cores = globalThis.navigator?.hardwareConcurrency) {
   return isolated ? Math.max(1, Math.min(4, cores || 1)) : 1;
 }
 
 /**
- * Pick {engine, build, device, dtype, threads, reason, tried}; engine is null when nothing
- * can run, and reason then says why. `wanted`: a build id, a family, or "" (first family).
- * `engine`: force one of ENGINE_ORDER; `dtype`: force an ONNX dtype (q4, q8, q4f16, fp32).
+ * Pick {engine, build, device, dtype, threads, reason, tried} (and `gguf`, the GGUF entry
+ * {file, bytes, context}, for wllama); engine is null when nothing can run, and reason then
+ * says why. `wanted`: a build id, a family, or "" (first family). `engine`: force one of
+ * ENGINE_ORDER; `dtype`: force an ONNX dtype (q4, q8, q4f16, fp32) or a GGUF type (Q8_0);
+ * `wllama`: whether wllama runs in this browser (default: wllamaRuns()).
  */
-export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: forcedDtype = "", isolated, cores } = {}) {
+export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: forcedDtype = "", isolated, cores, wllama = wllamaRuns() } = {}) {
   if (engine && !ENGINES[engine]) {
     return { engine: null, build: null, tried: [], reason: `Unknown engine "${engine}": use one of ${ENGINE_ORDER.join(", ")}.` };
   }
@@ -72,9 +106,9 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: for
   const family = exact ? exact.family : wanted || models[0].family;
   const onnx = exact && isOnnx(exact) ? exact : models.find((m) => isOnnx(m) && m.family === family);
   const tried = [];
-  const cpuModel = onnx && onnx.dtypes.some((d) => !(onnx.f16_dtypes || []).includes(d));
+  const cpuModel = onnx && (ggufType(onnx) !== "" || onnx.dtypes.some((d) => !(onnx.f16_dtypes || []).includes(d)));
   for (const name of engine ? [engine] : ENGINE_ORDER) {
-    if (name !== "transformers-wasm" && gpu.software && cpuModel && !engine) {
+    if (!CPU_ENGINES.has(name) && gpu.software && cpuModel && !engine) {
       const renderer = gpu.info?.architecture || gpu.info?.description || "a fallback adapter";
       tried.push(`${ENGINES[name]}: this WebGPU runs on the CPU (${renderer}), far slower than WASM`);
       continue;
@@ -94,6 +128,18 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: for
       const dtype = forcedDtype || (gpu.shaderF16 && onnx.dtypes.includes("q4f16") ? "q4f16" : "q4");
       if (!onnx.dtypes.includes(dtype)) { tried.push(`${ENGINES[name]}: ${onnx.id} has no ${dtype} model`); continue; }
       return { engine: name, build: onnx, device: "webgpu", dtype, tried, reason: because(tried, `${onnx.id} (${dtype}) with transformers.js on WebGPU.`) };
+    }
+    if (name === "wllama") {
+      const type = ggufType(onnx, forcedDtype);
+      if (!type) {
+        tried.push(`${ENGINES[name]}: ${forcedDtype && ggufType(onnx) ? `?dtype=${forcedDtype} is not one of ${onnx.id}'s GGUF files`
+          : `${onnx.id} has no GGUF (build it again with a webslm that adds gguf/)`}`);
+        continue;
+      }
+      if (!wllama) { tried.push(`${ENGINES[name]}: this browser lacks WebAssembly JSPI or Memory64`); continue; }
+      const threads = wasmThreads(isolated, cores);
+      return { engine: name, build: onnx, device: "wasm", dtype: type, threads, gguf: ggufOf(onnx)[type], tried,
+        reason: because(tried, `${onnx.id} (${type} GGUF) with llama.cpp (wllama) on the CPU (WASM, ${threads} thread${threads > 1 ? "s" : ""}).`) };
     }
     // q8 (int8 matmuls) is the fast CPU build; any other fp32-activation dtype will do.
     const cpu = onnx.dtypes.filter((d) => !(onnx.f16_dtypes || []).includes(d));

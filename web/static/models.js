@@ -44,7 +44,8 @@ export function fineTunesOf(build, models) {
  * fine-tunes (so nothing more when the base is already cached).
  */
 export function describeDownload(build, dtype) {
-  const own = formatBytes(build.dtype_bytes?.[dtype] ?? build.size_bytes);
+  const gguf = build.gguf?.[dtype]; // wllama's GGUF: that one file
+  const own = formatBytes(gguf ? gguf.bytes ?? build.files?.[gguf.file]?.bytes : build.dtype_bytes?.[dtype] ?? build.size_bytes);
   if (!build.base) return own;
   return `${own}, plus ${formatBytes(build.shared_bytes)} of ${build.base}'s weights unless they are already cached`;
 }

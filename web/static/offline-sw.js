@@ -5,7 +5,7 @@
 // It runs as webslm.js (see there): a service worker only controls pages at or below its
 // script's folder, and webslm.js is the one script served from the site root.
 
-const CACHE = "webslm-shell-v3";
+const CACHE = "webslm-shell-v4";
 // Everything the chat page and form demo load before the model. Paths are relative to the
 // site root, so the same list works for `webslm serve` and for a static export anywhere.
 export const SHELL = [
@@ -15,6 +15,7 @@ export const SHELL = [
   "static/chat-client.js", "static/engine-worker.js", "static/form-schema.js", "static/form-prompt.js", "static/form-fill.js",
   "static/chat-element.js", "static/offline-sw.js",
   "static/engines.js", "static/tjs-client.js", "static/tjs-worker.js", "static/json-constraint.js",
+  "static/wllama-client.js", "static/json-grammar.js",
   "static/engine-modules.js", "static/start-worker.js", "static/integrity.js", "static/sha256.js", "static/build-cache.js",
 ];
 

@@ -11,7 +11,7 @@ from typing import Callable
 from webslm.artifacts.folders import model_folder
 from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
 from webslm.bench.chromium import chromium_page, run_bench_page
-from webslm.bench.server import GGUF_URL, PAGE_URL, bench_app, running
+from webslm.bench.server import PAGE_URL, bench_app, gguf_url, running
 from webslm.errors import WebslmError
 from webslm.verify import EVAL_TEXT
 
@@ -66,12 +66,19 @@ def find_onnx(manifest: dict, dist: Path, artifact: Path, dtype: str) -> Path:
                       f"--out {artifact.parent}")
 
 
-def find_gguf(manifest: dict, given: Path | None) -> Path:
-    """wllama runs llama.cpp, so it reads the same source weights as GGUF."""
+def find_gguf(manifest: dict, given: Path | None, dist: Path, artifact: Path) -> Path:
+    """The GGUF wllama runs: --gguf, else the Q8_0 GGUF the model's ONNX build carries (what
+    the pages run on the CPU), else a GGUF source (the same weights as the build)."""
     if given is not None:
         if not Path(given).is_file():
             raise WebslmError(f"{given} does not exist", "pass an existing .gguf file to --gguf")
         return Path(given)
+    name = f"{manifest['build']['model']}-onnx"
+    for folder in (artifact.parent / name, dist / name):
+        found = folder / "webslm-manifest.json"
+        entry = json.loads(found.read_text())["build"].get("gguf", {}) if found.is_file() else {}
+        if "Q8_0" in entry:
+            return folder / entry["Q8_0"]["file"]
     from webslm.source.packaged import resolve_spec
 
     spec = resolve_spec(manifest["source"]["spec"])
@@ -80,6 +87,13 @@ def find_gguf(manifest: dict, given: Path | None) -> Path:
     raise WebslmError(f"the build's source {manifest['source']['spec']} is not a GGUF, which "
                       "wllama needs", "pass --gguf FILE made from the same weights, or drop "
                       "wllama from --engines")
+
+
+def _gguf_bytes(gguf: Path) -> int:
+    """The file's size, or a split file's shards' together."""
+    stem = gguf.name.removesuffix(".gguf").rsplit("-00001-of-", 1)[0]
+    shards = [gguf] if stem == gguf.name.removesuffix(".gguf") else sorted(gguf.parent.glob(f"{stem}-*-of-*.gguf"))
+    return sum(p.stat().st_size for p in shards)
 
 
 def prompts(artifact: Path, contexts: list[int]) -> tuple[list[int], list[str]]:
@@ -119,7 +133,7 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
     chat = json.loads((artifact / "mlc-chat-config.json").read_text())
     contexts = usable_contexts(req.contexts, manifest["build"]["context_window"],
                                req.new_tokens, say)
-    gguf = find_gguf(manifest, req.gguf) if "wllama" in req.engines else None
+    gguf = find_gguf(manifest, req.gguf, req.dist, artifact) if "wllama" in req.engines else None
     onnx = (find_onnx(manifest, req.dist, artifact, req.onnx_dtype)
             if "transformersjs" in req.engines else None)
     ids, texts = prompts(artifact, contexts)
@@ -136,7 +150,7 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
             "webllm_url": base + "vendor/web-llm/index.js",
             "wllama_url": base + "bench/wllama/index.js",
             "wllama_wasm_url": base + "bench/wllama/wasm/wllama.wasm",
-            "gguf_url": base + GGUF_URL, "n_ctx": max(contexts) + req.new_tokens + 16,
+            "gguf_url": gguf and base + gguf_url(gguf), "n_ctx": max(contexts) + req.new_tokens + 16,
             "threads": req.threads, "prompt_ids": ids, "prompt_texts": texts, "contexts": contexts,
             "new_tokens": req.new_tokens,
             "tjs_client_url": base + "static/tjs-client.js",
@@ -152,7 +166,7 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
         "model": model.id, "artifact": str(artifact), "quantization": model.summary()["quantization"],
         "gpu": req.gpu, "contexts": contexts, "new_tokens": req.new_tokens,
         "weight_bytes": {"webllm": manifest["build"]["param_bytes"],
-                         "wllama": gguf.stat().st_size if gguf else None,
+                         "wllama": _gguf_bytes(gguf) if gguf else None,
                          "transformersjs": _onnx_weight_bytes(onnx, req.onnx_dtype)},
         "kv_dtypes": {"transformersjs": "float16" if "f16" in req.onnx_dtype else "float32"},
         "onnx": onnx and {"dtype": req.onnx_dtype, "device": req.onnx_device, "plain": req.onnx_plain_wasm},

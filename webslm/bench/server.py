@@ -12,14 +12,20 @@ from fastapi import Request
 
 from webslm import resources
 from webslm.errors import WebslmError
-from webslm.serve.app import create_app, tree_route
+from webslm.serve.app import create_app, not_found, tree_route
 from webslm.serve.http import file_response
 from webslm.serve.layout import default_web_root
+from webslm.serve.paths import resolve_under
 from webslm.serve.server import bind, url_of
 
 WLLAMA_DIR = resources.WLLAMA_ESM
 PAGE_URL = "bench/page/bench.html"  # web/bench/: served by `webslm bench` only, never exported
-GGUF_URL = "bench/model.gguf"
+GGUF_FOLDER = "bench/gguf/"  # the GGUF's folder: wllama finds a split file's other shards there
+
+
+def gguf_url(gguf: Path) -> str:
+    """Where bench_app serves `gguf` (its first shard), relative to the site root."""
+    return GGUF_FOLDER + gguf.name
 
 
 def bench_app(artifact_dirs: list[Path], gguf: Path | None):
@@ -33,10 +39,19 @@ def bench_app(artifact_dirs: list[Path], gguf: Path | None):
     app.add_api_route("/bench/page/{subpath:path}", tree_route(web_root / "bench"),
                       methods=["GET", "HEAD"])
     if gguf is not None:
-        def gguf_file(request: Request):
-            return file_response(request, gguf)
-        app.add_api_route(f"/{GGUF_URL}", gguf_file, methods=["GET", "HEAD"])
+        app.add_api_route(f"/{GGUF_FOLDER}{{subpath:path}}", _gguf_route(gguf), methods=["GET", "HEAD"])
     return app
+
+
+def _gguf_route(gguf: Path):
+    """The file and, for a split one, its other shards (<stem>-0000N-of-0000M.gguf), only."""
+    stem = gguf.name.removesuffix(".gguf").rsplit("-00001-of-", 1)[0]
+
+    def shard(request: Request, subpath: str):
+        ours = subpath == gguf.name or (subpath.startswith(stem + "-") and subpath.endswith(".gguf"))
+        path = resolve_under(gguf.parent, subpath) if ours and "/" not in subpath else None
+        return not_found() if path is None else file_response(request, path)
+    return shard
 
 
 @contextmanager

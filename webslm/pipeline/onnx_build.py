@@ -9,18 +9,23 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from webslm.artifacts.gguf_file import gguf_filename, write_gguf
 from webslm.artifacts.manifest import write_onnx_manifest
+from webslm.compile.arch import find_architecture
 from webslm.errors import WebslmError
 from webslm.onnx import OnnxDtype, export_onnx, onnx_dtypes_for
 from webslm.onnx.wasm_memory import heap_bytes, largest_context, wasm_refusal
 from webslm.registry import ModelEntry
-from webslm.resources import TRANSFORMERS_JS, npm_pin
+from webslm.resources import TRANSFORMERS_JS, WLLAMA, npm_pin
 from webslm.source.base import ModelSource
 
 # A CPU model that cannot hold a prompt this long in WASM memory is not worth a download.
 MIN_CPU_CONTEXT = 1024
+# The CPU engine's file: llama.cpp's Q8_0 (docs/ARCHITECTURE.md, "The CPU model")
+CPU_GGUF = "Q8_0"
 # The browser side of this backend, as web/package.json pins it.
 TRANSFORMERS_JS_VERSION = npm_pin(TRANSFORMERS_JS)
+WLLAMA_VERSION = npm_pin(WLLAMA)
 
 
 def onnx_artifact_id(entry: ModelEntry) -> str:
@@ -30,7 +35,8 @@ def onnx_artifact_id(entry: ModelEntry) -> str:
 def onnx_toolchain() -> dict:
     version = importlib.metadata.version
     return {"onnxruntime_genai": version("onnxruntime-genai"), "onnx": version("onnx"),
-            "onnxruntime": version("onnxruntime"), "transformers_js": TRANSFORMERS_JS_VERSION}
+            "onnxruntime": version("onnxruntime"), "transformers_js": TRANSFORMERS_JS_VERSION,
+            "gguf": version("gguf"), "wllama": WLLAMA_VERSION}
 
 
 def wasm_fit(config: dict, quantizations: list[str], context_window: int
@@ -74,6 +80,7 @@ def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: l
     dtypes.sort(key=lambda d: d.needs_f16)
     started = time.time()
     tjs_config = export_onnx(source, dtypes, out, say=say)
+    cpu_gguf = write_cpu_gguf(entry, source, out, context_window, say) if contexts else {}
     write_onnx_manifest(
         out, toolchain=onnx_toolchain(),
         build={"model": entry.name, "model_id": model_id, "engine": "transformers.js",
@@ -85,8 +92,28 @@ def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: l
                "wasm_context": contexts,
                "wasm_bytes": {d: heap_bytes(source.config, d, n) for d, n in contexts.items()},
                "wasm_refused": refused,
+               # the GGUF the CPU engine (wllama) runs: {qtype: {file, files, context}}
+               "gguf": cpu_gguf,
                "chat_format": entry.chat_format, "seconds": round(time.time() - started, 1)},
         source=source_record)
+
+
+def write_cpu_gguf(entry: ModelEntry, source: ModelSource, out: Path, context_window: int,
+                   say: Callable[[str], None]) -> dict:
+    """The GGUF wllama runs on the CPU, when llama.cpp has a layout for the architecture and
+    models.yaml names the tokenizer's pre-tokenizer; {} otherwise (transformers.js remains)."""
+    arch = find_architecture(source.config)
+    if arch.gguf is None or not entry.gguf_tokenizer:
+        missing = (f"llama.cpp's layout of {arch.display_name}" if arch.gguf is None
+                   else f"models.yaml gguf_tokenizer for {entry.name}")
+        say(f"no GGUF for the CPU engine (webslm lacks {missing}): transformers.js runs it there")
+        return {}
+    say(f"writing the CPU engine's GGUF ({CPU_GGUF})")
+    files = write_gguf(source, arch.config_from_hf(source.config), arch.gguf, qtype=CPU_GGUF,
+                       tokenizer_pre=entry.gguf_tokenizer, name=entry.name,
+                       out=out / gguf_filename(CPU_GGUF), say=say)
+    names = [f.relative_to(out).as_posix() for f in files]
+    return {CPU_GGUF: {"file": names[0], "files": names, "context": context_window}}
 
 
 _BITS = {"q4": 4.5, "q4f16": 4.5, "fp32": 32, "q8": 8}
@@ -98,4 +125,5 @@ def onnx_expected_bytes(source: ModelSource, quantizations: list[str]) -> int:
     elements = sum(math.prod(source.tensor_shape(n)) for n in source.tensor_names())
     dtypes = onnx_dtypes_for(quantizations)
     bits = sum(_BITS.get(d.name, 32) + (32 if d.int8_from_fp32 else 0) for d in dtypes)
+    bits += 8.5  # the CPU engine's Q8_0 GGUF
     return int(elements * bits / 8) + 5_000_000

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from webslm.artifacts.folders import base_file_ref, model_folder
+from webslm.artifacts.gguf_file import GGUF_DIR
 from webslm.artifacts.manifest import MANIFEST, webllm_integrity
 from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
 from webslm.errors import WebslmError
@@ -80,6 +81,7 @@ class BuiltModel:
                 "f16_dtypes": build.get("f16_dtypes", []),
                 "wasm_context": build.get("wasm_context", {}),
                 "wasm_refused": build.get("wasm_refused", {}),
+                "gguf": self.gguf(),
                 "size_bytes": sum(f["bytes"] for f in self.manifest["files"].values()),
                 "dtype_bytes": self.dtype_bytes(),
                 "dtype_files": self.dtype_files(),
@@ -113,6 +115,12 @@ class BuiltModel:
                for name, f in self.manifest["files"].items()}
         return {**own, **self.shared_files()}
 
+    def gguf(self) -> dict[str, dict[str, Any]]:
+        """The CPU engine's GGUF by qtype: {file (the first shard), files, bytes, context}."""
+        files = self.manifest["files"]
+        return {qtype: {**entry, "bytes": sum(files[n]["bytes"] for n in entry["files"])}
+                for qtype, entry in self.manifest["build"].get("gguf", {}).items()}
+
     def dtype_files(self) -> dict[str, list[str]]:
         """The files only one ONNX dtype loads (its graph and weights), by dtype."""
         files = self.manifest["files"]
@@ -123,7 +131,8 @@ class BuiltModel:
     def dtype_bytes(self) -> dict[str, int]:
         """Download size of each ONNX dtype: its graph, its weights and the shared files."""
         files = self.manifest["files"]
-        shared = sum(f["bytes"] for n, f in files.items() if not n.startswith("onnx/"))
+        own = ("onnx/", f"{GGUF_DIR}/")  # one dtype's files, or the CPU engine's GGUF
+        shared = sum(f["bytes"] for n, f in files.items() if not n.startswith(own))
         return {dtype: shared + sum(files[n]["bytes"] for n in own)
                 for dtype, own in self.dtype_files().items()}
 
@@ -169,9 +178,10 @@ def _load(artifact: Path) -> BuiltModel:
 
 
 def _safe_path(name: str) -> bool:
-    """A file name, or onnx/<file name> (the one subfolder transformers.js reads)."""
+    """A file name, or <subfolder>/<file name> for the two an ONNX build has: onnx/ (what
+    transformers.js reads) and gguf/ (what wllama reads)."""
     parts = name.split("/")
-    return (len(parts) == 1 or (len(parts) == 2 and parts[0] == "onnx")) and \
+    return (len(parts) == 1 or (len(parts) == 2 and parts[0] in ("onnx", GGUF_DIR))) and \
         all(SAFE_ID.match(p) for p in parts)
 
 

@@ -21,7 +21,8 @@ PAGES = {"index.html": "index.html", "form.html": "form.html"}  # URL -> templat
 API_MODELS = "api/models.json"
 SINGLE_FILES = {"webslm.js": "webslm.js"}  # URL -> path under the web root
 # URL prefix under /vendor/ -> folder under the web root (npm files: webslm/resources.py).
-VENDOR = {"web-llm": resources.WEBLLM_LIB, "transformers": resources.TRANSFORMERS_DIST}
+VENDOR = {"web-llm": resources.WEBLLM_LIB, "transformers": resources.TRANSFORMERS_DIST,
+          "wllama": resources.WLLAMA_ESM}
 # Single vendored files: onnxruntime-web's WASM builds that transformers.js loads.
 VENDOR_FILES = {f"vendor/ort/{Path(rel).name}": rel for rel in resources.ORT_FILES}
 

@@ -10,6 +10,7 @@ import json
 import math
 import mmap
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -37,6 +38,13 @@ class GgufSource(ModelSource):
         return open_gguf_reader(self.path)
 
     @cached_property
+    def _tensors(self) -> list:
+        """Every tensor of the file, or of all its shards when split (the first holds the
+        metadata, each its share of the tensors)."""
+        return [t for shard in gguf_shards(self.path)
+                for t in (self._reader if shard == self.path else open_gguf_reader(shard)).tensors]
+
+    @cached_property
     def _processor(self):
         from transformers.modeling_gguf_pytorch_utils import TENSOR_PROCESSORS, TensorProcessor
 
@@ -53,9 +61,9 @@ class GgufSource(ModelSource):
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(self.tokenizer_dir))
         gguf_to_hf = self._top_level_names(model)
-        if not all(t.name in gguf_to_hf for t in self._reader.tensors):
+        if not all(t.name in gguf_to_hf for t in self._tensors):
             gguf_to_hf = get_gguf_hf_weights_map(model, self._processor)  # complete, but ~10 s
-        present = {gguf_to_hf[t.name]: i for i, t in enumerate(self._reader.tensors) if t.name in gguf_to_hf}
+        present = {gguf_to_hf[t.name]: i for i, t in enumerate(self._tensors) if t.name in gguf_to_hf}
         return {name: present[name] for name in model.state_dict() if name in present}
 
     def _top_level_names(self, model) -> dict[str, str]:
@@ -84,14 +92,14 @@ class GgufSource(ModelSource):
 
     def tensor_shape(self, name: str) -> tuple[int, ...]:
         """GGUF lists dimensions innermost first; the processors reorder rows, never shapes."""
-        return tuple(int(d) for d in reversed(self._reader.tensors[self._index[name]].shape))
+        return tuple(int(d) for d in reversed(self._tensors[self._index[name]].shape))
 
     def get_tensor(self, name: str) -> np.ndarray:
         from gguf import dequantize
 
         if name not in self._index:
             raise WebslmError(f"{self.path} has no tensor for {name}", "use one of tensor_names()")
-        tensor = self._reader.tensors[self._index[name]]
+        tensor = self._tensors[self._index[name]]
         weights = dequantize(tensor.data, tensor.tensor_type)
         result = self._processor.process(
             weights=weights, name=tensor.name, tensor_key_mapping={}, parsed_parameters={}
@@ -130,6 +138,27 @@ class GgufSource(ModelSource):
         return model.eval()
 
 
+_SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
+
+
+def gguf_shards(path: Path) -> list[Path]:
+    """[path], or for the first shard of a split file (llama.cpp's gguf-split names:
+    <stem>-00001-of-0000N.gguf) all N shards, in order."""
+    match = _SHARD.match(path.name)
+    if not match:
+        return [path]
+    count = int(match["count"])
+    shards = [path.with_name(f"{match['stem']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+    if shards[0] != path:
+        raise WebslmError(f"{path} is shard {int(match['index'])} of a split GGUF",
+                          f"pass its first shard, {shards[0].name}")
+    missing = [s.name for s in shards if not s.is_file()]
+    if missing:
+        raise WebslmError(f"{path} is split into {count} files; missing: {', '.join(missing)}",
+                          "put every shard in the same folder")
+    return shards
+
+
 def open_gguf_reader(path: Path):
     """gguf-py's GGUFReader over a file whose header read_gguf_header has accepted."""
     from gguf import GGUFReader
@@ -158,7 +187,7 @@ def open_gguf(path: Path) -> GgufSource:
         config=config,
         generation_config=read_json(staged / "generation_config.json"),
         tokenizer_dir=staged,
-        files=[path],
+        files=gguf_shards(path),
         path=path,
     )
 

@@ -18,6 +18,7 @@ from webslm.artifacts.onnx_files import onnx_filename
 from webslm.onnx.runner import OnnxLM
 from webslm.onnx.weights import dequantized_weights
 from webslm.verify.check import sample_token_ids
+from webslm.verify.gguf_check import GgufReport, verify_gguf
 from webslm.verify.reference import load_weights_into, teacher_forced_logits
 
 # dtype -> (max |logit diff| against transformers on the stored weights, min top-1 agreement).
@@ -52,13 +53,14 @@ class OnnxDtypeReport:
 @dataclasses.dataclass
 class OnnxVerifyReport:
     dtypes: list[OnnxDtypeReport]
+    ggufs: list[GgufReport] = dataclasses.field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return all(d.passed for d in self.dtypes)
+        return all(d.passed for d in [*self.dtypes, *self.ggufs])
 
     def lines(self) -> list[str]:
-        return [line for d in self.dtypes for line in d.lines()]
+        return [line for d in [*self.dtypes, *self.ggufs] for line in d.lines()]
 
 
 def verify_onnx_artifact(directory: Path, source, manifest: dict,
@@ -82,4 +84,8 @@ def verify_onnx_artifact(directory: Path, source, manifest: dict,
             dtype, len(ids), float(np.abs(logits - stored).max()),
             float((logits.argmax(-1) == stored.argmax(-1)).mean()),
             float((logits.argmax(-1) == source_logits.argmax(-1)).mean())))
-    return OnnxVerifyReport(reports)
+    ggufs = []
+    for qtype, entry in manifest["build"].get("gguf", {}).items():
+        progress(f"read {entry['file']} back through transformers ({len(ids)} tokens)")
+        ggufs.append(verify_gguf(Path(directory), qtype, entry, source, ids, source_logits))
+    return OnnxVerifyReport(reports, ggufs)

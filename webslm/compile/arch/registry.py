@@ -100,6 +100,19 @@ class TinyModel:
 
 
 @dataclasses.dataclass(frozen=True)
+class GgufLayout:
+    """How llama.cpp stores the architecture (for the GGUF the CPU engine runs).
+
+    arch: llama.cpp's architecture name (general.architecture). interleaved_rotary: llama.cpp
+    rotates adjacent pairs for this arch where Hugging Face rotates halves, so q/k rows are
+    reordered when written (llama.cpp's own converter does the same for Llama).
+    """
+
+    arch: str
+    interleaved_rotary: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class Architecture:
     model_type: str                    # the name WebLLM/MLC use in mlc-chat-config.json
     hf_architectures: tuple[str, ...]  # config.json "architectures" values we accept
@@ -113,6 +126,8 @@ class Architecture:
     # torchtune stores its q/k projections (and LoRA B rows) in Meta's interleaved rotary
     # order, which an adapter merge must undo (source/merged.py)
     torchtune_meta_rotary: bool = False
+    # None: no GGUF is written (the CPU engine is transformers.js alone)
+    gguf: GgufLayout | None = None
 
     @property
     def display_name(self) -> str:

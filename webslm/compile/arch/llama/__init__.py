@@ -3,7 +3,7 @@
 from webslm.compile.arch.llama.mapping import LLAMA_WEIGHTS
 from webslm.compile.arch.llama.model import LlamaConfig, LlamaForCausalLM
 from webslm.compile.arch.llama import checkpoints
-from webslm.compile.arch.registry import Architecture, register
+from webslm.compile.arch.registry import Architecture, GgufLayout, register
 
 ARCH = register(Architecture(
     model_type="llama",
@@ -12,5 +12,6 @@ ARCH = register(Architecture(
     model_cls=LlamaForCausalLM,
     weight_map=LLAMA_WEIGHTS,
     published=checkpoints.PUBLISHED,
+    gguf=GgufLayout("llama", interleaved_rotary=True),
     torchtune_meta_rotary=True,
 ))

@@ -3,7 +3,7 @@
 from webslm.compile.arch.qwen2.mapping import QWEN2_WEIGHTS
 from webslm.compile.arch.qwen2.model import Qwen2Config, Qwen2ForCausalLM
 from webslm.compile.arch.qwen2 import checkpoints
-from webslm.compile.arch.registry import Architecture, register
+from webslm.compile.arch.registry import Architecture, GgufLayout, register
 
 ARCH = register(Architecture(
     model_type="qwen2",
@@ -12,5 +12,6 @@ ARCH = register(Architecture(
     model_cls=Qwen2ForCausalLM,
     weight_map=QWEN2_WEIGHTS,
     published=checkpoints.PUBLISHED,
+    gguf=GgufLayout("qwen2"),
     tiny=checkpoints.TINY,
 ))

@@ -3,7 +3,7 @@
 from webslm.compile.arch.llama.mapping import LLAMA_WEIGHTS
 from webslm.compile.arch.qwen3 import checkpoints
 from webslm.compile.arch.qwen3.model import Qwen3Config, Qwen3ForCausalLM
-from webslm.compile.arch.registry import Architecture, register
+from webslm.compile.arch.registry import Architecture, GgufLayout, register
 
 ARCH = register(Architecture(
     model_type="qwen3",
@@ -13,5 +13,6 @@ ARCH = register(Architecture(
     # Llama's tensor names; q_norm / k_norm are parameters of the same name
     weight_map=LLAMA_WEIGHTS,
     published=checkpoints.PUBLISHED,
+    gguf=GgufLayout("qwen3"),
     tiny=checkpoints.TINY,
 ))

@@ -1,0 +1,131 @@
+"""The GGUF writer against llama.cpp's own converter output (the SmolLM2 GGUF is one) and,
+read back through transformers' independent GGUF loader, against the model it came from."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from webslm.artifacts.gguf_file import gguf_filename, llama3_rope_factors, write_gguf
+from webslm.compile.arch import find_architecture
+from webslm.source import open_source, smollm2_gguf_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compile"))
+from tiny_sources import TINY, tiny_transformers  # noqa: E402
+from tokenizer_dirs import copy_tokenizer, npm_tokenizer  # noqa: E402
+
+
+def _write(source, name: str, qtype: str, out: Path, pre: str) -> list[Path]:
+    arch = find_architecture(source.config)
+    return write_gguf(source, arch.config_from_hf(source.config), arch.gguf, qtype=qtype,
+                      tokenizer_pre=pre, name=name, out=out / gguf_filename(qtype))
+
+
+@pytest.mark.slow
+def test_smollm2_q8_0_is_llama_cpps_own_file_requantized(smollm2, tmp_path, monkeypatch):
+    """Every tensor (names, q/k row order, bytes) is what re-quantizing llama.cpp's own file
+    to Q8_0 gives, and every hyperparameter llama.cpp wrote is written the same. Written in
+    shards (as a 1B model's is) that webslm's GGUF reader takes back as one model."""
+    from gguf import GGMLQuantizationType, GGUFReader, dequantize, quantize
+
+    from webslm.artifacts import gguf_file
+
+    monkeypatch.setattr(gguf_file, "SHARD_BYTES", 64 * 2**20)
+    paths = _write(smollm2, "smollm2-135m", "Q8_0", tmp_path, "smollm")
+    assert [p.name for p in paths] == [f"model.Q8_0-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+    source, ours = GGUFReader(smollm2_gguf_path()), GGUFReader(paths[0])
+    written = {t.name: t for p in paths for t in GGUFReader(p).tensors}
+    assert sorted(written) == sorted(t.name for t in source.tensors)
+    for t in source.tensors:
+        weights = dequantize(t.data, t.tensor_type)
+        if t.tensor_type != GGMLQuantizationType.F32:
+            weights = dequantize(quantize(weights, GGMLQuantizationType.Q8_0), GGMLQuantizationType.Q8_0)
+        got = written[t.name]
+        assert np.array_equal(dequantize(got.data, got.tensor_type), weights), t.name
+    for key, field in source.fields.items():
+        if key.startswith(("llama.", "tokenizer.")):
+            assert ours.fields[key].contents() == field.contents(), key
+    back = open_source(str(paths[0]))
+    assert back.files == paths and back.tensor_names() == smollm2.tensor_names()
+    last = back.tensor_names()[-1]  # in the last shard
+    np.testing.assert_allclose(back.get_tensor(last), smollm2.get_tensor(last), atol=0.02)
+
+
+def test_a_split_gguf_is_opened_by_its_first_shard_whole(tmp_path):
+    from webslm.errors import WebslmError
+    from webslm.source.gguf import gguf_shards
+
+    shards = [tmp_path / f"m-0000{i}-of-00002.gguf" for i in (1, 2)]
+    shards[0].write_bytes(b"GGUF")
+    with pytest.raises(WebslmError, match="missing: m-00002-of-00002.gguf"):
+        gguf_shards(shards[0])
+    shards[1].write_bytes(b"GGUF")
+    assert gguf_shards(shards[0]) == shards
+    with pytest.raises(WebslmError, match="pass its first shard, m-00001-of-00002.gguf"):
+        gguf_shards(shards[1])
+    assert gguf_shards(tmp_path / "plain.gguf") == [tmp_path / "plain.gguf"]
+
+
+def test_tokenizer_from_tokenizer_json_matches_llama_cpps(smollm2):
+    """Without a GGUF to copy from, tokens, their types, merges and special ids are made
+    from tokenizer.json: for SmolLM2 exactly what llama.cpp's converter wrote."""
+    from gguf import GGUFReader, GGUFWriter
+
+    from webslm.artifacts.gguf_file import _write_tokenizer
+
+    class HfOnly:  # the same tokenizer files, no GGUF among the source files
+        files: list = []
+        tokenizer_dir = smollm2.tokenizer_dir
+
+    writer = GGUFWriter(None, "llama")
+    _write_tokenizer(writer, HfOnly(), smollm2.config["vocab_size"], "smollm")
+    ours = {k: v.value for k, v in writer.kv_data[0].items()}
+    reference = GGUFReader(smollm2_gguf_path()).fields
+    for key in ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
+                "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                "tokenizer.ggml.add_bos_token", "tokenizer.chat_template"):
+        assert list(ours[key]) == reference[key].contents() if isinstance(ours[key], list) \
+            else ours[key] == reference[key].contents(), key
+    assert [int(t) for t in ours["tokenizer.ggml.token_type"]] == reference["tokenizer.ggml.token_type"].contents()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(n for n, a in TINY.items() if a.gguf))
+def test_f32_gguf_reads_back_as_the_same_model(name, tmp_path):
+    """transformers' GGUF loader (its own name table and q/k row order) rebuilds the model
+    from an F32 file: the same logits as the model it was written from. (That loader reads
+    no attention.key_length: the model takes the head_dim its config class defaults to.)"""
+    from tiny_sources import transformers_classes
+
+    arch = TINY[name]
+    shape = {k: arch.tiny.config[k] for k in ("hidden_size", "num_attention_heads")}
+    default = getattr(transformers_classes(arch)[1](**shape), "head_dim", None)
+    model = tiny_transformers(arch, **({"head_dim": default} if default else {}))
+    folder = tmp_path / "source"
+    model.save_pretrained(folder)
+    copy_tokenizer(npm_tokenizer(arch.tiny.tokenizer, tmp_path), folder)
+    [path] = _write(open_source(str(folder)), name, "F32", tmp_path, "qwen2")
+    back = open_source(str(path)).load_reference_model()
+    ids = torch.tensor([[1, 17, 400, 9, 3000, 42]])
+    with torch.no_grad():
+        expected, got = model(ids).logits, back(ids).logits
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_llama3_rope_factors_match_transformers():
+    """rope_freqs divides the plain frequencies into transformers' Llama 3 ones."""
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    rope = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    config = LlamaConfig(hidden_size=2048, num_attention_heads=32, rope_scaling=rope,
+                         rope_theta=500000.0, max_position_embeddings=131072)
+    scaled, _ = ROPE_INIT_FUNCTIONS["llama3"](config, "cpu")
+    plain = 1.0 / 500000.0 ** (torch.arange(0, 64, 2, dtype=torch.float64) / 64)
+    np.testing.assert_allclose(llama3_rope_factors(rope, 500000.0, 64),
+                               (plain / scaled.double()).numpy(), rtol=1e-5)
