@@ -107,15 +107,19 @@ def run_gguf(dist: Path, model: str, qtype: str, prompt: str, tokens: int, long:
     if "error" in got:
         return {"gguf": qtype, **got}
     print(json.dumps({"gguf": qtype, "browser": got}), flush=True)  # kept if the reference fails
-    expected = _reference_text(open_source(str(artifact / entry["file"])), artifact, prompt, tokens)
+    reference = _reference_model(open_source(str(artifact / entry["file"])), artifact)
+    expected, divergence = _compare_greedy(reference, tokenizer, prompt, got["short"]["text"], tokens)
     short, long_run = got["short"]["usage"]["extra"]["timings"], got["long"]["usage"]["extra"]["timings"]
     return {
         "gguf": qtype, "text": got["short"]["text"], "transformers_text": expected,
         "match": got["short"]["text"] == expected,
+        # where llama.cpp's text leaves transformers' greedy path: the step, and how far its
+        # token sits below transformers' top logit there (llama.cpp also rounds activations
+        # to 8 bits, so on a random model's flat logits a near-tie may go either way)
+        "first_divergence": divergence,
         "load_s": round(got["info"]["loadSeconds"], 1), "threads": got["info"]["threads"],
         "download_bytes": sum((artifact / n).stat().st_size for n in entry["files"]),
         "prompt_tokens": short["prompt_n"], "prefill_tok_s": _rate(short, "prompt"),
-        # the first token comes with the prompt: the rest are decode steps
         "decode_tok_s": _rate(short, "predicted"),
         "long_prompt_tokens": long_run["prompt_n"],
         "long_prompt_prefill_tok_s": _rate(long_run, "prompt"),
@@ -123,29 +127,43 @@ def run_gguf(dist: Path, model: str, qtype: str, prompt: str, tokens: int, long:
 
 
 def _rate(timings: dict, phase: str) -> float:
-    """llama.cpp's timings: {prompt,predicted}_n tokens in {prompt,predicted}_ms."""
-    return round(timings[f"{phase}_n"] / timings[f"{phase}_ms"] * 1000, 2)
+    """llama.cpp's own rate: prompt tokens over the prompt's time; for "predicted", the
+    decode steps (all tokens but the first, which comes with the prompt) over theirs."""
+    return round(timings[f"{phase}_per_second"], 2)
 
 
-def _reference_text(source, artifact: Path, prompt: str, tokens: int) -> str:
-    """Greedy text from transformers on the GGUF's weights (read back by its GGUF support,
-    into the model of the build's config.json: the GGUF config reader drops Llama 3's rope
-    scaling), for comparison with llama.cpp's, which also quantizes activations to 8 bits, so
-    near-ties may part. Special tokens are left out, as llama.cpp's text leaves them out."""
+def _reference_model(source, artifact: Path):
+    """transformers on the GGUF's weights (read back by its GGUF support), in the model of
+    the build's config.json: the GGUF config reader drops Llama 3's rope scaling."""
     import torch
-    from tokenizers import Tokenizer
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from webslm.verify.reference import load_weights_into
 
-    tokenizer = Tokenizer.from_file(str(artifact / "tokenizer.json"))
-    ids = tokenizer.encode(prompt).ids
     model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(artifact), dtype=torch.float32).eval()
     load_weights_into(model, dict(source.tensors()))
+    return model
+
+
+def _compare_greedy(model, tokenizer, prompt: str, text: str, tokens: int) -> tuple[str, dict | None]:
+    """transformers' greedy text (special tokens left out, as llama.cpp's text leaves them),
+    and where `text` leaves it: {step, logit_gap} with the gap between transformers' pick
+    and the token `text` continues with, or None when `text` follows it throughout."""
+    import torch
+
+    ids = tokenizer.encode(prompt).ids
     with torch.no_grad():
         out = model.generate(torch.tensor([ids]), max_new_tokens=tokens, do_sample=False,
-                             min_new_tokens=tokens)
-    return tokenizer.decode(out[0, len(ids):].tolist(), skip_special_tokens=True)
+                             min_new_tokens=tokens, output_logits=True, return_dict_in_generate=True)
+    new = out.sequences[0, len(ids):].tolist()
+    for step in range(len(new)):
+        if not text.startswith(tokenizer.decode(new[:step + 1], skip_special_tokens=True)):
+            rest = text[len(tokenizer.decode(new[:step], skip_special_tokens=True)):]
+            theirs = tokenizer.encode(rest, add_special_tokens=False).ids[:1]
+            logits = out.logits[step][0]
+            gap = round(float(logits[new[step]] - logits[theirs[0]]), 4) if theirs else None
+            return tokenizer.decode(new, skip_special_tokens=True), {"step": step, "logit_gap": gap}
+    return tokenizer.decode(new, skip_special_tokens=True), None
 
 
 def in_page(dist: Path, script: str, args: list) -> dict:
