@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
+import queue
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import urllib.request
 import zipfile
@@ -149,16 +150,23 @@ def check_served_site(webslm: Path, work: Path, env: dict):
 
 
 def wait_for_url(server: subprocess.Popen, timeout: float) -> str:
-    selector = selectors.DefaultSelector()
-    selector.register(server.stdout, selectors.EVENT_READ)
+    """The URL from the server's "serving on" line. A thread reads its lines: select() on the
+    pipe misses a line that one read already pulled into the text buffer with the one before."""
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in server.stdout], daemon=True)
+    reader.start()
     deadline, seen = time.monotonic() + timeout, []
-    while time.monotonic() < deadline and server.poll() is None:
-        if selector.select(timeout=1):
-            line = server.stdout.readline()
-            seen.append(line)
-            if "serving on " in line:
-                return line.split("serving on ", 1)[1].strip()
-    raise AssertionError(f"webslm serve did not start:\n{''.join(seen)}")
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=min(left, 1))
+        except queue.Empty:
+            if not reader.is_alive() and lines.empty():  # it exited and all it said is in seen
+                break
+            continue
+        seen.append(line)
+        if "serving on " in line:
+            return line.split("serving on ", 1)[1].strip()
+    raise AssertionError(f"webslm serve did not start (exit {server.poll()}):\n{''.join(seen)}")
 
 
 def get(url: str) -> str:
