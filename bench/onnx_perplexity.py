@@ -54,11 +54,15 @@ def main() -> None:
         ref = source.load_reference_model()(torch.tensor([ids])).logits[0].float().numpy()
     base = perplexity(ref, ids)
     rows = {"source": {"perplexity": base}}
+
+    def score(logits: np.ndarray) -> dict:
+        ppl = perplexity(logits, ids)
+        return {"perplexity": ppl, "increase": ppl / base - 1,
+                "top1_vs_source": float((logits.argmax(-1) == ref.argmax(-1)).mean())}
+
     for dtype in manifest["build"]["dtypes"]:
         logits = OnnxLM(a.artifact / "onnx" / onnx_filename(dtype)).logits(ids)
-        ppl = perplexity(logits, ids)
-        rows[dtype] = {"perplexity": ppl, "increase": ppl / base - 1,
-                       "top1_vs_source": float((logits.argmax(-1) == ref.argmax(-1)).mean())}
+        rows[dtype] = score(logits)
     for qtype, entry in manifest["build"].get("gguf", {}).items():
         model = source.load_reference_model()
         load_weights_into(model, dict(open_source(str(a.artifact / entry["file"])).tensors()))
@@ -69,10 +73,7 @@ def main() -> None:
                 logits = model(torch.tensor([ids])).logits[0].float().numpy()
             for hook in hooks:
                 hook.remove()
-            ppl = perplexity(logits, ids)
-            rows[f"gguf {qtype}{name}"] = {
-                "perplexity": ppl, "increase": ppl / base - 1,
-                "top1_vs_source": float((logits.argmax(-1) == ref.argmax(-1)).mean())}
+            rows[f"gguf {qtype}{name}"] = score(logits)
     print(json.dumps(rows, indent=2))
 
 
