@@ -13,6 +13,7 @@ from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
 from webslm.bench.chromium import chromium_page, run_bench_page
 from webslm.bench.server import PAGE_URL, bench_app, gguf_url, running
 from webslm.errors import WebslmError
+from webslm.source.gguf import gguf_shards
 from webslm.verify import EVAL_TEXT
 
 ENGINES = ("webllm", "wllama", "transformersjs")
@@ -89,13 +90,6 @@ def find_gguf(manifest: dict, given: Path | None, dist: Path, artifact: Path) ->
                       "wllama from --engines")
 
 
-def _gguf_bytes(gguf: Path) -> int:
-    """The file's size, or a split file's shards' together."""
-    stem = gguf.name.removesuffix(".gguf").rsplit("-00001-of-", 1)[0]
-    shards = [gguf] if stem == gguf.name.removesuffix(".gguf") else sorted(gguf.parent.glob(f"{stem}-*-of-*.gguf"))
-    return sum(p.stat().st_size for p in shards)
-
-
 def prompts(artifact: Path, contexts: list[int]) -> tuple[list[int], list[str]]:
     """The first max(contexts) tokens of a fixed text (repeated if short), the same ids for
     every engine, and each context's prefix decoded back to text for engines that need text."""
@@ -166,7 +160,7 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
         "model": model.id, "artifact": str(artifact), "quantization": model.summary()["quantization"],
         "gpu": req.gpu, "contexts": contexts, "new_tokens": req.new_tokens,
         "weight_bytes": {"webllm": manifest["build"]["param_bytes"],
-                         "wllama": _gguf_bytes(gguf) if gguf else None,
+                         "wllama": sum(p.stat().st_size for p in gguf_shards(gguf)) if gguf else None,
                          "transformersjs": _onnx_weight_bytes(onnx, req.onnx_dtype)},
         "kv_dtypes": {"transformersjs": "float16" if "f16" in req.onnx_dtype else "float32"},
         "onnx": onnx and {"dtype": req.onnx_dtype, "device": req.onnx_device, "plain": req.onnx_plain_wasm},

@@ -15,8 +15,8 @@ from webslm.errors import WebslmError
 from webslm.serve.app import create_app, not_found, tree_route
 from webslm.serve.http import file_response
 from webslm.serve.layout import default_web_root
-from webslm.serve.paths import resolve_under
 from webslm.serve.server import bind, url_of
+from webslm.source.gguf import gguf_shards
 
 WLLAMA_DIR = resources.WLLAMA_ESM
 PAGE_URL = "bench/page/bench.html"  # web/bench/: served by `webslm bench` only, never exported
@@ -44,13 +44,11 @@ def bench_app(artifact_dirs: list[Path], gguf: Path | None):
 
 
 def _gguf_route(gguf: Path):
-    """The file and, for a split one, its other shards (<stem>-0000N-of-0000M.gguf), only."""
-    stem = gguf.name.removesuffix(".gguf").rsplit("-00001-of-", 1)[0]
+    """The file and, for a split one, its other shards, only."""
+    files = {shard.name: shard for shard in gguf_shards(gguf)}
 
     def shard(request: Request, subpath: str):
-        ours = subpath == gguf.name or (subpath.startswith(stem + "-") and subpath.endswith(".gguf"))
-        path = resolve_under(gguf.parent, subpath) if ours and "/" not in subpath else None
-        return not_found() if path is None else file_response(request, path)
+        return file_response(request, files[subpath]) if subpath in files else not_found()
     return shard
 
 
