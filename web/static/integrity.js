@@ -123,6 +123,17 @@ export async function downloadVerified(cache, file, { onProgress, signal, needed
   throw error;
 }
 
+/** The file as a Blob, hashed as it downloads and never kept: where Cache Storage is missing
+ * (an insecure origin). Rejects with an IntegrityError as verifiedResponse does. */
+export async function verifiedBlob(file, { onProgress, signal } = {}) {
+  const body = verifiedBody(file, { onProgress, signal });
+  try {
+    return await new Response(body.stream).blob();
+  } catch (err) {
+    throw body.failure || err;
+  }
+}
+
 async function putVerified(cache, file, { onProgress, signal, reload, needed }) {
   const body = verifiedBody(file, { onProgress, signal, reload });
   const headers = { "content-length": String(file.bytes), [VERIFIED_HEADER]: file.sha256 };

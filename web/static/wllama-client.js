@@ -16,8 +16,7 @@ import { importWllama, wllamaWasmUrl } from "./engine-modules.js";
 import { SITE_ROOT } from "./models.js";
 import { ONNX_CACHE } from "./build-cache.js";
 import { contextOf } from "./engines.js";
-import { IntegrityError, fileTable, prepareCaches, verifiedResponse } from "./integrity.js";
-import { Sha256 } from "./sha256.js";
+import { fileTable, prepareCaches, verifiedBlob, verifiedResponse } from "./integrity.js";
 import { canConstrain } from "./json-constraint.js";
 import { schemaGrammar } from "./json-grammar.js";
 
@@ -45,7 +44,9 @@ async function fetchGguf(files, onProgress, signal) {
     onProgress?.({ stage: "download", label: "Downloading the GGUF model", fraction: total ? sum / total : 0,
       loadedBytes: sum, totalBytes: total, text: `progress ${file.name}` });
   };
-  if (typeof caches === "undefined") return Promise.all(files.map((f) => fetchInMemory(f, report, signal)));
+  if (typeof caches === "undefined") { // an insecure origin: hashed in memory, not kept
+    return Promise.all(files.map((f) => verifiedBlob(f, { onProgress: (loaded) => report(f, loaded), signal })));
+  }
   const cache = await caches.open(ONNX_CACHE);
   await prepareCaches([ONNX_CACHE], new Map(files.map((f) => [f.url, f])));
   const blobs = [];
@@ -55,21 +56,6 @@ async function fetchGguf(files, onProgress, signal) {
     blobs.push(await response.blob());
   }
   return blobs;
-}
-
-/** Without Cache Storage (an insecure origin): download and hash in memory. */
-async function fetchInMemory(file, report, signal) {
-  const response = await fetch(file.url, { signal });
-  if (!response.ok) throw new Error(`Cannot download ${file.name}: HTTP ${response.status} from ${file.url}`);
-  const blob = await response.blob();
-  const hash = new Sha256();
-  hash.update(new Uint8Array(await blob.arrayBuffer()));
-  const actual = hash.hex();
-  if (actual !== file.sha256 || blob.size !== file.bytes) {
-    throw new IntegrityError({ ...file, expected: file.sha256, actual, bytes: blob.size, expectedBytes: file.bytes });
-  }
-  report(file, file.bytes);
-  return blob;
 }
 
 /** A JSON schema from an OpenAI-style response_format, or null. */
