@@ -13,12 +13,14 @@ DIST   ?= dist
 
 install: system-deps python-deps web-deps
 
-# emscripten links the WebGPU model libraries; chromium runs WebLLM in the tests.
+# emscripten links the WebGPU model libraries; chromium runs WebLLM in the tests; lavapipe
+# (Mesa 25 from backports) is the WebGPU with shader-f16 that the f16 builds run on, in Node.
 system-deps:
 	@if ! command -v emcc >/dev/null || ! command -v chromium >/dev/null; then \
 		echo "installing Debian packages: emscripten chromium"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq emscripten chromium; \
 	fi
+	@bash scripts/install-lavapipe.sh
 
 python-deps: $(STAMP)
 $(STAMP): pyproject.toml

@@ -70,6 +70,8 @@ export interface ModelBuild {
   /** An ONNX build's GGUF files for wllama, by ggml type ({} or absent: none). */
   gguf?: Partial<Record<GgufType | string, GgufEntry>>;
   required_features?: string[];
+  /** A WebLLM build's largest weight, one GPU buffer: the maxStorageBufferBindingSize it needs. */
+  largest_tensor_bytes?: number;
   /** Bytes of the build's own files (a fine-tune: what it adds to its base). */
   size_bytes?: number;
   /** A fine-tune built as "base + adapter": the id of the build whose weight shards it reads. */

@@ -1,19 +1,28 @@
-"""Run a built model in the unmodified WebLLM engine, in headless Chromium on SwiftShader.
+"""Run a built model in the unmodified WebLLM engine, on one of two software WebGPU rigs:
+
+- "chromium": headless Chromium on SwiftShader (no shader-f16): what a page gets;
+- "dawn": Node on Dawn over Mesa's lavapipe (webslm.bench.dawn): WITH shader-f16, so f16
+  builds execute, and about four times faster; for kernel and model-id checks.
 
 This is the ground truth for "WebLLM loads our artifacts": the npm package's own code does
-the loading, the prompting and the sampling. Failures come back as an error string plus the
-browser's console, page errors and failed requests, never as a hang.
+the loading, the prompting and the sampling (webllm_run.js, the same on both rigs). Failures
+come back as an error string plus the console, page errors and failed requests (and, on
+dawn, every uncaptured WebGPU error), never as a hang.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from webslm.bench import dawn
 from webslm.bench.chromium import CHROMIUM, chromium_args
+from webslm.errors import WebslmError
 
 try:  # imported as tests.browser.harness
     from .static_server import StaticServer
@@ -67,7 +76,7 @@ def layout_served_tree(
         raise HarnessError(f"{WEBLLM_LIB} is missing: run `npm install` in {REPO / 'web'}")
     root = Path(root)
     _link(WEBLLM_LIB, root / "webllm")
-    for name in ("webllm_page.html", "webllm_page.js"):
+    for name in ("webllm_page.html", "webllm_page.js", "webllm_run.js"):
         _link(HERE / name, root / name)
     paths = {"page": PAGE, "webllm": WEBLLM_URL}
     if artifact_dir is not None:
@@ -149,6 +158,9 @@ def webllm_import_report(timeout: float = 60) -> dict:
     return _page_report("(paths) => window.webslmImport(paths.webllm)", timeout)
 
 
+RIGS = ("chromium", "dawn")
+
+
 def run_webllm(
     artifact_dir: Path,
     lib_path: Path,
@@ -159,16 +171,20 @@ def run_webllm(
     n_tokens: int = 16,
     timeout: float = 600,
     *,
+    rig: str = "chromium",
     messages: list[dict] | None = None,
+    completion_prompt: str | None = None,
     required_features: list[str] | None = None,
     overrides: dict | None = None,
     greedy: bool = True,
     encode_texts: list[str] | None = None,
     request_extra: dict | None = None,
 ) -> dict:
-    """Load `artifact_dir` + `lib_path` with CreateMLCEngine and run it; never raises for model errors.
+    """Load `artifact_dir` + `lib_path` with CreateMLCEngine on `rig` and run it; never raises
+    for model errors.
 
     prompt/messages: one chat.completions.create call (temperature 0 when greedy).
+    completion_prompt: one plain completions.create call (a base model's way).
     token_ids_prompt: prefill these ids with forwardTokensAndSample, then decode greedily
     to n_tokens ids in all (stop tokens do not end it).
     encode_texts: also return WebLLM's own tokenization of these strings.
@@ -176,6 +192,8 @@ def run_webllm(
     Returns dict(text, token_ids, chat_token_ids, adapter_info, log, error, ...); `error` is
     None on success, else a one-line message (details in `log` and `error_stack`).
     """
+    if rig not in RIGS:
+        raise ValueError(f"rig must be one of {RIGS}, got {rig!r}")
     if messages is None and prompt is not None:
         messages = [{"role": "user", "content": prompt}]
     log: list[str] = []
@@ -190,6 +208,7 @@ def run_webllm(
             "overrides": overrides,
             "chat_opts": dict(GREEDY) if greedy else None,
             "messages": messages,
+            "completion_prompt": completion_prompt,
             "max_tokens": max_tokens,
             "sampling": dict(GREEDY) if greedy else {},
             "token_ids_prompt": list(token_ids_prompt) if token_ids_prompt else None,
@@ -197,26 +216,60 @@ def run_webllm(
             "encode_texts": encode_texts,
             "request_extra": request_extra or {},
         }
-        try:
-            with browser_page(server.url + paths["page"], log) as page:
-                page.evaluate("(cfg) => window.webslmStart(cfg)", cfg)
-                try:
-                    page.wait_for_function(
-                        "() => window.__webslmResult !== undefined", polling=500, timeout=timeout * 1000
-                    )
-                    out.update(page.evaluate("() => window.__webslmResult"))
-                except Exception as err:  # timeout or a crashed page: report, do not hang
-                    stage = _safe_eval(page, "() => window.__webslmStage")
-                    progress = _safe_eval(page, "() => window.__webslmProgress") or []
-                    out["error"] = f"no result after {timeout:g}s (stage: {stage}): {type(err).__name__}"
-                    out["progress"] = progress
-        except HarnessError:
-            raise
-        except Exception as err:  # the browser itself failed
-            out["error"] = out["error"] or f"browser failed: {type(err).__name__}: {err}"
+        run = _run_in_node if rig == "dawn" else _run_in_chromium
+        run(server.url + paths["page"], cfg, out, log, timeout)
         out["requests"] = server.requests
     out["log"] = log
     return out
+
+
+def _run_in_chromium(page_url: str, cfg: dict, out: dict, log: list[str], timeout: float):
+    try:
+        with browser_page(page_url, log) as page:
+            page.evaluate("(cfg) => window.webslmStart(cfg)", cfg)
+            try:
+                page.wait_for_function(
+                    "() => window.__webslmResult !== undefined", polling=500, timeout=timeout * 1000
+                )
+                out.update(page.evaluate("() => window.__webslmResult"))
+            except Exception as err:  # timeout or a crashed page: report, do not hang
+                stage = _safe_eval(page, "() => window.__webslmStage")
+                progress = _safe_eval(page, "() => window.__webslmProgress") or []
+                out["error"] = f"no result after {timeout:g}s (stage: {stage}): {type(err).__name__}"
+                out["progress"] = progress
+    except HarnessError:
+        raise
+    except Exception as err:  # the browser itself failed
+        out["error"] = out["error"] or f"browser failed: {type(err).__name__}: {err}"
+
+
+def _run_in_node(page_url: str, cfg: dict, out: dict, log: list[str], timeout: float):
+    """The dawn rig: webllm_node.mjs in a Node process. A WebGPU validation error is an error
+    here even when WebLLM carries on (it shows them only as uncaptured errors)."""
+    try:
+        modules = dawn.node_modules()
+    except WebslmError as err:
+        raise HarnessError(str(err)) from err
+    with tempfile.TemporaryDirectory(prefix="webslm-dawn-") as tmp:
+        cfg_path, result_path = Path(tmp) / "cfg.json", Path(tmp) / "result.json"
+        cfg_path.write_text(json.dumps(cfg))
+        try:
+            proc = dawn.run_node(HERE / "webllm_node.mjs",
+                                 [str(modules), str(cfg_path),
+                                  str(result_path)], timeout)
+        except subprocess.TimeoutExpired:
+            out["error"] = f"no result after {timeout:g}s on the dawn rig"
+            return
+        if not result_path.is_file():
+            log.extend((proc.stdout + proc.stderr).splitlines()[-40:])
+            out["error"] = f"node exited {proc.returncode} without a result"
+            return
+        result = json.loads(result_path.read_text())
+    log.extend(result.pop("log", []))
+    out.update(result)
+    uncaptured = result.get("uncaptured_errors") or []
+    if uncaptured and not out["error"]:
+        out["error"] = f"{len(uncaptured)} uncaptured WebGPU error(s), the first: {uncaptured[0]}"
 
 
 def _safe_eval(page, script: str):

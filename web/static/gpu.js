@@ -67,8 +67,18 @@ export function buildProblems(model, gpu) {
   if (!gpu.ok) return [gpu.reason];
   const missing = (model.required_features || []).filter((f) => !gpu.features.includes(f));
   if (needsF16(model) && !gpu.shaderF16 && !missing.includes("shader-f16")) missing.push("shader-f16");
-  return missing.map((f) => `${model.id} needs the WebGPU feature ${f}, which this GPU lacks`);
+  const problems = missing.map((f) => `${model.id} needs the WebGPU feature ${f}, which this GPU lacks`);
+  // Each weight is one buffer, bound whole: above the limit every dispatch that reads it
+  // fails validation and WebLLM answers garbage without an error (docs/RELIABILITY.md).
+  const binding = gpu.limits.maxStorageBufferBindingSize;
+  if (model.largest_tensor_bytes > binding) {
+    problems.push(`${model.id} binds a ${mib(model.largest_tensor_bytes)} weight as one GPU buffer, `
+      + `and this GPU allows at most ${mib(binding)} (maxStorageBufferBindingSize)`);
+  }
+  return problems;
 }
+
+const mib = (bytes) => `${(bytes / MiB).toFixed(1)} MiB`;
 
 /**
  * Pick the build to load. `wanted` is a build id, a family name, or empty (first family).

@@ -149,3 +149,15 @@ class TensorCacheWriter:
         if exc_type is not None and self._current is not None:
             self._current.file.close()  # leave no tensor-cache.json: the output is incomplete
             self._current = None
+
+
+# WebGPU's default maxStorageBufferBindingSize, and the most many adapters allow (lavapipe,
+# many phones); web/static/gpu.js compares the adapter's own limit.
+DEFAULT_BINDING_BYTES = 128 * 2**20
+
+
+def largest_tensor_bytes(cache: dict) -> int:
+    """The largest tensor of a tensor-cache.json: WebLLM puts each in a GPU buffer of its own,
+    which a kernel binds whole (a q4 embedding of 262k x 1152 is 151 MB, above the 128 MiB
+    binding many GPUs and WebGPU's default limits allow)."""
+    return max((r["nbytes"] for shard in cache["records"] for r in shard["records"]), default=0)

@@ -15,7 +15,7 @@ from typing import Callable
 from webslm.artifacts.chat_config import make_chat_config, write_chat_config
 from webslm.artifacts.conv_templates import build_conv_template
 from webslm.artifacts.manifest import model_record, vram_estimate_mb, write_manifest
-from webslm.artifacts.tensor_cache import TensorCacheWriter
+from webslm.artifacts.tensor_cache import DEFAULT_BINDING_BYTES, TensorCacheWriter, largest_tensor_bytes
 from webslm.compile.arch import find_architecture, published_config
 from webslm.compile.compiler import BuildShape, compile_model, export_module
 from webslm.compile.pipeline import webgpu_target
@@ -313,6 +313,12 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
 
     param_bytes = cache["metadata"]["ParamBytes"]
     kv_bytes = 2 if scheme.act_dtype == "float16" else 4
+    largest = largest_tensor_bytes(cache)
+    if largest > DEFAULT_BINDING_BYTES:
+        say(f"note: {model_id}'s largest weight is {largest / 2**20:.1f} MiB, one GPU buffer above "
+            f"WebGPU's default {DEFAULT_BINDING_BYTES // 2**20} MiB binding limit: GPUs that keep "
+            "that limit (many phones, lavapipe) cannot run it, and webslm's pages say so before "
+            "downloading it")
     write_manifest(
         out,
         toolchain=toolchain_versions(),
@@ -321,6 +327,9 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                "max_batch_size": shape.max_batch_size, "model_lib": lib_name,
                "library_key": key,  # pipeline/library_cache.py: what the library is compiled from
                "param_bytes": param_bytes,
+               # one GPU buffer per tensor: the binding a GPU's maxStorageBufferBindingSize
+               # must allow (web/static/gpu.js refuses before download where it does not)
+               "largest_tensor_bytes": largest,
                "bits_per_weight": cache["metadata"]["BitsPerParam"],
                # per entry function, its kernel calls in order (webslm bench --profile)
                "kernel_calls": compiled.metadata["kernel_calls"],

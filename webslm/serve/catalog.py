@@ -104,6 +104,7 @@ class BuiltModel:
             or self.chat_config.get("context_window_size"),
             "required_features": list(record.get("required_features", [])),
             "vram_mb": record.get("vram_required_MB"),
+            "largest_tensor_bytes": build.get("largest_tensor_bytes"),
             "files": self.files(),
             **fine_tune,
         }

@@ -12,10 +12,12 @@ import numpy as np
 from webslm.quantize.schemes import get_scheme
 from webslm.source.merged import MergedSource
 from webslm.verify.cpu_model import CpuModel
+from webslm.verify.f16_range import F16Range, long_prompt, measure_f16_range
 from webslm.verify.reference import load_weights_into, stored_as_hf, teacher_forced_logits
 from webslm.verify.twin import load_cpu_twin, read_manifest
 
 SEQ_LEN = 64
+F16_RANGE_TOKENS = 2048  # an f16 build's range is measured up to this much of its context
 LOGIT_TOL = 1e-3
 TOP1_MIN = 0.95
 SAMPLE_TEXT = (
@@ -35,12 +37,14 @@ class VerifyReport:
     prefill_max_abs_diff: float    # one multi-token prefill vs PyTorch
     exact: bool = False            # q0f32 (adapter merged): must also match the source
     source_max_abs_diff: float = float("nan")  # vs the source model (a fine-tune: PEFT unmerged)
+    f16_range: F16Range | None = None  # f16 builds: do the activations fit f16?
 
     @property
     def passed(self) -> bool:
         return (self.max_abs_diff < LOGIT_TOL and self.prefill_max_abs_diff < LOGIT_TOL
                 and self.top1_vs_source >= TOP1_MIN
-                and (not self.exact or self.source_max_abs_diff < LOGIT_TOL))
+                and (not self.exact or self.source_max_abs_diff < LOGIT_TOL)
+                and (self.f16_range is None or self.f16_range.fits))
 
     def lines(self) -> list[str]:
         ok = lambda good: "ok" if good else "FAIL"  # noqa: E731
@@ -56,6 +60,7 @@ class VerifyReport:
             f"max |logit diff| source {self.source_max_abs_diff:.2e}"
             + (f"  (< {LOGIT_TOL:g}, unquantized) {ok(self.source_max_abs_diff < LOGIT_TOL)}"
                if self.exact else "  (quantized: not gated)"),
+            *([self.f16_range.line()] if self.f16_range else []),
         ]
 
 
@@ -106,6 +111,11 @@ def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None =
     if "adapter" in twin.manifest["build"]:  # kept apart: PEFT unmerged on the stored weights
         model = kept_adapter_model(model, twin)
     ref_logits = teacher_forced_logits(model, tokens)
+    f16 = None
+    if get_scheme(twin.quantization).act_dtype == "float16":
+        say("measuring the f16 range of the activations")
+        n = min(F16_RANGE_TOKENS, twin.manifest["build"]["context_window"])
+        f16 = measure_f16_range(model, long_prompt(Path(artifact_dir), n))
     del model
 
     say("running the compiled model")
@@ -122,4 +132,5 @@ def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None =
         max_abs_diff=float(np.abs(ours - ref_logits).max()),
         top1_vs_source=float((ours.argmax(-1) == source_logits.argmax(-1)).mean()),
         prefill_max_abs_diff=float(np.abs(prefill_last - ref_logits[-1]).max()),
+        f16_range=f16,
     )

@@ -67,3 +67,11 @@ class CpuModel:
             out.append(int(np.argmax(logits)))
             logits = self.decode(out[-1])
         return out
+
+    def forced(self, prompt_ids: list[int], ids: list[int]) -> list[np.ndarray]:
+        """The logits before each of `ids`, feeding `ids` rather than its own choices: where
+        another run's greedy path (the browser's) leaves this model's, and by how much."""
+        out = [self.prefill(prompt_ids)]
+        for token in ids[:-1]:
+            out.append(self.decode(token))
+        return out
