@@ -179,6 +179,7 @@ def run_webllm(
     greedy: bool = True,
     encode_texts: list[str] | None = None,
     request_extra: dict | None = None,
+    repeat: int = 1,
 ) -> dict:
     """Load `artifact_dir` + `lib_path` with CreateMLCEngine on `rig` and run it; never raises
     for model errors.
@@ -189,6 +190,7 @@ def run_webllm(
     to n_tokens ids in all (stop tokens do not end it).
     encode_texts: also return WebLLM's own tokenization of these strings.
     request_extra: more chat.completions fields, e.g. {"enable_latency_breakdown": True}.
+    repeat: send the chat request this many times (`usages` has each one's usage).
     Returns dict(text, token_ids, chat_token_ids, adapter_info, log, error, ...); `error` is
     None on success, else a one-line message (details in `log` and `error_stack`).
     """
@@ -215,6 +217,7 @@ def run_webllm(
             "n_tokens": n_tokens,
             "encode_texts": encode_texts,
             "request_extra": request_extra or {},
+            "repeat": repeat,
         }
         run = _run_in_node if rig == "dawn" else _run_in_chromium
         run(server.url + paths["page"], cfg, out, log, timeout)

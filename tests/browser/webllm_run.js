@@ -28,8 +28,9 @@ export async function adapterFacts(gpu) {
 
 /**
  * Load cfg.model_id in the unmodified engine (`webllm`, the imported module) and run what cfg
- * asks: a chat request (cfg.messages), a plain completion (cfg.completion_prompt), greedy ids
- * after a token prompt (cfg.token_ids_prompt), WebLLM's own tokenization (cfg.encode_texts).
+ * asks: chat requests (cfg.messages, cfg.repeat times), a plain completion
+ * (cfg.completion_prompt), greedy ids after a token prompt (cfg.token_ids_prompt), WebLLM's own
+ * tokenization (cfg.encode_texts).
  * `status(text)` reports the stage; `progress` collects the load progress lines.
  */
 export async function runWebLLM(cfg, { webllm, gpu, status = () => {}, progress = [] }) {
@@ -58,14 +59,18 @@ export async function runWebLLM(cfg, { webllm, gpu, status = () => {}, progress 
     const pipeline = engine.loadedModelIdToPipeline && engine.loadedModelIdToPipeline.get(cfg.model_id);
     if (cfg.messages) {
       enter("chat");
-      const reply = await engine.chat.completions.create({
-        messages: cfg.messages, max_tokens: cfg.max_tokens, ...cfg.sampling, ...cfg.request_extra,
-      });
-      result.text = reply.choices[0].message.content;
-      result.finish_reason = reply.choices[0].finish_reason;
-      result.usage = reply.usage;
+      result.usages = [];  // cfg.repeat requests: the first compiles the shader pipelines
+      for (let i = 0; i < (cfg.repeat || 1); i++) {
+        const reply = await engine.chat.completions.create({
+          messages: cfg.messages, max_tokens: cfg.max_tokens, ...cfg.sampling, ...cfg.request_extra,
+        });
+        result.text = reply.choices[0].message.content;
+        result.finish_reason = reply.choices[0].finish_reason;
+        result.usage = reply.usage;
+        result.usages.push(reply.usage);
+        mark(i ? `chat${i}` : "chat");
+      }
       if (pipeline) result.chat_token_ids = Array.from(pipeline.outputIds || []);
-      mark("chat");
     }
     if (cfg.completion_prompt) {
       enter("completion");

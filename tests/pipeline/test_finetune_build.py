@@ -1,5 +1,5 @@
 """Fine-tunes end to end: a real LoRA on SmolLM2-135M built by `webslm build` answers with what
-it learned in WebLLM (WebGPU) and on the WASM engine (transformers.js); a merged build
+it learned in WebLLM (on the dawn rig) and on the WASM engine (transformers.js); a merged build
 verifies against PEFT's unmerged model; and a ChatML fine-tune of a Llama-3 base with two
 added tokens chats in WebLLM and stops on <|im_end|>."""
 
@@ -54,7 +54,7 @@ def test_webllm_answers_with_the_fine_tune(finetune_dist):
 
     [art] = finetune_dist.iterdir()
     result = run_webllm(art, art / f"{art.name}-webgpu.wasm", art.name, prompt=QUESTION,
-                        max_tokens=12, timeout=900)
+                        max_tokens=12, timeout=900, rig="dawn")
     assert result["error"] is None, "\n".join(result["log"][-30:])
     print(result["text"])
     assert FACT in result["text"], result["text"]
@@ -164,6 +164,6 @@ def test_a_chatml_fine_tune_of_a_llama3_base_stops_on_im_end(tmp_path):
     conv = json.loads((artifact / "mlc-chat-config.json").read_text())["conv_template"]
     assert conv["name"] == "chatml" and conv["stop_token_ids"][0] == 128257  # the added <|im_end|>
     result = run_webllm(artifact, artifact / "chatml-ft-q0f32-webgpu.wasm", artifact.name,
-                        prompt="Hi", max_tokens=8, timeout=600)
+                        prompt="Hi", max_tokens=8, timeout=600, rig="dawn")
     assert result["error"] is None, "\n".join(result["log"][-30:])
     assert (result["text"], result["finish_reason"]) == ("Hello there", "stop"), result["text"]

@@ -13,9 +13,10 @@ import pytest
 from webslm.cli import main
 from webslm.compile.arch import find_architecture
 from webslm.compile.compiler import BuildShape
+from webslm.compile.library_key import library_key
 from webslm.compile.lora import LoraLinear, LoraPlan
 from webslm.hashing import sha256_file
-from webslm.pipeline.library_cache import find_library, library_key, store_library
+from webslm.pipeline.library_cache import find_library, store_library
 from webslm.quantize.schemes import get_scheme
 
 

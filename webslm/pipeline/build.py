@@ -26,7 +26,8 @@ from webslm.hashing import file_entry
 from webslm.pipeline.convert import convert
 from webslm.pipeline.finetune import choose_schemes
 from webslm.pipeline.keep_adapter import KeptAdapter, check_base_build, kept_schemes
-from webslm.pipeline.library_cache import find_library, library_key, store_library
+from webslm.compile.library_key import library_key
+from webslm.pipeline.library_cache import find_library, store_library
 from webslm.onnx import onnx_dtypes_for
 from webslm.pipeline.onnx_build import (onnx_artifact_id, onnx_expected_bytes, wasm_fit,
                                         write_onnx_artifact)

@@ -12,43 +12,17 @@ Entries are checked against their file table on every use (source/cache.py);
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-import webslm
-from webslm.compile.compiler import BuildShape, CompiledModel, ParamSpec
-from webslm.compile.webruntime import toolchain_versions
-from webslm.source.cache import cache_key, cached_entry, staged_dir
+from webslm.compile.compiler import CompiledModel, ParamSpec
+from webslm.source.cache import cached_entry, staged_dir
 
 KIND = "libraries"
 LIBRARY = "model.wasm"
 METADATA = "metadata.json"  # the compile metadata: parameters, kernel calls, memory plan
-
-
-@functools.cache
-def _code_digest() -> str:
-    """Every file of webslm's compile and quantize packages: a change to a kernel, schedule or
-    pass is a new key, without anyone remembering to bump a version."""
-    root = Path(webslm.__file__).parent
-    digest = hashlib.sha256()
-    for package in ("compile", "quantize"):
-        for path in sorted((root / package).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def library_key(model_type: str, config: Any, scheme: Any, shape: BuildShape, lora: Any,
-                target: Any) -> str:
-    recipe = {"model_type": model_type, "config": dataclasses.asdict(config),
-              "scheme": dataclasses.asdict(scheme), "shape": dataclasses.asdict(shape),
-              "lora": repr(lora), "target": str(target), "toolchain": toolchain_versions(),
-              "code": _code_digest()}
-    return cache_key(json.dumps(recipe, sort_keys=True, default=repr))
 
 
 @dataclasses.dataclass

@@ -14,8 +14,7 @@ import numpy as np
 from webslm.artifacts.tensor_cache_reader import read_tensor_cache
 from webslm.compile.arch import find_architecture
 from webslm.compile.arch.registry import Architecture
-from webslm.compile.compiler import BuildShape, CompiledModel, compile_model
-from webslm.compile.pipeline import cpu_target
+from webslm.compile.compiler import BuildShape, CompiledModel
 from webslm.errors import WebslmError
 from webslm.quantize.schemes import get_scheme
 from webslm.source import open_source
@@ -23,6 +22,7 @@ from webslm.source.adapter import read_adapter
 from webslm.source.base import ModelSource
 from webslm.source.merged import merge_adapter
 from webslm.source.packaged import resolve_spec
+from webslm.verify.cpu_library import compile_cpu
 
 
 @dataclasses.dataclass
@@ -76,7 +76,7 @@ def load_cpu_twin(artifact_dir: Path, source_spec: str | None = None) -> CpuTwin
         from webslm.pipeline.keep_adapter import KeptAdapter
 
         lora = KeptAdapter.of(source, arch).plan
-    compiled = compile_model(arch, source.config, cpu_scheme, cpu_target(),
-                             BuildShape(manifest["build"]["context_window"],
-                                        manifest["build"]["prefill_chunk"]), lora=lora)
+    compiled = compile_cpu(arch, source.config, cpu_scheme,
+                           BuildShape(manifest["build"]["context_window"],
+                                      manifest["build"]["prefill_chunk"]), lora=lora)
     return CpuTwin(manifest, source, arch, compiled, stored)
