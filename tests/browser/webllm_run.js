@@ -26,6 +26,22 @@ export async function adapterFacts(gpu) {
   };
 }
 
+/** Count compute dispatches (direct and indirect) from now on; take() returns and resets. */
+function countDispatches() {
+  const proto = globalThis.GPUComputePassEncoder && GPUComputePassEncoder.prototype;
+  if (!proto) return { take: () => null, stop: () => {} };
+  let n = 0;
+  const saved = {};
+  for (const name of ["dispatchWorkgroups", "dispatchWorkgroupsIndirect"]) {
+    saved[name] = proto[name];
+    proto[name] = function (...args) { n += 1; return saved[name].apply(this, args); };
+  }
+  return {
+    take: () => { const got = n; n = 0; return got; },
+    stop: () => Object.assign(proto, saved),
+  };
+}
+
 /**
  * Load cfg.model_id in the unmodified engine (`webllm`, the imported module) and run what cfg
  * asks: chat requests (cfg.messages, cfg.repeat times), a plain completion
@@ -85,12 +101,16 @@ export async function runWebLLM(cfg, { webllm, gpu, status = () => {}, progress 
       enter("tokens");
       await engine.resetChat();
       const ids = [];
+      const dispatches = countDispatches();
       let next = await engine.forwardTokensAndSample(cfg.token_ids_prompt, true);
       ids.push(next);
+      result.step_dispatches = [dispatches.take()];  // the prefill, then one per decoded token
       while (ids.length < cfg.n_tokens) {
         next = await engine.forwardTokensAndSample([next], false);
         ids.push(next);
+        result.step_dispatches.push(dispatches.take());
       }
+      dispatches.stop();
       result.token_ids = ids;
       mark("tokens");
     }
