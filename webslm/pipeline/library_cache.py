@@ -1,10 +1,9 @@
 """Compiled model libraries, reused across builds.
 
-A WebGPU model library depends on what the model computes, not on its weights: the
-architecture's config, the quantization scheme, the compile-time shape, a kept adapter's plan,
-webslm's compile and quantize code, and the toolchain. A fine-tune rebuilt after more training,
-or any rebuild of a model already built on this machine, takes the library (and its kernel
-table) from webslm's cache and skips the compile and link, most of a small model's build.
+A WebGPU model library depends on what the model computes, not on its weights
+(compile/library_key.py says what that is). A fine-tune rebuilt after more training, or any
+rebuild of a model already built on this machine, takes the library (and its kernel table)
+from webslm's cache and skips the compile and link, most of a small model's build.
 Entries are checked against their file table on every use (source/cache.py);
 `webslm build --recompile` compiles anyway.
 """
