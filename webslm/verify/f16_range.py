@@ -49,17 +49,21 @@ class F16Range:
 
 
 def _sites(model):
-    """The modules whose outputs an f16 build stores in f16: the embedding, each decoder
-    block (the residual stream) and every linear layer."""
+    """(site, module, whether the site is the module's input): what an f16 build stores in
+    f16. The outputs of the embedding, each decoder block and every linear layer; and every
+    norm's input, which is the residual stream wherever it is read (after the attention
+    half of a block too), or a q/k projection."""
     import torch
 
     for name, module in model.named_modules():
         if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
             if module is model.get_output_embeddings():
                 continue  # the lm_head writes f32 logits
-            yield name, module
+            yield name, module, False
         elif type(module).__name__.endswith("DecoderLayer"):
-            yield name, module
+            yield name, module, False
+        elif type(module).__name__.endswith("RMSNorm"):
+            yield f"{name} (input)", module, True
 
 
 def measure_f16_range(model, token_ids: list[int]) -> F16Range:
@@ -69,13 +73,14 @@ def measure_f16_range(model, token_ids: list[int]) -> F16Range:
 
     largest: dict[str, float] = {}
 
-    def hook(name):
-        def record(_module, _inputs, output):
-            out = output[0] if isinstance(output, tuple) else output
-            largest[name] = max(largest.get(name, 0.0), float(out.detach().abs().max()))
-        return record
+    def keep(name, value):
+        value = value[0] if isinstance(value, tuple) else value
+        largest[name] = max(largest.get(name, 0.0), float(value.detach().abs().max()))
 
-    handles = [m.register_forward_hook(hook(name)) for name, m in _sites(model)]
+    handles = [m.register_forward_pre_hook(lambda _m, args, name=name: keep(name, args))
+               if is_input else
+               m.register_forward_hook(lambda _m, _args, out, name=name: keep(name, out))
+               for name, m, is_input in _sites(model)]
     try:
         with torch.no_grad():
             model(input_ids=torch.tensor([token_ids], dtype=torch.long))
