@@ -258,8 +258,7 @@ def _run_in_node(page_url: str, cfg: dict, out: dict, log: list[str], timeout: f
         cfg_path.write_text(json.dumps(cfg))
         try:
             proc = dawn.run_node(HERE / "webllm_node.mjs",
-                                 [str(modules), str(cfg_path),
-                                  str(result_path)], timeout)
+                                 [str(modules), str(cfg_path), str(result_path)], timeout)
         except subprocess.TimeoutExpired:
             out["error"] = f"no result after {timeout:g}s on the dawn rig"
             return
