@@ -37,7 +37,7 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 
 demo: install
 	@if [ ! -d $(DIST)/smollm2-135m-q4f32_asym ] || [ ! -d $(DIST)/smollm2-135m-q4f16_asym ] \
-		|| [ ! -d $(DIST)/smollm2-135m-onnx ]; then \
+		|| [ ! -d $(DIST)/smollm2-135m-cpu ]; then \
 		$(BIN)/webslm build smollm2-135m --out $(DIST) --force; fi
 	@echo "artifacts (WebLLM, and ONNX for browsers without WebGPU): $$(ls -d $(DIST)/smollm2-135m-*)"
 	@echo "starting the chat page; open the URL below in a browser (Ctrl-C stops it)"

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode_cost_static import static_cost  # noqa: E402
 
+from webslm.artifacts.manifest import read_manifest  # noqa: E402
 from webslm.bench.costmodel import GPUS, estimate  # noqa: E402
 from webslm.cli import main as webslm  # noqa: E402
 
@@ -35,7 +36,7 @@ GZIPPED = (".wasm", ".json")  # what `webslm serve` (and a static host set up as
 
 def own_bytes(artifact: Path, wire: bool = False) -> int:
     """The build's own files; wire: as sent gzipped (the library, tokenizer and JSON)."""
-    names = json.loads((artifact / "webslm-manifest.json").read_text())["files"]
+    names = read_manifest(artifact)["files"]
     return sum(len(gzip.compress((artifact / n).read_bytes(), 6)) if wire and n.endswith(GZIPPED)
                else f["bytes"] for n, f in names.items())
 
@@ -50,7 +51,7 @@ def measure(lora: Path, work: Path, reuse: bool = False) -> list[dict]:
         artifact = dist / name
         if not (reuse and artifact.is_dir()):
             assert webslm(args + (["--keep-adapter"] if kept else [])) == 0, label
-        manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+        manifest = read_manifest(artifact)
         shared = sum(f["bytes"] for f in manifest["build"].get("base", {}).get("files", {}).values())
         cost = static_cost(artifact)
         rows.append({"variant": label, "first_download": own_bytes(artifact) + shared,

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from webslm.artifacts.manifest import read_manifest
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def timed_build(args: list[str]) -> dict:
 
 
 def artifact_stats(art: Path) -> dict:
-    manifest = json.loads((art / "webslm-manifest.json").read_text())
+    manifest = read_manifest(art)
     files = manifest["files"]
     weight_bytes = sum(f["bytes"] for n, f in files.items() if n.startswith("params_shard_"))
     return {"artifact_bytes": sum(f["bytes"] for f in files.values()),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from webslm.artifacts.manifest import read_manifest  # noqa: E402
 from webslm.bench.costmodel import GPUS, estimate  # noqa: E402
 from webslm.bench.profile import expected_dispatches  # noqa: E402
 from webslm.bench.roofline import kv_bytes_per_position  # noqa: E402
@@ -27,7 +28,7 @@ from webslm.bench.roofline import kv_bytes_per_position  # noqa: E402
 
 def static_cost(artifact: Path, context: int = 8, kv_kernels: int = 3) -> dict:
     """Dispatches per decoded token (all, per layer, sampling) and the bytes floor (MB)."""
-    build = json.loads((artifact / "webslm-manifest.json").read_text())["build"]
+    build = read_manifest(artifact)["build"]
     config = json.loads((artifact / "mlc-chat-config.json").read_text())["model_config"]
     return _cost(build["model_id"], build["kernel_calls"], config, build["quantization"],
                  build["param_bytes"], context, kv_kernels)
@@ -37,9 +38,10 @@ def published_cost(name: str, quant: str, context: int = 8, kv_kernels: int = 3)
     """The same counts for a released model's config compiled for WebGPU, without weights."""
     import numpy as np
 
-    from webslm.compile.arch import architectures
-    from webslm.compile.compiler import BuildShape, compile_model
-    from webslm.compile.pipeline import webgpu_target
+    from webslm.arch import architectures
+    from webslm.compile.compiler import compile_model
+    from webslm.compile.lowering import webgpu_target
+    from webslm.compile.spec import BuildShape
     from webslm.quantize.schemes import get_scheme
 
     (arch,) = [a for a in architectures() if name in a.published]

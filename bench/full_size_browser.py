@@ -40,7 +40,7 @@ def main() -> None:
 
     from webslm.artifacts.tensor_cache_reader import read_tensor_cache
     from webslm.cli import main as webslm
-    from webslm.verify.cpu_model import CpuModel
+    from webslm.compile.cpu_model import CpuModel
     from webslm.verify.twin import load_cpu_twin
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,7 +36,7 @@ trap 'rm -rf "$WORK"' EXIT
 make install >/dev/null
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 mkdir -p "$OUT"
-[ -d dist/smollm2-135m-q4f16_asym ] && [ -d dist/smollm2-135m-q4f32_asym ] && [ -d dist/smollm2-135m-onnx ] \
+[ -d dist/smollm2-135m-q4f16_asym ] && [ -d dist/smollm2-135m-q4f32_asym ] && [ -d dist/smollm2-135m-cpu ] \
   || .venv/bin/webslm build smollm2-135m --out dist --force
 
 # Random full-size checkpoints and their builds, in parallel (each build is mostly one core).

@@ -24,11 +24,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "serve"))
-from webslm.artifacts.folders import model_folder  # noqa: E402
+from webslm.artifacts.files import model_folder  # noqa: E402
 
 WORKER = """
 import { Sha256 } from "/static/sha256.js";
 import { downloadVerified, dropUnverified, fileTable } from "/static/integrity.js";
+from webslm.artifacts.manifest import read_manifest
 
 async function timed(f) { const t = performance.now(); await f(); return (performance.now() - t) / 1000; }
 
@@ -83,7 +84,7 @@ def main() -> None:
 
     from browser_helpers import chromium, webslm_serve
 
-    files = json.loads((a.artifact / "webslm-manifest.json").read_text())["files"]
+    files = read_manifest(a.artifact)["files"]
     runs = []
     with webslm_serve(a.artifact) as url, chromium() as ctx:
         page = ctx.new_page()

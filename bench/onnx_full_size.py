@@ -11,7 +11,7 @@ Writes results/onnx_full_size.json.
     .venv/bin/python bench/onnx_full_size.py --model llama-3.2-1b [--long 2048]
 
 About 30 minutes for Llama-3.2-1B on 2 cores (the build a third of it). Reuse a build with
---dist DIR (a dist/ holding <model>-onnx), keep one with --keep DIR.
+--dist DIR (a dist/ holding <model>-cpu), keep one with --keep DIR.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+from webslm.artifacts.manifest import read_manifest
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def build(model: str, context: int, work: Path) -> Path:
 
     ckpt = write_checkpoint(model, work / "ckpt", tokenizer_dir(model, work))
     dist = work / "dist"
-    assert webslm(["build", model, "--q4f32", "--backend", "onnx", "--source", str(ckpt),
+    assert webslm(["build", model, "--q4f32", "--backend", "cpu", "--source", str(ckpt),
                    "--context-window", str(context), "--out", str(dist)]) == 0
     shutil.rmtree(ckpt)
     return dist
@@ -71,9 +72,11 @@ def build(model: str, context: int, work: Path) -> Path:
 def add_gguf(artifact: Path, model: str, qtype: str, work: Path) -> None:
     """Write a `qtype` GGUF of the same checkpoint (regenerated: it is seeded) into the
     build and list it, so the page can load it as it loads the build's own Q8_0."""
-    from webslm.artifacts.gguf_file import gguf_filename, write_gguf
-    from webslm.artifacts.manifest import MANIFEST, file_table
-    from webslm.compile.arch import find_architecture
+    from webslm.arch import find_architecture
+    from webslm.artifacts.files import gguf_filename
+    from webslm.artifacts.files import MANIFEST
+    from webslm.artifacts.gguf_file import write_gguf
+    from webslm.artifacts.manifest import file_table
     from webslm.registry import get_model
     from webslm.source import open_source
 
@@ -98,8 +101,8 @@ def run_gguf(dist: Path, model: str, qtype: str, prompt: str, tokens: int, long:
 
     from tokenizers import Tokenizer
 
-    artifact = dist / f"{model}-onnx"
-    entry = json.loads((artifact / "webslm-manifest.json").read_text())["build"]["gguf"][qtype]
+    artifact = dist / f"{model}-cpu"
+    entry = read_manifest(artifact)["build"]["gguf"][qtype]
     tokenizer = Tokenizer.from_file(str(artifact / "tokenizer.json"))
     ids = tokenizer.encode(prompt, add_special_tokens=False).ids
     long_prompt = tokenizer.decode((ids * (long // len(ids) + 1))[:long - 1])  # + BOS
@@ -185,10 +188,10 @@ def in_page(dist: Path, script: str, args: list) -> dict:
 
 def run_dtype(dist: Path, model: str, dtype: str, prompt: list[int], tokens: int,
               long: int) -> dict:
-    from webslm.artifacts.onnx_files import onnx_filename
+    from webslm.artifacts.files import onnx_filename
     from webslm.onnx.runner import OnnxLM
 
-    artifact = dist / f"{model}-onnx"
+    artifact = dist / f"{model}-cpu"
     reference = OnnxLM(artifact / "onnx" / onnx_filename(dtype))
     expected = reference.greedy(prompt, tokens)
     got = in_page(dist, PAGE_RUN, [artifact.name, dtype, prompt, tokens, long])
@@ -242,15 +245,15 @@ def main() -> None:
 
     from tokenizers import Tokenizer
 
-    from webslm.artifacts.onnx_files import onnx_data_filename
+    from webslm.artifacts.files import onnx_data_filename
     from webslm.onnx.wasm_memory import heap_bytes, weight_bytes
 
     config = CONFIGS[a.model]
-    with tempfile.TemporaryDirectory(prefix="webslm-onnx-full-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="webslm-cpu-full-") as tmp:
         started = time.time()
         dist = a.dist or build(a.model, a.context_window, Path(tmp))
         build_s = None if a.dist else round(time.time() - started, 1)
-        artifact = dist / f"{a.model}-onnx"
+        artifact = dist / f"{a.model}-cpu"
         prompt = Tokenizer.from_file(str(artifact / "tokenizer.json")).encode(PROMPT).ids[:16]
         runs = []
         for dtype in filter(None, a.dtypes.split(",")):

@@ -4,7 +4,7 @@ docs/BENCHMARKS.md's CPU-path table. The build's GGUFs too: transformers on the 
 stores (read back by its GGUF support), once as stored and once with every linear layer's
 input rounded as llama.cpp's CPU kernels round it (8-bit blocks of 32 with an fp16 scale).
 
-    .venv/bin/python bench/onnx_perplexity.py dist/smollm2-135m-onnx --tokens 512
+    .venv/bin/python bench/onnx_perplexity.py dist/smollm2-135m-cpu --tokens 512
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from webslm.artifacts.onnx_files import onnx_filename
+from webslm.artifacts.files import onnx_filename
+from webslm.artifacts.manifest import read_manifest
 from webslm.onnx.runner import OnnxLM
 from webslm.source import open_source
 from webslm.verify import EVAL_TEXT
 from webslm.verify.reference import load_weights_into
-from webslm.verify.twin import open_manifest_source, read_manifest
+from webslm.verify.twin import open_manifest_source
 
 
 def perplexity(logits: np.ndarray, ids: list[int]) -> float:
@@ -43,7 +44,7 @@ def _round_input(module, args):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("artifact", type=Path, help="an ONNX build from `webslm build --backend onnx`")
+    ap.add_argument("artifact", type=Path, help="an ONNX build from `webslm build --backend cpu`")
     ap.add_argument("--tokens", type=int, default=512)
     a = ap.parse_args()
     manifest = read_manifest(a.artifact)

@@ -28,7 +28,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from webslm.artifacts.folders import model_folder
+from webslm.artifacts.files import model_folder
 
 MODEL_ID = "load-q4f32_1"
 PATH = f"/models/{model_folder(MODEL_ID)}"

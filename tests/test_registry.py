@@ -2,7 +2,7 @@
 
 import re
 
-from webslm.compile.arch.registry import ARCHITECTURES
+from webslm.arch import ARCHITECTURES
 from webslm.registry import load_registry
 
 
@@ -13,7 +13,7 @@ def test_hub_models_are_pinned_to_a_commit():
 
 
 def test_every_entry_names_a_registered_architecture():
-    import webslm.compile.arch  # noqa: F401  (registers every architecture)
+    import webslm.arch  # noqa: F401  (registers every architecture)
 
     known = set(ARCHITECTURES)
     for entry in load_registry().values():

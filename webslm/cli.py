@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from webslm.errors import WebslmError
+from webslm.pipeline.backends import BACKENDS, canonical_backend
 
 QUANT_FLAGS = ("q4f16", "q4f32", "q0f16", "q0f32")
 # What a flag builds unless models.yaml lists another scheme of that family for the model.
@@ -43,16 +44,14 @@ def _cmd_models(_args) -> int:
 def _cmd_build(args) -> int:
     from webslm.pipeline.build import BuildRequest, build, check_before_download
     from webslm.pipeline.inputs import resolve_input
-    from webslm.registry import load_registry
 
     # a kept adapter is a WebLLM build (the ONNX export merges)
     backend = args.backend or ("webgpu" if args.keep_adapter else "all")
-    named = load_registry().get(args.model)
-    if named is not None and not (args.source or args.lora):
-        check_before_download(named, _quantizations(args, named), backend, args.context_window)
     target = resolve_input(args.model, lora=args.lora, base=args.base, source=args.source,
                            revision=args.revision, qlora_base=args.qlora_base,
-                           chat_format=args.chat_format, name=args.name)
+                           chat_format=args.chat_format, name=args.name,
+                           before_download=lambda entry: check_before_download(
+                               entry, _quantizations(args, entry), backend, args.context_window))
     quants = _quantizations(args, target.entry)
     req = BuildRequest(entry=target.entry, quantizations=quants, out_root=Path(args.out),
                        source_spec=target.spec, revision=target.revision,
@@ -68,9 +67,10 @@ def _cmd_build(args) -> int:
 
 
 def _cmd_verify(args) -> int:
+    from webslm.artifacts.manifest import read_manifest
     from webslm.verify.check import verify_artifact
     from webslm.verify.onnx_check import verify_onnx_artifact
-    from webslm.verify.twin import open_manifest_source, read_manifest
+    from webslm.verify.twin import open_manifest_source
 
     say = lambda m: print(f"[webslm] {m}", flush=True)  # noqa: E731
     manifest = read_manifest(Path(args.dir))
@@ -228,10 +228,10 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--recompile", action="store_true",
                    help="compile the model library even when webslm's cache holds one for this "
                         "architecture, config, quantization and shape")
-    b.add_argument("--backend", choices=("webgpu", "onnx", "all"),
-                   help="webgpu: WebLLM artifacts; onnx: a transformers.js ONNX folder (q4 for "
-                        "--q4f32, q4f16 for --q4f16, fp32 for --q0f32); all: both (the default, but "
-                        "webgpu with --keep-adapter)")
+    b.add_argument("--backend", choices=BACKENDS, type=canonical_backend,
+                   help="webgpu: WebLLM artifacts; cpu (or onnx): one CPU build, transformers.js "
+                        "ONNX (q4 for --q4f32, q4f16 for --q4f16, fp32 for --q0f32) and wllama's "
+                        "GGUF; all: both (the default, but webgpu with --keep-adapter)")
     b.set_defaults(func=_cmd_build)
 
     v = sub.add_parser("verify", help="check an artifact's numbers against PyTorch")

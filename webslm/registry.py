@@ -92,7 +92,7 @@ def load_registry(user_file: Path | None = None) -> dict[str, ModelEntry]:
 def _compiled_architectures() -> str:
     """The architectures webslm compiles, as its architecture registry lists them (imported
     only here, for the error message: reading models.yaml never loads the compiler)."""
-    from webslm.compile.arch import architectures
+    from webslm.arch import architectures
 
     names = [a.display_name for a in architectures()]
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]

@@ -1,6 +1,9 @@
 """The one folder where webslm keeps what it derives once and reuses: the compiled web runtime
 (runtime/), the GGUF's extracted config and tokenizer, merged tokenizer files. One root and one
-environment variable, so a user can move or clear all of it at once."""
+environment variable, so a user can move or clear all of it at once.
+
+Also how anything webslm writes, a cache entry or a build, appears whole or not at all:
+written in a claimed hidden sibling, swapped into place, leftovers of killed runs cleared."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import functools
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from webslm.errors import WebslmError
 
 CACHE_ENV = "WEBSLM_CACHE"
 
@@ -102,3 +107,70 @@ def is_disk_full(err: BaseException) -> bool:
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
+
+
+def write_atomically(target: Path, write: Callable[[Path], None],
+                     need_bytes: Callable[[], int] = lambda: 0) -> None:
+    """write(staging) into a hidden sibling directory, then swap it in; never half a target.
+    Leftovers of a killed earlier build of this id are cleared first; a full disk ends as a
+    WebslmError with nothing left behind."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clear_leftovers(target)
+    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with claimed_dir(staging):  # the artifact is written inside, under its own name
+            out = staging / target.name
+            write(out)
+            replace_dir(out, target)
+    except Exception as err:
+        if is_disk_full(err):
+            raise disk_full_error(err, staging, target, need_bytes) from None
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def clear_leftovers(target: Path) -> None:
+    """Remove the staging (and, without atomic exchange, old-copy) directories a killed build
+    of `target` left in its folder; an old copy is put back if the kill came mid-swap."""
+    for old in sorted(target.parent.glob(f".{target.name}.old-*")):
+        if not target.exists():
+            old.rename(target)  # killed between the two renames of replace_dir's fallback
+    remove_unclaimed(target.parent, f".{target.name}.partial-*")
+    remove_unclaimed(target.parent, f".{target.name}.old-*")
+
+
+def disk_full_error(err: BaseException, staging: Path, target: Path,
+                    need_bytes: Callable[[], int]) -> WebslmError:
+    """What was being written where, and about how much room the artifact needs."""
+    files = [p for p in staging.rglob("*") if p.is_file()] if staging.is_dir() else []
+    written = sum(p.stat().st_size for p in files)
+    name = getattr(err, "filename", None)
+    what = Path(name).name if name else (
+        max(files, key=lambda p: p.stat().st_mtime).name if files else "the artifact")
+    try:
+        estimate = need_bytes()
+    except Exception:  # an estimate must not hide the real error
+        estimate = 0
+    need_mb = max(estimate, written) / 1e6 + 1
+    free_mb = (shutil.disk_usage(target.parent).free + written) / 1e6  # once staging is gone
+    return WebslmError(
+        f"no space left on device while writing {what} to {target}: need about "
+        f"{need_mb:.0f} MB free (about {free_mb:.0f} MB are); nothing was left behind",
+        "free some space on that disk, or pass --out DIR on a disk with more room")
+
+
+def replace_dir(staging: Path, target: Path) -> None:
+    """Swap the finished staging directory into place; the old one goes only afterwards.
+    With an atomic exchange the target never disappears, even for an instant."""
+    if target.exists():
+        if exchange_dirs(staging, target):
+            shutil.rmtree(staging, ignore_errors=True)  # now holds the old artifact
+            return
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(target)

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 from tokenizer_dirs import lenml_models, npm_tokenizer  # noqa: E402
 
-from webslm.compile.arch.phi3.checkpoints import PHI3_TOKENIZER  # noqa: E402
+from webslm.arch.phi3.checkpoints import PHI3_TOKENIZER  # noqa: E402
 
 LENML = ("tokenizer-llama3_1", "tokenizer-qwen3", "tokenizer-llama2")
 

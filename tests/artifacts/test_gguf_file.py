@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from webslm.artifacts.gguf_file import gguf_filename, llama3_rope_factors, write_gguf
-from webslm.compile.arch import find_architecture
+from webslm.arch import find_architecture
+from webslm.artifacts.files import gguf_filename
+from webslm.artifacts.gguf_file import llama3_rope_factors, write_gguf
 from webslm.source import open_source, smollm2_gguf_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compile"))

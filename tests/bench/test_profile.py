@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from webslm.artifacts.manifest import read_manifest
 from webslm.bench.costmodel import GpuSpec, estimate
 from webslm.bench.profile import kernel_function, summarize_phases
 from webslm.bench.profile_report import check_against_compiled
@@ -65,7 +66,7 @@ def test_profile_counts_what_the_compiled_model_calls(smollm2_artifact, tmp_path
     assert "modeled tok/s" in capsys.readouterr().out
     (report,) = out.glob("profile-*.json")
     summary = json.loads(report.read_text())["summary"]
-    manifest = json.loads((smollm2_artifact / "webslm-manifest.json").read_text())["build"]
+    manifest = read_manifest(smollm2_artifact)["build"]
     calls = manifest["kernel_calls"]
     check = summary["check"]
     assert check["matches"], check["mismatches"]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from webslm.compile.arch import find_architecture
-from webslm.compile.compiler import BuildShape, compile_model
-from webslm.compile.pipeline import cpu_target
-from webslm.pipeline.convert import convert
+from webslm.arch import find_architecture
+from webslm.compile.compiler import compile_model
+from webslm.compile.cpu_model import CpuModel
+from webslm.compile.lowering import cpu_target
+from webslm.compile.spec import BuildShape
+from webslm.convert.weights import convert
 from webslm.quantize.schemes import get_scheme
-from webslm.verify.cpu_model import CpuModel
 from webslm.verify.reference import load_weights_into, stored_as_hf, teacher_forced_logits
 
 TOL = 1e-3

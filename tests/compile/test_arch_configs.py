@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from webslm.compile.arch import find_architecture
-from webslm.compile.compiler import ParamSpec
-from webslm.compile.pipeline import cpu_target
+from webslm.arch import find_architecture
+from webslm.compile.lowering import cpu_target
+from webslm.compile.spec import ParamSpec
+from webslm.convert.weights import plan_targets
 from webslm.errors import WebslmError
-from webslm.pipeline.convert import plan_targets
 from webslm.quantize.schemes import get_scheme
 from webslm.source.config import normalize_config
 
@@ -37,7 +37,7 @@ def _config(hf: dict):
 @pytest.mark.parametrize("quant", ["q4f16_1", "q4f16_asym", "q0f32"])
 def test_benchmark_checkpoints_have_exactly_the_tensors_the_model_needs(name, quant):
     arch, cfg = _config(CONFIGS[name])
-    model = arch.model_cls(cfg, get_scheme(quant), cpu_target())
+    model = arch.model_class()(cfg, get_scheme(quant), cpu_target())
     params = [ParamSpec(n, tuple(p.shape), p.dtype) for n, p in model.named_parameters()]
     needed = {part for t in plan_targets(params, arch.weight_map) for part in t.parts}
     written = {k for shard in checkpoint_shards(CONFIGS[name]) for k in shard}
@@ -48,7 +48,7 @@ def test_qwen2_5_config():
     arch, cfg = _config(QWEN2_5_1_5B)
     assert (arch.model_type, cfg.rope_theta, cfg.tie_word_embeddings) == ("qwen2", 1e6, True)
     assert (cfg.qkv_bias, cfg.o_proj_bias, cfg.head_dim, cfg.rms_norm_eps) == (True, False, 128, 1e-6)
-    assert cfg.model_rope() is None and cfg.kv_cache_rope_scaling() == {}
+    assert not cfg.rope_in_model and cfg.kv_cache_rope_scaling() == {}
     # carried as stated; no layer slides, so the build keeps a plain context window
     assert (cfg.use_sliding_window, cfg.sliding_window, cfg.max_window_layers) == (False, 32768, 21)
     with pytest.raises(WebslmError, match="sliding-window"):
@@ -62,7 +62,8 @@ def test_phi3_5_longrope_matches_transformers():
 
     arch, cfg = _config(PHI_3_5_MINI)
     assert (arch.model_type, cfg.num_key_value_heads, cfg.rotary_dim) == ("phi3", 32, 96)
-    rope = cfg.model_rope()
+    assert cfg.rope_in_model
+    rope = arch.model_class().model_rope(cfg)
     assert rope.original_max_position_embeddings == 4096 and rope.num_rotated_heads == 64
     assert rope.attention_factor == pytest.approx(math.sqrt(1 + math.log(32) / math.log(4096)))
     hf = Phi3Config(**{k: v for k, v in PHI_3_5_MINI.items() if k != "architectures"})
@@ -92,4 +93,4 @@ def test_phi3_unsupported_configs_are_clear_errors():
 def test_plain_phi3_uses_the_cache_rope():
     _, cfg = _config({**PHI_3_5_MINI, "rope_scaling": None, "sliding_window": None,
                       "max_position_embeddings": 4096})
-    assert cfg.model_rope() is None and cfg.rope_scaling is None
+    assert not cfg.rope_in_model and cfg.rope_scaling is None

@@ -8,7 +8,7 @@ import torch
 from parity_utils import (assert_close, compile_and_convert, dequantized_reference,
                           random_tokens, run_cpu, teacher_forced_logits)
 
-from webslm.verify.cpu_model import CpuModel
+from webslm.compile.cpu_model import CpuModel
 
 pytestmark = pytest.mark.slow
 

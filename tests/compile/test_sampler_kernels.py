@@ -71,7 +71,7 @@ def build_cpu_vm(vocab: int, logit_processors: bool = False):
     from tvm import relax
 
     from webslm.compile.logit_processors import attach_logit_processors
-    from webslm.compile.pipeline import cpu_target, make_pipeline
+    from webslm.compile.lowering import cpu_target, make_pipeline
     from webslm.compile.sampling import attach_sampler
 
     bb = relax.BlockBuilder()
@@ -449,7 +449,7 @@ def webgpu_lib(tmp_path_factory):
     from tvm import relax
 
     from webslm.compile.logit_processors import attach_logit_processors
-    from webslm.compile.pipeline import make_pipeline, webgpu_target
+    from webslm.compile.lowering import make_pipeline, webgpu_target
     from webslm.compile.sampling import attach_sampler
     from webslm.compile.webruntime import link_model_library
 

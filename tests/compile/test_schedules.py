@@ -12,7 +12,7 @@ from tvm.relax.frontend import nn
 
 from webslm.compile.activations import activation
 from webslm.compile.layers import gated_linear, make_linear
-from webslm.compile.pipeline import webgpu_target
+from webslm.compile.lowering import webgpu_target
 from webslm.compile.schedules import WEBGPU_GEMV, gpu_legalize_passes
 from webslm.quantize.schemes import get_scheme
 

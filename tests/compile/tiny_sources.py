@@ -12,7 +12,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from parity_utils import tiny_model  # noqa: E402
 from tokenizer_dirs import copy_tokenizer, npm_tokenizer  # noqa: E402
 
-from webslm.compile.arch import Architecture, architectures  # noqa: E402
+from webslm.arch import Architecture, architectures  # noqa: E402
 
 # models.yaml name -> architecture; `webslm build NAME --source DIR` takes the chat format
 # from the entry.

@@ -22,9 +22,9 @@ def tiny_builds(tmp_path_factory):
         for name in ONNX_TINY:
             (root / name).mkdir()
             source, _model = save_source(name, root / name)
-            assert main(["build", name, "--q0f32", "--q4f32", "--backend", "onnx",
+            assert main(["build", name, "--q0f32", "--q4f32", "--backend", "cpu",
                          "--source", str(source), "--out", str(root / name / "dist")]) == 0
 
     root = built_once(tmp_path_factory, "onnx-tiny", make)
-    return {name: (root / name / "dist" / f"{name}-onnx", tiny_transformers(TINY[name]))
+    return {name: (root / name / "dist" / f"{name}-cpu", tiny_transformers(TINY[name]))
             for name in ONNX_TINY}

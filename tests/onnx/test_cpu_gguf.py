@@ -7,15 +7,16 @@ import json
 
 import pytest
 
-from webslm.artifacts.gguf_file import gguf_filename
+from webslm.artifacts.files import gguf_filename
+from webslm.artifacts.manifest import read_manifest
 from webslm.serve.catalog import discover
 
 pytestmark = pytest.mark.slow
 
 
 def test_smollm2_onnx_build_carries_its_q8_0_gguf(smollm2_onnx_dist):
-    artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
-    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    artifact = smollm2_onnx_dist / "smollm2-135m-cpu"
+    manifest = read_manifest(artifact)
     name = gguf_filename("Q8_0")
     assert manifest["build"]["gguf"] == {"Q8_0": {"file": name, "files": [name],
                                                   "context": manifest["build"]["context_window"]}}
@@ -34,7 +35,7 @@ def test_an_architecture_without_a_gguf_layout_builds_without_one(tiny_builds):
     """Phi-3 (fused projections, a SentencePiece tokenizer) has no GGUF writer: its CPU
     engine stays transformers.js. Qwen2's tiny build has its GGUF."""
     for name, (artifact, _) in tiny_builds.items():
-        build = json.loads((artifact / "webslm-manifest.json").read_text())["build"]
+        build = read_manifest(artifact)["build"]
         has_layout = "phi" not in name
         assert bool(build["gguf"]) == has_layout, name
         assert (artifact / gguf_filename("Q8_0")).is_file() == has_layout, name

@@ -1,4 +1,4 @@
-"""The ONNX backend in Python: `webslm build --backend onnx` writes the layout transformers.js
+"""The ONNX backend in Python: `webslm build --backend cpu` writes the layout transformers.js
 reads; onnxruntime runs it like transformers.js feeds it; fp32 matches transformers token for
 token over 32 greedy steps; the quantized dtypes (q4, q8) pass `webslm verify` (their logits
 against transformers running the weights they store)."""
@@ -14,6 +14,7 @@ import torch
 from tokenizers import Tokenizer
 
 from tiny_sources import ONNX_TINY
+from webslm.artifacts.manifest import read_manifest
 from webslm.cli import main
 from webslm.onnx.graph import KEEP_LOGITS_INPUT
 from webslm.onnx.runner import OnnxLM
@@ -47,7 +48,7 @@ def test_tiny_fp32_export_matches_transformers_for_32_greedy_steps(name, tiny_bu
 
 
 def test_smollm2_fp32_export_matches_transformers_for_32_greedy_steps(smollm2_onnx_dist, smollm2):
-    artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
+    artifact = smollm2_onnx_dist / "smollm2-135m-cpu"
     ids = prompt_ids(artifact)
     expected = torch_greedy(smollm2.load_reference_model(), ids, STEPS)
     assert OnnxLM(artifact / "onnx" / "model.onnx").greedy(ids, STEPS) == expected
@@ -72,7 +73,7 @@ def test_generating_computes_only_the_last_positions_logits(name, tiny_builds):
 @pytest.mark.parametrize("name", ONNX_TINY)
 def test_tiny_q4_export_verifies(name, tiny_builds):
     artifact, _ = tiny_builds[name]
-    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    manifest = read_manifest(artifact)
     report = verify_onnx_artifact(artifact, open_source(str(artifact.parent.parent / f"{name}-source")),
                                   manifest, progress=lambda _m: None)
     assert report.passed, report.lines()
@@ -82,7 +83,7 @@ def test_tiny_q4_export_verifies(name, tiny_builds):
 
 def test_smollm2_verify_cli_reports_every_dtype(smollm2_onnx_dist, capsys, tmp_path):
     """Also after `export-site` hard-linked the build's files (onnx.load refuses those)."""
-    artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
+    artifact = smollm2_onnx_dist / "smollm2-135m-cpu"
     assert main(["export-site", str(smollm2_onnx_dist), "--out", str(tmp_path / "site")]) == 0
     assert (artifact / "onnx" / "model_quantized.onnx_data").stat().st_nlink > 1
     assert main(["verify", str(artifact)]) == 0
@@ -93,7 +94,7 @@ def test_smollm2_verify_cli_reports_every_dtype(smollm2_onnx_dist, capsys, tmp_p
 
 
 def test_layout_is_what_transformers_js_reads(smollm2_onnx_dist):
-    artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
+    artifact = smollm2_onnx_dist / "smollm2-135m-cpu"
     config = json.loads((artifact / "config.json").read_text())
     tjs = config["transformers.js_config"]
     assert tjs["dtype"] == "q8"  # the CPU build first: transformers.js's default
@@ -109,7 +110,7 @@ def test_layout_is_what_transformers_js_reads(smollm2_onnx_dist):
         past = [i for i in graph.graph.input if i.name == "past_key_values.0.key"][0]
         assert past.type.tensor_type.shape.dim[3].dim_value == 64  # head dim, not a symbol
         assert KEEP_LOGITS_INPUT in {i.name for i in graph.graph.input}
-    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    manifest = read_manifest(artifact)
     assert manifest["build"]["engine"] == "transformers.js"
     assert set(manifest["files"]) >= {"onnx/model_q4.onnx", "onnx/model_q4.onnx_data",
                                       "config.json", "tokenizer.json"}
@@ -121,7 +122,7 @@ def test_unexportable_architecture_keeps_the_webgpu_build(capsys, tmp_path, make
     (built first) is complete; no ONNX folder, no staging leftovers."""
     import dataclasses
 
-    from webslm.compile.arch import ARCHITECTURES
+    from webslm.arch import ARCHITECTURES
 
     llama = ARCHITECTURES["LlamaForCausalLM"]
     monkeypatch.setitem(ARCHITECTURES, "LlamaForCausalLM",

@@ -12,6 +12,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from tiny_sources import ONNX_TINY
+from webslm.artifacts.manifest import read_manifest
 from webslm.onnx.runner import OnnxLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
@@ -47,6 +48,6 @@ def test_wasm_greedy_ids_match_onnxruntime(name, tiny_builds):
     assert got["info"] == {"engine": "transformers-wasm", "dtype": "q4", "device": "wasm"}, log[-20:]
     assert got["ids"] == expected, log[-20:]
     # a prompt the model's context (here its WASM memory's) cannot hold is refused, not run
-    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    manifest = read_manifest(artifact)
     assert got["context"] == manifest["build"]["wasm_context"]["q4"]
     assert f"this model holds {got['context']} here" in got["tooLong"]

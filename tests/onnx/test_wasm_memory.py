@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from webslm.artifacts.onnx_files import onnx_data_filename
+from webslm.arch import published_config
+from webslm.artifacts.files import onnx_data_filename
+from webslm.artifacts.manifest import read_manifest
 from webslm.cli import main
-from webslm.compile.arch import published_config
 from webslm.onnx.wasm_memory import WASM32_BYTES, heap_bytes, largest_context, weight_bytes
 from webslm.pipeline.onnx_build import MIN_CPU_CONTEXT, wasm_fit
 
@@ -53,6 +54,7 @@ def test_build_refuses_a_cpu_build_that_cannot_fit_before_downloading(tmp_path, 
     """Offline: had the check come after the download, the hub's offline error would show."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "dist"
+    # "onnx", the CPU backend's first name, is still accepted
     code = main(["build", "phi-3.5-mini", "--q4f32", "--backend", "onnx", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2, err
@@ -64,8 +66,8 @@ def test_build_refuses_a_cpu_build_that_cannot_fit_before_downloading(tmp_path, 
 
 @pytest.mark.slow
 def test_weight_estimate_matches_the_exported_files(smollm2_onnx_dist, smollm2):
-    artifact = smollm2_onnx_dist / "smollm2-135m-onnx"
-    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    artifact = smollm2_onnx_dist / "smollm2-135m-cpu"
+    manifest = read_manifest(artifact)
     build = manifest["build"]
     assert build["wasm_refused"] == {}
     assert build["wasm_context"] == {d: build["context_window"] for d in build["dtypes"]}

@@ -33,7 +33,7 @@ import pytest
 
 from platform_limits import skip_platform_limit
 from webslm.errors import WebslmError
-from webslm.pipeline.build import clear_leftovers
+from webslm.user_cache import clear_leftovers
 from webslm.user_cache import CACHE_ENV
 
 TARGET = "smollm2-135m-q0f32"

@@ -10,14 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from webslm.hashing import sha256_file
+from webslm.arch import find_architecture
+from webslm.artifacts.manifest import read_manifest
 from webslm.artifacts.tensor_cache_reader import read_tensor_cache
-from webslm.compile.arch import find_architecture
-from webslm.compile.compiler import BuildShape, export_module
-from webslm.compile.pipeline import webgpu_target
+from webslm.compile.compiler import export_module
+from webslm.compile.cpu_model import CpuModel
+from webslm.compile.lowering import webgpu_target
+from webslm.compile.spec import BuildShape
+from webslm.hashing import sha256_file
 from webslm.quantize.schemes import get_scheme
 from webslm.verify.check import verify_artifact
-from webslm.verify.cpu_model import CpuModel
 from webslm.verify.twin import load_cpu_twin
 
 pytestmark = pytest.mark.slow
@@ -36,7 +38,7 @@ def test_artifact_layout_and_manifest(artifact):
     names = {p.name for p in artifact.iterdir()}
     assert {"mlc-chat-config.json", "tensor-cache.json", "tokenizer.json",
             "tokenizer_config.json", "webslm-manifest.json", f"{MODEL_ID}-webgpu.wasm"} <= names
-    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    manifest = read_manifest(artifact)
     assert set(manifest["toolchain"]) >= {"tvm", "emscripten", "webllm"}
     for name, entry in manifest["files"].items():
         assert sha256_file(artifact / name) == entry["sha256"]
@@ -67,7 +69,7 @@ def test_the_stored_weights_are_the_q4_1_sources_exactly(artifact):
     from webslm.source.packaged import resolve_spec
     from webslm.verify.reference import stored_as_hf
 
-    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    manifest = read_manifest(artifact)
     source = open_source(resolve_spec(manifest["source"]["spec"]))
     hf = {**source.config, "architectures": ["LlamaForCausalLM"]}
     arch = find_architecture(hf)
@@ -109,7 +111,7 @@ def test_webllm_answers_paris_with_the_cpu_twins_token_ids(which, artifact, f16_
     from tokenizers import Tokenizer
 
     art = artifact if which == MODEL_ID else f16_artifact
-    record = json.loads((art / "webslm-manifest.json").read_text())["webllm_model_record"]
+    record = read_manifest(art)["webllm_model_record"]
     assert ("required_features" in record) == (which == F16_ID)
     tokenizer = Tokenizer.from_file(str(art / "tokenizer.json"))
     prompt_ids = tokenizer.encode(

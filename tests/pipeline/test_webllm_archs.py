@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from webslm.artifacts.manifest import read_manifest
 from webslm.cli import main
-from webslm.compile.compiler import BuildShape
-from webslm.verify.cpu_model import CpuModel
+from webslm.compile.cpu_model import CpuModel
+from webslm.compile.spec import BuildShape
 from webslm.verify.twin import load_cpu_twin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compile"))
@@ -53,7 +54,7 @@ def test_tiny_builds_in_webllm_match_the_cpu_twin(name, tmp_path):
         artifact = dist / model_id
         chat = json.loads((artifact / "mlc-chat-config.json").read_text())
         assert (chat["model_type"], chat["sliding_window_size"]) == (CASES[name], -1)
-        record = json.loads((artifact / "webslm-manifest.json").read_text())["webllm_model_record"]
+        record = read_manifest(artifact)["webllm_model_record"]
         prompt_ids = Tokenizer.from_file(str(artifact / "tokenizer.json")).encode(PROMPT).ids[:12]
         result = run_webllm(artifact, artifact / f"{model_id}-webgpu.wasm", model_id, prompt=None,
                             token_ids_prompt=prompt_ids, n_tokens=N_TOKENS, timeout=600,

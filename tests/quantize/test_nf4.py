@@ -197,7 +197,7 @@ def test_close_to_bitsandbytes_native_cpu_path():
 
 
 def _qkv_params(parts: dict[str, tuple[int, int]], scheme):
-    from webslm.compile.compiler import ParamSpec
+    from webslm.compile.spec import ParamSpec
 
     rows, cols = sum(r for r, _ in parts.values()), next(iter(parts.values()))[1]
     grid = scheme.weight_grid
@@ -211,8 +211,8 @@ def _qkv_params(parts: dict[str, tuple[int, int]], scheme):
 def test_stored_arrays_are_the_roundtrip_of_each_hf_tensor(scheme_name):
     """q, k and v (GQA: different sizes) are each quantized as bitsandbytes quantized them, one
     tensor at a time, and NF4_CODE[code] * absmax' of the fused arrays is their round trip."""
-    from webslm.compile.arch.llama.mapping import LLAMA_WEIGHTS
-    from webslm.pipeline.convert import convert
+    from webslm.arch.llama.mapping import LLAMA_WEIGHTS
+    from webslm.convert.weights import convert
     from webslm.quantize.group import dequantize
     from webslm.quantize.schemes import get_scheme
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from webslm.artifacts.manifest import model_record, write_manifest
+from webslm.artifacts.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,9 +71,9 @@ def make_adapter_artifact(dist: Path, model_id: str, base: Path) -> Path:
     """A fake fine-tune built as "base + adapter" over the fake build in `base`: its own
     library, configs, tokenizer and adapter_shard_0.bin; its tensor cache reads the base's
     params_shard_0.bin through the relative name WebLLM resolves against its folder."""
-    from webslm.artifacts.folders import base_file_ref
+    from webslm.artifacts.files import base_file_ref
 
-    base_manifest = json.loads((base / "webslm-manifest.json").read_text())
+    base_manifest = read_manifest(base)
     base_id = base_manifest["build"]["model_id"]
     out = dist / model_id
     out.mkdir(parents=True)
@@ -99,7 +100,7 @@ def make_adapter_artifact(dist: Path, model_id: str, base: Path) -> Path:
     return out
 
 
-def make_onnx_artifact(dist: Path, model_id: str = "tiny-onnx") -> Path:
+def make_onnx_artifact(dist: Path, model_id: str = "tiny-cpu") -> Path:
     """A fake ONNX (transformers.js) artifact: config, tokenizer, onnx/model_q4.onnx(+_data)."""
     from webslm.artifacts.manifest import write_onnx_manifest
 

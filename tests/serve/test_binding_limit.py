@@ -15,10 +15,11 @@ import math
 import numpy as np
 import pytest
 
+from webslm.arch import find_architecture, published_config
 from webslm.bench import dawn
-from webslm.compile.arch import find_architecture, published_config
-from webslm.compile.compiler import BuildShape, export_module
-from webslm.compile.pipeline import webgpu_target
+from webslm.compile.compiler import export_module
+from webslm.compile.lowering import webgpu_target
+from webslm.compile.spec import BuildShape
 from webslm.quantize.schemes import get_scheme
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -13,7 +13,7 @@ const w = await import("./webslm.js");
 const models = [
   {id: "m-q4f16_1", quantization: "q4f16_1", required_features: ["shader-f16"], size_bytes: 80, engine: "webllm"},
   {id: "m-q4f32_1", quantization: "q4f32_1", required_features: [], size_bytes: 90, engine: "webllm"},
-  {id: "m-onnx", quantization: "onnx", engine: "transformers.js", dtypes: ["q4", "q4f16"], f16_dtypes: ["q4f16"], size_bytes: 70},
+  {id: "m-cpu", family: "m", quantization: "onnx", engine: "transformers.js", dtypes: ["q4", "q4f16"], f16_dtypes: ["q4f16"], size_bytes: 70},
 ].map((m) => ({...m, family: w.familyOf(m)}));
 const limits = {...w.REQUIRED_LIMITS};
 const f16 = {ok: true, adapter: true, features: ["shader-f16"], limits, shaderF16: true};
@@ -36,7 +36,7 @@ assert.equal(c.engine, "transformers-wasm"); assert.equal(c.dtype, "q4"); assert
 assert.match(c.reason, /WASM, 2 threads/); assert.match(c.reason, /no WebGPU/);
 assert.equal(w.chooseEngine(models, none, {isolated: false, cores: 8}).threads, 1);  // no SharedArrayBuffer
 // With the int8 build present, the CPU takes it (several times faster there); dtype forces.
-const withQ8 = models.map((m) => m.id === "m-onnx" ? {...m, dtypes: ["q8", "q4", "q4f16"]} : m);
+const withQ8 = models.map((m) => m.id === "m-cpu" ? {...m, dtypes: ["q8", "q4", "q4f16"]} : m);
 assert.equal(w.chooseEngine(withQ8, none, {}).dtype, "q8");
 assert.equal(w.chooseEngine(withQ8, none, {dtype: "q4"}).dtype, "q4");
 assert.equal(w.chooseEngine(withQ8, weak, {}).dtype, "q4");  // WebGPU: the 4-bit model
@@ -47,14 +47,14 @@ c = pick(software);
 assert.equal(c.engine, "transformers-wasm"); assert.match(c.reason, /runs on the CPU \(swiftshader\)/);
 assert.equal(pick(software, {engine: "webllm"}).engine, "webllm");
 assert.equal(w.chooseEngine(models.slice(0, 2), software, {}).engine, "webllm");
-const f16Only = models.map((m) => m.id === "m-onnx" ? {...m, dtypes: ["q4f16"]} : m);
+const f16Only = models.map((m) => m.id === "m-cpu" ? {...m, dtypes: ["q4f16"]} : m);
 assert.equal(w.chooseEngine(f16Only, software, {}).engine, "webllm");
 // A CPU model the build left out as too large for WASM memory: the reason reaches the page.
-const tooLarge = models.map((m) => m.id === "m-onnx" ? {...m, dtypes: ["q4f16"], wasm_refused: {q8: "ONNX q8 needs about 15.2 GiB of WASM memory"}} : m);
+const tooLarge = models.map((m) => m.id === "m-cpu" ? {...m, dtypes: ["q4f16"], wasm_refused: {q8: "ONNX q8 needs about 15.2 GiB of WASM memory"}} : m);
 c = w.chooseEngine(tooLarge, none, {});
 assert.equal(c.engine, null); assert.match(c.reason, /no CPU model \(ONNX q8 needs about 15.2 GiB of WASM memory\)/);
 // A CPU model whose WASM memory holds fewer tokens than the build: its own context counts there.
-const shorter = withQ8.map((m) => m.id === "m-onnx" ? {...m, context_window: 4096, wasm_context: {q8: 2486, q4: 4096}} : m);
+const shorter = withQ8.map((m) => m.id === "m-cpu" ? {...m, context_window: 4096, wasm_context: {q8: 2486, q4: 4096}} : m);
 assert.equal(w.contextOf(w.chooseEngine(shorter, none, {})), 2486);
 assert.equal(w.contextOf(w.chooseEngine(shorter, weak, {})), 4096);  // WebGPU: not WASM memory
 assert.equal(w.contextOf(w.chooseEngine(models, f16, {})), undefined);  // listed without one
@@ -68,7 +68,7 @@ c = pick(none, {engine: "webllm"});
 assert.equal(c.engine, null); assert.match(c.reason, /WebLLM/);
 assert.match(pick(f16, {engine: "gpu-magic"}).reason, /Unknown engine/);
 // The ONNX build named directly never goes to WebLLM; no ONNX build means no fallback.
-assert.equal(pick(f16, {wanted: "m-onnx"}).engine, "transformers-webgpu");
+assert.equal(pick(f16, {wanted: "m-cpu"}).engine, "transformers-webgpu");
 assert.match(w.chooseEngine(models.slice(2), plain, {}).reason, /m has no WebLLM build here/);
 c = w.chooseEngine(models.slice(0, 2), none, {});
 assert.equal(c.engine, null); assert.match(c.reason, /no ONNX build/);

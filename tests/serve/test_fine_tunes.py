@@ -17,7 +17,8 @@ import pytest
 
 from serve_helpers import make_adapter_artifact, make_artifact
 from test_load import bench
-from webslm.artifacts.folders import base_file_ref, base_folder_ref
+from webslm.artifacts.files import base_file_ref, base_folder_ref
+from webslm.artifacts.manifest import read_manifest
 from webslm.errors import WebslmError
 from webslm.serve.catalog import discover
 from webslm.serve.export import export_site
@@ -35,7 +36,7 @@ def pair(tmp_path) -> Path:
 
 
 def own_bytes(artifact: Path) -> int:
-    return sum(f["bytes"] for f in json.loads((artifact / "webslm-manifest.json").read_text())["files"].values())
+    return sum(f["bytes"] for f in read_manifest(artifact)["files"].values())
 
 
 def test_the_relative_form_is_one_function():

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from webslm.artifacts.manifest import read_manifest
 
 from browser_helpers import chromium, open_page, page_summary, webslm_serve
 from flaky_proxy import flaky_proxy
@@ -47,7 +48,7 @@ def linked_copy(artifact: Path, into: Path) -> Path:
 
 
 def manifest_files(artifact: Path) -> dict:
-    return json.loads((artifact / "webslm-manifest.json").read_text())["files"]
+    return read_manifest(artifact)["files"]
 
 
 @contextmanager
@@ -209,7 +210,7 @@ def test_cache_evicted_mid_load_is_downloaded_again_verified(webllm_site):
 
 @pytest.fixture(scope="module")
 def onnx_site(smollm2_onnx_dist, tmp_path_factory):
-    artifact = linked_copy(smollm2_onnx_dist / "smollm2-135m-onnx", tmp_path_factory.mktemp("integrity-onnx"))
+    artifact = linked_copy(smollm2_onnx_dist / "smollm2-135m-cpu", tmp_path_factory.mktemp("integrity-onnx"))
     with webslm_serve(artifact) as url:
         yield artifact, url
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from webslm.artifacts.manifest import read_manifest
 from webslm.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ def test_the_builds_share_the_base_shards(kept_dist):
     for model_id in FINE_TUNES:
         art = kept_dist / model_id
         assert not list(art.glob("params_shard_*")), "the base's shards are not copied"
-        manifest = json.loads((art / "webslm-manifest.json").read_text())
+        manifest = read_manifest(art)
         shared = manifest["build"]["base"]
         assert shared["model_id"] == BASE
         assert shared["files"] == {n: base_files[n] for n in shared["files"]}

@@ -36,7 +36,7 @@ def test_chat_page_picks_the_wasm_engine_and_q8(site):
     assert badge(page) == {"engine": "transformers-wasm", "hidden": False,
                            "text": "Engine: transformers.js on WASM (CPU) (q8)"}
     status = page.text_content("#gpu-status")
-    assert "WebGPU" in status and "smollm2-135m-onnx (q8)" in status, status
+    assert "WebGPU" in status and "smollm2-135m-cpu (q8)" in status, status
     assert ".." not in status, status
     assert "2 threads" in status or "1 thread" in status, status
     assert "runs in this browser, on your CPU" in page.text_content("#messages .empty")

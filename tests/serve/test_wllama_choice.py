@@ -15,7 +15,7 @@ const g = await import("./static/json-grammar.js");
 const cache = await import("./static/build-cache.js");
 
 const gguf = {Q8_0: {file: "gguf/model.Q8_0.gguf", files: ["gguf/model.Q8_0.gguf"], bytes: 145, context: 2048}};
-const onnx = {id: "m-onnx", quantization: "onnx", engine: "transformers.js", dtypes: ["q8", "q4"], f16_dtypes: [],
+const onnx = {id: "m-cpu", family: "m", quantization: "onnx", engine: "transformers.js", dtypes: ["q8", "q4"], f16_dtypes: [],
   size_bytes: 500, context_window: 8192, gguf,
   files: {"config.json": {bytes: 1, sha256: "a"}, "onnx/model_quantized.onnx": {bytes: 2, sha256: "b"},
           "onnx/model_q4.onnx": {bytes: 3, sha256: "c"}, "gguf/model.Q8_0.gguf": {bytes: 145, sha256: "d"}},
@@ -34,7 +34,7 @@ assert.equal(w.ENGINES.wllama, "llama.cpp (wllama) on WASM (CPU)");
 let c = pick(models, none);
 assert.equal(c.engine, "wllama"); assert.equal(c.dtype, "Q8_0"); assert.equal(c.device, "wasm"); assert.equal(c.threads, 2);
 assert.deepEqual(c.gguf, gguf.Q8_0);
-assert.match(c.reason, /m-onnx \(Q8_0 GGUF\) with llama\.cpp \(wllama\) on the CPU \(WASM, 2 threads\)/);
+assert.match(c.reason, /m-cpu \(Q8_0 GGUF\) with llama\.cpp \(wllama\) on the CPU \(WASM, 2 threads\)/);
 assert.equal(w.contextOf(c), 2048);
 assert.equal(w.runsOnCpu(c, none), true);
 assert.equal(w.engineLabel(c, none), "Engine: llama.cpp (wllama) on WASM (CPU) (Q8_0)");
@@ -48,7 +48,7 @@ assert.equal(pick(ggufOnly, software).engine, "wllama");
 // Without a GGUF, or where wllama cannot run, it is passed over with a reason.
 const noGguf = models.map((m) => m.engine === "transformers.js" ? {...m, gguf: {}} : m);
 c = pick(noGguf, none);
-assert.equal(c.engine, "transformers-wasm"); assert.match(c.reason, /wllama\) on WASM \(CPU\): m-onnx has no GGUF/);
+assert.equal(c.engine, "transformers-wasm"); assert.match(c.reason, /wllama\) on WASM \(CPU\): m-cpu has no GGUF/);
 c = pick(models, none, {wllama: false});
 assert.equal(c.engine, "transformers-wasm"); assert.match(c.reason, /lacks WebAssembly JSPI or Memory64/);
 // ?engine= forces either CPU engine; a forced ONNX dtype means transformers.js, Q8_0 wllama.

@@ -47,7 +47,7 @@ def test_chat_page_picks_wllama_and_answers_paris(site):
     page = open_page(ctx, url, log)
     assert badge(page) == {"engine": "wllama", "text": "Engine: llama.cpp (wllama) on WASM (CPU) (Q8_0)"}
     status = page.text_content("#gpu-status")
-    assert "smollm2-135m-onnx (Q8_0 GGUF) with llama.cpp (wllama)" in status, status
+    assert "smollm2-135m-cpu (Q8_0 GGUF) with llama.cpp (wllama)" in status, status
     assert f"context {build['gguf']['Q8_0']['context']} tokens" in status, status
     assert "runs in this browser, on your CPU" in page.text_content("#messages .empty")
     seconds = load_model(page, log, timeout=300)

@@ -122,7 +122,7 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: for
       tried.push(`WebLLM: ${choice.reason.replace(/\.$/, "")}`);
       continue;
     }
-    if (!onnx) { tried.push(`${ENGINES[name]}: ${family} has no ONNX build (webslm build --backend onnx)`); continue; }
+    if (!onnx) { tried.push(`${ENGINES[name]}: ${family} has no ONNX build (webslm build --backend cpu)`); continue; }
     if (name === "transformers-webgpu") {
       if (!gpu.adapter) { tried.push(`${ENGINES[name]}: ${(gpu.reason || "no WebGPU adapter").replace(/\.$/, "")}`); continue; }
       const dtype = forcedDtype || (gpu.shaderF16 && onnx.dtypes.includes("q4f16") ? "q4f16" : "q4");

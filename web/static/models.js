@@ -22,8 +22,10 @@ export function siteBase(baseUrl) {
   return url.href;
 }
 
-/** The family of a build: its id without the quantization suffix (smollm2-135m-q4f32_1 -> smollm2-135m). */
+/** The family of a build: the model it builds, as the server names it; else its id without the
+ * quantization suffix (smollm2-135m-q4f32_1 -> smollm2-135m). */
 export function familyOf(model) {
+  if (model.family) return model.family;
   const suffix = `-${model.quantization}`;
   return model.quantization && model.id.endsWith(suffix) ? model.id.slice(0, -suffix.length) : model.id;
 }

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from webslm.artifacts.conv_templates import build_conv_template, load_vocab, read_chat_template
+from webslm.artifacts.files import CHAT_CONFIG
 from webslm.errors import WebslmError
 
 CHAT_CONFIG_VERSION = "0.1.0"
@@ -185,6 +186,6 @@ def _check_windows(context_window_size: int, sliding_window_size: int, prefill_c
 
 def write_chat_config(config: dict, out_dir: Path) -> Path:
     """Write mlc-chat-config.json the way MLC-LLM does (2-space indent, ASCII-escaped)."""
-    path = Path(out_dir) / "mlc-chat-config.json"
+    path = Path(out_dir) / CHAT_CONFIG
     path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return path

@@ -23,19 +23,12 @@ import numpy as np
 
 from webslm.errors import WebslmError
 
-GGUF_DIR = "gguf"
 # wllama reads a file into one ArrayBuffer (2 GB at most) and fetches the shards of a split
 # file in parallel; it recommends shards of 512 MB, named as llama.cpp's gguf-split names them
 SHARD_BYTES = 512 * 1024 * 1024
 QTYPES = ("Q8_0", "Q4_0", "F32")
 # llama.cpp's file types (general.file_type) for the qtypes above
 _FILE_TYPE = {"Q8_0": 7, "Q4_0": 2, "F32": 0}
-
-
-def gguf_filename(qtype: str) -> str:
-    """"Q8_0" -> "gguf/model.Q8_0.gguf", relative to the build folder (a larger file is
-    split into model.Q8_0-00001-of-0000N.gguf and so on)."""
-    return f"{GGUF_DIR}/model.{qtype}.gguf"
 
 
 def _tensor_qtype(hf_name: str, shape: tuple[int, ...], qtype: str) -> str:
@@ -72,7 +65,7 @@ def _interleave_rotary(weight: np.ndarray, heads: int) -> np.ndarray:
 def write_gguf(source, cfg, layout, *, qtype: str, tokenizer_pre: str, name: str,
                out: Path, say: Callable[[str], None] = lambda _: None) -> list[Path]:
     """Write source's weights to `out` as a `qtype` GGUF, split into SHARD_BYTES shards when
-    larger; returns the files, first shard first. cfg: the architecture's config (compile/arch:
+    larger; returns the files, first shard first. cfg: the architecture's config (webslm/arch:
     LlamaConfig and kin); layout: its GgufLayout; tokenizer_pre: llama.cpp's pre-tokenizer
     name (models.yaml gguf_tokenizer)."""
     import gguf

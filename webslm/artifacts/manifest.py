@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from webslm import __version__
+from webslm.artifacts.files import CHAT_CONFIG, MANIFEST
+from webslm.errors import WebslmError
 from webslm.hashing import file_entry
 from webslm.resources import WEBLLM, npm_pin
 
-MANIFEST = "webslm-manifest.json"
 WEBLLM_VERSION = npm_pin(WEBLLM)  # web/package.json pins the WebLLM the artifacts are tested with
 
 
@@ -32,7 +33,7 @@ def webllm_integrity(files: dict[str, dict[str, Any]], lib_name: str) -> dict[st
     """The ModelRecord's `integrity`: the files WebLLM checks itself (config, wasm,
     tokenizer). webslm's pages check every file (web/static/integrity.js); this covers apps
     that hand the record to WebLLM directly."""
-    integrity: dict[str, Any] = {"config": sri(files["mlc-chat-config.json"]["sha256"]),
+    integrity: dict[str, Any] = {"config": sri(files[CHAT_CONFIG]["sha256"]),
                                  "model_lib": sri(files[lib_name]["sha256"]),
                                  "onFailure": "error"}
     tokenizer = {n: sri(files[n]["sha256"]) for n in ("tokenizer.json", "tokenizer.model") if n in files}
@@ -93,3 +94,12 @@ def write_onnx_manifest(directory: Path, *, toolchain: dict, build: dict, source
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def read_manifest(artifact_dir: Path) -> dict:
+    """A build's manifest; a folder without one is not a webslm build, said so."""
+    path = Path(artifact_dir) / MANIFEST
+    if not path.is_file():
+        raise WebslmError(f"{artifact_dir} has no {MANIFEST}",
+                          "point at a directory written by `webslm build`")
+    return json.loads(path.read_text())

@@ -16,10 +16,10 @@ from typing import BinaryIO
 
 import numpy as np
 
+from webslm.artifacts.files import TENSOR_CACHE
 from webslm.errors import WebslmError
 
 SHARD_CAP_BYTES = 32 << 20
-CACHE_JSON = "tensor-cache.json"
 SHARD_PREFIX = "params_shard"
 DTYPES = ("float32", "float16", "uint32", "int32", "uint8", "int8")
 
@@ -44,7 +44,7 @@ class TensorCacheWriter:
         self.cap = shard_cap_bytes
         self.prefix = prefix
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        for stale in [*self.out_dir.glob(f"{prefix}_*.bin"), self.out_dir / CACHE_JSON]:
+        for stale in [*self.out_dir.glob(f"{prefix}_*.bin"), self.out_dir / TENSOR_CACHE]:
             stale.unlink(missing_ok=True)  # leftovers of an earlier run would be loaded by name
         self._shards: list[dict] = []
         self._current: _Shard | None = None
@@ -101,7 +101,7 @@ class TensorCacheWriter:
             },
             "records": [*shared, *self._shards],
         }
-        (self.out_dir / CACHE_JSON).write_text(json.dumps(cache, indent=4))
+        (self.out_dir / TENSOR_CACHE).write_text(json.dumps(cache, indent=4))
         return cache
 
     def _write_record(self, name: str, array: np.ndarray) -> None:

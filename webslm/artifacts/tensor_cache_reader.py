@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from webslm.artifacts.folders import local_file
+from webslm.artifacts.files import TENSOR_CACHE, local_file
 from webslm.errors import WebslmError
 
 
 def read_tensor_cache(artifact_dir: Path) -> dict[str, np.ndarray]:
-    index = artifact_dir / "tensor-cache.json"
+    index = artifact_dir / TENSOR_CACHE
     if not index.is_file():
         raise WebslmError(f"{index} is missing", "rebuild the artifact with `webslm build`")
     out: dict[str, np.ndarray] = {}

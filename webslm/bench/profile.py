@@ -24,6 +24,7 @@ import math
 import re
 from typing import Callable
 
+from webslm.artifacts.manifest import read_manifest
 from webslm.bench.chromium import chromium_page, run_bench_page
 from webslm.bench.roofline import KV_BYTES
 from webslm.bench.runner import BenchRequest, find_artifact, prompts, usable_contexts
@@ -42,7 +43,7 @@ def kernel_function(entry: str) -> str:
 
 def run_profile(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
     artifact = find_artifact(req.target, req.dist, req.gpu)
-    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    manifest = read_manifest(artifact)
     if "kernel_calls" not in manifest["build"]:
         raise WebslmError(f"{artifact} records no kernel calls (built before the profile existed)",
                           "rebuild it with this version of webslm")

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from webslm.artifacts.folders import model_folder
-from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
+from webslm.artifacts.files import model_folder
+from webslm.artifacts.files import onnx_data_filename, onnx_filename
 from webslm.bench.chromium import chromium_page, run_bench_page
 from webslm.bench.server import PAGE_URL, bench_app, gguf_url, running
 from webslm.errors import WebslmError

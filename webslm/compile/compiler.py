@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import tvm
 from tvm import relax
 from tvm.target import Target
 
-from webslm.compile.arch.registry import Architecture
 from webslm.compile.logit_processors import attach_logit_processors
-from webslm.compile.lora import LoraPlan, attach_lora
-from webslm.compile.pipeline import make_pipeline
+from webslm.compile.lora import attach_lora
+from webslm.compile.lowering import make_pipeline
 from webslm.compile.sampling import attach_sampler
+from webslm.compile.spec import BuildShape, CompiledModel, LoraPlan, ParamSpec
 from webslm.quantize.schemes import QuantScheme
 
-
-@dataclasses.dataclass(frozen=True)
-class BuildShape:
-    """Sizes fixed at compile time; they bound the statically planned memory."""
-
-    context_window: int
-    prefill_chunk: int
-    max_batch_size: int = 4
-
-
-@dataclasses.dataclass
-class ParamSpec:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-
-
-@dataclasses.dataclass
-class CompiledModel:
-    executable: Any  # tvm.relax.VMExecutable
-    metadata: dict[str, Any]
-    params: list[ParamSpec]
-    config: Any      # the architecture's config dataclass
+if TYPE_CHECKING:  # the compiler reads an architecture's record; records never import it
+    from webslm.arch.record import Architecture
 
 
 def export_module(arch: Architecture, hf_config: dict[str, Any], scheme: QuantScheme,
@@ -46,7 +25,7 @@ def export_module(arch: Architecture, hf_config: dict[str, Any], scheme: QuantSc
     """Build the Relax IRModule: the model's entry points plus, for GPUs, the sampler; with a
     LoRA plan, the planned linears also add their low-rank branch."""
     cfg = arch.config_from_hf(hf_config)
-    model = arch.model_cls(cfg, scheme, target)
+    model = arch.model_class()(cfg, scheme, target)
     if lora is not None:
         attach_lora(model, lora)
     mod, named_params = model.export_tvm(spec=model.export_spec())

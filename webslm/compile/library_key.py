@@ -2,8 +2,8 @@
 
 A model library depends on what the model computes, not on its weights: the architecture's
 config, the quantization scheme, the compile-time shape, a kept adapter's plan, the target,
-webslm's compile and quantize code, and the toolchain. The WebGPU libraries of builds
-(pipeline/library_cache.py) and the CPU twins of verify and eval (verify/cpu_library.py) are
+webslm's arch, compile and quantize code, and the toolchain. The WebGPU libraries of builds
+(compile/library_cache.py) and the CPU twins of verify and eval (compile/cpu_library.py) are
 cached under it.
 """
 
@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import webslm
-from webslm.compile.compiler import BuildShape
+from webslm.compile.spec import BuildShape
 from webslm.compile.webruntime import toolchain_versions
 
 
 @functools.cache
 def _code_digest() -> str:
-    """Every file of webslm's compile and quantize packages: a change to a kernel, schedule or
-    pass is a new key, without anyone remembering to bump a version."""
+    """Every file of webslm's arch, compile and quantize packages: a change to a model, kernel,
+    schedule or pass is a new key, without anyone remembering to bump a version."""
     root = Path(webslm.__file__).parent
     digest = hashlib.sha256()
-    for package in ("compile", "quantize"):
+    for package in ("arch", "compile", "quantize"):
         for path in sorted((root / package).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())

@@ -12,36 +12,10 @@ keep their names, so a base build's shards serve every adapter build of it.
 
 from __future__ import annotations
 
-import dataclasses
-
 from tvm import te, tirx
 from tvm.relax.frontend import nn
 
-LORA_A, LORA_B = "lora_a", "lora_b"
-
-
-@dataclasses.dataclass(frozen=True)
-class LoraLinear:
-    """One adapted linear. rank: slots per adapted part (the largest part's rank; a smaller one
-    leaves zeros in A and B). parts: (first output row, first slot) of each adapted part, in
-    row order; rows before the first part (an unadapted one) have zero B rows."""
-
-    rank: int
-    parts: tuple[tuple[int, int], ...]
-
-    @property
-    def slots(self) -> int:
-        return self.rank * len(self.parts)
-
-
-@dataclasses.dataclass(frozen=True)
-class LoraPlan:
-    """The adapted linears by parameter base (e.g. model.layers.0.self_attn.qkv_proj), and the
-    dtype A and B are stored in."""
-
-    linears: dict[str, LoraLinear]
-    dtype: str
-
+from webslm.compile.spec import LORA_A, LORA_B, LoraPlan
 
 def attach_lora(model: nn.Module, plan: LoraPlan) -> None:
     """Give every planned linear of `model` its A and B parameters (before export)."""

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from webslm.artifacts.onnx_files import onnx_filename
+from webslm.artifacts.files import onnx_filename
 from webslm.errors import WebslmError
 from webslm.onnx.checkpoint import write_hf_checkpoint
 from webslm.onnx.graph import finalize_graph
@@ -76,7 +76,7 @@ def onnx_dtypes_for(quantizations: list[str]) -> list[OnnxDtype]:
 def check_exportable(config: dict) -> None:
     """Each architecture's folder says whether onnxruntime-genai's builder exports it (and
     transformers.js runs the result; tests/onnx checks every one end to end)."""
-    from webslm.compile.arch import architectures, find_architecture
+    from webslm.arch import architectures, find_architecture
 
     arch = find_architecture(config)
     if arch.onnx_refusal is not None:

@@ -69,8 +69,8 @@ def dequantized_weights(path: Path, hf_shapes: dict[str, tuple[int, ...]],
     The graph names its projections like webslm's shared blocks, fused or not; they are
     gathered into webslm's fused parameters (FUSED_PROJECTIONS) and split back into the
     checkpoint's own tensors by the architecture's WeightMap, the table the converter uses."""
-    from webslm.compile.arch import find_architecture
-    from webslm.compile.arch.registry import FUSED_PROJECTIONS
+    from webslm.arch import find_architecture
+    from webslm.arch.record import FUSED_PROJECTIONS
 
     model = load_with_external_data(Path(path))
     init = {t.name: t for t in model.graph.initializer}

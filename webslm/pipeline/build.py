@@ -1,35 +1,38 @@
 """`webslm build`: source -> (quantize, compile, link) -> one WebLLM artifact directory per
-quantization, plus (backend onnx) one transformers.js folder with the matching ONNX dtypes.
-Each is written into a temporary directory and renamed into place only when complete."""
+quantization, plus (backend cpu) one CPU build: the ONNX dtypes transformers.js loads and the
+GGUF wllama runs. Each is written into a temporary directory and renamed into place only when
+complete."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
+from webslm.arch import find_architecture, published_config
 from webslm.artifacts.chat_config import make_chat_config, write_chat_config
 from webslm.artifacts.conv_templates import build_conv_template
+from webslm.artifacts.files import cpu_build_id, model_library, webgpu_build_id
 from webslm.artifacts.manifest import model_record, vram_estimate_mb, write_manifest
 from webslm.artifacts.tensor_cache import DEFAULT_BINDING_BYTES, TensorCacheWriter, largest_tensor_bytes
-from webslm.compile.arch import find_architecture, published_config
-from webslm.compile.compiler import BuildShape, compile_model, export_module
-from webslm.compile.pipeline import webgpu_target
+from webslm.compile.compiler import compile_model, export_module
+from webslm.compile.library_cache import find_library, store_library
+from webslm.compile.library_key import library_key
+from webslm.compile.lowering import webgpu_target
+from webslm.compile.spec import BuildShape
 from webslm.compile.webruntime import ensure_runtime_objects, link_model_library, toolchain_versions
 from webslm.compile.webruntime.toolchain import find_emcc
+from webslm.convert.kept_adapter import KeptAdapter, check_base_build, kept_schemes
+from webslm.convert.weights import convert
 from webslm.errors import WebslmError
 from webslm.hashing import file_entry
-from webslm.pipeline.convert import convert
-from webslm.pipeline.finetune import choose_schemes
-from webslm.pipeline.keep_adapter import KeptAdapter, check_base_build, kept_schemes
-from webslm.compile.library_key import library_key
-from webslm.pipeline.library_cache import find_library, store_library
 from webslm.onnx import onnx_dtypes_for
-from webslm.pipeline.onnx_build import (onnx_artifact_id, onnx_expected_bytes, wasm_fit,
+from webslm.pipeline.backends import BACKENDS, canonical_backend
+from webslm.pipeline.finetune import choose_schemes
+from webslm.pipeline.onnx_build import (onnx_expected_bytes, wasm_fit,
                                         write_onnx_artifact)
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
@@ -39,9 +42,8 @@ from webslm.source.base import ModelSource
 from webslm.source.merged import MergedSource
 from webslm.source.packaged import resolve_spec
 from webslm.source.tokenizer import TOKENIZER_FILES
-from webslm.user_cache import claimed_dir, exchange_dirs, is_disk_full, remove_unclaimed
+from webslm.user_cache import write_atomically
 
-BACKENDS = ("webgpu", "onnx", "all")
 
 
 @dataclasses.dataclass
@@ -66,8 +68,8 @@ class BuildRequest:
         return self.backend in ("webgpu", "all")
 
     @property
-    def onnx(self) -> bool:
-        return self.backend in ("onnx", "all")
+    def cpu(self) -> bool:
+        return self.backend in ("cpu", "all")
 
     @property
     def shape(self) -> BuildShape:
@@ -75,14 +77,11 @@ class BuildRequest:
                           self.prefill_chunk or self.entry.prefill_chunk)
 
 
-def artifact_id(entry: ModelEntry, scheme: QuantScheme) -> str:
-    return f"{entry.name}-{scheme.name}"
-
-
 def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
     """Build every requested quantization for every requested backend; returns the artifact
     directories. With --backend all, an ONNX export failure is reported after the WebGPU
     artifacts are in place (they do not depend on it), and the command still fails."""
+    req.backend = canonical_backend(req.backend)
     if req.backend not in BACKENDS:
         raise WebslmError(f"unknown backend {req.backend!r}", f"choose one of: {', '.join(BACKENDS)}")
     if req.webgpu:
@@ -100,8 +99,9 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         schemes = kept_schemes(kept.source, schemes, req.exact_quantizations, say)
     elif req.webgpu:
         schemes, survival = choose_schemes(source, schemes, req.exact_quantizations, say)
-    targets = [req.out_root / artifact_id(req.entry, s) for s in schemes] if req.webgpu else []
-    onnx_target = req.out_root / onnx_artifact_id(req.entry) if req.onnx else None
+    targets = ([req.out_root / webgpu_build_id(req.entry.name, s.name) for s in schemes]
+               if req.webgpu else [])
+    onnx_target = req.out_root / cpu_build_id(req.entry.name) if req.cpu else None
     for target in [*targets, *([onnx_target] if onnx_target else [])]:
         if target.exists() and not req.force:
             raise WebslmError(f"{target} already exists",
@@ -120,7 +120,7 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
     if onnx_target is not None:
         started = time.time()
         try:
-            _atomically(req, onnx_target, lambda out: write_onnx_artifact(
+            write_atomically(onnx_target, lambda out: write_onnx_artifact(
                 req.entry, source, req.quantizations, out, onnx_target.name,
                 _source_record(req, source), req.shape.context_window, say),
                 need_bytes=lambda: onnx_expected_bytes(source, req.quantizations))
@@ -140,7 +140,7 @@ def check_before_download(entry: ModelEntry, quantizations: list[str], backend: 
     """Refuse what the models.yaml model's released config already rules out (ONNX builds
     too large for a browser's WASM memory) before its weights are downloaded."""
     released = published_config(entry.name)
-    if released and backend in ("onnx", "all") and onnx_dtypes_for(quantizations):
+    if released and canonical_backend(backend) in ("cpu", "all") and onnx_dtypes_for(quantizations):
         wasm_fit(released, quantizations, context_window or entry.context_window)
 
 
@@ -153,7 +153,7 @@ def _open(req: BuildRequest) -> ModelSource:
 def build_one(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme, target: Path,
               say: Callable[[str], None], survival: dict | None = None,
               kept: KeptAdapter | None = None) -> None:
-    _atomically(req, target, lambda out: _write_artifact(req, source, arch, scheme, out,
+    write_atomically(target, lambda out: _write_artifact(req, source, arch, scheme, out,
                                                           target.name, say, survival, kept),
                 need_bytes=lambda: expected_bytes(source, scheme))
 
@@ -188,7 +188,7 @@ def _base_build(req: BuildRequest, kept: KeptAdapter, scheme: QuantScheme,
 
 
 def _base_target(req: BuildRequest, scheme: QuantScheme) -> Path:
-    return req.out_root / artifact_id(dataclasses.replace(req.entry, name=req.base_name), scheme)
+    return req.out_root / webgpu_build_id(req.base_name, scheme.name)
 
 
 def _base_param_specs(kept: KeptAdapter, scheme: QuantScheme, shape: BuildShape):
@@ -196,58 +196,6 @@ def _base_param_specs(kept: KeptAdapter, scheme: QuantScheme, shape: BuildShape)
     _mod, params, _cfg = export_module(kept.arch, kept.source.base.config, scheme,
                                        webgpu_target(), shape)
     return params
-
-
-def _atomically(req: BuildRequest, target: Path, write: Callable[[Path], None],
-                need_bytes: Callable[[], int] = lambda: 0) -> None:
-    """write(staging) into a hidden sibling directory, then swap it in; never half a target.
-    Leftovers of a killed earlier build of this id are cleared first; a full disk ends as a
-    WebslmError with nothing left behind."""
-    req.out_root.mkdir(parents=True, exist_ok=True)
-    clear_leftovers(target)
-    staging = req.out_root / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        with claimed_dir(staging):  # the artifact is written inside, under its own name
-            out = staging / target.name
-            write(out)
-            _replace_dir(out, target)
-    except Exception as err:
-        if is_disk_full(err):
-            raise disk_full_error(err, staging, target, need_bytes) from None
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def clear_leftovers(target: Path) -> None:
-    """Remove the staging (and, without atomic exchange, old-copy) directories a killed build
-    of `target` left in its folder; an old copy is put back if the kill came mid-swap."""
-    for old in sorted(target.parent.glob(f".{target.name}.old-*")):
-        if not target.exists():
-            old.rename(target)  # killed between the two renames of _replace_dir's fallback
-    remove_unclaimed(target.parent, f".{target.name}.partial-*")
-    remove_unclaimed(target.parent, f".{target.name}.old-*")
-
-
-def disk_full_error(err: BaseException, staging: Path, target: Path,
-                    need_bytes: Callable[[], int]) -> WebslmError:
-    """What was being written where, and about how much room the artifact needs."""
-    files = [p for p in staging.rglob("*") if p.is_file()] if staging.is_dir() else []
-    written = sum(p.stat().st_size for p in files)
-    name = getattr(err, "filename", None)
-    what = Path(name).name if name else (
-        max(files, key=lambda p: p.stat().st_mtime).name if files else "the artifact")
-    try:
-        estimate = need_bytes()
-    except Exception:  # an estimate must not hide the real error
-        estimate = 0
-    need_mb = max(estimate, written) / 1e6 + 1
-    free_mb = (shutil.disk_usage(target.parent).free + written) / 1e6  # once staging is gone
-    return WebslmError(
-        f"no space left on device while writing {what} to {target}: need about "
-        f"{need_mb:.0f} MB free (about {free_mb:.0f} MB are); nothing was left behind",
-        "free some space on that disk, or pass --out DIR on a disk with more room")
 
 
 def expected_bytes(source: ModelSource, scheme: QuantScheme) -> int:
@@ -294,7 +242,7 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                     emit=writer.add, on_tensor=lambda _n: bar.update())
         cache = writer.finish(param_count=param_count)
 
-    lib_name = f"{model_id}-webgpu.wasm"
+    lib_name = model_library(model_id)
     if cached is not None:
         shutil.copyfile(cached.wasm, out / lib_name)
     else:
@@ -326,7 +274,7 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
         build={"model": req.entry.name, "model_id": model_id, "quantization": scheme.name,
                "context_window": shape.context_window, "prefill_chunk": shape.prefill_chunk,
                "max_batch_size": shape.max_batch_size, "model_lib": lib_name,
-               "library_key": key,  # pipeline/library_cache.py: what the library is compiled from
+               "library_key": key,  # compile/library_cache.py: what the library is compiled from
                "param_bytes": param_bytes,
                # one GPU buffer per tensor: the binding a GPU's maxStorageBufferBindingSize
                # must allow (web/static/gpu.js refuses before download where it does not)
@@ -363,18 +311,3 @@ def _unquantized_param_count(params, group_size: int) -> int:
         elif not p.name.endswith((".q_weight", ".q_min")):
             count += n
     return count
-
-
-def _replace_dir(staging: Path, target: Path) -> None:
-    """Swap the finished staging directory into place; the old one goes only afterwards.
-    With an atomic exchange the target never disappears, even for an instant."""
-    if target.exists():
-        if exchange_dirs(staging, target):
-            shutil.rmtree(staging, ignore_errors=True)  # now holds the old artifact
-            return
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(target)

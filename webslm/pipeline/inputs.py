@@ -7,9 +7,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Callable
 
+from webslm.arch import find_architecture
 from webslm.artifacts.conv_templates import build_conv_template, detect_chat_format
-from webslm.compile.arch import find_architecture
 from webslm.errors import WebslmError
 from webslm.registry import ModelEntry, get_model, load_registry
 from webslm.source import open_source
@@ -38,7 +39,10 @@ class BuildInput:
 def resolve_input(model: str, *, lora: str | None = None, base: str | None = None,
                   source: str | None = None, revision: str | None = None,
                   qlora_base: str | None = None, chat_format: str | None = None,
-                  name: str | None = None) -> BuildInput:
+                  name: str | None = None,
+                  before_download: Callable[[ModelEntry], None] | None = None) -> BuildInput:
+    """before_download(entry): a check a models.yaml model must pass before its weights are
+    fetched (the build's refusals that its released config already decides)."""
     registry = load_registry()
     adapter = read_adapter(Path(lora)) if lora else None
     entry, spec, rev = None, model, revision
@@ -63,6 +67,8 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
         raise WebslmError("--qlora-base applies to LoRA adapters", "add --lora ADAPTER_DIR")
     if base and adapter is None:
         raise WebslmError("--base applies to LoRA adapter folders", "drop --base")
+    if before_download is not None and model in registry and not source and adapter is None:
+        before_download(entry)
     local = resolve_spec(spec)
     opened = open_source(local, None if Path(local).exists() else rev)
     arch = find_architecture(opened.config)  # an unsupported architecture fails here, early

@@ -1,5 +1,6 @@
-"""The ONNX artifact of `webslm build`: <model>-onnx/, one folder holding every requested
-dtype in the layout transformers.js loads, plus a webslm manifest (files, hashes, toolchain)."""
+"""The CPU build of `webslm build`: <model>-cpu/, one folder holding every requested ONNX
+dtype in the layout transformers.js loads, the GGUF wllama runs, and a webslm manifest (files,
+hashes, toolchain)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from webslm.artifacts.gguf_file import gguf_filename, write_gguf
+from webslm.arch import find_architecture
+from webslm.artifacts.files import gguf_filename
+from webslm.artifacts.gguf_file import write_gguf
 from webslm.artifacts.manifest import write_onnx_manifest
-from webslm.compile.arch import find_architecture
 from webslm.errors import WebslmError
 from webslm.onnx import OnnxDtype, export_onnx, onnx_dtypes_for
 from webslm.onnx.wasm_memory import heap_bytes, largest_context, wasm_refusal
@@ -26,10 +28,6 @@ CPU_GGUF = "Q8_0"
 # The browser side of this backend, as web/package.json pins it.
 TRANSFORMERS_JS_VERSION = npm_pin(TRANSFORMERS_JS)
 WLLAMA_VERSION = npm_pin(WLLAMA)
-
-
-def onnx_artifact_id(entry: ModelEntry) -> str:
-    return f"{entry.name}-onnx"
 
 
 def onnx_toolchain() -> dict:

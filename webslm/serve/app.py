@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
-from webslm.artifacts.folders import RESOLVE
+from webslm.artifacts.files import RESOLVE
 from webslm.serve.catalog import BuiltModel, discover
 from webslm.serve.http import bytes_response, file_response
 from webslm.serve.layout import API_MODELS, PAGES, SiteLayout, default_web_root

@@ -6,7 +6,7 @@ it) and, for WebLLM, its ModelRecord. Nothing here imports the
 compiler, so serving works without TVM being importable.
 
 A fine-tune built as "base + adapter" (`build.base` in its manifest) serves only its own
-files; it reads its base's weight shards from the base's folder (artifacts/folders.py), so
+files; it reads its base's weight shards from the base's folder (artifacts/files.py), so
 its base must be served too, with exactly the shards it was built on: `discover` checks both.
 """
 
@@ -18,10 +18,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from webslm.artifacts.folders import base_file_ref, model_folder
-from webslm.artifacts.gguf_file import GGUF_DIR
-from webslm.artifacts.manifest import MANIFEST, webllm_integrity
-from webslm.artifacts.onnx_files import onnx_data_filename, onnx_filename
+from webslm.artifacts.files import (CHAT_CONFIG, GGUF_DIR, MANIFEST, base_file_ref, model_folder,
+                                    onnx_data_filename, onnx_filename)
+from webslm.artifacts.manifest import webllm_integrity
 from webslm.errors import WebslmError
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # one URL segment, never "." or ".."
@@ -155,7 +154,7 @@ def _load(artifact: Path) -> BuiltModel:
         manifest["files"]  # noqa: B018 - required key
         if not onnx:
             manifest["webllm_model_record"]  # noqa: B018 - required key
-        config_name = "config.json" if onnx else "mlc-chat-config.json"
+        config_name = "config.json" if onnx else CHAT_CONFIG
         chat_config = json.loads((artifact / config_name).read_text())
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise WebslmError(f"{where} is not a readable webslm manifest ({err})",

@@ -4,7 +4,7 @@ applies the same rules (manifest files only, nothing hidden, no symlink leading 
 
 Files are hard-linked when the site is on the same filesystem as the sources (instant, no
 extra disk), else copied. A fine-tune's shared base shards are the base's files, placed once
-under the base's folder, where the fine-tune's relative names (artifacts/folders.py) lead.
+under the base's folder, where the fine-tune's relative names (artifacts/files.py) lead.
 The site is written into a staging directory beside --out and renamed into place, so --out
 is either the old site or the whole new one.
 """

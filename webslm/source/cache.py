@@ -1,5 +1,5 @@
 """Folders webslm derives once and reuses: GGUF tokenizer/config, merged tokenizer files, and
-compiled model libraries (pipeline/library_cache.py).
+compiled model libraries (compile/library_cache.py).
 
 Kept under webslm's cache root (webslm/user_cache.py: $WEBSLM_CACHE), keyed by what
 they were derived from, and filled atomically so an interrupted run never leaves half a folder.

@@ -9,12 +9,13 @@ from typing import Callable
 
 import numpy as np
 
+from webslm.artifacts.manifest import read_manifest
+from webslm.compile.cpu_model import CpuModel
 from webslm.quantize.schemes import get_scheme
 from webslm.source.merged import MergedSource
-from webslm.verify.cpu_model import CpuModel
 from webslm.verify.f16_range import F16Range, long_prompt, measure_f16_range
 from webslm.verify.reference import load_weights_into, stored_as_hf, teacher_forced_logits
-from webslm.verify.twin import load_cpu_twin, read_manifest
+from webslm.verify.twin import load_cpu_twin
 
 SEQ_LEN = 64
 F16_RANGE_TOKENS = 2048  # an f16 build's range is measured up to this much of its context
@@ -70,7 +71,7 @@ def kept_adapter_model(base_model, twin):
     import torch
     from peft import PeftModel
 
-    from webslm.pipeline.keep_adapter import KeptAdapter
+    from webslm.convert.kept_adapter import KeptAdapter
 
     kept = KeptAdapter.of(twin.source, twin.arch)
     model = PeftModel.from_pretrained(base_model, twin.source.adapter.path).eval()

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from webslm.artifacts.onnx_files import onnx_filename
+from webslm.artifacts.files import onnx_filename
 from webslm.onnx.runner import OnnxLM
 from webslm.onnx.weights import dequantized_weights
 from webslm.verify.check import sample_token_ids

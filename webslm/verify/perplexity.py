@@ -16,12 +16,13 @@ from typing import Callable
 
 import numpy as np
 
+from webslm.artifacts.manifest import read_manifest
+from webslm.compile.cpu_model import CpuModel
 from webslm.errors import WebslmError
 from webslm.source.base import ModelSource
 from webslm.verify import EVAL_TEXT
-from webslm.verify.cpu_model import CpuModel
 from webslm.verify.reference import teacher_forced_logits
-from webslm.verify.twin import load_cpu_twin, read_manifest
+from webslm.verify.twin import load_cpu_twin
 
 DEFAULT_TEXT = EVAL_TEXT
 DEFAULT_WINDOW = 512  # the CLI default repeats it, to keep `webslm --help` free of TVM

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from webslm.compile.arch.registry import WeightMap
-from webslm.compile.compiler import ParamSpec
-from webslm.pipeline.convert import declared_grid, plan_targets
-from webslm.pipeline.keep_adapter import base_params
+from webslm.arch.record import WeightMap
+from webslm.compile.spec import ParamSpec
+from webslm.convert.kept_adapter import base_params
+from webslm.convert.weights import declared_grid, plan_targets
 from webslm.quantize.group import dequantize
 from webslm.quantize.schemes import QuantScheme
 

@@ -6,15 +6,16 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 
+from webslm.arch import find_architecture
+from webslm.arch.record import Architecture
+from webslm.artifacts.manifest import read_manifest
 from webslm.artifacts.tensor_cache_reader import read_tensor_cache
-from webslm.compile.arch import find_architecture
-from webslm.compile.arch.registry import Architecture
-from webslm.compile.compiler import BuildShape, CompiledModel
+from webslm.compile.cpu_library import compile_cpu
+from webslm.compile.spec import BuildShape, CompiledModel
 from webslm.errors import WebslmError
 from webslm.quantize.schemes import get_scheme
 from webslm.source import open_source
@@ -22,7 +23,6 @@ from webslm.source.adapter import read_adapter
 from webslm.source.base import ModelSource
 from webslm.source.merged import merge_adapter
 from webslm.source.packaged import resolve_spec
-from webslm.verify.cpu_library import compile_cpu
 
 
 @dataclasses.dataclass
@@ -36,14 +36,6 @@ class CpuTwin:
     @property
     def quantization(self) -> str:
         return self.manifest["build"]["quantization"]
-
-
-def read_manifest(artifact_dir: Path) -> dict:
-    path = Path(artifact_dir) / "webslm-manifest.json"
-    if not path.is_file():
-        raise WebslmError(f"{artifact_dir} has no webslm-manifest.json",
-                          "point at a directory written by `webslm build`")
-    return json.loads(path.read_text())
 
 
 def open_manifest_source(manifest: dict, source_spec: str | None = None):
@@ -73,7 +65,7 @@ def load_cpu_twin(artifact_dir: Path, source_spec: str | None = None) -> CpuTwin
     stored = read_tensor_cache(Path(artifact_dir))
     lora = None
     if "adapter" in manifest["build"]:  # kept apart: the library has the adapter's branch
-        from webslm.pipeline.keep_adapter import KeptAdapter
+        from webslm.convert.kept_adapter import KeptAdapter
 
         lora = KeptAdapter.of(source, arch).plan
     compiled = compile_cpu(arch, source.config, cpu_scheme,

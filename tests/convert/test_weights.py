@@ -1,0 +1,76 @@
+"""Weight conversion: fused names from data, streaming, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from webslm.arch.llama.mapping import LLAMA_WEIGHTS
+from webslm.compile.spec import ParamSpec
+from webslm.convert.weights import convert, plan_targets
+from webslm.errors import WebslmError
+from webslm.quantize.group import dequantize_q4
+from webslm.quantize.schemes import get_scheme
+
+PARAMS = [
+    ParamSpec("model.layers.0.self_attn.qkv_proj.q_weight", (96, 4), "uint32"),
+    ParamSpec("model.layers.0.self_attn.qkv_proj.q_scale", (96, 1), "float32"),
+    ParamSpec("model.norm.weight", (32,), "float32"),
+]
+
+
+def _hf(rng):
+    return {"model.layers.0.self_attn.q_proj.weight": rng.standard_normal((32, 32), "float32"),
+            "model.layers.0.self_attn.k_proj.weight": rng.standard_normal((32, 32), "float32"),
+            "model.layers.0.self_attn.v_proj.weight": rng.standard_normal((32, 32), "float32"),
+            "model.norm.weight": rng.standard_normal(32, "float32")}
+
+
+def test_plan_fuses_by_data():
+    targets = {t.base: t for t in plan_targets(PARAMS, LLAMA_WEIGHTS)}
+    qkv = targets["model.layers.0.self_attn.qkv_proj"]
+    assert qkv.quantized and qkv.parts == tuple(
+        f"model.layers.0.self_attn.{p}_proj.weight" for p in "qkv")
+
+
+def test_convert_quantizes_each_part_and_concatenates():
+    hf = _hf(np.random.default_rng(0))
+    out = {}
+    convert(iter(hf.items()), PARAMS, LLAMA_WEIGHTS, get_scheme("q4f32_1"),
+            tied_embeddings=False, emit=out.__setitem__)
+    w = dequantize_q4(out["model.layers.0.self_attn.qkv_proj.q_weight"],
+                      out["model.layers.0.self_attn.qkv_proj.q_scale"])
+    expected = np.concatenate([hf[f"model.layers.0.self_attn.{p}_proj.weight"] for p in "qkv"])
+    assert np.abs(w - expected).max() <= np.abs(expected).max() / 7  # within one step
+    assert out["model.norm.weight"].dtype == np.float32
+
+
+def test_missing_tensor_is_named():
+    hf = _hf(np.random.default_rng(0))
+    del hf["model.layers.0.self_attn.v_proj.weight"]
+    with pytest.raises(WebslmError, match="v_proj.weight"):
+        convert(iter(hf.items()), PARAMS, LLAMA_WEIGHTS, get_scheme("q4f32_1"),
+                tied_embeddings=False, emit=lambda *_: None)
+
+
+def test_unexpected_tensor_is_named():
+    hf = {**_hf(np.random.default_rng(0)), "model.extra.weight": np.zeros(3, "float32")}
+    with pytest.raises(WebslmError, match="model.extra.weight"):
+        convert(iter(hf.items()), PARAMS, LLAMA_WEIGHTS, get_scheme("q0f32"),
+                tied_embeddings=False, emit=lambda *_: None)
+
+
+def test_shape_mismatch_names_both_shapes():
+    hf = _hf(np.random.default_rng(0))
+    hf["model.norm.weight"] = np.zeros(16, "float32")
+    with pytest.raises(WebslmError, match=r"\(16,\).*\(32,\)"):
+        convert(iter(hf.items()), PARAMS, LLAMA_WEIGHTS, get_scheme("q4f32_1"),
+                tied_embeddings=False, emit=lambda *_: None)
+
+
+def test_tied_lm_head_is_skipped():
+    hf = {**_hf(np.random.default_rng(0)), "lm_head.weight": np.zeros((4, 32), "float32")}
+    out = {}
+    convert(iter(hf.items()), PARAMS, LLAMA_WEIGHTS, get_scheme("q4f32_1"),
+            tied_embeddings=True, emit=out.__setitem__)
+    assert "lm_head.weight" not in out

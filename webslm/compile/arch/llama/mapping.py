@@ -1,5 +1,0 @@
-"""Hugging Face Llama tensor names -> webslm parameters (fused projections)."""
-
-from webslm.compile.arch.registry import FUSED_PROJECTIONS, WeightMap
-
-LLAMA_WEIGHTS = WeightMap(fused=FUSED_PROJECTIONS, ignored=("rotary_emb.inv_freq",))

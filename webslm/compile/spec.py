@@ -1,0 +1,58 @@
+"""What a compile takes and gives, as plain data (no TVM): the converter, verify and the build
+read these without loading the compiler."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildShape:
+    """Sizes fixed at compile time; they bound the statically planned memory."""
+
+    context_window: int
+    prefill_chunk: int
+    max_batch_size: int = 4
+
+
+@dataclasses.dataclass
+class ParamSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclasses.dataclass
+class CompiledModel:
+    executable: Any  # tvm.relax.VMExecutable
+    metadata: dict[str, Any]
+    params: list[ParamSpec]
+    config: Any      # the architecture's config dataclass
+
+
+# A kept adapter's plan (compile/lora.py runs it): which linears carry a low-rank branch.
+LORA_A, LORA_B = "lora_a", "lora_b"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraLinear:
+    """One adapted linear. rank: slots per adapted part (the largest part's rank; a smaller one
+    leaves zeros in A and B). parts: (first output row, first slot) of each adapted part, in
+    row order; rows before the first part (an unadapted one) have zero B rows."""
+
+    rank: int
+    parts: tuple[tuple[int, int], ...]
+
+    @property
+    def slots(self) -> int:
+        return self.rank * len(self.parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoraPlan:
+    """The adapted linears by parameter base (e.g. model.layers.0.self_attn.qkv_proj), and the
+    dtype A and B are stored in."""
+
+    linears: dict[str, LoraLinear]
+    dtype: str
