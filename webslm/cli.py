@@ -9,23 +9,32 @@ from pathlib import Path
 
 from webslm.errors import WebslmError
 from webslm.pipeline.backends import BACKENDS, canonical_backend
-
-QUANT_FLAGS = ("q4f16", "q4f32", "q0f16", "q0f32")
-# What a flag builds unless models.yaml lists another scheme of that family for the model.
-QUANT_NAMES = {"q4f16": "q4f16_1", "q4f32": "q4f32_1", "q0f16": "q0f16", "q0f32": "q0f32"}
+from webslm.quantize.onnx_dtypes import ONNX_DTYPES
+from webslm.quantize.schemes import SCHEMES, flag_schemes, get_scheme
 
 
 def _quantizations(args, entry) -> list[str]:
     """--quantization names schemes exactly; --q4f16 etc. pick the model's own scheme of that
     family from models.yaml (SmolLM2's Q4_1 source lists q4f16_asym), else MLC-LLM's; with
     neither, the model's models.yaml list."""
-    from webslm.quantize.schemes import get_scheme
-
     if args.quantization:
         return [get_scheme(q.strip()).name for q in args.quantization.split(",") if q.strip()]
     own = {get_scheme(q).family: q for q in entry.quantizations}
-    flags = [f for f in QUANT_FLAGS if getattr(args, f)]
-    return [own.get(f, QUANT_NAMES[f]) for f in flags] or list(entry.quantizations)
+    flags = [(f, s) for f, s in flag_schemes().items() if getattr(args, f)]
+    return [own.get(f, s.name) for f, s in flags] or list(entry.quantizations)
+
+
+def _schemes_help() -> str:
+    """The schemes by grid, as the table describes them: q4f16_1, q4f32_1 (MLC-LLM's ...)."""
+    grids: dict[str, list[str]] = {}
+    for s in SCHEMES.values():
+        grids.setdefault(s.about, []).append(s.name)
+    return "; ".join(f"{', '.join(names)} ({about})" for about, names in grids.items())
+
+
+def _onnx_help() -> str:
+    """Which flag brings which ONNX dtypes: q4f16 for --q4f16, ..."""
+    return ", ".join(f"{' + '.join(s.onnx)} for --{f}" for f, s in flag_schemes().items() if s.onnx)
 
 
 def _cmd_models(_args) -> int:
@@ -212,13 +221,12 @@ def make_parser() -> argparse.ArgumentParser:
                                          "template cannot be matched (a wrong name lists the known ones)")
     b.add_argument("--name", help="the build id prefix (default: the model name, or the folder, "
                                   "file or adapter name)")
-    for flag in QUANT_FLAGS:
+    for flag, scheme in flag_schemes().items():
         b.add_argument(f"--{flag}", action="store_true",
-                       help=f"build the model's {flag} scheme (models.yaml; else {QUANT_NAMES[flag]})")
+                       help=f"build the model's {flag} scheme (models.yaml; else {scheme.name})")
     b.add_argument("--quantization", metavar="NAMES",
-                   help="comma-separated scheme names, overriding the flags: q4f16_1, q4f32_1, "
-                        "q4f16_asym, q4f32_asym, q4f16_nf4, q4f32_nf4 (bitsandbytes' NF4: "
-                        "a QLoRA base exactly), q0f16, q0f32")
+                   help="comma-separated scheme names, overriding the flags: "
+                        f"{_schemes_help()}; f16 or f32 in a name: the kernels' float type")
     b.add_argument("--source", help="HF repo id, local HF directory or .gguf file")
     b.add_argument("--revision", help="hub revision (branch, tag or commit)")
     b.add_argument("--out", default="dist", help="output root (default: dist)")
@@ -230,8 +238,8 @@ def make_parser() -> argparse.ArgumentParser:
                         "architecture, config, quantization and shape")
     b.add_argument("--backend", choices=BACKENDS, type=canonical_backend,
                    help="webgpu: WebLLM artifacts; cpu (or onnx): one CPU build, transformers.js "
-                        "ONNX (q4 for --q4f32, q4f16 for --q4f16, fp32 for --q0f32) and wllama's "
-                        "GGUF; all: both (the default, but webgpu with --keep-adapter)")
+                        f"ONNX ({_onnx_help()}) and wllama's GGUF; all: both (the default, but "
+                        "webgpu with --keep-adapter)")
     b.set_defaults(func=_cmd_build)
 
     v = sub.add_parser("verify", help="check an artifact's numbers against PyTorch")
@@ -268,7 +276,7 @@ def make_parser() -> argparse.ArgumentParser:
     bn.add_argument("--gguf", help="the GGUF wllama runs (default: the ONNX build's Q8_0 GGUF, else a GGUF source)")
     bn.add_argument("--threads", type=int,
                     help="WASM threads of wllama and transformers.js (default: their own)")
-    bn.add_argument("--onnx-dtype", default="q8", choices=("q8", "q4", "q4f16", "fp32"),
+    bn.add_argument("--onnx-dtype", default="q8", choices=tuple(ONNX_DTYPES),
                     help="the ONNX model transformers.js runs (default: q8, the CPU build)")
     bn.add_argument("--onnx-device", default="wasm", choices=("wasm", "webgpu"),
                     help="transformers.js on WASM (the CPU, default) or on WebGPU")

@@ -18,9 +18,10 @@ from webslm.artifacts.manifest import read_manifest
 from webslm.cli import main
 from webslm.onnx.graph import KEEP_LOGITS_INPUT
 from webslm.onnx.runner import OnnxLM
+from webslm.quantize.onnx_dtypes import ONNX_DTYPES
 from webslm.resources import TRANSFORMERS_JS, npm_pin
 from webslm.source import open_source
-from webslm.verify.onnx_check import TOLERANCES, verify_onnx_artifact
+from webslm.verify.onnx_check import verify_onnx_artifact
 
 pytestmark = pytest.mark.slow
 PROMPT = "The lighthouse keeper climbed the spiral stairs at dusk, counting every step."
@@ -78,7 +79,7 @@ def test_tiny_q4_export_verifies(name, tiny_builds):
                                   manifest, progress=lambda _m: None)
     assert report.passed, report.lines()
     q4 = next(d for d in report.dtypes if d.dtype == "q4")
-    assert q4.max_abs_diff < TOLERANCES["q4"][0]
+    assert q4.max_abs_diff < ONNX_DTYPES["q4"].max_logit_diff
 
 
 def test_smollm2_verify_cli_reports_every_dtype(smollm2_onnx_dist, capsys, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from webslm.errors import WebslmError
-from webslm.pipeline.inputs import DEFAULT_QUANTIZATIONS, resolve_input
+from webslm.pipeline.inputs import resolve_input
 from webslm.source import smollm2_gguf_path
 from webslm.source.merged import MergedSource
 
@@ -35,7 +35,7 @@ def test_a_model_folder_builds_under_its_own_name(make_hf_dir):
     assert got.entry.name == "my_merged-finetune"
     assert got.entry.architecture == "LlamaForCausalLM"
     assert got.entry.chat_format == "chatml"  # read off SmolLM2's template in the folder
-    assert got.entry.quantizations == DEFAULT_QUANTIZATIONS
+    assert got.entry.quantizations == ("q4f16_1", "q4f32_1")  # MLC-LLM's, f16 and f32 kernels
     assert (got.entry.context_window, got.entry.prefill_chunk) == (256, 256)  # max positions
     assert got.adapter is None
 

@@ -13,6 +13,7 @@ from webslm.artifacts.files import onnx_data_filename, onnx_filename
 from webslm.bench.chromium import chromium_page, run_bench_page
 from webslm.bench.server import PAGE_URL, bench_app, gguf_url, running
 from webslm.errors import WebslmError
+from webslm.quantize.schemes import SCHEMES
 from webslm.source.gguf import gguf_shards
 from webslm.verify import EVAL_TEXT
 
@@ -42,14 +43,20 @@ def find_artifact(target: str, dist: Path, gpu: bool) -> Path:
     path = Path(target)
     if (path / "webslm-manifest.json").is_file():
         return path
-    f16 = ["q4f16_asym", "q4f16_1", "q0f16"] if gpu else []
-    order = f16 + ["q4f32_asym", "q4f32_1", "q0f32"]
+    order = bench_order(gpu)
     for quant in order:
         if (dist / f"{target}-{quant}" / "webslm-manifest.json").is_file():
             return dist / f"{target}-{quant}"
     raise WebslmError(f"no {'/'.join(order)} build of {target!r} in {dist}",
                       f"build it first: webslm build {target} --out {dist} (or pass an "
                       "artifact directory)")
+
+
+def bench_order(gpu: bool) -> list[str]:
+    """find_artifact's order: by bench_rank, the f16 schemes first, and only on a GPU."""
+    ranked = [s for s in SCHEMES.values()
+              if s.bench_rank is not None and (gpu or not s.needs_shader_f16)]
+    return [s.name for s in sorted(ranked, key=lambda s: (not s.needs_shader_f16, s.bench_rank))]
 
 
 def find_onnx(manifest: dict, dist: Path, artifact: Path, dtype: str) -> Path:
@@ -68,18 +75,20 @@ def find_onnx(manifest: dict, dist: Path, artifact: Path, dtype: str) -> Path:
 
 
 def find_gguf(manifest: dict, given: Path | None, dist: Path, artifact: Path) -> Path:
-    """The GGUF wllama runs: --gguf, else the Q8_0 GGUF the model's ONNX build carries (what
-    the pages run on the CPU), else a GGUF source (the same weights as the build)."""
+    """The GGUF wllama runs: --gguf, else the one the model's ONNX build carries for the CPU
+    engine (CPU_GGUF, what the pages run there), else a GGUF source (the same weights)."""
     if given is not None:
         if not Path(given).is_file():
             raise WebslmError(f"{given} does not exist", "pass an existing .gguf file to --gguf")
         return Path(given)
+    from webslm.pipeline.onnx_build import CPU_GGUF
+
     name = f"{manifest['build']['model']}-onnx"
     for folder in (artifact.parent / name, dist / name):
         found = folder / "webslm-manifest.json"
         entry = json.loads(found.read_text())["build"].get("gguf", {}) if found.is_file() else {}
-        if "Q8_0" in entry:
-            return folder / entry["Q8_0"]["file"]
+        if CPU_GGUF in entry:
+            return folder / entry[CPU_GGUF]["file"]
     from webslm.source.packaged import resolve_spec
 
     spec = resolve_spec(manifest["source"]["spec"])

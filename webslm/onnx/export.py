@@ -13,7 +13,6 @@ transformers.js reads without hand edits:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -28,48 +27,15 @@ from webslm.errors import WebslmError
 from webslm.onnx.checkpoint import write_hf_checkpoint
 from webslm.onnx.graph import finalize_graph
 from webslm.onnx.int8 import quantize_int8
+from webslm.quantize.onnx_dtypes import BLOCK, ONNX_DTYPES, OnnxDtype
 from webslm.quantize.schemes import get_scheme
 from webslm.source.base import ModelSource
 from webslm.source.config import head_dim
 from webslm.source.tokenizer import TOKENIZER_FILES
 
 
-@dataclasses.dataclass(frozen=True)
-class OnnxDtype:
-    """One ONNX build: the transformers.js dtype name and how the builder makes it."""
-
-    name: str         # transformers.js `dtype` (picks the file suffix)
-    precision: str    # builder --precision
-    provider: str     # builder --execution_provider (decides the activation dtype)
-    needs_f16: bool   # fp16 activations: only where WebGPU has shader-f16
-    # MatMulNBits compute type: 1 = fp32 (exact against the stored weights), 4 = int8
-    # activations; None = the builder's default for the provider.
-    accuracy_level: int | None = None
-    int8_from_fp32: bool = False  # made by quantizing the fp32 export (webslm/onnx/int8.py)
-
-    @property
-    def filename(self) -> str:
-        return onnx_filename(self.name)
-
-
-ONNX_DTYPES = {d.name: d for d in (
-    # fp32 compute: as fast as int8 activations in onnxruntime-web's WASM here (BENCHMARKS),
-    # and exact against the stored weights instead of 1.2 logits off.
-    OnnxDtype("q4", "int4", "cpu", False, accuracy_level=1),
-    OnnxDtype("q4f16", "int4", "webgpu", True),
-    OnnxDtype("fp32", "fp32", "cpu", False),
-    # int8 weights and activations (down_proj float): the CPU (WASM) build, several times
-    # faster there than q4 and faster than llama.cpp's WASM build (docs/BENCHMARKS.md).
-    OnnxDtype("q8", "fp32", "cpu", False, int8_from_fp32=True),
-)}
-# `webslm build` quantization family -> the ONNX builds it brings: q4f32 gives the 4-bit model
-# (WebGPU) and the int8 one (the fast CPU build). The ONNX 4-bit grid is always symmetric.
-_FOR_FAMILY = {"q4f32": ("q8", "q4"), "q4f16": ("q4f16",), "q0f32": ("fp32",)}
-
-
 def onnx_dtypes_for(quantizations: list[str]) -> list[OnnxDtype]:
-    families = (get_scheme(q).family for q in quantizations)
-    names = dict.fromkeys(n for f in families for n in _FOR_FAMILY.get(f, ()))
+    names = dict.fromkeys(n for q in quantizations for n in get_scheme(q).onnx)
     return [ONNX_DTYPES[n] for n in names]
 
 
@@ -89,7 +55,7 @@ def check_exportable(config: dict) -> None:
 
 
 def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
-                say: Callable[[str], None] = print, block_size: int = 32) -> dict:
+                say: Callable[[str], None] = print, block_size: int = BLOCK) -> dict:
     """Write the transformers.js folder into `out` (which must not exist yet); returns the
     transformers.js_config written into config.json."""
     check_exportable(source.config)
@@ -115,7 +81,7 @@ def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
                 say(f"export ONNX {dtype.name} ({dtype.precision} weights, "
                     f"{'fp16' if dtype.needs_f16 else 'fp32'} activations)")
                 _run_builder(checkpoint, built, dtype, Path(tmp) / "cache", block_size)
-            finalize_graph(built / "model.onnx", out / "onnx" / dtype.filename,
+            finalize_graph(built / "model.onnx", out / "onnx" / onnx_filename(dtype.name),
                            head_dim=head_dim(source.config))
     for name in TOKENIZER_FILES:
         shutil.copy2(source.tokenizer_dir / name, out / name)
@@ -123,7 +89,7 @@ def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
         json.dumps(source.generation_config, indent=2) + "\n")
     tjs_config = {
         "dtype": dtypes[0].name,
-        "use_external_data_format": {d.filename: 1 for d in dtypes},
+        "use_external_data_format": {onnx_filename(d.name): 1 for d in dtypes},
     }
     config = {**source.config, "transformers.js_config": tjs_config}
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -22,31 +22,13 @@ from __future__ import annotations
 import dataclasses
 
 from webslm.onnx.int8 import keeps_float
+from webslm.quantize.onnx_dtypes import ONNX_DTYPES
 from webslm.source.config import head_dim
 
 WASM32_BYTES = 4 << 30
 RUNTIME_BYTES = 160 << 20  # onnxruntime itself, its arena's slack
 GROWTH_BYTES = 96 << 20    # emscripten grows the memory by up to this much beyond the request
 ATTENTION_THREADS = 4      # the most WASM threads the pages use (engines.js wasmThreads)
-
-
-@dataclasses.dataclass(frozen=True)
-class Storage:
-    """How one ONNX dtype stores and runs its weights."""
-
-    linear: float            # a quantized linear's bytes per weight (scales included)
-    float_bytes: int         # float tensors: an untied embedding, q8's kept-float linears
-    cache_bytes: int         # KV cache element
-    packs: bool = False      # MatMulInteger: a packed copy of every int8 matrix
-    workspace: bool = False  # MatMulNBits at fp32 compute: a float copy of the largest matrix
-
-
-STORAGE = {
-    "fp32": Storage(4, 4, 4),
-    "q4": Storage(0.5 + 4 / 32, 4, 4, workspace=True),  # 32-blocks, float32 scales, symmetric
-    "q4f16": Storage(0.5 + 2 / 32, 2, 2, workspace=True),
-    "q8": Storage(1, 4, 4, packs=True),  # per output channel (its scales are negligible)
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,15 +57,16 @@ def tensors(config: dict, dtype: str) -> list[Tensor]:
     quantized (q8 keeps some in float, int8.keeps_float), the lm_head quantized like them,
     the embedding shared with a tied lm_head or else float, the rotary cos/sin tables for
     every position the config allows."""
-    store, layers = STORAGE[dtype], config["num_hidden_layers"]
+    store, layers = ONNX_DTYPES[dtype], config["num_hidden_layers"]
+    linear = store.weight_bits / 8
     out = []
     for layer in range(layers):
         for name, count in _projections(config).items():
             kept = dtype == "q8" and keeps_float(name, layer, layers)
-            out.append(Tensor(count, count * (store.float_bytes if kept else store.linear),
+            out.append(Tensor(count, count * (store.float_bytes if kept else linear),
                               not kept and dtype != "fp32"))
     table = config["vocab_size"] * config["hidden_size"]
-    out.append(Tensor(table, table * store.linear, dtype != "fp32"))  # the lm_head
+    out.append(Tensor(table, table * linear, dtype != "fp32"))  # the lm_head
     if not config.get("tie_word_embeddings", False):
         out.append(Tensor(table, table * store.float_bytes, False))
     rotary = config.get("max_position_embeddings", 2048) * head_dim(config)  # cos + sin caches
@@ -97,18 +80,20 @@ def weight_bytes(config: dict, dtype: str) -> int:
 
 def kv_bytes_per_token(config: dict, dtype: str) -> int:
     return (2 * config["num_hidden_layers"] * _kv_heads(config) * head_dim(config)
-            * STORAGE[dtype].cache_bytes)
+            * ONNX_DTYPES[dtype].float_bytes)
 
 
 def heap_bytes(config: dict, dtype: str, context_window: int) -> int:
     """The WASM memory the dtype reaches: the larger of loading and of a prompt that fills
     the context window in one call (the module docstring says what each term is)."""
-    store, all_tensors = STORAGE[dtype], tensors(config, dtype)
+    store, all_tensors = ONNX_DTYPES[dtype], tensors(config, dtype)
     weights = sum(t.nbytes for t in all_tensors)
     quantized = [t for t in all_tensors if t.quantized]
-    packed = sum(t.nbytes for t in quantized) if store.packs else 0
+    # MatMulInteger packs a copy of every int8 matrix; MatMulNBits (fp32 compute) dequantizes
+    # each into a float workspace the size of the largest
+    packed = sum(t.nbytes for t in quantized) if store.op == "MatMulInteger" else 0
     load = weights + packed + max(t.nbytes for t in all_tensors)
-    workspace = 4 * max(t.elements for t in quantized) if store.workspace else 0
+    workspace = 4 * max(t.elements for t in quantized) if store.op == "MatMulNBits" else 0
     widths = _projections(config)
     row = 4 * ((widths["q_proj"] + 2 * widths["k_proj"]) // config["hidden_size"]
                + 2 * config["intermediate_size"] + config["hidden_size"])

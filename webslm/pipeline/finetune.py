@@ -10,12 +10,6 @@ from webslm.quantize.survival import SurvivalReport, survival
 from webslm.source.base import ModelSource
 from webslm.source.merged import MergedSource
 
-# What to try instead: the other 4-bit grid of the family, then no 4-bit rounding at all.
-# q4f*_nf4 rounds an adapter merged over its NF4 base (--qlora-base nf4) back to that base.
-ALTERNATIVES = {"q4f16_1": ("q4f16_asym", "q0f16"), "q4f32_1": ("q4f32_asym", "q0f32"),
-                "q4f16_asym": ("q4f16_1", "q0f16"), "q4f32_asym": ("q4f32_1", "q0f32"),
-                "q4f16_nf4": ("q4f16_1", "q0f16"), "q4f32_nf4": ("q4f32_1", "q0f32")}
-
 
 def survival_report(source: MergedSource, scheme: QuantScheme) -> SurvivalReport:
     return survival(source.changes(), scheme)
@@ -36,7 +30,7 @@ def choose_schemes(source: ModelSource, schemes: list[QuantScheme], exact: bool,
             say(line)
         if not report.survives:
             alternatives = [(get_scheme(n), survival_report(source, get_scheme(n)))
-                            for n in ALTERNATIVES.get(scheme.name, ())]
+                            for n in scheme.fallbacks]
             swap = next(((s, r) for s, r in alternatives
                          if r.survives and s.family == scheme.family), None)
             if swap is not None and not exact:

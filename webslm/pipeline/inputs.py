@@ -12,6 +12,7 @@ from typing import Callable
 from webslm.arch import find_architecture
 from webslm.artifacts.conv_templates import build_conv_template, detect_chat_format
 from webslm.errors import WebslmError
+from webslm.quantize.schemes import default_quantizations
 from webslm.registry import ModelEntry, get_model, load_registry
 from webslm.source import open_source
 from webslm.source.adapter import is_adapter_dir, read_adapter
@@ -20,8 +21,6 @@ from webslm.source.merged import merge_adapter
 from webslm.source.open import REPO_ID
 from webslm.source.packaged import resolve_spec
 
-# Quantizations of a model that is not in models.yaml: MLC-LLM's own, f16 and f32 kernels.
-DEFAULT_QUANTIZATIONS = ("q4f16_1", "q4f32_1")
 DEFAULT_CONTEXT, DEFAULT_PREFILL = 4096, 1024
 
 
@@ -111,7 +110,7 @@ def _entry_for_source(source: ModelSource, spec: str, revision: str | None, arch
     return ModelEntry(name=_id_from(stem), description=f"{source.id} ({arch})", source=spec,
                       revision=revision, architecture=arch, chat_format="",
                       context_window=window, prefill_chunk=min(DEFAULT_PREFILL, window),
-                      quantizations=DEFAULT_QUANTIZATIONS)
+                      quantizations=default_quantizations())
 
 
 def _id_from(name: str) -> str:

@@ -17,6 +17,7 @@ from webslm.artifacts.manifest import write_onnx_manifest
 from webslm.errors import WebslmError
 from webslm.onnx import OnnxDtype, export_onnx, onnx_dtypes_for
 from webslm.onnx.wasm_memory import heap_bytes, largest_context, wasm_refusal
+from webslm.quantize.schemes import flag_schemes
 from webslm.registry import ModelEntry
 from webslm.resources import TRANSFORMERS_JS, WLLAMA, npm_pin
 from webslm.source.base import ModelSource
@@ -45,8 +46,10 @@ def wasm_fit(config: dict, quantizations: list[str], context_window: int
     `webslm build` can refuse from the config alone, before any download."""
     dtypes = onnx_dtypes_for(quantizations)
     if not dtypes:
+        flags = ", ".join(f"--{f} (ONNX {' + '.join(s.onnx)})"
+                          for f, s in flag_schemes().items() if s.onnx)
         raise WebslmError(f"none of {', '.join(quantizations)} has an ONNX build",
-                          "add --q4f32 (ONNX q8 + q4), --q4f16 (ONNX q4f16) or --q0f32 (ONNX fp32), or use --backend webgpu")
+                          f"add {flags}, or use --backend webgpu")
     contexts, refused = {}, {}
     least = min(MIN_CPU_CONTEXT, context_window)
     for dtype in (d.name for d in dtypes if not d.needs_f16):
@@ -114,14 +117,19 @@ def write_cpu_gguf(entry: ModelEntry, source: ModelSource, out: Path, context_wi
     return {CPU_GGUF: {"file": names[0], "files": names, "context": context_window}}
 
 
-_BITS = {"q4": 4.5, "q4f16": 4.5, "fp32": 32, "q8": 8}
-
-
 def onnx_expected_bytes(source: ModelSource, quantizations: list[str]) -> int:
     """Rough size of the ONNX folder (for a disk-full message): every dtype's weights, plus
     the fp32 export an int8 build is quantized from, plus tokenizer and config files."""
     elements = sum(math.prod(source.tensor_shape(n)) for n in source.tensor_names())
     dtypes = onnx_dtypes_for(quantizations)
-    bits = sum(_BITS.get(d.name, 32) + (32 if d.int8_from_fp32 else 0) for d in dtypes)
-    bits += 8.5  # the CPU engine's Q8_0 GGUF
+    bits = sum(d.weight_bits + (32 if d.int8_from_fp32 else 0) for d in dtypes)
+    bits += _gguf_bits(CPU_GGUF)
     return int(elements * bits / 8) + 5_000_000
+
+
+def _gguf_bits(qtype: str) -> float:
+    """Bits per weight of a llama.cpp type, scales included (gguf-py's block table)."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    block, size = GGML_QUANT_SIZES[GGMLQuantizationType[qtype]]
+    return 8 * size / block

@@ -18,6 +18,18 @@ class QuantScheme:
     symmetric: the linear layers' 4-bit grid (asymmetric keeps a per-group minimum).
     embedding_bits: the embedding table's grid (it is also the tied lm_head); 8 is symmetric.
     nf4: the linear layers are on bitsandbytes' NF4 (group_size is then its block, 64).
+
+    The rest is what the CLI, fine-tunes, the ONNX backend and bench read, named only here:
+    about: its grid in `webslm build --help` (the kernels' float type is in the name).
+    flag_default: what its family's flag (--q4f16) builds when models.yaml names no other.
+    fallbacks: what a fine-tune tries when this scheme rounds it away: the family's other
+    4-bit grid, then no 4-bit rounding at all (nf4 rounds an adapter merged over its NF4 base
+    back to that base, so a plain grid comes first).
+    onnx: the ONNX dtypes (quantize/onnx_dtypes.py) `--backend onnx` builds for it (q4f32:
+    the int8 CPU build and the 4-bit one); the ONNX 4-bit grid is always the exporter's
+    symmetric one, so a family shares them.
+    bench_rank: `webslm bench`'s preference among a name's builds of one act_dtype (lowest
+    first: a model's own grid before MLC-LLM's); None: never picked.
     """
 
     name: str
@@ -27,6 +39,11 @@ class QuantScheme:
     symmetric: bool = True
     embedding_bits: int = 4
     nf4: bool = False
+    about: str = ""
+    flag_default: bool = False
+    fallbacks: tuple[str, ...] = ()
+    onnx: tuple[str, ...] = ()
+    bench_rank: int | None = None
 
     @property
     def quantized(self) -> bool:
@@ -64,19 +81,43 @@ class QuantScheme:
 SCHEMES: dict[str, QuantScheme] = {
     s.name: s
     for s in (
-        QuantScheme("q4f16_1", 4, 32, "float16"),
-        QuantScheme("q4f32_1", 4, 32, "float32"),
+        QuantScheme("q4f16_1", 4, 32, "float16", about="MLC-LLM's 4-bit grid",
+                    flag_default=True, fallbacks=("q4f16_asym", "q0f16"), onnx=("q4f16",),
+                    bench_rank=1),
+        QuantScheme("q4f32_1", 4, 32, "float32", about="MLC-LLM's 4-bit grid",
+                    flag_default=True, fallbacks=("q4f32_asym", "q0f32"), onnx=("q8", "q4"),
+                    bench_rank=1),
         # The layout of llama.cpp's Q4_1 files: 4-bit linears with a minimum, 8-bit embedding.
-        QuantScheme("q4f16_asym", 4, 32, "float16", symmetric=False, embedding_bits=8),
-        QuantScheme("q4f32_asym", 4, 32, "float32", symmetric=False, embedding_bits=8),
+        QuantScheme("q4f16_asym", 4, 32, "float16", symmetric=False, embedding_bits=8,
+                    about="llama.cpp's Q4_1 grid",
+                    fallbacks=("q4f16_1", "q0f16"), onnx=("q4f16",), bench_rank=0),
+        QuantScheme("q4f32_asym", 4, 32, "float32", symmetric=False, embedding_bits=8,
+                    about="llama.cpp's Q4_1 grid",
+                    fallbacks=("q4f32_1", "q0f32"), onnx=("q8", "q4"), bench_rank=0),
         # bitsandbytes' NF4 linears (a QLoRA base exactly), the float parts of a QLoRA base
         # (embedding, untied lm_head) on the 8-bit grid.
-        QuantScheme("q4f16_nf4", 4, 64, "float16", embedding_bits=8, nf4=True),
-        QuantScheme("q4f32_nf4", 4, 64, "float32", embedding_bits=8, nf4=True),
-        QuantScheme("q0f16", None, 32, "float16"),
-        QuantScheme("q0f32", None, 32, "float32"),
+        QuantScheme("q4f16_nf4", 4, 64, "float16", embedding_bits=8, nf4=True,
+                    about="bitsandbytes' NF4: a QLoRA base exactly",
+                    fallbacks=("q4f16_1", "q0f16"), onnx=("q4f16",)),
+        QuantScheme("q4f32_nf4", 4, 64, "float32", embedding_bits=8, nf4=True,
+                    about="bitsandbytes' NF4: a QLoRA base exactly",
+                    fallbacks=("q4f32_1", "q0f32"), onnx=("q8", "q4")),
+        QuantScheme("q0f16", None, 32, "float16", about="unquantized",
+                    flag_default=True, bench_rank=2),
+        QuantScheme("q0f32", None, 32, "float32", about="unquantized",
+                    flag_default=True, onnx=("fp32",), bench_rank=2),
     )
 }
+
+
+def flag_schemes() -> dict[str, QuantScheme]:
+    """CLI flag (a family: q4f16) -> the scheme it builds unless models.yaml names another."""
+    return {s.family: s for s in SCHEMES.values() if s.flag_default}
+
+
+def default_quantizations() -> tuple[str, ...]:
+    """What a model outside models.yaml builds: its 4-bit flags' schemes, f16 and f32 kernels."""
+    return tuple(s.name for s in flag_schemes().values() if s.quantized)
 
 
 def get_scheme(name: str) -> QuantScheme:
