@@ -27,6 +27,8 @@ from webslm.errors import WebslmError
 # file in parallel; it recommends shards of 512 MB, named as llama.cpp's gguf-split names them
 SHARD_BYTES = 512 * 1024 * 1024
 QTYPES = ("Q8_0", "Q4_0", "F32")
+# The CPU engine's file: llama.cpp's Q8_0 (docs/ARCHITECTURE.md, "The CPU model")
+CPU_GGUF = "Q8_0"
 # llama.cpp's file types (general.file_type) for the qtypes above
 _FILE_TYPE = {"Q8_0": 7, "Q4_0": 2, "F32": 0}
 

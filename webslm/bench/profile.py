@@ -24,12 +24,14 @@ import math
 import re
 from typing import Callable
 
+from webslm.artifacts.files import CHAT_CONFIG
 from webslm.artifacts.manifest import read_manifest
 from webslm.bench.chromium import chromium_page, run_bench_page
 from webslm.bench.roofline import KV_BYTES
 from webslm.bench.runner import BenchRequest, find_artifact, prompts, usable_contexts
 from webslm.bench.server import PAGE_URL, bench_app, running
 from webslm.errors import WebslmError
+from webslm.source.config import head_dim as config_head_dim
 
 SAMPLERS = ("softmax_with_temperature", "argsort_probs", "sample_with_top_p",
             "apply_penalty_inplace", "apply_logit_bias_inplace", "apply_bitmask_inplace")
@@ -47,7 +49,7 @@ def run_profile(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
     if "kernel_calls" not in manifest["build"]:
         raise WebslmError(f"{artifact} records no kernel calls (built before the profile existed)",
                           "rebuild it with this version of webslm")
-    chat = json.loads((artifact / "mlc-chat-config.json").read_text())
+    chat = json.loads((artifact / CHAT_CONFIG).read_text())
     (context,) = usable_contexts(req.contexts[:1], manifest["build"]["context_window"],
                                  req.new_tokens, say)
     ids, _ = prompts(artifact, [context])
@@ -112,7 +114,7 @@ def summarize_phases(raw: dict) -> list[dict]:
     counts and modeled bytes, and the floor (weights + KV cache read)."""
     mc = raw["model_config"]
     layers = mc["num_hidden_layers"]
-    head_dim = mc.get("head_dim") or mc["hidden_size"] // mc["num_attention_heads"]
+    head_dim = config_head_dim(mc)
     kv_dtype = "float16" if "f16" in raw["quantization"] else "float32"
     kv_position_layer = 2 * mc["num_key_value_heads"] * head_dim * KV_BYTES[kv_dtype]
     calls = raw["kernel_calls"]

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from webslm.artifacts.files import model_folder
-from webslm.artifacts.files import onnx_data_filename, onnx_filename
+from webslm.artifacts.files import (CHAT_CONFIG, MANIFEST, cpu_build_id, model_folder,
+                                    onnx_data_filename, onnx_filename, webgpu_build_id)
+from webslm.artifacts.gguf_file import CPU_GGUF
+from webslm.artifacts.manifest import read_manifest
 from webslm.bench.chromium import chromium_page, run_bench_page
 from webslm.bench.server import PAGE_URL, bench_app, gguf_url, running
 from webslm.errors import WebslmError
@@ -41,12 +43,12 @@ def find_artifact(target: str, dist: Path, gpu: bool) -> Path:
     """An artifact dir as given, else NAME's build in dist: f16 first on a GPU, f32 on
     SwiftShader (which has no shader-f16)."""
     path = Path(target)
-    if (path / "webslm-manifest.json").is_file():
+    if (path / MANIFEST).is_file():
         return path
     order = bench_order(gpu)
     for quant in order:
-        if (dist / f"{target}-{quant}" / "webslm-manifest.json").is_file():
-            return dist / f"{target}-{quant}"
+        if (dist / webgpu_build_id(target, quant) / MANIFEST).is_file():
+            return dist / webgpu_build_id(target, quant)
     raise WebslmError(f"no {'/'.join(order)} build of {target!r} in {dist}",
                       f"build it first: webslm build {target} --out {dist} (or pass an "
                       "artifact directory)")
@@ -59,36 +61,41 @@ def bench_order(gpu: bool) -> list[str]:
     return [s.name for s in sorted(ranked, key=lambda s: (not s.needs_shader_f16, s.bench_rank))]
 
 
-def find_onnx(manifest: dict, dist: Path, artifact: Path, dtype: str) -> Path:
-    """The ONNX build of the same model: <model>-onnx next to the artifact, or in dist."""
-    name = f"{manifest['build']['model']}-onnx"
+def _cpu_build(manifest: dict, dist: Path, artifact: Path) -> tuple[Path, dict] | None:
+    """The same model's CPU build (ONNX + GGUF) and its manifest: next to the artifact, or
+    in dist."""
+    name = cpu_build_id(manifest["build"]["model"])
     for folder in (artifact.parent / name, dist / name):
-        found = folder / "webslm-manifest.json"
-        if found.is_file():
-            if dtype not in json.loads(found.read_text())["build"].get("dtypes", []):
-                raise WebslmError(f"{folder} has no {dtype} model",
-                                  "rebuild it with the matching flag, or pass --onnx-dtype")
-            return folder
-    raise WebslmError(f"no ONNX build {name} next to {artifact} or in {dist}",
-                      f"build it: webslm build {manifest['build']['model']} --backend onnx "
-                      f"--out {artifact.parent}")
+        if (folder / MANIFEST).is_file():
+            return folder, read_manifest(folder)
+    return None
+
+
+def find_onnx(manifest: dict, dist: Path, artifact: Path, dtype: str) -> Path:
+    """The ONNX model of the same model's CPU build."""
+    found = _cpu_build(manifest, dist, artifact)
+    if found is None:
+        name = cpu_build_id(manifest["build"]["model"])
+        raise WebslmError(f"no CPU build {name} next to {artifact} or in {dist}",
+                          f"build it: webslm build {manifest['build']['model']} --backend cpu "
+                          f"--out {artifact.parent}")
+    folder, cpu = found
+    if dtype not in cpu["build"].get("dtypes", []):
+        raise WebslmError(f"{folder} has no {dtype} model",
+                          "rebuild it with the matching flag, or pass --onnx-dtype")
+    return folder
 
 
 def find_gguf(manifest: dict, given: Path | None, dist: Path, artifact: Path) -> Path:
-    """The GGUF wllama runs: --gguf, else the one the model's ONNX build carries for the CPU
+    """The GGUF wllama runs: --gguf, else the one the model's CPU build carries for the CPU
     engine (CPU_GGUF, what the pages run there), else a GGUF source (the same weights)."""
     if given is not None:
         if not Path(given).is_file():
             raise WebslmError(f"{given} does not exist", "pass an existing .gguf file to --gguf")
         return Path(given)
-    from webslm.pipeline.onnx_build import CPU_GGUF
-
-    name = f"{manifest['build']['model']}-onnx"
-    for folder in (artifact.parent / name, dist / name):
-        found = folder / "webslm-manifest.json"
-        entry = json.loads(found.read_text())["build"].get("gguf", {}) if found.is_file() else {}
-        if CPU_GGUF in entry:
-            return folder / entry[CPU_GGUF]["file"]
+    found = _cpu_build(manifest, dist, artifact)
+    if found is not None and CPU_GGUF in found[1]["build"].get("gguf", {}):
+        return found[0] / found[1]["build"]["gguf"][CPU_GGUF]["file"]
     from webslm.source.packaged import resolve_spec
 
     spec = resolve_spec(manifest["source"]["spec"])
@@ -132,8 +139,8 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
         if engine not in ENGINES:
             raise WebslmError(f"unknown engine {engine!r}", f"choose from {', '.join(ENGINES)}")
     artifact = find_artifact(req.target, req.dist, req.gpu)
-    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
-    chat = json.loads((artifact / "mlc-chat-config.json").read_text())
+    manifest = read_manifest(artifact)
+    chat = json.loads((artifact / CHAT_CONFIG).read_text())
     contexts = usable_contexts(req.contexts, manifest["build"]["context_window"],
                                req.new_tokens, say)
     gguf = find_gguf(manifest, req.gguf, req.dist, artifact) if "wllama" in req.engines else None

@@ -12,7 +12,7 @@ from typing import Callable
 
 from webslm.arch import find_architecture
 from webslm.artifacts.files import gguf_filename
-from webslm.artifacts.gguf_file import write_gguf
+from webslm.artifacts.gguf_file import CPU_GGUF, write_gguf
 from webslm.artifacts.manifest import write_onnx_manifest
 from webslm.errors import WebslmError
 from webslm.onnx import OnnxDtype, export_onnx, onnx_dtypes_for
@@ -24,8 +24,6 @@ from webslm.source.base import ModelSource
 
 # A CPU model that cannot hold a prompt this long in WASM memory is not worth a download.
 MIN_CPU_CONTEXT = 1024
-# The CPU engine's file: llama.cpp's Q8_0 (docs/ARCHITECTURE.md, "The CPU model")
-CPU_GGUF = "Q8_0"
 # The browser side of this backend, as web/package.json pins it.
 TRANSFORMERS_JS_VERSION = npm_pin(TRANSFORMERS_JS)
 WLLAMA_VERSION = npm_pin(WLLAMA)

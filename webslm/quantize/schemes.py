@@ -60,6 +60,11 @@ class QuantScheme:
         return self.name.split("_")[0]
 
     @property
+    def f32_twin(self) -> "QuantScheme":
+        """The same grids computing in float32: an f16 build's CPU twin (verify) runs this."""
+        return get_scheme(self.name.replace("f16", "f32"))
+
+    @property
     def weight_grid(self) -> Grid:
         return Grid(4, self.symmetric, self.group_size, nf4=self.nf4)
 

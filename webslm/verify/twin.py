@@ -59,7 +59,7 @@ def load_cpu_twin(artifact_dir: Path, source_spec: str | None = None) -> CpuTwin
     and (f16) scales, so quantization is judged, not the browser's f16 arithmetic."""
     manifest = read_manifest(artifact_dir)
     scheme = get_scheme(manifest["build"]["quantization"])
-    cpu_scheme = get_scheme(scheme.name.replace("f16", "f32"))
+    cpu_scheme = scheme.f32_twin
     source = open_manifest_source(manifest, source_spec)
     arch = find_architecture(source.config)
     stored = read_tensor_cache(Path(artifact_dir))
