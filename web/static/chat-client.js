@@ -3,22 +3,32 @@
 // all come through here, so model-list loading, engine choice (engines.js: WebLLM on
 // WebGPU, else transformers.js on WebGPU, else wllama (llama.cpp) on WASM when the ONNX
 // build carries a GGUF, else transformers.js on WASM) and build choice happen in one place.
+// Loading and talking to the engine is its client's (webllm-client.js, tjs-client.js,
+// wllama-client.js); here each chat gets what all of them share.
 
 import { loadModels, siteBase } from "./models.js";
 import { probeGPU } from "./gpu.js";
 import { chooseEngine, engineFromUrl, dtypeFromUrl } from "./engines.js";
+import { createWebLLMChat } from "./webllm-client.js";
 import { createTransformersChat } from "./tjs-client.js";
 import { createWllamaChat } from "./wllama-client.js";
-import { parseProgress } from "./progress.js";
 import { fillForm } from "./form-fill.js";
 import { importWebLLM, ortWasmFolder, wllamaWasmUrl } from "./engine-modules.js";
-import { startWorker, workerFailure } from "./start-worker.js";
 
 export { importWebLLM };
 
-const WORKER_FILE = "./engine-worker.js";
-const startEngineWorker = () => startWorker(
-  () => new Worker(new URL("./engine-worker.js", import.meta.url), { type: "module" }), WORKER_FILE, import.meta.url);
+// Each engine's client (one module and worker per engine), with what it takes from
+// createChat's options: the choice says which build and how, the listing where it lives.
+const transformers = (choice, { listing, onProgress, wasmPaths }) => createTransformersChat(choice, {
+  base: listing.base, onProgress, wasmFolder: wasmPaths ? siteBase(wasmPaths) : ortWasmFolder(listing.base) });
+const CLIENTS = {
+  webllm: (choice, { listing, onProgress, onGpuEvent, logLevel, chatOptions }) => createWebLLMChat(choice, {
+    modelList: listing.records, onProgress, onGpuEvent, logLevel, chatOptions }),
+  "transformers-webgpu": transformers,
+  wllama: (choice, { listing, onProgress, wllamaWasm }) => createWllamaChat(choice, { base: listing.base, onProgress,
+    wasmUrl: wllamaWasm ? new URL(wllamaWasm, globalThis.location?.href).href : wllamaWasmUrl(listing.base) }),
+  "transformers-wasm": transformers,
+};
 
 /**
  * Load a model and return a chat object.
@@ -42,100 +52,16 @@ const startEngineWorker = () => startWorker(
  * Throws (before any download) when no build fits this browser; err.choice tells why.
  * The chat's `engine` and `choice.reason` say which engine runs and why.
  */
-export async function createChat({ model = "", baseUrl, onProgress, onGpuEvent, listing, gpu, logLevel = "WARN", chatOptions, engine: forced, dtype, wasmPaths, wllamaWasm } = {}) {
-  listing ||= await loadModels(baseUrl);
-  gpu ||= await probeGPU();
+export async function createChat(options = {}) {
+  const { model = "", baseUrl, engine: forced, dtype } = options;
+  const listing = options.listing || await loadModels(baseUrl);
+  const gpu = options.gpu || await probeGPU();
   const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? engineFromUrl(), dtype: dtype ?? dtypeFromUrl() });
   if (!choice.engine) {
     throw Object.assign(new Error(choice.reason), { name: "NoUsableBuildError", choice, gpu });
   }
-  if (choice.engine === "wllama") {
-    const chat = await createWllamaChat(choice, { base: listing.base, onProgress,
-      wasmUrl: wllamaWasm ? new URL(wllamaWasm, globalThis.location?.href).href : wllamaWasmUrl(listing.base) });
-    const fill = (form, text, opts) => fillForm(chat, form, text, opts);
-    return Object.assign(chat, { build: choice.build, choice, gpu, listing, fillForm: fill });
-  }
-  if (choice.engine !== "webllm") {
-    const chat = await createTransformersChat(choice, { base: listing.base, onProgress,
-      wasmFolder: wasmPaths ? siteBase(wasmPaths) : ortWasmFolder(listing.base) });
-    const fill = (form, text, opts) => fillForm(chat, form, text, opts);
-    return Object.assign(chat, { build: choice.build, choice, gpu, listing, fillForm: fill });
-  }
-  const build = choice.build;
-  const appConfig = { model_list: listing.records };
-  const { WebWorkerMLCEngine } = await importWebLLM();
-
-  const worker = startEngineWorker();
-  let gpuTrouble = null;
-  const engine = new WebWorkerMLCEngine(worker, {
-    appConfig, logLevel,
-    initProgressCallback: (report) => onProgress?.(parseProgress(report)),
-  });
-  // Our worker adds one message kind; WebLLM's client throws on kinds it does not know,
-  // so ours are taken out before its handler sees them.
-  const webllmOnMessage = worker.onmessage;
-  let integrityFailed;
-  const integrityFailure = new Promise((_, reject) => { integrityFailed = reject; });
-  integrityFailure.catch(() => {});
-  worker.onmessage = (event) => {
-    if (event.data && event.data.kind === "webslm-integrity") {
-      integrityFailed(Object.assign(new Error(event.data.error.message), event.data.error));
-      return;
-    }
-    if (event.data && event.data.kind === "webslm-gpu") {
-      gpuTrouble = event.data;
-      onGpuEvent?.(event.data);
-      return;
-    }
-    webllmOnMessage(event);
-  };
-  const workerFailed = workerFailure(worker, new URL(WORKER_FILE, import.meta.url).href);
-  // Before WebLLM's first message: what every file of the build must hash to (integrity.js).
-  worker.postMessage({ kind: "webslm-files", folder: build.record.model, files: build.files });
-  try {
-    await Promise.race([engine.reload(build.id, chatOptions), workerFailed, integrityFailure]);
-  } catch (err) {
-    worker.terminate();
-    throw err;
-  }
-
-  // After a lost device WebLLM answers "model not loaded": say what really happened.
-  const explainTrouble = (err) => {
-    if (gpuTrouble && gpuTrouble.event === "device-lost") return new Error(`DeviceLostError: ${gpuTrouble.message || "the GPU device was lost"}`);
-    if (gpuTrouble && /OutOfMemory/.test(gpuTrouble.event)) return new Error(`GPUOutOfMemoryError: ${gpuTrouble.message}`);
-    return err;
-  };
-  const chat = {
-    model: build.id,
-    engine: "webllm",
-    webllm: engine,
-    build, choice, gpu, listing, appConfig,
-    chat: {
-      completions: {
-        /** OpenAI-style: {messages, stream, response_format, temperature, top_p, max_tokens, ...}. */
-        async create(request) {
-          try {
-            const { webslm: _ours, ...openai } = request; // our extension fields: not WebLLM's
-            return await engine.chat.completions.create(openai);
-          } catch (err) {
-            throw explainTrouble(err);
-          }
-        },
-      },
-    },
-    /** Stop the current answer; a stream then ends with finish_reason "abort". */
-    interrupt: () => engine.interruptGenerate(),
-    resetChat: () => engine.resetChat(),
-    /** Fill `form` from free `text` (see form-fill.js); resolves to what was filled. */
-    fillForm: (form, text, opts) => fillForm(chat, form, text, opts),
-    /** Free the GPU memory and stop the worker. The chat object is unusable afterwards. */
-    async unload() {
-      try {
-        await engine.unload();
-      } finally {
-        worker.terminate();
-      }
-    },
-  };
-  return chat;
+  const chat = await CLIENTS[choice.engine](choice, { ...options, listing });
+  // What every engine's chat carries besides its own: the build, why it was chosen, and forms.
+  return Object.assign(chat, { build: choice.build, choice, gpu, listing,
+    fillForm: (form, text, opts) => fillForm(chat, form, text, opts) });
 }

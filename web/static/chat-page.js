@@ -1,13 +1,15 @@
 // The chat page's start-up: read the model list, check WebGPU before any download, offer
 // the builds that can run, load the chosen one in a worker with a progress bar, then hand
-// the chat over to ChatUI. Everything model-related goes through webslm.js.
+// the chat over to ChatUI. Everything model-related goes through webslm.js (the load
+// through load-progress.js, shared with the form demo).
 
 import {
-  loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, buildProblems, createChat, describeProgress,
+  loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, buildProblems,
   explainError, formatBytes, registerOffline, engineLabel, runsOnCpu, describeDownload, contextOf,
 } from "../webslm.js";
 import { ChatUI } from "./chat-ui.js";
 import { CachePanel } from "./cache-panel.js";
+import { loadWithProgress } from "./load-progress.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
@@ -105,23 +107,16 @@ async function loadSelected() {
     await page.chat.unload().catch(() => {});
     page.chat = null;
   }
-  $("progress").hidden = false;
   try {
-    page.chat = await createChat({
+    page.chat = await loadWithProgress({
       model: build.id,
       engine: page.choice.engine,
       dtype: page.choice.dtype || undefined,
       listing: page.listing,
       gpu: page.gpu,
-      onProgress: (p) => {
-        $("load-progress").value = p.fraction;
-        $("progress-label").textContent = describeProgress(p);
-        $("progress").dataset.stage = p.stage;
-        if (page.stages.at(-1) !== p.stage) page.stages.push(p.stage);
-      },
+      onProgress: (p) => { if (page.stages.at(-1) !== p.stage) page.stages.push(p.stage); },
       onGpuEvent: (e) => fail(explainError(`${e.event}: ${e.message}`).message),
     });
-    $("progress-label").textContent = `Ready: ${page.chat.model}`;
     ui.attach(page.chat);
     setState("ready");
     navigator.storage?.persist?.().catch(() => {}); // ask the browser not to evict the model

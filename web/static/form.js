@@ -3,7 +3,8 @@
 // from the pasted text with chat.fillForm(), and require a review before "submitting"
 // (the demo only shows the data; it sends nothing).
 
-import { loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, createChat, describeProgress, explainError, describeDownload, registerOffline, engineLabel } from "../webslm.js";
+import { loadModels, probeGPU, chooseEngine, engineFromUrl, dtypeFromUrl, explainError, describeDownload, registerOffline, engineLabel } from "../webslm.js";
+import { loadWithProgress } from "./load-progress.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
@@ -28,18 +29,12 @@ function fail(err) {
 function loadModel() {
   page.loading ||= (async () => {
     app.dataset.state = "loading";
-    $("progress").hidden = false;
-    const chat = await createChat({
+    const chat = await loadWithProgress({
       engine: page.choice.engine,
       dtype: page.choice.dtype || undefined,
       listing: page.listing,
       gpu: page.gpu,
-      onProgress: (p) => {
-        $("load-progress").value = p.fraction;
-        $("progress-label").textContent = describeProgress(p);
-      },
     });
-    $("progress-label").textContent = `Ready: ${chat.model}`;
     page.chat = chat;
     return chat;
   })();

@@ -11,10 +11,12 @@ const CACHE = "webslm-shell-v4";
 export const SHELL = [
   "./", "index.html", "form.html", "webslm.js", "api/models.json", "vendor/web-llm/index.js",
   "static/chat.css", "static/chat-page.js", "static/chat-ui.js", "static/cache-panel.js", "static/form.js",
+  "static/load-progress.js",
   "static/models.js", "static/gpu.js", "static/progress.js", "static/errors.js", "static/markdown.js",
-  "static/chat-client.js", "static/engine-worker.js", "static/form-schema.js", "static/form-prompt.js", "static/form-fill.js",
+  "static/chat-client.js", "static/form-schema.js", "static/form-prompt.js", "static/form-fill.js",
   "static/chat-element.js", "static/offline-sw.js",
-  "static/engines.js", "static/tjs-client.js", "static/tjs-worker.js", "static/json-constraint.js",
+  "static/engines.js", "static/webllm-client.js", "static/webllm-worker.js",
+  "static/tjs-client.js", "static/tjs-worker.js", "static/json-constraint.js",
   "static/wllama-client.js", "static/json-grammar.js",
   "static/engine-modules.js", "static/start-worker.js", "static/integrity.js", "static/sha256.js", "static/build-cache.js",
 ];

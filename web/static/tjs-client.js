@@ -1,4 +1,4 @@
-// The transformers.js engine behind the same chat object WebLLM gets in chat-client.js:
+// The transformers.js engine behind the same chat object WebLLM gets in webllm-client.js:
 // chat.completions.create (streamed or not), interrupt, resetChat, unload. It runs an ONNX
 // build from `webslm build` in a Web Worker (tjs-worker.js), on WebGPU or on WASM.
 //

@@ -1,5 +1,5 @@
 // The wllama engine (llama.cpp compiled to WASM) behind the same chat object WebLLM gets in
-// chat-client.js and transformers.js gets in tjs-client.js: chat.completions.create (streamed
+// webllm-client.js and transformers.js gets in tjs-client.js: chat.completions.create (streamed
 // or not), interrupt, resetChat, unload, greedyIds (text prompts only). It runs the Q8_0 GGUF an ONNX build
 // carries under gguf/ on the CPU; wllama runs llama.cpp in its own Web Worker.
 //

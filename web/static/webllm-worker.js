@@ -1,6 +1,6 @@
 // The Web Worker that owns the WebLLM engine, so model loading, shader compilation and
 // decoding never block the page's main thread. The page talks to it with WebLLM's own
-// WebWorkerMLCEngine client (see chat-client.js).
+// WebWorkerMLCEngine client (see webllm-client.js), as tjs-worker.js serves tjs-client.js.
 import { importWebLLM } from "./engine-modules.js";
 import { downloadVerified, fileTable, prepareCaches } from "./integrity.js";
 import { WEBLLM_CACHES } from "./build-cache.js";
