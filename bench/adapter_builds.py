@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode_cost_static import static_cost  # noqa: E402
 
+from webslm.artifacts.files import webgpu_build_id  # noqa: E402
 from webslm.artifacts.manifest import read_manifest  # noqa: E402
 from webslm.bench.costmodel import GPUS, estimate  # noqa: E402
 from webslm.cli import main as webslm  # noqa: E402
@@ -47,7 +48,7 @@ def measure(lora: Path, work: Path, reuse: bool = False) -> list[dict]:
         dist = work / quantization / ("kept" if kept else "merged")
         args = ["build", "smollm2-135m", "--lora", str(lora), "--quantization", quantization,
                 "--backend", "webgpu", "--out", str(dist), "--force"]
-        name = f"{lora.name}-{quantization}"
+        name = webgpu_build_id(lora.name, quantization)
         artifact = dist / name
         if not (reuse and artifact.is_dir()):
             assert webslm(args + (["--keep-adapter"] if kept else [])) == 0, label

@@ -21,8 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from webslm.artifacts.manifest import read_manifest
 from pathlib import Path
+
+from webslm.artifacts.files import webgpu_build_id
+from webslm.artifacts.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -33,7 +35,7 @@ from tree_rss import TreeSampler  # noqa: E402
 
 # WebLLM 0.2.86 prebuiltAppConfig, vram_required_MB of its own builds at 4k context (kept with
 # each published config in its architecture's folder)
-WEBLLM_VRAM_MB = {f"{name}-{quant}": mb for name, p in PUBLISHED.items()
+WEBLLM_VRAM_MB = {webgpu_build_id(name, quant): mb for name, p in PUBLISHED.items()
                   for quant, mb in p.webllm_vram_mb.items()}
 
 
@@ -119,7 +121,7 @@ def main() -> None:
                           ["llama-3.2-1b", "--q4f16", "--source", str(ckpt)]))
         for model, quant, args in cases:
             result = timed_build([*args, "--backend", "webgpu", "--out", str(dist), "--force"])
-            art = dist / f"{model}-{quant}"
+            art = dist / webgpu_build_id(model, quant)
             rows.append({"model": model, "quantization": quant, **result, **artifact_stats(art)})
             shutil.rmtree(art)
             print(json.dumps(rows[-1]), flush=True)

@@ -25,6 +25,8 @@ from model_configs import CONFIGS  # noqa: E402
 from random_checkpoint import write_checkpoint  # noqa: E402
 from tokenizer_dirs import tokenizer_dir  # noqa: E402
 
+from webslm.artifacts.files import model_library  # noqa: E402
+
 PROMPT = "The lighthouse keeper climbed the spiral stairs at dusk, counting every step."
 
 
@@ -55,7 +57,7 @@ def main() -> None:
         prompt_ids = Tokenizer.from_file(str(artifact / "tokenizer.json")).encode(PROMPT).ids[:8]
 
         start = time.time()
-        browser = run_webllm(artifact, artifact / f"{model_id}-webgpu.wasm", model_id, prompt=None,
+        browser = run_webllm(artifact, artifact / model_library(model_id), model_id, prompt=None,
                              token_ids_prompt=prompt_ids, n_tokens=a.tokens, timeout=2400)
         browser_s = time.time() - start
         if browser["error"]:

@@ -25,11 +25,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "serve"))
 from webslm.artifacts.files import model_folder  # noqa: E402
+from webslm.artifacts.manifest import read_manifest  # noqa: E402
 
 WORKER = """
 import { Sha256 } from "/static/sha256.js";
 import { downloadVerified, dropUnverified, fileTable } from "/static/integrity.js";
-from webslm.artifacts.manifest import read_manifest
 
 async function timed(f) { const t = performance.now(); await f(); return (performance.now() - t) / 1000; }
 

@@ -22,8 +22,9 @@ import shutil
 import sys
 import tempfile
 import time
-from webslm.artifacts.manifest import read_manifest
 from pathlib import Path
+
+from webslm.artifacts.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))

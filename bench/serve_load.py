@@ -28,7 +28,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from webslm.artifacts.files import model_folder
+from webslm.artifacts.files import model_folder, model_library
 
 MODEL_ID = "load-q4f32_1"
 PATH = f"/models/{model_folder(MODEL_ID)}"
@@ -43,7 +43,7 @@ def make_dist(root: Path, shard_mb: int = 24, shards: int = 2) -> dict[str, byte
     rng = random.Random(0)
     files = {f"params_shard_{i}.bin": rng.randbytes(shard_mb << 20) for i in range(shards)}
     files["tokenizer.json"] = json.dumps({"vocab": {f"t{i}": i for i in range(20000)}}).encode()
-    files[f"{MODEL_ID}-webgpu.wasm"] = b"\0asm\x01\0\0\0" + rng.randbytes(1 << 20)
+    files[model_library(MODEL_ID)] = b"\0asm\x01\0\0\0" + rng.randbytes(1 << 20)
     files["mlc-chat-config.json"] = json.dumps({"model_type": "llama", "quantization": "q4f32_1",
                                                 "context_window_size": 1024}).encode()
     files["tensor-cache.json"] = json.dumps({"records": [{"dataPath": n, "name": n}
@@ -53,9 +53,9 @@ def make_dist(root: Path, shard_mb: int = 24, shards: int = 2) -> dict[str, byte
         (out / name).write_bytes(data)
     write_manifest(out, toolchain={"tvm": "bench"},
                    build={"model": "load", "model_id": MODEL_ID, "quantization": "q4f32_1",
-                          "context_window": 1024, "model_lib": f"{MODEL_ID}-webgpu.wasm"},
+                          "context_window": 1024, "model_lib": model_library(MODEL_ID)},
                    source={"spec": "bench"},
-                   record=model_record(MODEL_ID, f"{MODEL_ID}-webgpu.wasm", False, 100.0, 1024))
+                   record=model_record(MODEL_ID, model_library(MODEL_ID), False, 100.0, 1024))
     return files
 
 

@@ -18,8 +18,10 @@ import json
 import statistics
 import sys
 import time
-from webslm.artifacts.manifest import read_manifest
 from pathlib import Path
+
+from webslm.artifacts.files import model_library
+from webslm.artifacts.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "browser"))
@@ -36,7 +38,7 @@ def one_run(artifact: Path, rig: str, tokens: int) -> dict:
     record = read_manifest(artifact)["webllm_model_record"]
     ids = Tokenizer.from_file(str(artifact / "tokenizer.json")).encode(PROMPT).ids
     start = time.time()
-    out = run_webllm(artifact, artifact / f"{artifact.name}-webgpu.wasm", artifact.name,
+    out = run_webllm(artifact, artifact / model_library(artifact.name), artifact.name,
                      prompt=PROMPT, max_tokens=tokens, rig=rig, repeat=2, timeout=1200,
                      required_features=record.get("required_features"),
                      request_extra={"ignore_eos": True}, token_ids_prompt=ids, n_tokens=8)

@@ -203,7 +203,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the models webslm knows (models.yaml, plus --models)"
                    ).set_defaults(func=_cmd_models)
 
-    b = sub.add_parser("build", help="compile a model into WebLLM artifacts and an ONNX build")
+    b = sub.add_parser("build", help="compile a model into WebLLM artifacts and a CPU build (ONNX + GGUF)")
     b.add_argument("model", help="a name from `webslm models`, a model folder, a .gguf file, a hub "
                                  "id (owner/name) or a LoRA adapter folder")
     b.add_argument("--lora", metavar="DIR",
@@ -273,7 +273,7 @@ def make_parser() -> argparse.ArgumentParser:
     bn.add_argument("--new-tokens", type=int, default=32, help="tokens decoded per prompt")
     bn.add_argument("--runs", type=int, default=3, help="browser launches per engine")
     bn.add_argument("--dist", default="dist", help="where named models are built")
-    bn.add_argument("--gguf", help="the GGUF wllama runs (default: the ONNX build's Q8_0 GGUF, else a GGUF source)")
+    bn.add_argument("--gguf", help="the GGUF wllama runs (default: the CPU build's Q8_0 GGUF, else a GGUF source)")
     bn.add_argument("--threads", type=int,
                     help="WASM threads of wllama and transformers.js (default: their own)")
     bn.add_argument("--onnx-dtype", default="q8", choices=tuple(ONNX_DTYPES),

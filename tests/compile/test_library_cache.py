@@ -5,7 +5,6 @@ entry is compiled again rather than used."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

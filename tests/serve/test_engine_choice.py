@@ -71,7 +71,7 @@ assert.match(pick(f16, {engine: "gpu-magic"}).reason, /Unknown engine/);
 assert.equal(pick(f16, {wanted: "m-cpu"}).engine, "transformers-webgpu");
 assert.match(w.chooseEngine(models.slice(2), plain, {}).reason, /m has no WebLLM build here/);
 c = w.chooseEngine(models.slice(0, 2), none, {});
-assert.equal(c.engine, null); assert.match(c.reason, /no ONNX build/);
+assert.equal(c.engine, null); assert.match(c.reason, /no CPU build/);
 // chooseBuild (WebLLM builds) ignores ONNX builds.
 assert.equal(w.chooseBuild(models, plain, "m").build.id, "m-q4f32_1");
 assert.deepEqual(w.buildProblems(models[2], none), []);

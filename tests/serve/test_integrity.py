@@ -11,17 +11,17 @@ the first download of the first shard off half-way: the successful load must res
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from webslm.artifacts.manifest import read_manifest
 
 from browser_helpers import chromium, open_page, page_summary, webslm_serve
 from flaky_proxy import flaky_proxy
+
+from webslm.artifacts.manifest import read_manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -23,7 +23,7 @@ export function cachesOf(build) {
   return isOnnx(build) ? [ONNX_CACHE] : WEBLLM_CACHES;
 }
 
-/** The GGUF files an ONNX build carries for wllama (gguf/...), by ggml type. */
+/** The GGUF files a CPU build carries for wllama (gguf/...), by ggml type. */
 const ggufFiles = (build) => Object.fromEntries(Object.entries(build.gguf || {})
   .map(([type, g]) => [type, g.files?.length ? g.files : [g.file]]));
 

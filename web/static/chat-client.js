@@ -1,7 +1,7 @@
 // createChat(): one model, loaded in a Web Worker, behind an OpenAI-style API.
 // This is the single code path: the chat page, the form demo, <webslm-chat> and embedders
 // all come through here, so model-list loading, engine choice (engines.js: WebLLM on
-// WebGPU, else transformers.js on WebGPU, else wllama (llama.cpp) on WASM when the ONNX
+// WebGPU, else transformers.js on WebGPU, else wllama (llama.cpp) on WASM when the CPU
 // build carries a GGUF, else transformers.js on WASM) and build choice happen in one place.
 // Loading and talking to the engine is its client's (webllm-client.js, tjs-client.js,
 // wllama-client.js); here each chat gets what all of them share.

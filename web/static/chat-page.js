@@ -141,7 +141,7 @@ async function main() {
   $("model-select").addEventListener("change", showChoice);
   $("load-button").addEventListener("click", loadSelected);
   showChoice();
-  if (!page.choice.engine) { // no WebGPU and no ONNX build to fall back on
+  if (!page.choice.engine) { // no WebGPU and no CPU build to fall back on
     setState("unsupported");
     return;
   }

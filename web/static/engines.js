@@ -1,12 +1,12 @@
 // Which engine runs a model in this browser, decided before anything is downloaded:
 //   1. WebLLM on WebGPU          (f16 build when the GPU has shader-f16, else the f32 build)
 //   2. transformers.js on WebGPU (the ONNX build: q4f16 with shader-f16, else q4)
-//   3. wllama on WASM            (llama.cpp on the CPU: the Q8_0 GGUF an ONNX build carries
+//   3. wllama on WASM            (llama.cpp on the CPU: the Q8_0 GGUF a CPU build carries
 //                                 under gguf/; it loads ~7x faster than the ONNX q8 model
 //                                 and downloads about half as much)
 //   4. transformers.js on WASM   (the ONNX q8 build on the CPU, else q4)
 // WASM engines use threads when the page is cross-origin isolated. A software WebGPU
-// adapter (SwiftShader and the like) is passed over for 3 and 4 when the ONNX build has a
+// adapter (SwiftShader and the like) is passed over for 3 and 4 when the CPU build has a
 // CPU model (a GGUF, or a dtype without f16): WebGPU emulated on the CPU decodes about 100x
 // slower. ?engine=webllm|transformers-webgpu|wllama|transformers-wasm in the page URL
 // forces one, and ?dtype=q8|q4|q4f16|fp32 the ONNX model transformers.js loads (a forced
@@ -42,7 +42,7 @@ export function engineLabel(choice, gpu) {
 
 export const isOnnx = (m) => m.engine === "transformers.js";
 
-/** The GGUF files an ONNX build carries for wllama, by ggml type: {Q8_0: {file, bytes, context}}. */
+/** The GGUF files a CPU build carries for wllama, by ggml type: {Q8_0: {file, bytes, context}}. */
 export const ggufOf = (m) => (m && m.gguf) || {};
 
 /** The GGUF type wllama loads from `build` (Q8_0 first), or "". */
@@ -114,7 +114,7 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: for
       continue;
     }
     if (name === "webllm") {
-      if (exact && isOnnx(exact)) { tried.push(`${exact.id} is an ONNX build, not a WebLLM one`); continue; }
+      if (exact && isOnnx(exact)) { tried.push(`${exact.id} is a CPU build, not a WebLLM one`); continue; }
       const webllmBuilds = models.filter((m) => !isOnnx(m));
       if (!webllmBuilds.some((m) => m.family === family)) { tried.push(`WebLLM: ${family} has no WebLLM build here`); continue; }
       const choice = chooseBuild(webllmBuilds, gpu, exact ? exact.id : family);
@@ -122,7 +122,7 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: for
       tried.push(`WebLLM: ${choice.reason.replace(/\.$/, "")}`);
       continue;
     }
-    if (!onnx) { tried.push(`${ENGINES[name]}: ${family} has no ONNX build (webslm build --backend cpu)`); continue; }
+    if (!onnx) { tried.push(`${ENGINES[name]}: ${family} has no CPU build (webslm build --backend cpu)`); continue; }
     if (name === "transformers-webgpu") {
       if (!gpu.adapter) { tried.push(`${ENGINES[name]}: ${(gpu.reason || "no WebGPU adapter").replace(/\.$/, "")}`); continue; }
       const dtype = forcedDtype || (gpu.shaderF16 && onnx.dtypes.includes("q4f16") ? "q4f16" : "q4");
