@@ -107,7 +107,10 @@ def _run_builder(checkpoint: Path, out: Path, dtype: OnnxDtype, cache: Path,
     command = [sys.executable, "-m", "onnxruntime_genai.models.builder",
                "-i", str(checkpoint), "-o", str(out), "-p", dtype.precision,
                "-e", dtype.provider, "-c", str(cache), "--extra_options", *extra]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # GIT_DIR: the builder stamps `git rev-parse HEAD` of the folder around its install into
+    # the graph (producer_version), so a venv inside a checkout would tie every ONNX file to
+    # that checkout's commit; with no repository it stamps its own release's commit.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GIT_DIR": os.devnull}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0 or not (out / "model.onnx").is_file():
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
