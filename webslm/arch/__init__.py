@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from webslm.arch import llama, phi3, qwen2, qwen3
+from webslm.arch import gemma3, llama, phi3, qwen2, qwen3
 from webslm.arch.record import ArchConfig, Architecture, WeightMap
 from webslm.errors import WebslmError
 
-ALL: tuple[Architecture, ...] = (llama.ARCH, phi3.ARCH, qwen2.ARCH, qwen3.ARCH)
+ALL: tuple[Architecture, ...] = (gemma3.ARCH, llama.ARCH, phi3.ARCH, qwen2.ARCH, qwen3.ARCH)
 
 # config.json "architectures" value -> record
 ARCHITECTURES: dict[str, Architecture] = {name: a for a in ALL for name in a.hf_architectures}
@@ -40,6 +40,11 @@ def find_architecture(hf_config: dict[str, Any]) -> Architecture:
     for name in names:
         if name in ARCHITECTURES:
             return ARCHITECTURES[name]
+    for arch in ALL:
+        for name in names:
+            if name in arch.refused:
+                raise WebslmError(f"{name} is not {arch.display_name}: {arch.refused[name]}",
+                                  f"webslm compiles {', '.join(sorted(ARCHITECTURES))}")
     got = ", ".join(names) or f"model_type={hf_config.get('model_type')!r}"
     raise WebslmError(
         f"unsupported architecture {got}",

@@ -127,6 +127,8 @@ class Architecture:
     torchtune_meta_rotary: bool = False
     # None: no GGUF is written (the CPU engine is transformers.js alone)
     gguf: GgufLayout | None = None
+    # config.json "architectures" values of near relatives webslm refuses, with what differs
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def display_name(self) -> str:

@@ -69,6 +69,21 @@ FORMATS: dict[str, ChatFormat] = {
         optional_stop_tokens=("<|end_of_text|>", "<|eom_id|>"),
         prefix_tokens=("<|begin_of_text|>",),
     ),
+    # Gemma has no system turn: a system message opens the first user turn (WebLLM renders it
+    # that way when add_role_after_system_message is off). The model's turn is "model".
+    "gemma": ChatFormat(
+        name="gemma",
+        system_template=f"<start_of_turn>user\n{SYSTEM}\n\n",
+        system_message="",
+        roles={"user": "<start_of_turn>user", "assistant": "<start_of_turn>model"},
+        seps=("<end_of_turn>\n",),
+        role_content_sep="\n",
+        role_empty_sep="\n",
+        stop_tokens=("<end_of_turn>",),
+        optional_stop_tokens=("<eos>",),
+        prefix_tokens=("<bos>",),
+        add_role_after_system_message=False,
+    ),
     "phi-3": ChatFormat(
         name="phi-3",
         system_template=f"<|system|>\n{SYSTEM}<|end|>\n",
@@ -245,10 +260,19 @@ def _expected(fmt: ChatFormat, setup: SystemSetup, messages: list[dict]) -> str:
     head = setup.system_template.replace(SYSTEM, system) if system else ""
     turns = [m for m in messages if m["role"] != "system"]
     body = "".join(
-        fmt.roles[m["role"]] + fmt.role_content_sep + m["content"] + fmt.seps[i % len(fmt.seps)]
+        _opening(fmt, m["role"], first=i == 0, after_system=bool(head)) + m["content"]
+        + fmt.seps[i % len(fmt.seps)]
         for i, m in enumerate(turns)
     )
     return "".join(setup.prefix_tokens) + head + body + fmt.roles["assistant"] + fmt.role_empty_sep
+
+
+def _opening(fmt: ChatFormat, role: str, first: bool, after_system: bool) -> str:
+    """What opens a turn: its role text, but not for the first turn after a system prompt in
+    a format that folds the system message into that turn (WebLLM's omitRole)."""
+    if first and after_system and not fmt.add_role_after_system_message:
+        return ""
+    return fmt.roles[role] + fmt.role_content_sep
 
 
 def derive_from_chat_template(fmt: ChatFormat, template: str, cfg: dict) -> SystemSetup:
@@ -260,11 +284,11 @@ def derive_from_chat_template(fmt: ChatFormat, template: str, cfg: dict) -> Syst
     """
     bos = _token_text(cfg, "bos_token")
     uses_bos = bool(bos) and "bos_token" in template  # SmolLM2's bos is <|im_start|>: not a prefix
-    tail = fmt.roles["user"] + fmt.role_content_sep + _U1 + fmt.seps[0]
-    tail += fmt.roles["assistant"] + fmt.role_empty_sep
     heads, starts_with_bos, rendered = [], [], ""
     try:
         for msgs in ([], [{"role": "system", "content": _SYS}]):
+            tail = (_opening(fmt, "user", first=True, after_system=bool(msgs)) + _U1 + fmt.seps[0]
+                    + fmt.roles["assistant"] + fmt.role_empty_sep)
             rendered = _render(template, cfg, msgs + [{"role": "user", "content": _U1}])
             starts_with_bos.append(uses_bos and rendered.startswith(bos))
             if starts_with_bos[-1]:

@@ -90,6 +90,14 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         check_before_download(req.entry, req.quantizations, req.backend, req.shape.context_window)
     source = req.source or _open(req)
     arch = find_architecture(source.config)
+    if req.backend == "all" and arch.onnx_refusal is not None:
+        say(f"no CPU build: {arch.onnx_refusal}; building for WebGPU")
+        req.backend = "webgpu"
+    limit = arch.config_from_hf(source.config).max_prefill_chunk
+    if limit is not None and req.shape.prefill_chunk > limit:
+        say(f"prefill chunk {req.shape.prefill_chunk} -> {limit} tokens: the model's sliding "
+            "attention is exact only for chunks that fit its window")
+        req.prefill_chunk = limit
     build_conv_template(req.entry.chat_format, source.tokenizer_dir)  # before, not after, compiling
     say(f"source {source.id}: {arch.model_type}, {len(source.tensor_names())} tensors")
     schemes = [get_scheme(q) for q in req.quantizations]

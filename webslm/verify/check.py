@@ -116,7 +116,8 @@ def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None =
     if get_scheme(twin.quantization).act_dtype == "float16":
         say("measuring the f16 range of the activations")
         n = min(F16_RANGE_TOKENS, twin.manifest["build"]["context_window"])
-        f16 = measure_f16_range(model, long_prompt(Path(artifact_dir), n))
+        f16 = measure_f16_range(model, long_prompt(Path(artifact_dir), n),
+                                residual_f32=twin.compiled.config.residual_dtype == "float32")
     del model
 
     say("running the compiled model")

@@ -48,11 +48,12 @@ class F16Range:
                 f"headroom {self.headroom:.1f}x (>= {HEADROOM_MIN:g}) {verdict}")
 
 
-def _sites(model):
+def _sites(model, residual_f32: bool = False):
     """(site, module, whether the site is the module's input): what an f16 build stores in
     f16. The outputs of the embedding, each decoder block and every linear layer; and every
     norm's input, which is the residual stream wherever it is read (after the attention
-    half of a block too), or a q/k projection."""
+    half of a block too), or a q/k projection. A build whose residual stream is f32 (Gemma 3)
+    keeps only the embedding and the linear outputs in f16."""
     import torch
 
     for name, module in model.named_modules():
@@ -60,13 +61,15 @@ def _sites(model):
             if module is model.get_output_embeddings():
                 continue  # the lm_head writes f32 logits
             yield name, module, False
+        elif residual_f32:
+            continue
         elif type(module).__name__.endswith("DecoderLayer"):
             yield name, module, False
         elif type(module).__name__.endswith("RMSNorm"):
             yield f"{name} (input)", module, True
 
 
-def measure_f16_range(model, token_ids: list[int]) -> F16Range:
+def measure_f16_range(model, token_ids: list[int], residual_f32: bool = False) -> F16Range:
     """One f32 forward pass of `model` (transformers) over `token_ids`, recording the largest
     |value| each f16-stored tensor takes."""
     import torch
@@ -80,7 +83,7 @@ def measure_f16_range(model, token_ids: list[int]) -> F16Range:
     handles = [m.register_forward_pre_hook(lambda _m, args, name=name: keep(name, args))
                if is_input else
                m.register_forward_hook(lambda _m, _args, out, name=name: keep(name, out))
-               for name, m, is_input in _sites(model)]
+               for name, m, is_input in _sites(model, residual_f32)]
     try:
         with torch.no_grad():
             model(input_ids=torch.tensor([token_ids], dtype=torch.long))

@@ -78,6 +78,17 @@ class LlamaConfig:
         return self.head_dim
 
     @property
+    def residual_dtype(self) -> str | None:
+        """The residual stream's dtype when it is not the build's (verify's f16 range skips
+        what an f16 build keeps wider)."""
+        return None
+
+    @property
+    def max_prefill_chunk(self) -> int | None:
+        """The longest prefill step the compiled attention computes exactly (None: any)."""
+        return None
+
+    @property
     def rope_in_model(self) -> bool:
         """The model rotates q/k itself (its TVM model's model_rope); else the KV cache does."""
         return False

@@ -9,7 +9,7 @@ copying a block; one that rotates q/k itself also overrides `model_rope` here.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from tvm import relax as rx
 from tvm import te, tirx
@@ -149,12 +149,17 @@ class LlamaForCausalLM(nn.Module):
     def batch_verify(self, input_embeds: nn.Tensor, kv_cache: PagedKVCache):
         return self._logits(self.model(input_embeds, kv_cache)), kv_cache
 
+    def kv_cache_kinds(self) -> dict[str, Any]:
+        """The KV cache's attention kind: one for all layers, or one per layer with the
+        sliding layers' window (Gemma 3)."""
+        return {"attn_kind": "mha"}
+
     def create_tir_paged_kv_cache(self, max_batch_size: tirx.Var, max_total_seq_len: tirx.Var,
                                   prefill_chunk_size: tirx.Var, page_size: tirx.Var,
                                   support_sliding_window: tirx.Var) -> PagedKVCache:
         cfg = self.cfg
         return TIRPagedKVCache(
-            attn_kind="mha",
+            **self.kv_cache_kinds(),
             max_batch_size=max_batch_size,
             max_total_seq_len=max_total_seq_len,
             prefill_chunk_size=prefill_chunk_size,

@@ -1,0 +1,28 @@
+"""Gemma 3 (text, Gemma3ForCausalLM): gemma-3-270m and 1b, and their fine-tunes."""
+
+from webslm.arch.gemma3 import checkpoints
+from webslm.arch.gemma3.config import Gemma3Config
+from webslm.arch.llama.mapping import LLAMA_WEIGHTS
+from webslm.arch.record import Architecture
+
+ARCH = Architecture(
+    model_type="gemma3_text",
+    hf_architectures=("Gemma3ForCausalLM",),
+    config_from_hf=Gemma3Config.from_hf,
+    model="webslm.arch.gemma3.model:Gemma3ForCausalLM",
+    # Llama's tensor names; the four block norms and q_norm / k_norm are parameters of the
+    # same name
+    weight_map=LLAMA_WEIGHTS,
+    onnx_refusal="webslm does not export Gemma 3 to ONNX yet",
+    tiny=checkpoints.TINY,
+    refused={
+        "Gemma3ForConditionalGeneration": "the multimodal Gemma 3 (4B and up: a vision tower "
+        "over the text model); webslm compiles text-only checkpoints (gemma-3-270m, gemma-3-1b)",
+        "Gemma3nForCausalLM": "Gemma 3n's per-layer embeddings, AltUp and MatFormer blocks are "
+        "another architecture",
+        "Gemma3nForConditionalGeneration": "Gemma 3n (per-layer embeddings, AltUp, audio and "
+        "vision towers) is another architecture",
+        "Gemma2ForCausalLM": "Gemma 2 caps attention and final logits with tanh (softcapping) "
+        "and has no q/k norms; webslm compiles Gemma 3",
+    },
+)

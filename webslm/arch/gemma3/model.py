@@ -1,0 +1,136 @@
+"""Gemma 3's TVM model (the compiler imports it).
+
+Its block is not Llama's up to a hook: four (1 + w) RMSNorms (the attention's and the MLP's
+outputs are normed before they join the residual), q/k norms, a RoPE base per layer kind and
+sliding layers. So the block is its own; the entry points, the tied lm_head and the KV cache
+are LlamaForCausalLM's.
+
+The residual stream is float32 in every build: in Gemma 3 it outgrows float16 (|h| passes
+65,504 at layer 8 of 270M), so an f16 build computes only its matmuls and attention in f16.
+Every norm reads and computes in float32; the ones that feed a matmul hand it the build's
+dtype, the ones that feed the residual hand it float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tvm.relax.frontend import nn
+from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
+from tvm.target import Target
+
+from webslm.arch.gemma3.config import SLIDING, Gemma3Config
+from webslm.arch.llama.model import LlamaForCausalLM, LlamaMLP
+from webslm.compile.layers import make_embedding, make_linear
+from webslm.compile.rope import LongRope
+from webslm.quantize.schemes import QuantScheme
+
+F32 = "float32"
+
+
+class GemmaNorm(nn.Module):
+    """RMSNorm scaled by (1 + w), in float32 whatever the input, returned as `dtype`."""
+
+    def __init__(self, dim: int, eps: float, dtype: str):
+        self.weight = nn.Parameter((dim,), dtype)
+        self.eps = eps
+
+    def forward(self, x: nn.Tensor, dtype: str) -> nn.Tensor:
+        scale = self.weight.astype(F32) + nn.Tensor.from_const(1.0).astype(F32)
+        out = nn.op.rms_norm(x.astype(F32) if x.dtype != F32 else x, scale, axes=[-1],
+                             epsilon=self.eps)
+        return out if dtype == F32 else out.astype(dtype)
+
+
+def _rope(cfg: Gemma3Config, layer: int) -> LongRope:
+    """Plain RoPE with the layer's base and linear factor: LongRoPE whose two factor sets are
+    the same (so the row choice never matters) and whose attention factor is 1."""
+    theta, factor = cfg.layer_rope(layer)
+    half = cfg.head_dim // 2
+    return LongRope(theta=theta, rotary_dim=cfg.head_dim,
+                    num_rotated_heads=cfg.num_attention_heads + cfg.num_key_value_heads,
+                    short_factor=(factor,) * half, long_factor=(factor,) * half,
+                    original_max_position_embeddings=cfg.max_position_embeddings,
+                    attention_factor=1.0)
+
+
+class Gemma3Attention(nn.Module):
+    def __init__(self, cfg: Gemma3Config, scheme: QuantScheme, layer: int):
+        self.num_heads, self.num_kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
+        self.head_dim, self.dtype = cfg.head_dim, scheme.act_dtype
+        qkv_out = (self.num_heads + 2 * self.num_kv_heads) * self.head_dim
+        self.qkv_proj = make_linear(cfg.hidden_size, qkv_out, scheme, bias=cfg.qkv_bias)
+        self.o_proj = make_linear(self.num_heads * self.head_dim, cfg.hidden_size, scheme,
+                                  bias=cfg.o_proj_bias)
+        self.q_norm = GemmaNorm(self.head_dim, cfg.rms_norm_eps, scheme.act_dtype)
+        self.k_norm = GemmaNorm(self.head_dim, cfg.rms_norm_eps, scheme.act_dtype)
+        self.rope = _rope(cfg, layer)
+        self.sm_scale = float(cfg.query_pre_attn_scalar) ** -0.5
+
+    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
+                positions: nn.Tensor) -> nn.Tensor:
+        b, s, _ = x.shape
+        heads = self.num_heads + 2 * self.num_kv_heads
+        qkv = nn.op.reshape(self.qkv_proj(x), (b, s, heads, self.head_dim))
+        q, k, v = nn.op.split(qkv, [self.num_heads, self.num_heads + self.num_kv_heads], axis=2)
+        qkv = nn.op.concat([self.q_norm(q, self.dtype), self.k_norm(k, self.dtype), v], dim=2)
+        out = kv_cache.attention_with_fused_qkv(layer_id, self.rope(qkv, positions),
+                                                self.num_heads, sm_scale=self.sm_scale)
+        return self.o_proj(nn.op.reshape(out, (b, s, self.num_heads * self.head_dim)))
+
+
+class Gemma3DecoderLayer(nn.Module):
+    def __init__(self, cfg: Gemma3Config, scheme: QuantScheme, layer: int):
+        norm = lambda: GemmaNorm(cfg.hidden_size, cfg.rms_norm_eps, scheme.act_dtype)  # noqa: E731
+        self.input_layernorm, self.post_attention_layernorm = norm(), norm()
+        self.pre_feedforward_layernorm, self.post_feedforward_layernorm = norm(), norm()
+        self.self_attn = Gemma3Attention(cfg, scheme, layer)
+        self.mlp = LlamaMLP(cfg, scheme)  # GeGLU: the gate's activation is the config's
+        self.dtype, self.residual = scheme.act_dtype, cfg.residual_dtype
+
+    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
+                positions: nn.Tensor) -> nn.Tensor:
+        """x: the residual stream (float32)."""
+        h = self.self_attn(self.input_layernorm(x, self.dtype), kv_cache, layer_id, positions)
+        x = x + self.post_attention_layernorm(h, self.residual)
+        h = self.mlp(self.pre_feedforward_layernorm(x, self.dtype))
+        return x + self.post_feedforward_layernorm(h, self.residual)
+
+
+class Gemma3Body(nn.Module):
+    def __init__(self, cfg: Gemma3Config, scheme: QuantScheme):
+        self.embed_tokens = make_embedding(cfg.vocab_size, cfg.hidden_size, scheme)
+        self.layers = nn.ModuleList(
+            [Gemma3DecoderLayer(cfg, scheme, i) for i in range(cfg.num_hidden_layers)])
+        self.norm = GemmaNorm(cfg.hidden_size, cfg.rms_norm_eps, scheme.act_dtype)
+        self.dtype, self.residual = scheme.act_dtype, cfg.residual_dtype
+
+    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache) -> nn.Tensor:
+        b, s, _ = x.shape
+        positions = kv_cache.get_query_positions(b * s)
+        x = x.astype(self.residual) if x.dtype != self.residual else x
+        for layer_id, layer in enumerate(self.layers):
+            x = layer(x, kv_cache, layer_id, positions)
+        return self.norm(x, self.dtype)
+
+
+class Gemma3ForCausalLM(LlamaForCausalLM):
+    """Llama's entry points and tied lm_head over Gemma 3's body; the KV cache slides per
+    layer (attn_kind "mha_sliding" on the sliding layers, window sliding_window)."""
+
+    def __init__(self, cfg: Gemma3Config, scheme: QuantScheme, target: Target):
+        self.cfg, self.scheme, self.target = cfg, scheme, target
+        self.model = Gemma3Body(cfg, scheme)
+        self.lm_head = None if cfg.tie_word_embeddings else make_linear(
+            cfg.hidden_size, cfg.vocab_size, scheme, out_dtype=F32, grid=scheme.lm_head_grid)
+
+    def embed(self, input_ids: nn.Tensor) -> nn.Tensor:
+        """The embedding times sqrt(hidden_size), rounded to the embedding's dtype first as
+        transformers does."""
+        scale = nn.Tensor.from_const(self.cfg.hidden_size ** 0.5).astype(self.scheme.act_dtype)
+        return self.model.embed_tokens(input_ids) * scale
+
+    def kv_cache_kinds(self) -> dict[str, Any]:
+        return {"attn_kind": ["mha_sliding" if t == SLIDING else "mha"
+                              for t in self.cfg.layer_types],
+                "layer_sliding_window_size": self.cfg.sliding_window}
