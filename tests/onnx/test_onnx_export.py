@@ -118,9 +118,10 @@ def test_layout_is_what_transformers_js_reads(smollm2_onnx_dist):
     assert manifest["toolchain"]["transformers_js"] == npm_pin(TRANSFORMERS_JS)
 
 
-def test_unexportable_architecture_keeps_the_webgpu_build(capsys, tmp_path, make_hf_dir, monkeypatch):
-    """An architecture outside the exporter's list: a clear error, and the WebGPU artifact
-    (built first) is complete; no ONNX folder, no staging leftovers."""
+def test_an_architecture_without_a_cpu_build(capsys, tmp_path, make_hf_dir, monkeypatch):
+    """An architecture outside the exporter's list: the default (--backend all) builds what it
+    has and says why the CPU build is missing; --backend cpu asks for exactly that and gets a
+    clear error, with nothing left behind."""
     import dataclasses
 
     from webslm.arch import ARCHITECTURES
@@ -128,12 +129,20 @@ def test_unexportable_architecture_keeps_the_webgpu_build(capsys, tmp_path, make
     llama = ARCHITECTURES["LlamaForCausalLM"]
     monkeypatch.setitem(ARCHITECTURES, "LlamaForCausalLM",
                         dataclasses.replace(llama, onnx_refusal="(a refusal made up by the test)"))
+    source = make_hf_dir()
+    shape = ["--context-window", "128", "--prefill-chunk", "32"]
     out = tmp_path / "dist"
-    code = main(["build", "smollm2-135m", "--q4f32", "--source", str(make_hf_dir()),
-                 "--out", str(out), "--context-window", "128", "--prefill-chunk", "32"])
+    assert main(["build", "smollm2-135m", "--q4f32", "--source", str(source), "--out", str(out),
+                 *shape]) == 0
+    assert "no CPU build: (a refusal made up by the test)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["smollm2-135m-q4f32_asym"]
+    assert (out / "smollm2-135m-q4f32_asym" / "webslm-manifest.json").is_file()
+
+    cpu = tmp_path / "cpu"
+    code = main(["build", "smollm2-135m", "--q4f32", "--backend", "cpu", "--source", str(source),
+                 "--out", str(cpu), *shape])
     err = capsys.readouterr().err
     assert code == 2
     assert "ONNX exporter cannot handle the architecture LlamaForCausalLM" in err
-    assert "WebGPU artifacts are complete" in err and "--backend webgpu" in err
-    assert sorted(p.name for p in out.iterdir()) == ["smollm2-135m-q4f32_asym"]
-    assert (out / "smollm2-135m-q4f32_asym" / "webslm-manifest.json").is_file()
+    assert "--backend webgpu" in err
+    assert not cpu.exists() or not list(cpu.iterdir())
