@@ -45,7 +45,6 @@ from webslm.source.tokenizer import TOKENIZER_FILES
 from webslm.user_cache import write_atomically
 
 
-
 @dataclasses.dataclass
 class BuildRequest:
     entry: ModelEntry

@@ -17,7 +17,6 @@ from typing import Any
 
 from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
-from tvm.target import Target
 
 from webslm.arch.gemma3.config import SLIDING, Gemma3Config
 from webslm.arch.llama.model import LlamaForCausalLM, LlamaMLP
@@ -118,11 +117,8 @@ class Gemma3ForCausalLM(LlamaForCausalLM):
     """Llama's entry points and tied lm_head over Gemma 3's body; the KV cache slides per
     layer (attn_kind "mha_sliding" on the sliding layers, window sliding_window)."""
 
-    def __init__(self, cfg: Gemma3Config, scheme: QuantScheme, target: Target):
-        self.cfg, self.scheme, self.target = cfg, scheme, target
-        self.model = Gemma3Body(cfg, scheme)
-        self.lm_head = None if cfg.tie_word_embeddings else make_linear(
-            cfg.hidden_size, cfg.vocab_size, scheme, out_dtype=F32, grid=scheme.lm_head_grid)
+    def make_body(self, cfg: Gemma3Config, scheme: QuantScheme) -> nn.Module:
+        return Gemma3Body(cfg, scheme)
 
     def embed(self, input_ids: nn.Tensor) -> nn.Tensor:
         """The embedding times sqrt(hidden_size), rounded to the embedding's dtype first as

@@ -110,10 +110,15 @@ class LlamaForCausalLM(nn.Module):
 
     def __init__(self, cfg: LlamaConfig, scheme: QuantScheme, target: Target):
         self.cfg, self.scheme, self.target = cfg, scheme, target
-        self.model = LlamaBody(cfg, scheme, self.model_rope(cfg))
+        self.model = self.make_body(cfg, scheme)
         self.lm_head = None if cfg.tie_word_embeddings else make_linear(
             cfg.hidden_size, cfg.vocab_size, scheme, out_dtype="float32",
             grid=scheme.lm_head_grid)
+
+    def make_body(self, cfg: LlamaConfig, scheme: QuantScheme) -> nn.Module:
+        """The embedding, the blocks and the final norm (an architecture with its own block
+        returns its own body)."""
+        return LlamaBody(cfg, scheme, self.model_rope(cfg))
 
     @staticmethod
     def model_rope(cfg: LlamaConfig) -> ModelRope | None:
