@@ -21,13 +21,14 @@ def test_every_family_has_exactly_one_flag_default():
 
 
 def test_fallbacks_are_known_schemes_a_fine_tune_can_swap_to():
-    """A 4-bit scheme falls back to a known scheme of the same kernels, the family's other
-    4-bit grid first (choose_schemes swaps only within the family)."""
+    """A quantized scheme falls back to a known scheme of the same kernels, the family's other
+    grid first where it has one (choose_schemes swaps only within the family)."""
     for s in SCHEMES.values():
         assert s.quantized == bool(s.fallbacks), s.name
         others = [SCHEMES[n] for n in s.fallbacks]  # KeyError: an unknown name
         assert all(o.act_dtype == s.act_dtype and o.name != s.name for o in others), s.name
-        if others:
+        siblings = [o for o in SCHEMES.values() if o.family == s.family and o.name != s.name]
+        if others and siblings:
             assert others[0].family == s.family and others[0].quantized, s.name
 
 
@@ -51,11 +52,12 @@ def test_q4_weights_take_their_scales_bits():
 
 def test_derived_tables_are_what_webslm_always_built():
     assert {f: s.name for f, s in flag_schemes().items()} == {
-        "q4f16": "q4f16_1", "q4f32": "q4f32_1", "q0f16": "q0f16", "q0f32": "q0f32"}
-    assert default_quantizations() == ("q4f16_1", "q4f32_1")
-    assert bench_order(gpu=True) == ["q4f16_asym", "q4f16_1", "q0f16",
-                                     "q4f32_asym", "q4f32_1", "q0f32"]
-    assert bench_order(gpu=False) == ["q4f32_asym", "q4f32_1", "q0f32"]
+        "q4f16": "q4f16_1", "q4f32": "q4f32_1", "q8f16": "q8f16_1", "q8f32": "q8f32_1",
+        "q0f16": "q0f16", "q0f32": "q0f32"}
+    assert default_quantizations() == ("q4f16_1", "q4f32_1")  # 8-bit only when asked for
+    assert bench_order(gpu=True) == ["q4f16_asym", "q4f16_1", "q8f16_1", "q0f16",
+                                     "q4f32_asym", "q4f32_1", "q8f32_1", "q0f32"]
+    assert bench_order(gpu=False) == ["q4f32_asym", "q4f32_1", "q8f32_1", "q0f32"]
     assert [d.name for d in onnx_dtypes_for(list(SCHEMES))] == ["q4f16", "q8", "q4", "fp32"]
 
 

@@ -235,12 +235,12 @@ def gated_linear(linear: nn.Module, gate_up: nn.Tensor, act: Scalar) -> nn.Tenso
 
 def make_linear(in_features: int, out_features: int, scheme: QuantScheme, bias: bool = False,
                 out_dtype: str | None = None, grid: Grid | None = None) -> nn.Module:
-    if scheme.weight_bits == 4:
+    if scheme.quantized:
         return QuantizedLinear(in_features, out_features, scheme, bias, out_dtype, grid)
     return PlainLinear(in_features, out_features, scheme.act_dtype, bias, out_dtype)
 
 
 def make_embedding(vocab_size: int, dim: int, scheme: QuantScheme) -> nn.Module:
-    if scheme.weight_bits == 4:
+    if scheme.quantized:
         return QuantizedEmbedding(vocab_size, dim, scheme)
     return PlainEmbedding(vocab_size, dim, scheme.act_dtype)

@@ -1,6 +1,8 @@
 """Quantization schemes by name: MLC-LLM's names for the formats WebLLM's own builds use,
-plus q4f*_asym, our grid for sources that are already llama.cpp Q4_1 files, and q4f*_nf4,
-bitsandbytes' NF4 for running a QLoRA adapter over the very base it was trained on."""
+plus q4f*_asym, our grid for sources that are already llama.cpp Q4_1 files, q4f*_nf4,
+bitsandbytes' NF4 for running a QLoRA adapter over the very base it was trained on, and
+q8f*_1, llama.cpp's Q8_0 grid everywhere, for sources whose mixed K-quants no 4-bit grid
+carries (Gemma 3's Q4_K_M file: Q5_0, Q6_K and Q8_0 beside Q4_K)."""
 
 from dataclasses import dataclass
 
@@ -12,7 +14,8 @@ from webslm.quantize.grids import Grid
 class QuantScheme:
     """How weights are stored and which float type the kernels compute in.
 
-    weight_bits is 4 for group quantization (q4*) and None for unquantized (q0*) builds.
+    weight_bits is 4 or 8 for group quantization (q4*, q8*) and None for unquantized (q0*)
+    builds.
     act_dtype is also the dtype of stored scales (and minimums) and of unquantized weights
     (but NF4's absmax: Grid.scale_dtype).
     symmetric: the linear layers' 4-bit grid (asymmetric keeps a per-group minimum).
@@ -23,11 +26,11 @@ class QuantScheme:
     about: its grid in `webslm build --help` (the kernels' float type is in the name).
     flag_default: what its family's flag (--q4f16) builds when models.yaml names no other.
     fallbacks: what a fine-tune tries when this scheme rounds it away: the family's other
-    4-bit grid, then no 4-bit rounding at all (nf4 rounds an adapter merged over its NF4 base
+    grid if it has one, then no rounding at all (nf4 rounds an adapter merged over its NF4 base
     back to that base, so a plain grid comes first).
     onnx: the ONNX dtypes (quantize/onnx_dtypes.py) `--backend onnx` builds for it (q4f32:
-    the int8 CPU build and the 4-bit one); the ONNX 4-bit grid is always the exporter's
-    symmetric one, so a family shares them.
+    the int8 CPU build and the 4-bit one; q8f16: none, ONNX has no 8-bit f16 dtype); the ONNX
+    4-bit grid is always the exporter's symmetric one, so a family shares them.
     bench_rank: `webslm bench`'s preference among a name's builds of one act_dtype (lowest
     first: a model's own grid before MLC-LLM's); None: never picked.
     """
@@ -66,7 +69,7 @@ class QuantScheme:
 
     @property
     def weight_grid(self) -> Grid:
-        return Grid(4, self.symmetric, self.group_size, nf4=self.nf4)
+        return Grid(self.weight_bits or 4, self.symmetric, self.group_size, nf4=self.nf4)
 
     @property
     def embedding_grid(self) -> Grid:
@@ -107,10 +110,18 @@ SCHEMES: dict[str, QuantScheme] = {
         QuantScheme("q4f32_nf4", 4, 64, "float32", embedding_bits=8, nf4=True,
                     about="bitsandbytes' NF4: a QLoRA base exactly",
                     fallbacks=("q4f32_1", "q0f32"), onnx=("q8", "q4")),
+        # llama.cpp's Q8_0 grid for every weight: twice q4's bytes, within a rounding of any
+        # source of 8 bits or fewer (a Q8_0 or Q5_0 tensor lands on it almost exactly).
+        QuantScheme("q8f16_1", 8, 32, "float16", embedding_bits=8,
+                    about="llama.cpp's Q8_0 grid", flag_default=True,
+                    fallbacks=("q0f16",), bench_rank=2),
+        QuantScheme("q8f32_1", 8, 32, "float32", embedding_bits=8,
+                    about="llama.cpp's Q8_0 grid", flag_default=True,
+                    fallbacks=("q0f32",), onnx=("q8",), bench_rank=2),
         QuantScheme("q0f16", None, 32, "float16", about="unquantized",
-                    flag_default=True, bench_rank=2),
+                    flag_default=True, bench_rank=3),
         QuantScheme("q0f32", None, 32, "float32", about="unquantized",
-                    flag_default=True, onnx=("fp32",), bench_rank=2),
+                    flag_default=True, onnx=("fp32",), bench_rank=3),
     )
 }
 
@@ -122,7 +133,7 @@ def flag_schemes() -> dict[str, QuantScheme]:
 
 def default_quantizations() -> tuple[str, ...]:
     """What a model outside models.yaml builds: its 4-bit flags' schemes, f16 and f32 kernels."""
-    return tuple(s.name for s in flag_schemes().values() if s.quantized)
+    return tuple(s.name for s in flag_schemes().values() if s.weight_bits == 4)
 
 
 def get_scheme(name: str) -> QuantScheme:
