@@ -84,3 +84,9 @@ def test_a_bad_user_file_is_a_clear_error(tmp_path, monkeypatch, capsys, text, m
     assert main(["--models", str(mine), "models"]) == 2
     err = capsys.readouterr().err
     assert message in err and "fix:" in err and "Traceback" not in err
+
+
+def test_only_the_pretrained_base_is_completion_only():
+    from webslm.registry import load_registry
+
+    assert {n for n, e in load_registry().items() if e.completion_only} == {"gemma-3-270m"}

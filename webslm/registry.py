@@ -30,6 +30,8 @@ class ModelEntry:
     gated: bool = False
     aliases: tuple[str, ...] = ()  # other names adapters give as their base (hub ids)
     gguf_tokenizer: str | None = None  # llama.cpp's pre-tokenizer name; None: no GGUF
+    # a pretrained base, not tuned to chat: the page continues text (completions) and says so
+    completion_only: bool = False
 
     def known_as(self, name: str) -> bool:
         """Whether an adapter's base_model_name_or_path names this model."""

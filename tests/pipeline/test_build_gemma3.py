@@ -41,6 +41,13 @@ def test_the_build_is_webgpu_only_with_the_window_kept(dist):
     assert manifest["webllm_model_record"]["required_features"] == ["shader-f16"]
 
 
+def test_the_base_model_build_says_it_completes_text_after_bos(dist):
+    """models.yaml marks the pretrained base completion_only: the page continues text for it
+    (tests/serve/test_page_ui.py), starting with the <bos> WebLLM's completions API omits."""
+    build = read_manifest(dist / F16)["build"]
+    assert (build["completion_only"], build["completion_prefix"]) == (True, BOS)
+
+
 def test_verify_holds_the_f16_build_to_transformers(dist):
     """The compiled model (the f16 build's f32 twin) on its stored weights against transformers
     on the same weights, over 64 teacher-forced positions; and the f16 range where the build

@@ -129,3 +129,16 @@ def test_onnx_build_is_listed_and_served(site_dirs):
         assert client.get(base + "config.json").status_code == 200
         assert client.get(base + "onnx/other.onnx").status_code == 404
         assert client.get(base + "onnx").status_code == 404
+
+
+def test_a_base_models_record_says_it_completes_text(tmp_path):
+    """A completion_only build (models.yaml: a pretrained base) tells the page so, with the
+    text its completions start with; chat builds carry neither field."""
+    art = make_artifact(tmp_path / "dist", "base-q4f32_1")
+    manifest = json.loads((art / "webslm-manifest.json").read_text())
+    manifest["build"].update(completion_only=True, completion_prefix="<bos>")
+    (art / "webslm-manifest.json").write_text(json.dumps(manifest))
+    chat = make_artifact(tmp_path / "dist", "chat-q4f32_1")
+    base, plain = discover([art, chat])
+    assert (base.summary()["completion_only"], base.summary()["completion_prefix"]) == (True, "<bos>")
+    assert "completion_only" not in plain.summary() and "completion_prefix" not in plain.summary()

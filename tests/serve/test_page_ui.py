@@ -127,6 +127,47 @@ def test_enter_sends_and_shift_enter_adds_a_line(page):
                         {"role": "user", "content": "again"}]
 
 
+BASE_MODEL = """() => {
+    window.__requests = [];
+    const continuations = [' return n', ' if n < 2'];
+    const fake = {model: 'stand-in', engine: 'webllm', interrupt() {}, completions: {async create(request) {
+        window.__requests.push(request);
+        const text = continuations[window.__requests.length - 1];
+        return (async function* () {
+            yield {choices: [{text, finish_reason: null}]};
+            yield {choices: [{text: '', finish_reason: 'length'}]};
+        })();
+    }}};
+    window.webslmPage.ui.attach(fake, {id: 'gemma-3-270m-q4f16_1', family: 'gemma-3-270m',
+                                       completion_only: true, completion_prefix: '<bos>'});
+}"""
+
+
+def test_a_base_model_continues_the_text_and_the_page_says_so(page):
+    """A completion_only build (a pretrained base, models.yaml) goes through the engine's
+    completions API with the whole text so far behind its prefix (<bos>: WebLLM adds none),
+    never as chat messages, and the page tells the user what the model does."""
+    page.evaluate(BASE_MODEL)
+    note = page.locator("#mode-note")
+    assert note.is_visible() and "gemma-3-270m is a base model" in note.text_content()
+    page.fill("#prompt", "def fibonacci(n):")
+    page.press("#prompt", "Enter")
+    page.wait_for_function("() => document.querySelectorAll('#messages .stats').length === 1")
+    page.fill("#prompt", "\n")
+    page.fill("#prompt", "more")
+    page.press("#prompt", "Enter")
+    page.wait_for_function("() => document.querySelectorAll('#messages .stats').length === 2")
+    requests = page.evaluate("() => window.__requests")
+    assert [r["prompt"] for r in requests] == ["<bos>def fibonacci(n):",
+                                               "<bos>def fibonacci(n): return nmore"]
+    assert all("messages" not in r and r["stream"] is True for r in requests)
+    answers = page.locator("#messages .message.assistant .body").all_text_contents()
+    assert [a.strip() for a in answers] == ["return n", "if n < 2"]
+    # a chat model loaded next: the note goes and requests are chat messages again
+    page.evaluate(STAND_IN, ["Hi"])
+    assert not note.is_visible()
+
+
 @pytest.mark.parametrize("path", ["", "form.html"])
 def test_every_control_has_a_label(site, path):
     url, ctx = site

@@ -117,7 +117,7 @@ async function loadSelected() {
       onProgress: (p) => { if (page.stages.at(-1) !== p.stage) page.stages.push(p.stage); },
       onGpuEvent: (e) => fail(explainError(`${e.event}: ${e.message}`).message),
     });
-    ui.attach(page.chat);
+    ui.attach(page.chat, build);
     setState("ready");
     navigator.storage?.persist?.().catch(() => {}); // ask the browser not to evict the model
   } catch (err) {

@@ -28,8 +28,19 @@ export class ChatUI {
     }
   }
 
-  attach(chat) {
+  /** `build`: the model's record; a base model's (completion_only) continues text instead. */
+  attach(chat, build = {}) {
     this.chat = chat;
+    this.completion = build.completion_only ? { prefix: build.completion_prefix || "" } : null;
+    const note = $("mode-note");
+    note.hidden = !this.completion;
+    note.textContent = this.completion
+      ? `${build.family || build.id} is a base model: it was not tuned to chat, so it continues ` +
+        "your text instead of answering it. Write the start of what it should write."
+      : "";
+    this.prompt.placeholder = this.completion
+      ? "Text to continue (Enter sends, Shift+Enter adds a line)"
+      : "Message (Enter sends, Shift+Enter adds a line)";
     this.clear();
     this.#enable(true);
     this.prompt.focus();
@@ -43,6 +54,7 @@ export class ChatUI {
   clear() {
     if (this.busy) return;
     this.history = [];
+    this.transcript = ""; // a base model's text so far: every turn continues all of it
     this.messages.replaceChildren();
     this.#error("");
   }
@@ -78,10 +90,13 @@ export class ChatUI {
     return item;
   }
 
-  #request() {
+  #request(text) {
     const system = $("system-prompt").value.trim();
+    const input = this.completion
+      ? { prompt: this.completion.prefix + this.transcript + text }
+      : { messages: system ? [{ role: "system", content: system }, ...this.history] : [...this.history] };
     return {
-      messages: system ? [{ role: "system", content: system }, ...this.history] : [...this.history],
+      ...input,
       temperature: Number($("temperature").value),
       top_p: Number($("top-p").value),
       max_tokens: Math.max(1, Number($("max-tokens").value) || 256),
@@ -112,12 +127,15 @@ export class ChatUI {
     let usage = null;
     let chunks = 0;
     try {
-      const stream = await this.chat.chat.completions.create(this.#request());
+      const api = this.completion ? this.chat.completions : this.chat.chat.completions;
+      if (!api) throw new Error(`${this.chat.engine} cannot continue plain text; load this model's WebGPU build`);
+      const stream = await api.create(this.#request(text));
       for await (const chunk of stream) {
         const choice = chunk.choices[0];
-        if (choice?.delta?.content) {
+        const piece = choice?.delta?.content ?? choice?.text; // chat chunks, completion chunks
+        if (piece) {
           tFirst ||= performance.now();
-          answer += choice.delta.content;
+          answer += piece;
           item.dataset.chunks = String(++chunks);
           renderMarkdown(answer, body);
           item.scrollIntoView({ block: "end" });
@@ -127,6 +145,7 @@ export class ChatUI {
       }
       // A stopped answer stays in the history: the next turn continues from what was shown.
       this.history.push({ role: "assistant", content: answer });
+      if (this.completion) this.transcript += text + answer;
       item.dataset.finishReason = finish || "stop";
       item.append(this.#stats(t0, tFirst, performance.now(), usage, finish));
       this.#announce(`${finish === "abort" ? "Stopped answer" : "Answer"}: ${answer || "(empty)"}`);

@@ -81,6 +81,17 @@ export async function createWebLLMChat(plan, { modelList, onProgress, onGpuEvent
         },
       },
     },
+    // Plain text continuation, for a base model (OpenAI-style: {prompt, stream, max_tokens, ...}).
+    // WebLLM prefills the prompt's own tokens: a model that needs <bos> gets it in the prompt.
+    completions: {
+      async create(request) {
+        try {
+          return await engine.completions.create(request);
+        } catch (err) {
+          throw explainTrouble(err);
+        }
+      },
+    },
     /** Stop the current answer; a stream then ends with finish_reason "abort". */
     interrupt: () => engine.interruptGenerate(),
     resetChat: () => engine.resetChat(),

@@ -373,6 +373,14 @@ def _template_origin(tokenizer_dir: Path) -> Path:
     return jinja if jinja.is_file() else tokenizer_dir / "tokenizer_config.json"
 
 
+def completion_prefix(conv_template: dict, tokenizer_dir: Path) -> str:
+    """The text a plain completion starts with: the tokens a chat starts with (Gemma's <bos>).
+    WebLLM's completions API prefills the prompt's own tokens and adds none, so a page that
+    continues text for a base model puts these in front."""
+    by_id = {i: t for t, i in load_vocab(tokenizer_dir).items()}
+    return "".join(by_id[i] for i in conv_template.get("system_prefix_token_ids", []))
+
+
 def build_conv_template(chat_format: str, tokenizer_dir: Path) -> dict:
     """`conv_template` for this model: the format, aligned with its own template when it has one."""
     fmt = get_format(chat_format)

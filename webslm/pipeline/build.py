@@ -14,7 +14,7 @@ from typing import Callable
 
 from webslm.arch import find_architecture, published_config
 from webslm.artifacts.chat_config import make_chat_config, write_chat_config
-from webslm.artifacts.conv_templates import build_conv_template
+from webslm.artifacts.conv_templates import build_conv_template, completion_prefix
 from webslm.artifacts.files import cpu_build_id, model_library, webgpu_build_id
 from webslm.artifacts.manifest import model_record, vram_estimate_mb, write_manifest
 from webslm.artifacts.tensor_cache import DEFAULT_BINDING_BYTES, TensorCacheWriter, largest_tensor_bytes
@@ -289,12 +289,22 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                "bits_per_weight": cache["metadata"]["BitsPerParam"],
                # per entry function, its kernel calls in order (webslm bench --profile)
                "kernel_calls": compiled.metadata["kernel_calls"],
-               **({"finetune_survival": survival} if survival else {}), **extra},
+               **({"finetune_survival": survival} if survival else {}),
+               **_completion_fields(req.entry, chat_config, out), **extra},
         source=_source_record(req, source),
         record=model_record(model_id, lib_name, scheme.needs_shader_f16,
                             vram_estimate_mb(compiled.metadata, param_bytes, kv_bytes),
                             shape.context_window),
     )
+
+
+def _completion_fields(entry: ModelEntry, chat_config: dict, out: Path) -> dict:
+    """A base model's manifest says so, with the text its completions start with (the page
+    continues text for it instead of chatting)."""
+    if not entry.completion_only:
+        return {}
+    return {"completion_only": True,
+            "completion_prefix": completion_prefix(chat_config["conv_template"], out)}
 
 
 def _source_record(req: BuildRequest, source: ModelSource) -> dict:

@@ -80,7 +80,9 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
     build_name = name or (_id_from(adapter.path.name) if adapter is not None else entry.name)
     fmt = chat_format or detect_chat_format(opened.tokenizer_dir, prefer=entry.chat_format or None)
     build_conv_template(fmt, opened.tokenizer_dir)  # an explicit --chat-format is checked too
-    entry = dataclasses.replace(entry, name=_checked_id(build_name), chat_format=fmt)
+    # a fine-tune of a base model is tuned to its chat format: it chats
+    entry = dataclasses.replace(entry, name=_checked_id(build_name), chat_format=fmt,
+                                completion_only=entry.completion_only and adapter is None)
     if adapter is not None and entry.name == base_name:
         raise WebslmError(f"the fine-tune's build id {base_name} is the base model's",
                           "pass --name with another id")

@@ -87,6 +87,7 @@ class BuiltModel:
                 "files": self.files(),
                 "context_window": build.get("context_window"),
                 "required_features": [],
+                **self.completion(),
             }
         record = self.manifest["webllm_model_record"]
         fine_tune = {"base": self.base["model_id"],
@@ -105,8 +106,16 @@ class BuiltModel:
             "vram_mb": record.get("vram_required_MB"),
             "largest_tensor_bytes": build.get("largest_tensor_bytes"),
             "files": self.files(),
+            **self.completion(),
             **fine_tune,
         }
+
+    def completion(self) -> dict[str, Any]:
+        """A base model's fields: the page continues text for it (chat-ui.js)."""
+        build = self.manifest.get("build", {})
+        if not build.get("completion_only"):
+            return {}
+        return {"completion_only": True, "completion_prefix": build.get("completion_prefix", "")}
 
     def files(self) -> dict[str, dict[str, Any]]:
         """{name: {bytes, sha256}}: what the browser checks each downloaded file against,
