@@ -38,6 +38,29 @@ def test_q4_computes_what_the_quantizer_stored(tiny_llama_factory, scheme, tied)
                   - teacher_forced_logits(model, tokens)[3:]).max() < 1e-3
 
 
+@pytest.mark.parametrize("scheme", ["q8f32_1", "q4f32_asym"])
+def test_a_table_above_the_binding_limit_is_stored_in_row_blocks(tiny_llama_factory, scheme,
+                                                                  monkeypatch):
+    """An 8-bit embedding can pass the 128 MiB a GPU binds at once (Gemma 3's is 160 MiB);
+    under a limit this tiny model's table passes, it is stored in row blocks, and the gather
+    (rows of every block are asked for) and the tied lm_head (one matmul per block) compute
+    what the quantizer stored, the 8-bit linears too."""
+    from webslm.compile import spec
+
+    model = tiny_llama_factory(tie_word_embeddings=True)
+    vocab, dim = model.config.vocab_size, model.config.hidden_size
+    monkeypatch.setattr(spec, "DEFAULT_BINDING_BYTES", -(-vocab // 3) * dim)  # 8-bit: 3 blocks
+    arch, compiled, stored = compile_and_convert(model, scheme)
+    blocks = [p for p in compiled.params if ".rows." in p.name and p.name.endswith("q_weight")]
+    assert [p.name for p in blocks] == [f"model.embed_tokens.rows.{i}.q_weight" for i in range(3)]
+    assert sum(p.shape[0] for p in blocks) == vocab
+    assert max(a.nbytes for n, a in stored.items() if ".rows." in n) <= spec.DEFAULT_BINDING_BYTES
+    dequantized_reference(model, arch, compiled, stored)
+    tokens = [0, vocab - 1, vocab // 2, *random_tokens(model, 21, seed=3)]  # every block's rows
+    assert np.abs(run_cpu(compiled, stored, tokens, 4)
+                  - teacher_forced_logits(model, tokens)[3:]).max() < 1e-3
+
+
 def test_prefill_in_chunks_equals_one_pass(tiny_llama_factory):
     """Prompts longer than prefill_chunk go in pieces, as WebLLM sends them."""
     model = tiny_llama_factory()

@@ -151,11 +151,6 @@ class TensorCacheWriter:
             self._current = None
 
 
-# WebGPU's default maxStorageBufferBindingSize, and the most many adapters allow (lavapipe,
-# many phones); web/static/gpu.js compares the adapter's own limit.
-DEFAULT_BINDING_BYTES = 128 * 2**20
-
-
 def largest_tensor_bytes(cache: dict) -> int:
     """The largest tensor of a tensor-cache.json: WebLLM puts each in a GPU buffer of its own,
     which a kernel binds whole (a q4 embedding of 262k x 1152 is 151 MB, above the 128 MiB

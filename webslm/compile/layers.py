@@ -18,6 +18,8 @@ from tvm.relax.frontend import nn
 
 from webslm.compile.activations import Scalar
 from webslm.compile.lora import apply_lora, has_lora
+from webslm.compile import spec
+from webslm.compile.spec import ROW_BLOCKS
 from webslm.quantize.grids import Grid
 from webslm.quantize.nf4 import NF4_CODE
 from webslm.quantize.schemes import QuantScheme
@@ -177,6 +179,63 @@ class QuantizedEmbedding(_Packed):
         return self.matmul(x, "float32", "fused_dequantize_lm_head")
 
 
+def table_row_blocks(rows: int, cols: int, grid: Grid, dtype: str) -> list[int]:
+    """Rows per block so that no stored array of a [rows, cols] table passes the binding limit
+    (spec.DEFAULT_BINDING_BYTES: a kernel binds each whole): [rows] when the table fits, as
+    nearly every one does. Gemma 3's 262,144 x 640 embedding on the 8-bit grid is 160 MiB of
+    codes: two blocks."""
+    limit = spec.DEFAULT_BINDING_BYTES
+    scale_bytes = np.dtype(grid.scale_dtype(dtype)).itemsize
+    row_bytes = max(cols // grid.codes_per_word * 4, cols // grid.group_size * scale_bytes)
+    blocks = -(-rows // max(1, limit // row_bytes))
+    per_block = -(-rows // blocks)  # balanced, still at most limit // row_bytes rows
+    return [min(per_block, rows - start) for start in range(0, rows, per_block)]
+
+
+class BlockedEmbedding(nn.Module):
+    """A quantized embedding stored in row blocks (table_row_blocks), each under the binding
+    limit: the gather picks a row's block, the tied lm_head runs one matmul per block and
+    concatenates the logits."""
+
+    def __init__(self, blocks: list[int], dim: int, scheme: QuantScheme):
+        self.grid, self.dim, self.dtype, self.blocks = scheme.embedding_grid, dim, scheme.act_dtype, blocks
+        setattr(self, ROW_BLOCKS, nn.ModuleList(
+            [_Packed(n, dim, self.grid, scheme.act_dtype) for n in blocks]))
+
+    def _parts(self) -> list[_Packed]:
+        return list(getattr(self, ROW_BLOCKS))
+
+    def forward(self, ids: nn.Tensor) -> nn.Tensor:
+        arrays = [len(p.packed()) for p in self._parts()]
+        starts = np.cumsum([0] + self.blocks[:-1]).tolist()
+
+        def gather(ids_, *flat):
+            packed, at = [], 0
+            for n in arrays:
+                packed.append(list(flat[at:at + n]))
+                at += n
+
+            def value(*idx):
+                row = ids_[idx[:-1]]
+                out = None
+                # every block is read at a clamped row (no out-of-bounds read); the last block
+                # whose start the id reaches wins
+                for block, start, rows in zip(packed, starts, self.blocks):
+                    local = tirx.max(tirx.min(row - start, rows - 1), 0)
+                    v = _dequant(block, self.grid, local, idx[-1])
+                    out = v if out is None else tirx.Select(row >= start, v, out)
+                return out.astype(self.dtype)
+
+            return te.compute((*ids_.shape, self.dim), value, name="dequantize_take")
+
+        flat = [a for p in self._parts() for a in p.packed()]
+        return nn.tensor_expr_op(gather, "fused_dequantize_take", [ids, *flat])
+
+    def lm_head(self, x: nn.Tensor) -> nn.Tensor:
+        logits = [p.matmul(x, "float32", "fused_dequantize_lm_head") for p in self._parts()]
+        return nn.op.concat(logits, dim=-1)
+
+
 class PlainEmbedding(nn.Module):
     """Unquantized embedding table (q0 builds)."""
 
@@ -242,5 +301,8 @@ def make_linear(in_features: int, out_features: int, scheme: QuantScheme, bias: 
 
 def make_embedding(vocab_size: int, dim: int, scheme: QuantScheme) -> nn.Module:
     if scheme.quantized:
+        blocks = table_row_blocks(vocab_size, dim, scheme.embedding_grid, scheme.act_dtype)
+        if len(blocks) > 1:
+            return BlockedEmbedding(blocks, dim, scheme)
         return QuantizedEmbedding(vocab_size, dim, scheme)
     return PlainEmbedding(vocab_size, dim, scheme.act_dtype)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import webslm
+from webslm.compile import spec
 from webslm.compile.spec import BuildShape
 from webslm.compile.webruntime import toolchain_versions
 
@@ -39,5 +40,6 @@ def library_key(model_type: str, config: Any, scheme: Any, shape: BuildShape, lo
     recipe = {"model_type": model_type, "config": dataclasses.asdict(config),
               "scheme": dataclasses.asdict(scheme), "shape": dataclasses.asdict(shape),
               "lora": repr(lora), "target": str(target), "toolchain": toolchain_versions(),
+              "binding_limit": spec.DEFAULT_BINDING_BYTES,  # tables above it are row blocks
               "code": _code_digest()}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=repr).encode()).hexdigest()[:32]

@@ -7,6 +7,15 @@ import dataclasses
 from typing import Any
 
 
+# WebGPU's default maxStorageBufferBindingSize, and the most many adapters allow (lavapipe,
+# many phones): a kernel binds each weight whole, so a quantized embedding larger than this is
+# stored in row blocks (compile/layers.py), and web/static/gpu.js compares the adapter's own.
+DEFAULT_BINDING_BYTES = 128 * 2**20
+
+# The parameter-name segment of a table stored in row blocks: model.embed_tokens.rows.0.q_weight
+ROW_BLOCKS = "rows"
+
+
 @dataclasses.dataclass(frozen=True)
 class BuildShape:
     """Sizes fixed at compile time; they bound the statically planned memory."""

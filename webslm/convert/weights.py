@@ -7,12 +7,13 @@ only for its own parts, so at most one layer's projections are held at once.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from webslm.arch.record import WeightMap
-from webslm.compile.spec import ParamSpec
+from webslm.compile.spec import ROW_BLOCKS, ParamSpec
 from webslm.errors import WebslmError
 from webslm.quantize.grids import Grid
 from webslm.quantize.group import quantize
@@ -29,15 +30,30 @@ class Target:
     suffix: str               # ".weight" or ".bias" (the HF suffix of every part)
     parts: tuple[str, ...]    # HF names, in concatenation order
     quantized: bool           # stored as q_weight + q_scale (+ q_min)
-    out_names: tuple[str, ...]  # in the order the quantizer returns its arrays
+    out_names: tuple[str, ...]  # in the order the quantizer returns its arrays, block by block
+    blocks: int = 1           # row blocks a table too large to bind whole is stored in
+
+    @property
+    def block_names(self) -> list[tuple[str, ...]]:
+        """out_names per row block: [(q_weight, q_scale[, q_min]), ...]."""
+        n = len(self.out_names) // self.blocks
+        return [self.out_names[i:i + n] for i in range(0, len(self.out_names), n)]
+
+
+_ROW_BLOCK = re.compile(rf"^(.*)\.{ROW_BLOCKS}\.(\d+)$")
 
 
 def plan_targets(params: Iterable[ParamSpec], weight_map: WeightMap) -> list[Target]:
-    """Group the model's parameters by the HF tensors they are made from."""
+    """Group the model's parameters by the HF tensors they are made from (a table stored in
+    row blocks, model.embed_tokens.rows.<i>.*, is one target)."""
     targets: dict[tuple[str, str], Target] = {}
+    blocks: dict[str, set[str]] = {}
     for p in params:
         if p.name.endswith(QUANT_SUFFIXES):
             base = p.name.rsplit(".", 1)[0]
+            if m := _ROW_BLOCK.match(base):
+                base = m.group(1)
+                blocks.setdefault(base, set()).add(m.group(2))
             target = targets.setdefault((base, ".weight"), Target(base, ".weight", (), True, ()))
             target.out_names += (p.name,)
         else:
@@ -47,8 +63,18 @@ def plan_targets(params: Iterable[ParamSpec], weight_map: WeightMap) -> list[Tar
     for t in targets.values():
         t.parts = tuple(name + t.suffix for name in weight_map.parts(t.base))
         if t.quantized:
-            t.out_names = tuple(t.base + s for s in QUANT_SUFFIXES if t.base + s in t.out_names)
+            t.blocks = len(blocks.get(t.base, ())) or 1
+            bases = [f"{t.base}.{ROW_BLOCKS}.{i}" for i in range(t.blocks)] \
+                if t.base in blocks else [t.base]
+            t.out_names = tuple(b + s for b in bases for s in QUANT_SUFFIXES
+                                if b + s in t.out_names)
     return list(targets.values())
+
+
+def join_blocks(target: Target, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """A target's stored arrays with its row blocks joined: (q_weight, q_scale[, q_min])."""
+    return tuple(_concat([arrays[names[i]] for names in target.block_names])
+                 for i in range(len(target.block_names[0])))
 
 
 def convert(tensors: Iterator[tuple[str, np.ndarray]], params: list[ParamSpec],
@@ -92,7 +118,11 @@ def _emit_target(target: Target, pieces: list[np.ndarray], specs: dict[str, Para
         for piece in pieces:
             _check_columns(target, specs, piece.shape, grid)
         arrays = [quantize(piece, grid, scheme.act_dtype) for piece in pieces]
-        outputs = dict(zip(target.out_names, (_concat(list(a)) for a in zip(*arrays))))
+        joined = [_concat(list(a)) for a in zip(*arrays)]
+        rows = np.cumsum([specs[names[0]].shape[0] for names in target.block_names])[:-1]
+        outputs = {name: block for i, whole in enumerate(joined)
+                   for name, block in zip([names[i] for names in target.block_names],
+                                          np.split(whole, rows, axis=0))}
     else:
         outputs = {target.out_names[0]: _concat(pieces).astype(scheme.act_dtype)}
     for name, array in outputs.items():
@@ -111,9 +141,10 @@ def _concat(arrays: list[np.ndarray]) -> np.ndarray:
 def declared_grid(target: Target, specs: dict[str, ParamSpec], scheme: QuantScheme) -> Grid:
     """The grid the model declared for a quantized parameter: the one of the scheme's grids
     (linears, embedding, lm_head) whose packed arrays have the declared count and widths."""
-    q_weight, q_scale = (specs[n].shape[-1] for n in target.out_names[:2])
+    first = target.block_names[0]
+    q_weight, q_scale = (specs[n].shape[-1] for n in first[:2])
     for grid in (scheme.weight_grid, scheme.embedding_grid, scheme.lm_head_grid):
-        if (len(target.out_names) == len(grid.suffixes)
+        if (len(first) == len(grid.suffixes)
                 and q_weight * grid.codes_per_word == q_scale * grid.group_size):
             return grid
     raise WebslmError(f"{target.base}: the model declares packed arrays no grid of "

@@ -17,12 +17,12 @@ from webslm.artifacts.chat_config import make_chat_config, write_chat_config
 from webslm.artifacts.conv_templates import build_conv_template, completion_prefix
 from webslm.artifacts.files import cpu_build_id, model_library, webgpu_build_id
 from webslm.artifacts.manifest import model_record, vram_estimate_mb, write_manifest
-from webslm.artifacts.tensor_cache import DEFAULT_BINDING_BYTES, TensorCacheWriter, largest_tensor_bytes
+from webslm.artifacts.tensor_cache import TensorCacheWriter, largest_tensor_bytes
 from webslm.compile.compiler import compile_model, export_module
 from webslm.compile.library_cache import find_library, store_library
 from webslm.compile.library_key import library_key
 from webslm.compile.lowering import webgpu_target
-from webslm.compile.spec import BuildShape
+from webslm.compile.spec import DEFAULT_BINDING_BYTES, BuildShape
 from webslm.compile.webruntime import ensure_runtime_objects, link_model_library, toolchain_versions
 from webslm.compile.webruntime.toolchain import find_emcc
 from webslm.convert.kept_adapter import KeptAdapter, check_base_build, kept_schemes

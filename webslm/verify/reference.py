@@ -9,7 +9,7 @@ import torch
 from webslm.arch.record import WeightMap
 from webslm.compile.spec import ParamSpec
 from webslm.convert.kept_adapter import base_params
-from webslm.convert.weights import declared_grid, plan_targets
+from webslm.convert.weights import declared_grid, join_blocks, plan_targets
 from webslm.quantize.group import dequantize
 from webslm.quantize.schemes import QuantScheme
 
@@ -23,7 +23,7 @@ def stored_as_hf(stored: dict[str, np.ndarray], params: list[ParamSpec], weight_
     specs = {p.name: p for p in params}
     for target in plan_targets(base_params(params), weight_map):
         if target.quantized:
-            merged = dequantize(tuple(stored[n] for n in target.out_names),
+            merged = dequantize(join_blocks(target, stored),
                                 grid=declared_grid(target, specs, scheme))
         else:
             merged = stored[target.out_names[0]].astype(np.float32)
