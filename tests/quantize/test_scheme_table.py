@@ -22,7 +22,7 @@ def test_every_family_has_exactly_one_flag_default():
 
 def test_fallbacks_are_known_schemes_a_fine_tune_can_swap_to():
     """A 4-bit scheme falls back to a known scheme of the same kernels, the family's other
-    4-bit grid first (choose_schemes swaps only within the family)."""
+    4-bit grid first (choose_builds compares a fine-tune's builds within the family)."""
     for s in SCHEMES.values():
         assert s.quantized == bool(s.fallbacks), s.name
         others = [SCHEMES[n] for n in s.fallbacks]  # KeyError: an unknown name
