@@ -151,23 +151,30 @@ def _check_config_types(config_path: Path, config) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value) or value <= 0):
             raise WebslmError(f"{config_path}: {key} is {value!r}, not a positive number", _RESAVE)
-    patterns = config.get("alpha_pattern")
-    if patterns is None:
-        return
-    if not isinstance(patterns, dict):
-        raise WebslmError(f"{config_path}: alpha_pattern is {patterns!r}, not an object", _RESAVE)
-    for pattern, value in patterns.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise WebslmError(f"{config_path}: alpha_pattern[{pattern!r}] is {value!r}, not a number", _RESAVE)
-        try:
-            re.compile(pattern)
-        except re.error as err:
-            raise WebslmError(f"{config_path}: alpha_pattern key {pattern!r} is not a valid "
-                              f"regular expression ({err})", _RESAVE) from None
-        if len(pattern) > 500 or _NESTED_QUANTIFIER.search(pattern):
-            raise WebslmError(f"{config_path}: alpha_pattern key {pattern!r:.80} is too long or "
-                              "nests repetitions (it could take hours to match)",
-                              "use plain module names or alternations (q_proj|v_proj)")
+    for key in ("alpha_pattern", "rank_pattern"):
+        patterns = config.get(key)
+        if patterns is None:
+            continue
+        if not isinstance(patterns, dict):
+            raise WebslmError(f"{config_path}: {key} is {patterns!r}, not an object", _RESAVE)
+        for pattern, value in patterns.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise WebslmError(f"{config_path}: {key}[{pattern!r}] is {value!r}, not a number", _RESAVE)
+            _check_pattern(config_path, f"{key} key", pattern)
+    if isinstance(config.get("target_modules"), str):  # a pattern over whole module names
+        _check_pattern(config_path, "target_modules", config["target_modules"])
+
+
+def _check_pattern(config_path: Path, what: str, pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise WebslmError(f"{config_path}: {what} {pattern!r} is not a valid "
+                          f"regular expression ({err})", _RESAVE) from None
+    if len(pattern) > 500 or _NESTED_QUANTIFIER.search(pattern):
+        raise WebslmError(f"{config_path}: {what} {pattern!r:.80} is too long or "
+                          "nests repetitions (it could take hours to match)",
+                          "use plain module names or alternations (q_proj|v_proj)")
 
 
 def _check_config(path: Path, config: dict) -> None:
