@@ -13,15 +13,19 @@ fine-tune."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 from webslm.errors import WebslmError
 from webslm.quantize.schemes import SCHEMES, QuantScheme, get_scheme
 from webslm.quantize.survival import SurvivalReport, survival
 from webslm.source.base import ModelSource
-from webslm.source.merged import MergedSource
+from webslm.source.merged import MergedSource, base_shape
 
-SIZE_SLACK = 1.25   # "comparable size": a kept adapter's A and B add 10-15% to a 4-bit base
+SIZE_SLACK = 1.25   # "comparable size": a kept adapter's A and B add 10-18% to a 4-bit base
+# Each candidate is a float32 transformers model on the CPU: beyond this many parameters the
+# comparison would take many minutes and gigabytes, and the asked scheme is built as named.
+COMPARE_MAX_PARAMS = 2_000_000_000
 
 
 def survival_report(source: MergedSource, scheme: QuantScheme) -> SurvivalReport:
@@ -41,6 +45,11 @@ def choose_builds(source: ModelSource, arch, schemes: list[QuantScheme], exact: 
     if not isinstance(source, MergedSource):
         return [Choice(s, False, {}) for s in schemes]
     if exact:
+        return [_as_named(source, s, say) for s in schemes]
+    params = sum(math.prod(base_shape(source.base, n)) for n in source.base.tensor_names())
+    if params > COMPARE_MAX_PARAMS:
+        say(f"the fine-tune's builds are compared on models up to {COMPARE_MAX_PARAMS / 1e9:g}B "
+            f"parameters; this one has {params / 1e9:.1f}B, so the asked schemes are built")
         return [_as_named(source, s, say) for s in schemes]
     from webslm.verify.finetune_candidates import Candidate, read_prompts, reference, score
 

@@ -136,14 +136,12 @@ def _weight(source: MergedSource, name: str, candidate: Candidate) -> np.ndarray
 
 
 def _kl(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
-    p = _log_softmax(p_logits.astype(np.float64))
-    q = _log_softmax(q_logits.astype(np.float64))
-    return (np.exp(p) * (p - q)).sum(-1)
+    """KL(p || q) per position (torch: a vocabulary of 50k-150k logits a position)."""
+    import torch
 
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+    p = torch.log_softmax(torch.from_numpy(p_logits).float(), -1)
+    q = torch.log_softmax(torch.from_numpy(q_logits).float(), -1)
+    return (p.exp() * (p - q)).sum(-1).clamp(min=0).double().numpy()
 
 
 def stored_megabytes(source: MergedSource, candidate: Candidate) -> float:
