@@ -48,8 +48,8 @@ def check_ranks(config_path: Path, config: dict, ranks: dict[str, int]) -> None:
         raise WebslmError(
             f"{config_path} says r = {declared}, but the LoRA tensors of {modules[0]}"
             f"{f' and {len(modules) - 1} more' if len(modules) > 1 else ''} have rank {rank}; "
-            f"the scale lora_alpha / r would be wrong and the fine-tune would not be the one "
-            "trained",
+            f"PEFT would scale the adapter by lora_alpha / {declared}, not by lora_alpha / "
+            f"{rank} as it was trained",
             f"set \"r\": {rank} in {config_path.name} (the rank the tensors were trained with), "
             "or save the adapter again with PEFT's save_pretrained")
 
