@@ -84,6 +84,8 @@ def train(source, out: Path, steps: int = 15, rank: int = 16, lr: float = 2e-3, 
     config = json.loads(config_path.read_text())
     config["base_model_name_or_path"] = BASE_ID
     config_path.write_text(json.dumps(config, indent=2))
+    # the questions it was trained on: `webslm build` holds candidate builds to the adapter on them
+    (out / "prompts.txt").write_text("\n".join(fact.paraphrases) + "\n")
     return out
 
 

@@ -56,11 +56,13 @@ def _cmd_build(args) -> int:
 
     # a kept adapter is a WebLLM build (the ONNX export merges)
     backend = args.backend or ("webgpu" if args.keep_adapter else "all")
+    say = lambda m: print(f"[webslm] {m}", flush=True)  # noqa: E731
     target = resolve_input(args.model, lora=args.lora, base=args.base, source=args.source,
                            revision=args.revision, qlora_base=args.qlora_base,
                            chat_format=args.chat_format, name=args.name,
                            before_download=lambda entry: check_before_download(
-                               entry, _quantizations(args, entry), backend, args.context_window))
+                               entry, _quantizations(args, entry), backend, args.context_window),
+                           say=say)
     quants = _quantizations(args, target.entry)
     req = BuildRequest(entry=target.entry, quantizations=quants, out_root=Path(args.out),
                        source_spec=target.spec, revision=target.revision,
@@ -70,7 +72,7 @@ def _cmd_build(args) -> int:
                        exact_quantizations=bool(args.quantization),
                        keep_adapter=args.keep_adapter, base_name=target.base_name,
                        recompile=args.recompile)
-    for path in build(req, say=lambda m: print(f"[webslm] {m}", flush=True)):
+    for path in build(req, say=say):
         print(path)
     return 0
 

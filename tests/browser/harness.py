@@ -63,6 +63,7 @@ def layout_served_tree(
     artifact_dir: Path | None = None,
     lib_path: Path | None = None,
     model_id: str | None = None,
+    beside: dict[str, Path] | None = None,
 ) -> dict[str, str]:
     """Symlink WebLLM, the test page and (optionally) a model under `root`; return URL paths.
 
@@ -84,6 +85,8 @@ def layout_served_tree(
             raise ValueError(f"model_id must be a plain name, got {model_id!r}")
         _link(artifact_dir, root / "models" / model_id / "resolve" / "main")
         paths["model"] = f"/models/{model_id}/resolve/main/"
+    for other_id, other in (beside or {}).items():  # a kept adapter's base build, by its id
+        _link(other, root / "models" / other_id / "resolve" / "main")
     if lib_path is not None:
         lib_path = Path(lib_path)
         _link(lib_path, root / "libs" / lib_path.name)
@@ -180,6 +183,7 @@ def run_webllm(
     encode_texts: list[str] | None = None,
     request_extra: dict | None = None,
     repeat: int = 1,
+    beside: dict[str, Path] | None = None,
 ) -> dict:
     """Load `artifact_dir` + `lib_path` with CreateMLCEngine on `rig` and run it; never raises
     for model errors.
@@ -191,6 +195,8 @@ def run_webllm(
     encode_texts: also return WebLLM's own tokenization of these strings.
     request_extra: more chat.completions fields, e.g. {"enable_latency_breakdown": True}.
     repeat: send the chat request this many times (`usages` has each one's usage).
+    beside: more builds served as /models/<id>/ (a kept adapter's base, which its
+    tensor-cache.json names by a relative path).
     Returns dict(text, token_ids, chat_token_ids, adapter_info, log, error, ...); `error` is
     None on success, else a one-line message (details in `log` and `error_stack`).
     """
@@ -200,7 +206,8 @@ def run_webllm(
         messages = [{"role": "user", "content": prompt}]
     log: list[str] = []
     out = {"text": None, "token_ids": None, "chat_token_ids": None, "adapter_info": None, "error": None}
-    with served(artifact_dir=artifact_dir, lib_path=lib_path, model_id=model_id) as (server, paths):
+    with served(artifact_dir=artifact_dir, lib_path=lib_path, model_id=model_id,
+                beside=beside) as (server, paths):
         cfg = {
             "webllm_url": paths["webllm"],
             "model_url": server.url + paths["model"],

@@ -22,7 +22,7 @@ def test_every_family_has_exactly_one_flag_default():
 
 def test_fallbacks_are_known_schemes_a_fine_tune_can_swap_to():
     """A quantized scheme falls back to a known scheme of the same kernels, the family's other
-    grid first where it has one (choose_schemes swaps only within the family)."""
+    grid first where it has one (choose_builds compares a fine-tune's builds within the family)."""
     for s in SCHEMES.values():
         assert s.quantized == bool(s.fallbacks), s.name
         others = [SCHEMES[n] for n in s.fallbacks]  # KeyError: an unknown name

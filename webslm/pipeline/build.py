@@ -31,7 +31,7 @@ from webslm.errors import WebslmError
 from webslm.hashing import file_entry
 from webslm.onnx import onnx_dtypes_for
 from webslm.pipeline.backends import BACKENDS, canonical_backend
-from webslm.pipeline.finetune import choose_schemes
+from webslm.pipeline.finetune import Choice, choose_builds
 from webslm.pipeline.onnx_build import (onnx_expected_bytes, wasm_fit,
                                         write_onnx_artifact)
 from webslm.progress import count, stage
@@ -100,13 +100,18 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
     build_conv_template(req.entry.chat_format, source.tokenizer_dir)  # before, not after, compiling
     say(f"source {source.id}: {arch.model_type}, {len(source.tensor_names())} tensors")
     schemes = [get_scheme(q) for q in req.quantizations]
-    survival = {}
     kept = _kept_adapter(req, source, arch)
     if kept is not None:
-        schemes = kept_schemes(kept.source, schemes, req.exact_quantizations, say)
-    elif req.webgpu:
-        schemes, survival = choose_schemes(source, schemes, req.exact_quantizations, say)
-    targets = ([req.out_root / webgpu_build_id(req.entry.name, s.name) for s in schemes]
+        choices = [Choice(s, True, {}) for s in
+                   kept_schemes(kept.source, schemes, req.exact_quantizations, say)]
+    elif req.webgpu:  # a fine-tune: the build that answers like it (the ONNX export merges)
+        choices = choose_builds(source, arch, schemes, req.exact_quantizations, say,
+                                can_keep=bool(req.base_name))
+        if any(c.kept for c in choices):
+            kept = KeptAdapter.of(source, arch)
+    else:
+        choices = [Choice(s, False, {}) for s in schemes]
+    targets = ([req.out_root / webgpu_build_id(req.entry.name, c.scheme.name) for c in choices]
                if req.webgpu else [])
     onnx_target = req.out_root / cpu_build_id(req.entry.name) if req.cpu else None
     for target in [*targets, *([onnx_target] if onnx_target else [])]:
@@ -116,12 +121,13 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
     built = []
     if req.webgpu:
         ensure_runtime_objects(progress=say)
-    for scheme, target in zip(schemes, targets):
+    for choice, target in zip(choices, targets):
         started = time.time()
-        if kept is not None:
+        scheme = choice.scheme
+        if choice.kept:
             built.append(_base_build(req, kept, scheme, say))
-        build_one(req, source, arch, scheme, target, say, survival.get(scheme.name),
-                  kept and kept.stored_as(scheme.act_dtype))
+        build_one(req, source, arch, scheme, target, say, choice.manifest,
+                  kept.stored_as(scheme.act_dtype) if choice.kept else None)
         say(f"built {target} in {time.time() - started:.0f}s")
         built.append(target)
     if onnx_target is not None:
@@ -158,10 +164,11 @@ def _open(req: BuildRequest) -> ModelSource:
 
 
 def build_one(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme, target: Path,
-              say: Callable[[str], None], survival: dict | None = None,
+              say: Callable[[str], None], finetune: dict | None = None,
               kept: KeptAdapter | None = None) -> None:
+    """finetune: the manifest's build fields on how a fine-tune's build was chosen."""
     write_atomically(target, lambda out: _write_artifact(req, source, arch, scheme, out,
-                                                          target.name, say, survival, kept),
+                                                          target.name, say, finetune, kept),
                 need_bytes=lambda: expected_bytes(source, scheme))
 
 
@@ -220,7 +227,7 @@ def expected_bytes(source: ModelSource, scheme: QuantScheme) -> int:
 
 def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantScheme,
                     out: Path, model_id: str, say: Callable[[str], None],
-                    survival: dict | None, kept: KeptAdapter | None = None) -> None:
+                    finetune: dict | None, kept: KeptAdapter | None = None) -> None:
     shape = req.shape
     lora = kept.plan if kept else None
     config = arch.config_from_hf(source.config)
@@ -289,8 +296,7 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                "bits_per_weight": cache["metadata"]["BitsPerParam"],
                # per entry function, its kernel calls in order (webslm bench --profile)
                "kernel_calls": compiled.metadata["kernel_calls"],
-               **({"finetune_survival": survival} if survival else {}),
-               **_completion_fields(req.entry, chat_config, out), **extra},
+               **(finetune or {}), **_completion_fields(req.entry, chat_config, out), **extra},
         source=_source_record(req, source),
         record=model_record(model_id, lib_name, scheme.needs_shader_f16,
                             vram_estimate_mb(compiled.metadata, param_bytes, kv_bytes),

@@ -16,6 +16,7 @@ from webslm.quantize.schemes import default_quantizations
 from webslm.registry import ModelEntry, get_model, load_registry
 from webslm.source import open_source
 from webslm.source.adapter import is_adapter_dir, read_adapter
+from webslm.source.adapter_checks import warn_declared_base
 from webslm.source.base import ModelSource
 from webslm.source.merged import merge_adapter
 from webslm.source.open import REPO_ID
@@ -39,12 +40,15 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
                   source: str | None = None, revision: str | None = None,
                   qlora_base: str | None = None, chat_format: str | None = None,
                   name: str | None = None,
-                  before_download: Callable[[ModelEntry], None] | None = None) -> BuildInput:
+                  before_download: Callable[[ModelEntry], None] | None = None,
+                  say: Callable[[str], None] = print) -> BuildInput:
     """before_download(entry): a check a models.yaml model must pass before its weights are
-    fetched (the build's refusals that its released config already decides)."""
+    fetched (the build's refusals that its released config already decides). say: warnings
+    (an adapter built on a base of another name)."""
     registry = load_registry()
     adapter = read_adapter(Path(lora)) if lora else None
     entry, spec, rev = None, model, revision
+    building = model   # the base as the user named it (for the adapter's declared base)
     if model in registry:
         if base:
             raise WebslmError(f"--base given with the model name {model}",
@@ -55,7 +59,7 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
             raise WebslmError(f"{model} is an adapter folder, and --lora names another",
                               "build one adapter at a time: webslm build BASE --lora ADAPTER_DIR")
         adapter = read_adapter(Path(model))
-        spec = base or adapter.base_model
+        spec = building = base or adapter.base_model
         entry = _registry_base(spec, adapter.path, registry)
     if entry is not None:
         spec = source or entry.source
@@ -68,6 +72,9 @@ def resolve_input(model: str, *, lora: str | None = None, base: str | None = Non
         raise WebslmError("--base applies to LoRA adapter folders", "drop --base")
     if before_download is not None and model in registry and not source and adapter is None:
         before_download(entry)
+    if adapter is not None:
+        known = [*(entry.name, *entry.aliases, entry.source)] if entry is not None else []
+        warn_declared_base(adapter.base_model, [source or building, *known], say)
     local = resolve_spec(spec)
     opened = open_source(local, None if Path(local).exists() else rev)
     arch = find_architecture(opened.config)  # an unsupported architecture fails here, early

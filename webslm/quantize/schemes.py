@@ -25,9 +25,9 @@ class QuantScheme:
     The rest is what the CLI, fine-tunes, the ONNX backend and bench read, named only here:
     about: its grid in `webslm build --help` (the kernels' float type is in the name).
     flag_default: what its family's flag (--q4f16) builds when models.yaml names no other.
-    fallbacks: what a fine-tune tries when this scheme rounds it away: the family's other
-    grid if it has one, then no rounding at all (nf4 rounds an adapter merged over its NF4 base
-    back to that base, so a plain grid comes first).
+    fallbacks: the other merged builds a fine-tune's build is compared with (pipeline/
+    finetune.py): the family's other grid if it has one, then no rounding at all (nf4 rounds
+    an adapter merged over its NF4 base back to that base, so a plain grid comes first).
     onnx: the ONNX dtypes (quantize/onnx_dtypes.py) `--backend onnx` builds for it (q4f32:
     the int8 CPU build and the 4-bit one; q8f16: none, ONNX has no 8-bit f16 dtype); the ONNX
     4-bit grid is always the exporter's symmetric one, so a family shares them.

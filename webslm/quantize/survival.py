@@ -92,12 +92,22 @@ def stored(w: np.ndarray, scheme: QuantScheme, embedding: bool = False) -> np.nd
     return _roundtrip(w, scheme, EMBEDDINGS[0] if embedding else "linear")[0]
 
 
+def stored_weight(name: str, w: np.ndarray, scheme: QuantScheme) -> np.ndarray:
+    """The float32 weight a build of `scheme` computes with for the HF matrix `name`, on the
+    grid of its kind (embedding, lm_head or linear)."""
+    return _roundtrip(w, scheme, _kind(name))[0]
+
+
+def _kind(name: str) -> str:
+    return name.removesuffix(".weight").rsplit(".", 1)[-1]
+
+
 def survival(changes: Iterable[tuple[str, np.ndarray, np.ndarray]], scheme: QuantScheme
              ) -> SurvivalReport:
     """changes: (HF weight name, weight before, weight after) for every changed matrix."""
     acc: dict[str, list[float]] = {}
     for name, before, after in changes:
-        kind = name.removesuffix(".weight").rsplit(".", 1)[-1]
+        kind = _kind(name)
         q_before, step = _roundtrip(before, scheme, kind)
         q_after, _ = _roundtrip(after, scheme, kind)
         d = (after.astype(np.float64) - before).ravel()

@@ -18,6 +18,8 @@ import numpy as np
 
 from webslm.errors import WebslmError
 from webslm.model_files import read_json
+from webslm.source.adapter_checks import (check_ranks, check_scale, check_targets, module_kind,
+                                          pattern_value)
 from webslm.source.base import to_float32
 
 CONFIG = "adapter_config.json"
@@ -92,7 +94,7 @@ class Adapter:
                 "base_model": self.base_model, "ranks": ranks,
                 "use_rslora": bool(self.config.get("use_rslora")),
                 "use_dora": bool(self.config.get("use_dora")),
-                "targets": sorted({_module_kind(n) for n in self.low_rank}),
+                "targets": sorted({module_kind(n) for n in self.low_rank}),
                 "replaced": sorted(self.whole)}
 
 
@@ -124,6 +126,13 @@ def read_adapter(path: Path) -> Adapter:
     low_rank, whole = _assemble(parts, config, weights)
     if not low_rank and not whole:
         raise WebslmError(f"{weights} holds no LoRA weights", "check that training saved the adapter")
+    modules = {n.removesuffix(".weight"): lr for n, lr in low_rank.items()}
+    check_ranks(path / CONFIG, config, {m: lr.rank for m, lr in modules.items()})
+    if fmt == "peft":  # torchtune's config names its own modules (output_proj, w1, ...)
+        check_targets(path / CONFIG, config, sorted(modules))
+    for module, lr in modules.items():
+        check_scale(path / CONFIG, module, lora_alpha(config, module, lr.rank), lr.rank,
+                    bool(config.get("use_rslora")), lr.scale)
     return Adapter(path, fmt, config, low_rank, whole, [path / CONFIG, weights])
 
 
@@ -142,23 +151,30 @@ def _check_config_types(config_path: Path, config) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value) or value <= 0):
             raise WebslmError(f"{config_path}: {key} is {value!r}, not a positive number", _RESAVE)
-    patterns = config.get("alpha_pattern")
-    if patterns is None:
-        return
-    if not isinstance(patterns, dict):
-        raise WebslmError(f"{config_path}: alpha_pattern is {patterns!r}, not an object", _RESAVE)
-    for pattern, value in patterns.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise WebslmError(f"{config_path}: alpha_pattern[{pattern!r}] is {value!r}, not a number", _RESAVE)
-        try:
-            re.compile(pattern)
-        except re.error as err:
-            raise WebslmError(f"{config_path}: alpha_pattern key {pattern!r} is not a valid "
-                              f"regular expression ({err})", _RESAVE) from None
-        if len(pattern) > 500 or _NESTED_QUANTIFIER.search(pattern):
-            raise WebslmError(f"{config_path}: alpha_pattern key {pattern!r:.80} is too long or "
-                              "nests repetitions (it could take hours to match)",
-                              "use plain module names or alternations (q_proj|v_proj)")
+    for key in ("alpha_pattern", "rank_pattern"):
+        patterns = config.get(key)
+        if patterns is None:
+            continue
+        if not isinstance(patterns, dict):
+            raise WebslmError(f"{config_path}: {key} is {patterns!r}, not an object", _RESAVE)
+        for pattern, value in patterns.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise WebslmError(f"{config_path}: {key}[{pattern!r}] is {value!r}, not a number", _RESAVE)
+            _check_pattern(config_path, f"{key} key", pattern)
+    if isinstance(config.get("target_modules"), str):  # a pattern over whole module names
+        _check_pattern(config_path, "target_modules", config["target_modules"])
+
+
+def _check_pattern(config_path: Path, what: str, pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise WebslmError(f"{config_path}: {what} {pattern!r} is not a valid "
+                          f"regular expression ({err})", _RESAVE) from None
+    if len(pattern) > 500 or _NESTED_QUANTIFIER.search(pattern):
+        raise WebslmError(f"{config_path}: {what} {pattern!r:.80} is too long or "
+                          "nests repetitions (it could take hours to match)",
+                          "use plain module names or alternations (q_proj|v_proj)")
 
 
 def _check_config(path: Path, config: dict) -> None:
@@ -272,18 +288,15 @@ def _assemble(parts: dict, config: dict, weights: Path) -> tuple[dict[str, LowRa
     return low_rank, whole
 
 
+def lora_alpha(config: dict, module: str, rank: int) -> float:
+    """The module's alpha: its alpha_pattern entry (matched against the module name's end, as
+    PEFT matches it), else lora_alpha (PEFT writes null for "unset": then the rank)."""
+    alpha = pattern_value(config.get("alpha_pattern"), module)
+    if alpha is None:
+        alpha = config.get("lora_alpha")
+    return float(rank if alpha is None else alpha)
+
+
 def lora_scale(config: dict, module: str, rank: int) -> float:
-    """lora_alpha / r, or lora_alpha / sqrt(r) for rsLoRA; alpha_pattern overrides per module
-    (matched against the module name's end, as PEFT matches it)."""
-    alpha = config.get("lora_alpha")
-    alpha = rank if alpha is None else alpha  # PEFT writes null for "unset"
-    for pattern, value in (config.get("alpha_pattern") or {}).items():
-        if re.match(rf"(.*\.)?({pattern})$", module):
-            alpha = value
-            break
-    return float(alpha) / (math.sqrt(rank) if config.get("use_rslora") else rank)
-
-
-def _module_kind(weight_name: str) -> str:
-    """model.layers.3.self_attn.q_proj.weight -> q_proj (the per-layer-type report key)."""
-    return weight_name.removesuffix(".weight").rsplit(".", 1)[-1]
+    """lora_alpha / r, or lora_alpha / sqrt(r) for rsLoRA."""
+    return lora_alpha(config, module, rank) / (math.sqrt(rank) if config.get("use_rslora") else rank)

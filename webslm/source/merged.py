@@ -164,10 +164,13 @@ def _check_targets(base: ModelSource, adapter: Adapter, known: set[str]) -> None
             shapes[name] = adapter.whole[name].shape
         out, inp = (lr.b.shape[0], lr.a.shape[1]) if not lr.embedding else (lr.a.shape[1], lr.b.shape[0])
         if (out, inp) != tuple(shapes[name]):
+            declared = adapter.base_model
             raise WebslmError(
                 f"the adapter's {name} is for a weight of shape {(out, inp)}, but {base.id} has "
-                f"{tuple(shapes[name])}",
-                "the adapter belongs to another model (size or vocabulary): pass its base with --base")
+                f"{tuple(shapes[name])}"
+                + (f" (the adapter names {declared} as its base)" if declared else ""),
+                "the adapter belongs to another model (size or vocabulary): build it on "
+                + (f"its own base (--base {declared})" if declared else "its base (--base)"))
         if lr.magnitude is not None and lr.magnitude.shape != (out,):
             raise WebslmError(f"the adapter's DoRA magnitude for {name} has shape "
                               f"{lr.magnitude.shape}, expected ({out},)", "save the adapter again")
