@@ -21,9 +21,9 @@ from typing import Callable
 from webslm.arch import find_architecture
 from webslm.artifacts.files import gguf_filename
 from webslm.artifacts.gguf_file import write_gguf
+from webslm.artifacts.manifest import write_onnx_manifest
 from webslm.artifacts.wllama_memory import gguf_weight_bytes, wllama_plan
 from webslm.artifacts.wllama_memory import heap_bytes as wllama_heap_bytes
-from webslm.artifacts.manifest import write_onnx_manifest
 from webslm.errors import WebslmError
 from webslm.onnx import OnnxDtype, export_onnx, onnx_dtypes_for
 from webslm.onnx.wasm_memory import heap_bytes, largest_context, wasm_refusal
@@ -225,7 +225,8 @@ def onnx_expected_bytes(source: ModelSource, quantizations: list[str]) -> int:
     """Rough size of the ONNX folder (for a disk-full message): every dtype's weights, plus
     the fp32 export an int8 build is quantized from, plus tokenizer and config files."""
     elements = sum(math.prod(source.tensor_shape(n)) for n in source.tensor_names())
-    dtypes = onnx_dtypes_for(quantizations)
+    onnx = find_architecture(source.config).onnx_refusal is None
+    dtypes = onnx_dtypes_for(quantizations) if onnx else []
     bits = sum(d.weight_bits + (32 if d.int8_from_fp32 else 0) for d in dtypes)
     gguf = sum(os.path.getsize(f) for f in source.files if str(f).endswith(".gguf"))
     return (int(elements * bits / 8) + max(gguf, gguf_weight_bytes(source.config, "Q8_0"))
