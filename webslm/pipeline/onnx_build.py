@@ -141,8 +141,9 @@ def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: l
     if dtypes:
         tjs_config = export_onnx(source, dtypes, out, say=say)
     else:
-        say(f"no ONNX for transformers.js ({arch.onnx_refusal or 'no dtype fits'}): the CPU "
-            "build is wllama's GGUF alone")
+        why = arch.onnx_refusal or ("none fits WASM memory" if onnx_dtypes_for(quantizations)
+                                    else "no quantization asks for one")
+        say(f"no ONNX for transformers.js ({why}): the CPU build is wllama's GGUF alone")
         tjs_config = {"dtype": None}
         _write_model_files(source, out)
     cpu_gguf = {}
