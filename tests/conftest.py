@@ -135,6 +135,15 @@ def smollm2():
 
 
 @pytest.fixture(scope="session")
+def gemma3_source():
+    """Gemma 3 270M's real Q4_K_M GGUF (PyPI chunk packages, assembled into webslm's cache)."""
+    from webslm.registry import get_model
+    from webslm.source.packaged import resolve_spec
+
+    return open_source(resolve_spec(get_model("gemma-3-270m").source))
+
+
+@pytest.fixture(scope="session")
 def tiny_model():
     from transformers import LlamaConfig, LlamaForCausalLM
 

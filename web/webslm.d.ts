@@ -5,8 +5,9 @@
 export type EngineName = "webllm" | "transformers-webgpu" | "wllama" | "transformers-wasm";
 /** The ONNX model transformers.js loads from an ONNX build. */
 export type OnnxDtype = "q8" | "q4" | "q4f16" | "fp32";
-/** The GGUF wllama (llama.cpp in WASM) loads from an ONNX build that carries one. */
-export type GgufType = "Q8_0";
+/** The GGUF wllama (llama.cpp in WASM) loads from a CPU build: Q8_0, Q4_0 where Q8_0 does
+ * not fit wllama's memory, or the type of a GGUF source served as it is (Gemma 3: Q4_K_M). */
+export type GgufType = "Q8_0" | "Q4_0" | "Q4_K_M";
 
 /** One GGUF file of an ONNX build (its gguf/ folder), for wllama. */
 export interface GgufEntry {
@@ -18,6 +19,8 @@ export interface GgufEntry {
   bytes: number;
   /** The n_ctx wllama loads it with. */
   context: number;
+  /** The WASM memory llama.cpp needs at that context (weights, KV cache, buffers). */
+  wasm_bytes?: number;
 }
 
 /** What createChat reports while it loads a model. */
@@ -327,7 +330,13 @@ export function chooseEngine(models: ModelBuild[], gpu: GpuInfo, options?: {
   wanted?: string; engine?: EngineName | ""; dtype?: OnnxDtype | GgufType | ""; isolated?: boolean; cores?: number;
   /** Whether wllama runs in this browser (default: wllamaRuns()). */
   wllama?: boolean;
+  /** The GB of memory this device reports (default: navigator.deviceMemory). */
+  deviceMemory?: number;
 }): EngineChoice;
+/** The most memory wllama's WASM module grows to (4 GiB). */
+export const WLLAMA_MEMORY_BYTES: number;
+/** Why a CPU build's GGUF cannot run in wllama here (its recorded memory need), or "". */
+export function wllamaFitProblem(build: ModelBuild, type: GgufType, deviceMemory?: number): string;
 export function engineFromUrl(href?: string): EngineName | "";
 export function dtypeFromUrl(href?: string): OnnxDtype | GgufType | "";
 /** Whether wllama's WASM build runs here (WebAssembly JSPI and Memory64: Chrome and Edge 137+). */

@@ -76,7 +76,7 @@ def test_tokenizer_from_tokenizer_json_matches_llama_cpps(smollm2):
     from tokenizer.json: for SmolLM2 exactly what llama.cpp's converter wrote."""
     from gguf import GGUFReader, GGUFWriter
 
-    from webslm.artifacts.gguf_file import _write_tokenizer
+    from webslm.artifacts.gguf_tokenizer import write_tokenizer as _write_tokenizer
 
     class HfOnly:  # the same tokenizer files, no GGUF among the source files
         files: list = []
@@ -99,13 +99,16 @@ def test_tokenizer_from_tokenizer_json_matches_llama_cpps(smollm2):
 def test_f32_gguf_reads_back_as_the_same_model(name, tmp_path):
     """transformers' GGUF loader (its own name table and q/k row order) rebuilds the model
     from an F32 file: the same logits as the model it was written from. (That loader reads
-    no attention.key_length: the model takes the head_dim its config class defaults to.)"""
+    no attention.key_length: the model takes the head_dim its config class defaults to; nor
+    Phi-3's LongRoPE factors, so Phi-3 is written without them here and
+    test_phi3_longrope_is_llama_cpps checks them.)"""
     from tiny_sources import transformers_classes
 
     arch = TINY[name]
     shape = {k: arch.tiny.config[k] for k in ("hidden_size", "num_attention_heads")}
     default = getattr(transformers_classes(arch)[1](**shape), "head_dim", None)
-    model = tiny_transformers(arch, **({"head_dim": default} if default else {}))
+    plain_rope = {"rope_scaling": None} if arch.tiny.config.get("rope_scaling") else {}
+    model = tiny_transformers(arch, **({"head_dim": default} if default else {}), **plain_rope)
     folder = tmp_path / "source"
     model.save_pretrained(folder)
     copy_tokenizer(npm_tokenizer(arch.tiny.tokenizer, tmp_path), folder)
@@ -130,3 +133,36 @@ def test_llama3_rope_factors_match_transformers():
     plain = 1.0 / 500000.0 ** (torch.arange(0, 64, 2, dtype=torch.float64) / 64)
     np.testing.assert_allclose(llama3_rope_factors(rope, 500000.0, 64),
                                (plain / scaled.double()).numpy(), rtol=1e-5)
+
+
+def test_phi3_longrope_is_llama_cpps(tmp_path):
+    """Phi-3's GGUF as llama.cpp's converter writes it: fused attn_qkv / ffn_up, LongRoPE as
+    rope_factors_long / _short tensors with the original context and the attention factor
+    transformers uses (sqrt(1 + ln(scale) / ln(original))), and the SentencePiece vocabulary."""
+    from gguf import GGUFReader, TokenType
+
+    arch = TINY["phi-3.5-mini"]
+    model = tiny_transformers(arch)
+    folder = tmp_path / "source"
+    model.save_pretrained(folder)
+    copy_tokenizer(npm_tokenizer(arch.tiny.tokenizer, tmp_path), folder)
+    [path] = _write(open_source(str(folder)), "phi", "Q8_0", tmp_path, "default")
+    reader = GGUFReader(path)
+    tensors = {t.name: t for t in reader.tensors}
+    rope = arch.tiny.config["rope_scaling"]
+    for kind in ("long", "short"):
+        np.testing.assert_array_equal(tensors[f"rope_factors_{kind}.weight"].data,
+                                      np.float32(rope[f"{kind}_factor"]))
+    assert {"blk.0.attn_qkv.weight", "blk.0.ffn_up.weight"} <= set(tensors)
+    assert "blk.0.attn_q.weight" not in tensors and "blk.0.ffn_gate.weight" not in tensors
+    fields = {k: f.contents() for k, f in reader.fields.items()}
+    original = arch.tiny.config["original_max_position_embeddings"]
+    scale = arch.tiny.config["max_position_embeddings"] / original
+    assert fields["phi3.rope.scaling.original_context_length"] == original
+    assert fields["phi3.rope.scaling.attn_factor"] == pytest.approx(
+        np.sqrt(1 + np.log(scale) / np.log(original)))
+    assert fields["phi3.rope.dimension_count"] == 32
+    assert fields["tokenizer.ggml.model"] == "llama"
+    types = fields["tokenizer.ggml.token_type"]
+    assert types[1] == types[32000] == TokenType.CONTROL  # <s>, <|endoftext|>
+    assert types[3] == TokenType.BYTE and fields["tokenizer.ggml.tokens"][3] == "<0x00>"

@@ -31,11 +31,15 @@ def test_smollm2_onnx_build_carries_its_q8_0_gguf(smollm2_onnx_dist):
                for size in summary["dtype_bytes"].values())
 
 
-def test_an_architecture_without_a_gguf_layout_builds_without_one(tiny_builds):
-    """Phi-3 (fused projections, a SentencePiece tokenizer) has no GGUF writer: its CPU
-    engine stays transformers.js. Qwen2's tiny build has its GGUF."""
+def test_every_tiny_cpu_build_carries_its_gguf(tiny_builds):
+    """Every architecture the ONNX tests build has llama.cpp's layout in the GGUF writer:
+    Phi-3 (fused projections, LongRoPE) with its SentencePiece vocabulary, the others
+    byte-level BPE."""
+    from gguf import GGUFReader
+
     for name, (artifact, _) in tiny_builds.items():
         build = read_manifest(artifact)["build"]
-        has_layout = "phi" not in name
-        assert bool(build["gguf"]) == has_layout, name
-        assert (artifact / gguf_filename("Q8_0")).is_file() == has_layout, name
+        [qtype] = build["gguf"]
+        path = artifact / build["gguf"][qtype]["file"]
+        model = GGUFReader(path).fields["tokenizer.ggml.model"].contents()
+        assert model == ("llama" if "phi" in name else "gpt2"), name

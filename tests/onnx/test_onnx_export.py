@@ -119,16 +119,18 @@ def test_layout_is_what_transformers_js_reads(smollm2_onnx_dist):
 
 
 def test_an_architecture_without_a_cpu_build(capsys, tmp_path, make_hf_dir, monkeypatch):
-    """An architecture outside the exporter's list: the default (--backend all) builds what it
-    has and says why the CPU build is missing; --backend cpu asks for exactly that and gets a
-    clear error, with nothing left behind."""
+    """An architecture outside the exporter's list and without a GGUF layout (nor a GGUF
+    source): the default (--backend all) builds what it has and says why the CPU build is
+    missing; --backend cpu asks for exactly that and gets a clear error, with nothing left
+    behind."""
     import dataclasses
 
     from webslm.arch import ARCHITECTURES
 
     llama = ARCHITECTURES["LlamaForCausalLM"]
     monkeypatch.setitem(ARCHITECTURES, "LlamaForCausalLM",
-                        dataclasses.replace(llama, onnx_refusal="(a refusal made up by the test)"))
+                        dataclasses.replace(llama, onnx_refusal="(a refusal made up by the test)",
+                                            gguf=None))
     source = make_hf_dir()
     shape = ["--context-window", "128", "--prefill-chunk", "32"]
     out = tmp_path / "dist"
@@ -144,5 +146,6 @@ def test_an_architecture_without_a_cpu_build(capsys, tmp_path, make_hf_dir, monk
     err = capsys.readouterr().err
     assert code == 2
     assert "ONNX exporter cannot handle the architecture LlamaForCausalLM" in err
+    assert "webslm lacks llama.cpp's layout of LlamaForCausalLM" in err
     assert "--backend webgpu" in err
     assert not cpu.exists() or not list(cpu.iterdir())

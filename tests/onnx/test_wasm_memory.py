@@ -19,8 +19,8 @@ PUBLISHED = ["llama-3.2-1b", "qwen2.5-1.5b", "phi-3.5-mini", "qwen3-0.6b", "qwen
 
 
 def test_phi35_mini_has_no_cpu_model_but_keeps_its_f16_onnx():
-    kept, contexts, refused = wasm_fit(published_config("phi-3.5-mini"),
-                                       ["q4f16_1", "q4f32_1"], 4096)
+    kept, contexts, refused, _ = wasm_fit(published_config("phi-3.5-mini"),
+                                          ["q4f16_1", "q4f32_1"], 4096)
     assert [d.name for d in kept] == ["q4f16"]  # transformers.js on WebGPU: not WASM memory
     assert contexts == {} and sorted(refused) == ["q4", "q8"]
     assert "over the 4 GiB a browser gives WebAssembly" in refused["q4"]
@@ -31,7 +31,7 @@ def test_llama_q8_holds_a_shorter_context_on_the_cpu():
     """q8's packed int8 copies leave less room for a 4096-token prompt than WASM memory has:
     the q8 CPU model keeps a shorter context, q4 the build's (as measured in Chromium:
     docs/BENCHMARKS.md, "The CPU path at full size")."""
-    kept, contexts, refused = wasm_fit(published_config("llama-3.2-1b"), ["q4f32_1"], 4096)
+    kept, contexts, refused, _ = wasm_fit(published_config("llama-3.2-1b"), ["q4f32_1"], 4096)
     assert [d.name for d in kept] == ["q8", "q4"] and refused == {}
     assert MIN_CPU_CONTEXT < contexts["q8"] < contexts["q4"] == 4096
     assert wasm_fit(published_config("llama-3.2-1b"), ["q4f32_1"], 1024)[1] == {"q8": 1024,
@@ -51,7 +51,13 @@ def test_largest_context_is_where_the_need_crosses_the_limit(model, dtype):
 
 def test_build_refuses_a_cpu_build_that_cannot_fit_before_downloading(tmp_path, capsys,
                                                                        monkeypatch):
-    """Offline: had the check come after the download, the hub's offline error would show."""
+    """Offline: had the check come after the download, the hub's offline error would show.
+    Phi-3.5-mini's ONNX models do not fit, and (wllama's memory halved here) nor does its
+    GGUF: the CPU build is refused with both reasons (at 4 GiB its Q4_0 GGUF fits:
+    tests/pipeline/test_cpu_gguf_builds.py)."""
+    from webslm.artifacts import wllama_memory
+
+    monkeypatch.setattr(wllama_memory, "WLLAMA_MEMORY_BYTES", 2 << 30)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "dist"
     # "onnx", the CPU backend's first name, is still accepted
@@ -59,6 +65,7 @@ def test_build_refuses_a_cpu_build_that_cannot_fit_before_downloading(tmp_path, 
     err = capsys.readouterr().err
     assert code == 2, err
     assert "cannot run in a browser" in err and "GiB of WASM memory" in err
+    assert "the Q4_0 GGUF (2.1 GiB) needs about" in err
     assert "--backend webgpu" in err
     assert "HF_HUB_OFFLINE" not in err
     assert not out.exists() or not any(out.iterdir())
@@ -79,5 +86,5 @@ def test_weight_estimate_matches_the_exported_files(smollm2_onnx_dist, smollm2):
 
 
 def test_a_short_build_context_is_kept_as_it_is():
-    kept, contexts, refused = wasm_fit(published_config("llama-3.2-1b"), ["q4f32_1"], 128)
+    kept, contexts, refused, _ = wasm_fit(published_config("llama-3.2-1b"), ["q4f32_1"], 128)
     assert contexts == {"q8": 128, "q4": 128} and refused == {}

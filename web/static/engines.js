@@ -1,9 +1,11 @@
 // Which engine runs a model in this browser, decided before anything is downloaded:
 //   1. WebLLM on WebGPU          (f16 build when the GPU has shader-f16, else the f32 build)
 //   2. transformers.js on WebGPU (the ONNX build: q4f16 with shader-f16, else q4)
-//   3. wllama on WASM            (llama.cpp on the CPU: the Q8_0 GGUF a CPU build carries
-//                                 under gguf/; it loads ~7x faster than the ONNX q8 model
-//                                 and downloads about half as much)
+//   3. wllama on WASM            (llama.cpp on the CPU: the GGUF a CPU build carries under
+//                                 gguf/, Q8_0 where it fits; it loads ~7x faster than the
+//                                 ONNX q8 model and downloads about half as much; passed
+//                                 over where its memory need exceeds wllama's 4 GiB or
+//                                 what the device reports)
 //   4. transformers.js on WASM   (the ONNX q8 build on the CPU, else q4)
 // WASM engines use threads when the page is cross-origin isolated. A software WebGPU
 // adapter (SwiftShader and the like) is passed over for 3 and 4 when the CPU build has a
@@ -85,6 +87,23 @@ export function wllamaRuns(wasm = globalThis.WebAssembly) {
   }
 }
 
+/** The most memory wllama's module grows to: wllama 3.13 declares 65536 pages of 64 KiB even
+ * in its Memory64 build (webslm/artifacts/wllama_memory.py estimates the need against it). */
+export const WLLAMA_MEMORY_BYTES = 4 * 2 ** 30;
+
+/** Why the GGUF `type` of `build` cannot run in wllama here, or "": its recorded need
+ * (wasm_bytes: weights, KV cache and buffers at its context) over wllama's memory, or over
+ * the memory this device reports (navigator.deviceMemory, in GB, where the browser gives it). */
+export function wllamaFitProblem(build, type, deviceMemory = globalThis.navigator?.deviceMemory) {
+  const entry = ggufOf(build)[type];
+  const need = entry?.wasm_bytes;
+  if (!need) return "";
+  const what = `${build.id}'s ${type} GGUF needs about ${(need / 2 ** 30).toFixed(1)} GiB of memory at ${entry.context} tokens`;
+  if (need > WLLAMA_MEMORY_BYTES) return `${what}, over the ${WLLAMA_MEMORY_BYTES / 2 ** 30} GiB wllama's WASM memory can grow to`;
+  if (deviceMemory && need > deviceMemory * 2 ** 30) return `${what}, and this device reports ${deviceMemory} GB`;
+  return "";
+}
+
 /** WASM threads: one per core up to 4, and only where SharedArrayBuffer is allowed. */
 export function wasmThreads(isolated = globalThis.crossOriginIsolated, cores = globalThis.navigator?.hardwareConcurrency) {
   return isolated ? Math.max(1, Math.min(4, cores || 1)) : 1;
@@ -95,9 +114,10 @@ export function wasmThreads(isolated = globalThis.crossOriginIsolated, cores = g
  * {file, bytes, context}, for wllama); engine is null when nothing can run, and reason then
  * says why. `wanted`: a build id, a family, or "" (first family). `engine`: force one of
  * ENGINE_ORDER; `dtype`: force an ONNX dtype (q4, q8, q4f16, fp32) or a GGUF type (Q8_0);
- * `wllama`: whether wllama runs in this browser (default: wllamaRuns()).
+ * `wllama`: whether wllama runs in this browser (default: wllamaRuns()); `deviceMemory`: the
+ * GB this device reports (default: navigator.deviceMemory).
  */
-export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: forcedDtype = "", isolated, cores, wllama = wllamaRuns() } = {}) {
+export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: forcedDtype = "", isolated, cores, wllama = wllamaRuns(), deviceMemory } = {}) {
   if (engine && !ENGINES[engine]) {
     return { engine: null, build: null, tried: [], reason: `Unknown engine "${engine}": use one of ${ENGINE_ORDER.join(", ")}.` };
   }
@@ -137,6 +157,8 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: for
         continue;
       }
       if (!wllama) { tried.push(`${ENGINES[name]}: this browser lacks WebAssembly JSPI or Memory64`); continue; }
+      const tooBig = wllamaFitProblem(onnx, type, deviceMemory);
+      if (tooBig) { tried.push(`${ENGINES[name]}: ${tooBig}`); continue; }
       const threads = wasmThreads(isolated, cores);
       return { engine: name, build: onnx, device: "wasm", dtype: type, threads, gguf: ggufOf(onnx)[type], tried,
         reason: because(tried, `${onnx.id} (${type} GGUF) with llama.cpp (wllama) on the CPU (WASM, ${threads} thread${threads > 1 ? "s" : ""}).`) };

@@ -8,19 +8,19 @@ it in a few seconds (docs/BENCHMARKS.md, "The CPU path").
 The file is written as llama.cpp's own converter would write it, from facts, not its code:
 tensor names from gguf-py's table for the architecture, q/k rows reordered where llama.cpp
 rotates adjacent pairs (GgufLayout.interleaved_rotary), Llama 3's rope scaling as the
-`rope_freqs` tensor, and the tokenizer as `tokenizer.ggml.*` metadata: copied from a GGUF
-source, otherwise made from tokenizer.json. Tensors stream through one at a time.
+`rope_freqs` tensor and Phi-3's LongRoPE as its factor tensors, and the tokenizer as
+`tokenizer.ggml.*` metadata (gguf_tokenizer.py). Tensors stream through one at a time.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from webslm.artifacts.gguf_tokenizer import write_tokenizer
 from webslm.errors import WebslmError
 
 # wllama reads a file into one ArrayBuffer (2 GB at most) and fetches the shards of a split
@@ -89,22 +89,21 @@ def write_gguf(source, cfg, layout, *, qtype: str, tokenizer_pre: str, name: str
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(out, layout.arch, split_max_size=SHARD_BYTES)
     _write_hparams(writer, cfg, name, qtype)
-    rope_factors = None
-    if (cfg.rope_scaling or {}).get("rope_type") == "llama3":
-        rope_factors = llama3_rope_factors(cfg.rope_scaling, cfg.rope_theta, cfg.head_dim)
-        writer.add_tensor_info("rope_freqs.weight", rope_factors.shape, np.float32, rope_factors.nbytes)
+    rope_tensors = _rope_tensors(writer, cfg)
+    for tensor_name, factors in rope_tensors.items():
+        writer.add_tensor_info(tensor_name, factors.shape, np.float32, factors.nbytes)
     for _, target, shape, kind in plan:
         ggml = gguf.GGMLQuantizationType[kind]
         nbytes = 4 * math.prod(shape) if kind == "F32" else math.prod(quant_shape_to_byte_shape(shape, ggml))
         writer.add_tensor_info(target, shape, np.float32, nbytes, raw_dtype=ggml)
-    _write_tokenizer(writer, source, cfg.vocab_size, tokenizer_pre)
+    write_tokenizer(writer, source, cfg.vocab_size, tokenizer_pre)
 
     writer.write_header_to_file(out)
     files = writer.format_shard_names(out)
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
-    if rope_factors is not None:
-        writer.write_tensor_data(rope_factors)
+    for factors in rope_tensors.values():
+        writer.write_tensor_data(factors)
     for i, (hf_name, target, shape, kind) in enumerate(plan):
         weight = source.get_tensor(hf_name)
         if layout.interleaved_rotary and hf_name.endswith(("q_proj.weight", "q_proj.bias")):
@@ -119,13 +118,32 @@ def write_gguf(source, cfg, layout, *, qtype: str, tokenizer_pre: str, name: str
     return files
 
 
+def _rope_tensors(writer, cfg) -> dict[str, np.ndarray]:
+    """llama.cpp's rope scaling: Llama 3's as `rope_freqs` divisors; Phi-3's LongRoPE as its
+    long and short factors (llama.cpp takes the long ones when its context exceeds the
+    original one), its original context and its attention factor (transformers' default,
+    sqrt(1 + ln(scale) / ln(original)))."""
+    rope = cfg.rope_scaling or {}
+    if rope.get("rope_type") == "llama3":
+        return {"rope_freqs.weight": llama3_rope_factors(rope, cfg.rope_theta, cfg.head_dim)}
+    if rope.get("rope_type") != "longrope":
+        return {}
+    original = cfg.original_max_position_embeddings
+    scale = cfg.max_position_embeddings / original
+    writer.add_rope_scaling_orig_ctx_len(original)
+    writer.add_rope_scaling_attn_factors(rope.get("attention_factor") or (
+        math.sqrt(1 + math.log(scale) / math.log(original)) if scale > 1 else 1.0))
+    return {f"rope_factors_{kind}.weight": np.asarray(rope[f"{kind}_factor"], np.float32)
+            for kind in ("long", "short")}
+
+
 # llama.cpp's hyperparameters: gguf-py's writer method -> the config field it records
 _HPARAMS = {
     "add_context_length": "max_position_embeddings", "add_embedding_length": "hidden_size",
     "add_feed_forward_length": "intermediate_size", "add_block_count": "num_hidden_layers",
     "add_head_count": "num_attention_heads", "add_head_count_kv": "num_key_value_heads",
     "add_key_length": "head_dim", "add_value_length": "head_dim",
-    "add_rope_dimension_count": "head_dim", "add_rope_freq_base": "rope_theta",
+    "add_rope_freq_base": "rope_theta",
     "add_layer_norm_rms_eps": "rms_norm_eps", "add_vocab_size": "vocab_size",
 }
 
@@ -136,55 +154,6 @@ def _write_hparams(writer, cfg, name: str, qtype: str) -> None:
     writer.add_quantization_version(2)
     for method, field in _HPARAMS.items():
         getattr(writer, method)(getattr(cfg, field))
-
-
-def _write_tokenizer(writer, source, vocab_size: int, pre: str) -> None:
-    """The tokenizer.* metadata: a GGUF source's own, exactly; else made from tokenizer.json."""
-    ggufs = [f for f in source.files if Path(f).suffix == ".gguf"]
-    if ggufs:
-        _copy_tokenizer(writer, ggufs[0])
-        return
-    import gguf
-    from tokenizers import Tokenizer
-
-    tokenizer_json = Path(source.tokenizer_dir) / "tokenizer.json"
-    model = json.loads(tokenizer_json.read_text())["model"]
-    if model.get("type") != "BPE":
-        raise WebslmError(f"{tokenizer_json}: a {model.get('type')} tokenizer, not byte-level BPE",
-                          "webslm writes GGUF tokenizers for byte-level BPE models only")
-    tokenizer = Tokenizer.from_file(str(tokenizer_json))
-    by_id = {i: t for t, i in tokenizer.get_vocab(with_added_tokens=True).items()}
-    added = tokenizer.get_added_tokens_decoder()
-    tokens, types = [], []
-    for i in range(max(vocab_size, len(by_id))):
-        if i not in by_id:
-            tokens.append(f"[PAD{i}]")
-            types.append(gguf.TokenType.UNUSED)
-        elif i in added:
-            tokens.append(by_id[i])
-            types.append(gguf.TokenType.CONTROL if added[i].special else gguf.TokenType.USER_DEFINED)
-        else:
-            tokens.append(by_id[i])
-            types.append(gguf.TokenType.NORMAL)
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre(pre)
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    special = gguf.SpecialVocab(source.tokenizer_dir, load_merges=True, n_vocab=len(tokens))
-    special.add_to_gguf(writer, quiet=True)
-    if "bos" in special.special_token_ids and "tokenizer.ggml.add_bos_token" not in writer.kv_data[0]:
-        # what the tokenizer does, not what its config says (Llama 3 adds BOS in its template)
-        first = tokenizer.encode("a").ids[:1]
-        writer.add_add_bos_token(first == [special.special_token_ids["bos"]])
-
-
-def _copy_tokenizer(writer, path: Path) -> None:
-    from gguf import GGUFReader, GGUFValueType
-
-    reader = GGUFReader(path)
-    for key, field in reader.fields.items():
-        if not key.startswith("tokenizer."):
-            continue
-        kind = field.types[0]
-        sub = field.types[-1] if kind == GGUFValueType.ARRAY else None
-        writer.add_key_value(key, field.contents(), kind, sub_type=sub)
+    writer.add_rope_dimension_count(getattr(cfg, "rotary_dim", cfg.head_dim))  # Phi-3: partial
+    if hasattr(cfg, "sliding_window"):  # llama.cpp's phi3 reads 0 as none
+        writer.add_sliding_window(cfg.sliding_window or 0)

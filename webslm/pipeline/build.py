@@ -30,10 +30,11 @@ from webslm.convert.weights import convert
 from webslm.errors import WebslmError
 from webslm.hashing import file_entry
 from webslm.onnx import onnx_dtypes_for
+from webslm.onnx.export import check_exportable
 from webslm.pipeline.backends import BACKENDS, canonical_backend
 from webslm.pipeline.finetune import Choice, choose_builds
-from webslm.pipeline.onnx_build import (onnx_expected_bytes, wasm_fit,
-                                        write_onnx_artifact)
+from webslm.pipeline.onnx_build import (cpu_build_possible, gguf_route, onnx_expected_bytes,
+                                        wasm_fit, write_onnx_artifact)
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
 from webslm.registry import ModelEntry
@@ -89,8 +90,14 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         check_before_download(req.entry, req.quantizations, req.backend, req.shape.context_window)
     source = req.source or _open(req)
     arch = find_architecture(source.config)
-    if req.backend == "all" and arch.onnx_refusal is not None:
-        say(f"no CPU build: {arch.onnx_refusal}; building for WebGPU")
+    if req.cpu and not cpu_build_possible(req.entry, arch, source):
+        no_gguf = gguf_route(req.entry, arch, source)[1]
+        if req.backend == "cpu":
+            try:
+                check_exportable(source.config)
+            except WebslmError as err:  # says why, and what to build instead
+                raise WebslmError(f"{err.problem}; and {no_gguf}", err.fix) from None
+        say(f"no CPU build: {arch.onnx_refusal}, and {no_gguf}; building for WebGPU")
         req.backend = "webgpu"
     limit = arch.config_from_hf(source.config).max_prefill_chunk
     if limit is not None and req.shape.prefill_chunk > limit:
@@ -153,8 +160,14 @@ def check_before_download(entry: ModelEntry, quantizations: list[str], backend: 
     """Refuse what the models.yaml model's released config already rules out (ONNX builds
     too large for a browser's WASM memory) before its weights are downloaded."""
     released = published_config(entry.name)
-    if released and canonical_backend(backend) in ("cpu", "all") and onnx_dtypes_for(quantizations):
-        wasm_fit(released, quantizations, context_window or entry.context_window)
+    if not released or canonical_backend(backend) not in ("cpu", "all"):
+        return
+    arch = find_architecture(released)
+    onnx = arch.onnx_refusal is None and bool(onnx_dtypes_for(quantizations))
+    gguf = gguf_route(entry, arch)[0] is not None
+    if onnx or gguf:
+        wasm_fit(released, quantizations, context_window or entry.context_window,
+                 onnx=onnx, gguf=gguf)
 
 
 def _open(req: BuildRequest) -> ModelSource:

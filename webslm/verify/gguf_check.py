@@ -17,7 +17,12 @@ from webslm.verify.reference import load_weights_into, teacher_forced_logits
 
 # qtype -> the least top-1 agreement with the source. Measured on SmolLM2-135M (64 tokens):
 # Q8_0 98%, the same as the source run twice in different orders of summation allows.
+# A type webslm does not write (Q4_K_M) is a GGUF source served as it is: the source itself.
 MIN_TOP1 = {"Q8_0": 0.9, "Q4_0": 0.6, "F32": 0.99}
+
+
+def min_top1(qtype: str) -> float:
+    return MIN_TOP1.get(qtype, MIN_TOP1["F32"])
 
 
 @dataclasses.dataclass
@@ -29,11 +34,11 @@ class GgufReport:
 
     @property
     def passed(self) -> bool:
-        return self.top1_vs_source >= MIN_TOP1[self.qtype]
+        return self.top1_vs_source >= min_top1(self.qtype)
 
     def lines(self) -> list[str]:
         return [f"gguf {self.qtype:6s} top-1 vs source {self.top1_vs_source:.1%} "
-                f"(>= {MIN_TOP1[self.qtype]:.0%}) {'ok' if self.passed else 'FAIL'}; "
+                f"(>= {min_top1(self.qtype):.0%}) {'ok' if self.passed else 'FAIL'}; "
                 f"max |logit diff| {self.max_abs_diff:.2f}, next-token NLL {self.nll_increase:+.4f}"]
 
 

@@ -59,7 +59,7 @@ class OnnxVerifyReport:
 
 def verify_onnx_artifact(directory: Path, source, manifest: dict,
                          progress: Callable[[str], None] = print) -> OnnxVerifyReport:
-    ids = sample_token_ids(Path(directory))
+    ids = sample_token_ids(Path(source.tokenizer_dir))  # a GGUF-alone CPU build has no tokenizer.json
     reference = source.load_reference_model()
     source_logits = teacher_forced_logits(reference, ids)
     hf_shapes = {k: tuple(v.shape) for k, v in reference.state_dict().items()}

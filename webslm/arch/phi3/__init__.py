@@ -3,7 +3,7 @@
 from webslm.arch.phi3 import checkpoints
 from webslm.arch.phi3.config import Phi3Config
 from webslm.arch.phi3.mapping import PHI3_WEIGHTS
-from webslm.arch.record import Architecture
+from webslm.arch.record import Architecture, GgufLayout
 
 ARCH = Architecture(
     model_type="phi3",
@@ -13,4 +13,6 @@ ARCH = Architecture(
     weight_map=PHI3_WEIGHTS,
     published=checkpoints.PUBLISHED,
     tiny=checkpoints.TINY,
+    # fused attn_qkv / ffn_up as the checkpoint stores them; rotary halves, as in Hugging Face
+    gguf=GgufLayout("phi3"),
 )
