@@ -39,6 +39,8 @@ def test_gemma3_cpu_build_is_the_pypi_gguf_as_it_is(tmp_path, capsys):
     assert 253113024 < entry["wasm_bytes"] < WLLAMA_MEMORY_BYTES
     [model] = discover([tmp_path])
     assert model.summary()["gguf"]["Q4_K_M"]["bytes"] == 253113024
+    # the base model continues text on wllama too; llama.cpp adds the GGUF's <bos> itself
+    assert (model.summary()["completion_only"], model.summary()["completion_prefix"]) == (True, "")
 
 
 def test_a_merged_gemma3_fine_tune_has_no_cpu_build():

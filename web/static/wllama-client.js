@@ -160,12 +160,51 @@ export async function createWllamaChat(plan, { base = SITE_ROOT, onProgress, was
     })();
   }
 
+  async function createCompletion(request) {
+    controller = new AbortController();
+    const signal = controller.signal;
+    const created = Math.floor(Date.now() / 1000);
+    const started = now();
+    const { messages: _none, ...sampling } = params({ ...request, messages: undefined });
+    const stream = await wllama.createCompletion({ ...sampling, prompt: request.prompt, stream: true,
+      abortSignal: signal, stream_options: { include_usage: true } });
+    const chunk = (text, finish_reason = null) => ({ object: "text_completion", created, model,
+      choices: [{ index: 0, text, finish_reason }] });
+    return (async function* continuation() {
+      let finish = null;
+      let usage = null;
+      let first = null;
+      try {
+        for await (const part of stream) {
+          if (part.usage) usage = part.usage;
+          const c = part.choices?.[0];
+          if (c?.text) {
+            first ??= now();
+            yield chunk(c.text);
+          }
+          if (c?.finish_reason) finish = c.finish_reason;
+        }
+      } catch (err) {
+        if (err?.name !== "WllamaAbortError") throw err;
+        finish = "abort";
+      }
+      yield chunk("", finish || "stop");
+      if (request.stream_options?.include_usage) {
+        yield { object: "text_completion", created, model, choices: [],
+          usage: usageOf(usage, { time_to_first_token_s: (first ?? now()) - started, e2e_latency_s: now() - started }) };
+      }
+    })();
+  }
+
   return {
     model,
     engine: "wllama",
     info,
     wllama,
     chat: { completions: { create } },
+    // Plain text continuation, for a base model ({prompt, stream, max_tokens, temperature, top_p}):
+    // llama.cpp tokenizes the prompt with the GGUF's own BOS, so the record's prefix is empty.
+    completions: { create: createCompletion },
     /** Stop the current answer; a stream then ends with finish_reason "abort". */
     interrupt: () => controller?.abort(),
     resetChat: async () => {}, // every request carries its whole conversation (llama.cpp reuses its cached prefix)

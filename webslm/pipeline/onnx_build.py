@@ -165,7 +165,10 @@ def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: l
                # the GGUF the CPU engine (wllama) runs: {qtype: {file, files, context,
                # wasm_bytes}}, wasm_bytes what llama.cpp needs in wllama's memory at that context
                "gguf": cpu_gguf,
-               "chat_format": entry.chat_format, "seconds": round(time.time() - started, 1)},
+               "chat_format": entry.chat_format, "seconds": round(time.time() - started, 1),
+               # a base model continues text; llama.cpp starts the prompt with the GGUF's BOS
+               **({"completion_only": True, "completion_prefix": ""}
+                  if entry.completion_only else {})},
         source=source_record)
 
 
