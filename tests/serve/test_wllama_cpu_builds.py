@@ -81,6 +81,12 @@ def test_wllama_runs_both_cpu_builds(dist, gemma3_source):
             let chat = await createChat({ listing, gpu, model: 'gemma-3-270m-cpu' });
             out.gemmaEngine = [chat.engine, chat.info.dtype, chat.info.loadSeconds];
             for (const p of prompts) out.gemma.push((await chat.greedyIds(p, n, { ignoreEos: true })).text);
+            // what the chat page sends for a base model (completion_only): a streamed completion
+            out.completionOnly = listing.models.find((m) => m.id === 'gemma-3-270m-cpu').completion_only;
+            let streamed = '';
+            const stream = await chat.completions.create({ prompt: prompts[0], max_tokens: n, temperature: 0, stream: true });
+            for await (const c of stream) streamed += c.choices[0]?.text ?? '';
+            out.streamed = streamed;
             await chat.unload();
             chat = await createChat({ listing, gpu, model: 'phi-3.5-mini-cpu' });
             out.phiEngine = [chat.engine, chat.info.dtype];
@@ -100,6 +106,9 @@ def test_wllama_runs_both_cpu_builds(dist, gemma3_source):
     print(f"wllama: {seconds:.1f} s for both builds (Gemma loaded in {got['gemmaEngine'][2]:.1f} s); "
           f"{got['gemma']} vs transformers {expected}")
     assert got["gemma"] == expected
+    # the page's base-model path: a streamed completion continues the same way (it may stop
+    # at <eos> where greedyIds ignores it)
+    assert got["completionOnly"] is True and expected[0].startswith(got["streamed"]) and got["streamed"]
     phi = AutoTokenizer.from_pretrained(_released_phi_tokenizer(dist.parent))
     assert got["phi"] == [len(phi(t).input_ids) for t in TEXTS], got["phi"]
 
