@@ -82,6 +82,18 @@ def test_unsatisfiable_range_gives_416(client, site_dirs):
         assert r.headers["content-range"] == f"bytes */{size}"
 
 
+def test_absurd_range_numbers_are_answered_not_500(client, site_dirs):
+    """int() refuses over 4,300 digits (it was a 500); a number that long is past any file."""
+    data = (site_dirs["dist"] / "tiny-q4f32_1" / "params_shard_0.bin").read_bytes()
+    size, huge = len(data), "9" * 5000
+    for header, status, body in [(f"bytes={huge}-", 416, b""), (f"bytes={huge}-{huge}", 416, b""),
+                                 (f"bytes=0-{huge}", 206, data), (f"bytes=-{huge}", 206, data),
+                                 (f"bytes={'0' * 5000}5-9", 206, data[5:10])]:
+        r = client.get(SHARD, headers={"Range": header})
+        assert (r.status_code, r.content) == (status, body), header[:20]
+        assert r.headers["content-range"].endswith(f"/{size}")
+
+
 def test_stale_if_range_gets_the_whole_file(client):
     r = client.get(SHARD, headers={"Range": "bytes=0-9", "If-Range": '"stale"'})
     assert r.status_code == 200 and len(r.content) == 102400
