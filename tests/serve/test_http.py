@@ -27,12 +27,17 @@ def test_content_types(client, url, ctype):
     assert r.headers["content-type"].split(";")[0] == ctype
 
 
-@pytest.mark.parametrize("url", ["/", "/api/models.json", SHARD, "/nope", "/static/"])
-def test_every_response_is_cross_origin_isolated(client, url):
+@pytest.mark.parametrize("url", ["/", "/form.html", "/api/models.json", SHARD, "/nope", "/static/",
+                                 "/static/app.css", "/webslm.js", "/vendor/web-llm/index.js"])
+def test_every_response_is_cross_origin_isolated_and_unframeable(client, url):
     r = client.get(url)
     assert r.headers["cross-origin-opener-policy"] == "same-origin"
     assert r.headers["cross-origin-embedder-policy"] == "require-corp"
     assert r.headers["cross-origin-resource-policy"] == "cross-origin"
+    policy = dict(d.strip().split(" ", 1) for d in r.headers["content-security-policy"].split(";"))
+    assert policy["frame-ancestors"] == "'none'"  # no clickjacking "Delete cached files" (issue 31)
+    assert policy["default-src"] == "'self'" and policy["object-src"] == "'none'"
+    assert "'unsafe-inline'" not in str(policy) and "'unsafe-eval'" not in str(policy)
 
 
 def test_artifact_etag_is_the_manifest_sha256(client, site_dirs):
