@@ -1,8 +1,8 @@
 """The chat page against a real `webslm serve` with the real SmolLM2-135M, in headless
 Chromium on SwiftShader (no shader-f16). The model is loaded ONCE for the whole module and
 the tests run in file order on that page: choice of build, load, answer, second turn, the
-Content-Security-Policy and framing, stop,
-offline, cache deletion (last: it empties the cache)."""
+Content-Security-Policy and framing, stop, offline, cache deletion (last: it empties the
+cache)."""
 
 from __future__ import annotations
 
