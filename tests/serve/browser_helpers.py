@@ -87,9 +87,11 @@ def attach_log(page, log: list[str]):
 
 
 @contextmanager
-def chromium(webgpu: bool = True):
+def chromium(webgpu: bool = True, bypass_csp: bool = False):
     """A fresh headless Chromium profile with SwiftShader WebGPU (or, webgpu=False, with no
-    WebGPU at all); yields a browser context."""
+    WebGPU at all); yields a browser context. bypass_csp lets a test inject a tool (axe-core:
+    an inline script that compiles its templates with new Function) into pages whose CSP
+    refuses both; every other module runs the pages under their real policy."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} not found (Debian package `chromium`)")
     from playwright.sync_api import sync_playwright
@@ -98,7 +100,7 @@ def chromium(webgpu: bool = True):
     try:
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True,
+                profile, executable_path=CHROMIUM, headless=True, bypass_csp=bypass_csp,
                 args=CHROMIUM_ARGS if webgpu else chromium_args(gpu=False, webgpu=False),
                 viewport={"width": 1280, "height": 860})
             try:

@@ -89,6 +89,57 @@ def test_discover_errors_are_clear(site_dirs, tmp_path):
         discover([site_dirs["dist"]])
 
 
+def test_a_manifests_own_integrity_never_wins(site_dirs, tmp_path):
+    """The ModelRecord's `integrity` is computed from the file table: a manifest that brings its
+    own (checks switched to "warn", another file's hash) is overridden, not trusted (issue 31)."""
+    from webslm.serve.pages import api_models
+
+    artifact = site_dirs["dist"] / "tiny-q4f32_1"
+    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    honest = manifest["webllm_model_record"]["integrity"]
+    manifest["webllm_model_record"]["integrity"] = {"config": "sha256-AAAA", "onFailure": "warn"}
+    (artifact / "webslm-manifest.json").write_text(json.dumps(manifest))
+    record = next(r for r in api_models(discover([artifact]))["model_list"])
+    assert record["integrity"] == honest and record["integrity"]["onFailure"] == "error"
+
+
+def _edit_manifest(artifact, edit) -> None:
+    manifest = json.loads((artifact / "webslm-manifest.json").read_text())
+    edit(manifest)
+    (artifact / "webslm-manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("damage, said", [
+    (lambda m: m.update(files={}), "`files` is empty"),
+    (lambda m: m["files"]["params_shard_0.bin"].pop("sha256"), "no size or sha256 for params_shard_0.bin"),
+    (lambda m: m["files"]["tokenizer.json"].update(sha256="0" * 63), "no size or sha256 for tokenizer.json"),
+    (lambda m: m["files"]["tokenizer.json"].update(bytes="12"), "no size or sha256 for tokenizer.json"),
+    (lambda m: m["files"].pop("params_shard_0.bin"), "params_shard_0.bin not listed"),
+    (lambda m: m["files"].pop("tensor-cache.json"), "tensor-cache.json not listed"),
+], ids=["empty", "no sha256", "short sha256", "string size", "shard unlisted", "index unlisted"])
+def test_a_build_without_a_complete_file_table_is_refused(site_dirs, damage, said):
+    """Every file WebLLM fetches (config, weight index, library, every shard the index names)
+    must be in `files` with a size and a sha256: the pages refuse any file outside the table,
+    so such a build is refused here, by name, rather than listed and failing (or, before the
+    page check, loading unchecked). `webslm serve` and export-site exit 2 with this error."""
+    artifact = site_dirs["dist"] / "tiny-q4f32_1"
+    _edit_manifest(artifact, damage)
+    with pytest.raises(WebslmError) as err:
+        discover([site_dirs["dist"]])
+    assert "no complete file table" in err.value.problem and said in err.value.problem
+    assert str(artifact) in err.value.problem and "webslm build" in err.value.fix
+
+
+def test_an_onnx_build_without_its_gguf_in_the_table_is_refused(site_dirs):
+    from serve_helpers import make_onnx_artifact
+
+    artifact = make_onnx_artifact(site_dirs["dist"])
+    _edit_manifest(artifact, lambda m: m["build"].update(gguf={"q4_0": {"file": "gguf/x.gguf",
+                                                                       "files": ["gguf/x.gguf"]}}))
+    with pytest.raises(WebslmError, match="gguf/x.gguf not listed"):
+        discover([artifact])
+
+
 def test_empty_dist_serves_an_empty_list(tmp_path, site_dirs):
     from fastapi.testclient import TestClient
 

@@ -1,7 +1,8 @@
 """The chat page against a real `webslm serve` with the real SmolLM2-135M, in headless
 Chromium on SwiftShader (no shader-f16). The model is loaded ONCE for the whole module and
-the tests run in file order on that page: choice of build, load, answer, second turn, stop,
-offline, cache deletion (last: it empties the cache)."""
+the tests run in file order on that page: choice of build, load, answer, second turn, the
+Content-Security-Policy and framing, stop, offline, cache deletion (last: it empties the
+cache)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,17 @@ def f16_dist(tmp_path_factory) -> Path:
     return out
 
 
+# Every CSP violation a document sees, from its first script on (the Content-Security-Policy
+# that `webslm serve` sends: webslm/serve/headers.py).
+WATCH_CSP = """document.addEventListener('securitypolicyviolation', (e) =>
+    (window.__cspViolations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`));"""
+
+
 @pytest.fixture(scope="module")
 def chat(smollm2_dist, f16_dist, tmp_path_factory):
     log: list[str] = []
     with webslm_serve(smollm2_dist, f16_dist) as url, chromium() as ctx:
+        ctx.add_init_script(WATCH_CSP)
         page = open_page(ctx, url, log)
         yield SimpleNamespace(url=url, ctx=ctx, page=page, log=log,
                               tmp=tmp_path_factory.mktemp("chat-page"))
@@ -94,6 +102,48 @@ def test_second_turn_depends_on_the_first(chat):
     history = chat.page.evaluate("() => window.webslmPage.ui.history.map(m => m.role)")
     assert history == ["user", "assistant", "user", "assistant"]
     print(f"second turn: {answer['text']!r}")
+
+
+def test_page_answers_under_its_csp_and_refuses_to_be_framed(chat):
+    """The load and the answers above ran under the served CSP without one violation (the
+    page's events, and the console, which carries the workers' refusals too); an inline
+    script is refused (so the watch works); and a page elsewhere cannot frame the chat."""
+    page = chat.page
+    assert page.evaluate("() => window.__cspViolations || []") == []
+    assert not [line for line in chat.log if "Content Security Policy" in line], chat.log[-20:]
+    # What the other engines need is allowed too: wllama's blob workers, WebAssembly, and
+    # importing transformers.js and wllama from the site.
+    needs = page.evaluate("""async () => {
+        const w = new Worker(URL.createObjectURL(new Blob(['postMessage(typeof WebAssembly)'])));
+        const blobWorker = await new Promise((ok, bad) => {
+            w.onmessage = (e) => ok(e.data); w.onerror = (e) => bad(String(e.message)); });
+        w.terminate();
+        const wasm = await WebAssembly.instantiate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+        const load = (url) => import(url).then(() => 'ok', (e) => String(e));
+        return {blobWorker, wasm: Boolean(wasm.instance), transformers: await load('./vendor/transformers/transformers.js'),
+                wllama: await load('./vendor/wllama/index.js'), violations: window.__cspViolations || []};
+    }""")
+    assert needs == {"blobWorker": "object", "wasm": True, "transformers": "ok", "wllama": "ok",
+                     "violations": []}, needs
+    assert page.evaluate("""() => { const s = document.createElement('script');
+        s.textContent = 'window.__inlineRan = true'; document.head.append(s);
+        return window.__inlineRan === undefined; }""")
+    page.wait_for_function("() => (window.__cspViolations || []).length >= 2", timeout=5_000)
+    # One report per policy that refused it: the header's and the page's <meta>.
+    assert page.evaluate("() => window.__cspViolations") == ["script-src-elem inline"] * 2
+
+    framer = chat.ctx.new_page()  # about:blank, as any other site would frame it
+    try:
+        framer.set_content(f'<iframe src="{chat.url}"></iframe>', wait_until="load")
+        child = framer.frames[1]
+        try:
+            framed = child.evaluate("() => document.getElementById('app') !== null")
+        except Exception:  # Chromium's error page for a refused frame
+            framed = False
+        assert not framed, child.url
+        print(f"framed copy refused: the frame shows {child.url!r}")
+    finally:
+        framer.close()
 
 
 def test_stop_ends_a_long_answer_midway(chat):

@@ -33,10 +33,35 @@ def test_layout_matches_the_server(site_dirs, client, tmp_path):
             art + "tiny-q4f32_1-webgpu.wasm", art + "webslm-manifest.json"} <= files
     assert not [f for f in files if f.endswith(".d.ts") or "/." in "/" + f]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging left"
-    for rel in files:  # every exported file is what the server sends at the same URL
+    for rel in files - {"_headers"}:  # every exported file is what the server sends at the same URL
         r = client.get("/" + rel, headers={"Accept-Encoding": "identity"})
         assert r.status_code == 200 and r.content == (site / rel).read_bytes(), rel
     assert len(files) == len(site_files(site))
+
+
+def test_headers_file_asks_for_the_servers_headers(site_dirs, client, tmp_path):
+    """`_headers` (Netlify, Cloudflare Pages) holds, for every path, the isolation and CSP
+    headers `webslm serve` sends; the pages carry the CSP, less frame-ancestors, in a <meta>."""
+    import html
+    import re
+
+    site = export(site_dirs, tmp_path / "site")
+    lines = (site / "_headers").read_text().splitlines()
+    assert lines[0] == "/*"
+    wanted = dict(line.strip().split(": ", 1) for line in lines[1:])
+    sent = client.get("/").headers
+    for name in ("Cross-Origin-Opener-Policy", "Cross-Origin-Embedder-Policy",
+                 "Cross-Origin-Resource-Policy", "Content-Security-Policy"):
+        assert wanted[name] == sent[name], name
+    assert "frame-ancestors 'none'" in wanted["Content-Security-Policy"]
+    assert wanted["Content-Security-Policy"] in (REPO / "docs" / "EMBEDDING.md").read_text()
+    from webslm.serve.pages import render_page
+
+    for page in ("index.html", "form.html"):  # the real pages, as served and exported
+        meta = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">',
+                         render_page(REPO / "web" / "templates", page, []))
+        assert meta, f"{page} has no CSP <meta>"
+        assert html.unescape(meta.group(1)) + "; frame-ancestors 'none'" == wanted["Content-Security-Policy"]
 
 
 def test_artifacts_are_hard_linked_on_the_same_filesystem(site_dirs, tmp_path):

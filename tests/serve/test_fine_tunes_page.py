@@ -37,7 +37,7 @@ CACHED_URLS = """async () => (await (await caches.open('webllm/model')).keys()).
 def site(tmp_path_factory):
     dist = tmp_path_factory.mktemp("pair")
     make_adapter_artifact(dist, TUNED, make_artifact(dist, BASE))
-    with webslm_serve(dist) as url, chromium() as ctx:
+    with webslm_serve(dist) as url, chromium(bypass_csp=True) as ctx:  # axe-core is injected
         yield url, ctx
 
 

@@ -27,12 +27,17 @@ def test_content_types(client, url, ctype):
     assert r.headers["content-type"].split(";")[0] == ctype
 
 
-@pytest.mark.parametrize("url", ["/", "/api/models.json", SHARD, "/nope", "/static/"])
-def test_every_response_is_cross_origin_isolated(client, url):
+@pytest.mark.parametrize("url", ["/", "/form.html", "/api/models.json", SHARD, "/nope", "/static/",
+                                 "/static/app.css", "/webslm.js", "/vendor/web-llm/index.js"])
+def test_every_response_is_cross_origin_isolated_and_unframeable(client, url):
     r = client.get(url)
     assert r.headers["cross-origin-opener-policy"] == "same-origin"
     assert r.headers["cross-origin-embedder-policy"] == "require-corp"
     assert r.headers["cross-origin-resource-policy"] == "cross-origin"
+    policy = dict(d.strip().split(" ", 1) for d in r.headers["content-security-policy"].split(";"))
+    assert policy["frame-ancestors"] == "'none'"  # no clickjacking "Delete cached files" (issue 31)
+    assert policy["default-src"] == "'self'" and policy["object-src"] == "'none'"
+    assert "'unsafe-inline'" not in str(policy) and "'unsafe-eval'" not in str(policy)
 
 
 def test_artifact_etag_is_the_manifest_sha256(client, site_dirs):
@@ -80,6 +85,18 @@ def test_unsatisfiable_range_gives_416(client, site_dirs):
         r = client.get(SHARD, headers={"Range": header})
         assert r.status_code == 416, header
         assert r.headers["content-range"] == f"bytes */{size}"
+
+
+def test_absurd_range_numbers_are_answered_not_500(client, site_dirs):
+    """int() refuses over 4,300 digits (it was a 500); a number that long is past any file."""
+    data = (site_dirs["dist"] / "tiny-q4f32_1" / "params_shard_0.bin").read_bytes()
+    size, huge = len(data), "9" * 5000
+    for header, status, body in [(f"bytes={huge}-", 416, b""), (f"bytes={huge}-{huge}", 416, b""),
+                                 (f"bytes=0-{huge}", 206, data), (f"bytes=-{huge}", 206, data),
+                                 (f"bytes={'0' * 5000}5-9", 206, data[5:10])]:
+        r = client.get(SHARD, headers={"Range": header})
+        assert (r.status_code, r.content) == (status, body), header[:20]
+        assert r.headers["content-range"].endswith(f"/{size}")
 
 
 def test_stale_if_range_gets_the_whole_file(client):

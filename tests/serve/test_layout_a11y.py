@@ -131,7 +131,7 @@ def check_composer_above_the_keyboard(page):
 
 @pytest.fixture(scope="module")
 def browser():
-    with chromium() as ctx:
+    with chromium(bypass_csp=True) as ctx:  # axe-core is injected
         yield ctx
 
 

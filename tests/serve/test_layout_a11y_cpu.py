@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 @pytest.fixture(scope="module")
 def cpu_site(smollm2_onnx_dist):
     """The ONNX build of SmolLM2 served to a browser without WebGPU, and /host.html for it."""
-    with webslm_serve(smollm2_onnx_dist) as url, chromium(webgpu=False) as ctx, \
+    with webslm_serve(smollm2_onnx_dist) as url, chromium(webgpu=False, bypass_csp=True) as ctx, \
             host_page(ctx, url, "smollm2-135m"):
         yield url, ctx
 

@@ -47,6 +47,9 @@ def test_real_server(server, site_dirs):
     assert status == 206 and body == bytes(range(256))
     assert headers["content-range"] == "bytes 256-511/102400"
 
+    status, headers, _ = fetch(server, ART + "params_shard_0.bin", {"Range": f"bytes={'9' * 5000}-"})
+    assert status == 416 and headers["content-range"] == "bytes */102400"  # was a 500
+
     status, headers, body = fetch(server, ART + "tokenizer.json", {"Accept-Encoding": "gzip"})
     assert headers["content-encoding"] == "gzip" and b"tok1" in gzip.decompress(body)
 

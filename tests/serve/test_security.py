@@ -106,3 +106,44 @@ def test_resolver_refuses_traversal_even_past_the_request_guard(site_dirs):
     for sub in ("../secret.txt", "../../secret.txt", str(site_dirs["secret"]), "sub/../../secret.txt",
                 "", "sub/", ".hidden", "a\\b", "C:"):
         assert resolve_under(static, sub) is None, sub
+
+
+@pytest.mark.parametrize("bind, host, status", [
+    ("127.0.0.1", "127.0.0.1:8000", 200), ("127.0.0.1", "localhost", 200),
+    ("127.0.0.1", "LOCALHOST:1", 200), ("127.0.0.1", "[::1]:8000", 200),
+    ("127.0.0.2", "127.0.0.2:8000", 200), ("::1", "[::1]", 200),
+    ("127.0.0.1", "rebind.example", 421), ("127.0.0.1", "rebind.example:8000", 421),
+    ("127.0.0.1", "localhost.rebind.example", 421), ("127.0.0.1", "127.0.0.2", 421),
+    ("127.0.0.1", "", 421), ("::1", "[::2]:80", 421),
+    ("0.0.0.0", "anything.example", 200),  # bound for other machines: their names are unknown
+])
+def test_loopback_server_answers_only_loopback_host_names(app, bind, host, status):
+    """DNS rebinding: a page's name pointed at 127.0.0.1 still sends its own Host (issue 31)."""
+    from webslm.serve.hosts import guard_hosts
+
+    got, headers, body = raw_get(guard_hosts(app, bind), b"/api/models.json", {"Host": host})
+    assert got == status, (bind, host, body[:80])
+    assert (b"model_list" in body) == (status == 200)
+
+
+def test_real_loopback_server_refuses_rebound_names(site_dirs):
+    """`webslm serve` (default --host 127.0.0.1) over real HTTP, Host as a rebound page sends it."""
+    import http.client
+
+    from test_load import bench
+
+    with bench().running_server(site_dirs["dist"]) as (_pid, port):
+        def status(host: str) -> tuple[int, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/api/models.json", headers={"Host": host})
+            r = conn.getresponse()
+            body = r.read()
+            conn.close()
+            return r.status, body
+
+        for name in ("rebind.example", f"rebind.example:{port}"):
+            got, body = status(name)
+            assert got == 421 and b"model_list" not in body, name
+        for name in ("127.0.0.1", "localhost", "[::1]"):
+            got, body = status(f"{name}:{port}")
+            assert got == 200 and b"model_list" in body, name

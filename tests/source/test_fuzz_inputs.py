@@ -421,6 +421,9 @@ def cli_cases(root: Path, seeds: dict) -> dict[str, tuple[list[str], str]]:
     (vocab / "config.json").write_text(json.dumps({**CONFIG, "vocab_size": 10**9}))
     escape = write_model_dir(src / "escape")
     (escape / "tokenizer_config.json").write_text(json.dumps(tokenizer_config("{{ ''.__class__.__mro__ }}")))
+    bomb = write_model_dir(src / "bomb")  # 3.6 GB in one replace: the child's memory limit stops it
+    (bomb / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(
+        "{% set a='x'*60000 %}{{ (a|replace('x',a))|length }}")))
     adapter = src / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text('{"peft_type": "LORA", "lora_alpha": "lots"}')
@@ -429,6 +432,7 @@ def cli_cases(root: Path, seeds: dict) -> dict[str, tuple[list[str], str]]:
             "huge_header": ([str(huge)], "model.safetensors"),
             "vocab": ([str(vocab)], "vocab_size"),
             "escape": ([str(escape), "--q0f32"], "chat template"),
+            "bomb": ([str(bomb), "--q0f32"], "MiB of memory"),
             "adapter": ([str(adapter)], "lora_alpha")}
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from jinja2 import TemplateError
 from jinja2.exceptions import SecurityError
 
-from webslm.artifacts.template_sandbox import MAX_TEMPLATE_CHARS, render
+from webslm.artifacts.template_process import render
+from webslm.artifacts.template_sandbox import MAX_TEMPLATE_CHARS
 from webslm.errors import WebslmError
 from webslm.model_files import read_object, read_template_file
 
@@ -249,7 +250,7 @@ class _Mismatch(Exception):
 
 
 def _render(template: str, cfg: dict, messages: list[dict]) -> str:
-    """The model's template rendered for `messages`, bounded (template_sandbox.py)."""
+    """The model's template rendered for `messages`, bounded (template_process.py)."""
     specials = {k: _token_text(cfg, k) for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
     return render(template, specials, messages)
 

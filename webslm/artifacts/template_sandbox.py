@@ -4,6 +4,7 @@ The template comes from whoever published the model. Jinja's sandbox blocks attr
 (''.__class__...); the bounds here stop templates that would run for hours or fill memory:
 no value over MAX_RENDER_CHARS, no render over MAX_RENDER_SECONDS. Any failure is a
 TemplateError (or its SecurityError), which conv_templates.py turns into a WebslmError.
+It runs in the child process of template_process.py, which bounds memory and wall time.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
 
 def _bounded_filter(name: str, inner):
-    """A filter whose numeric arguments (widths, lengths) stay under the bound."""
+    """A filter whose numeric arguments (widths, lengths) stay under the bound (wraps keeps
+    Jinja's pass_environment mark: wordwrap and truncate get the environment first)."""
 
+    @functools.wraps(inner)
     def run(value, *args, **kwargs):
         for arg in (*args, *kwargs.values()):
             if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_RENDER_CHARS:
@@ -135,9 +138,10 @@ def _raise(message: str):
     raise TemplateError(message)
 
 
-def render(template: str, specials: dict, messages: list[dict]) -> str:
+def render_in_this_process(template: str, specials: dict, messages: list[dict]) -> str:
     """Render like transformers' apply_chat_template(add_generation_prompt=True, tokenize=False),
-    in a sandbox with bounded time and output: any failure is a TemplateError."""
+    in a sandbox with bounded time and output: any failure is a TemplateError. Only the child
+    of template_process.py calls this: here nothing bounds the memory one C call may take."""
     if hash(template) in _SLOW_TEMPLATES:
         raise SecurityError(f"the template ran longer than {MAX_RENDER_SECONDS:g} s")
     chunks, size = [], 0
@@ -153,7 +157,7 @@ def render(template: str, specials: dict, messages: list[dict]) -> str:
         if "ran longer" in str(err):
             _SLOW_TEMPLATES.add(hash(template))
         raise
-    except TemplateError:
+    except (TemplateError, MemoryError):  # MemoryError: the child's address-space limit
         raise
     except Exception as err:  # a template bug (TypeError, KeyError, RecursionError, ...)
         raise TemplateError(f"{type(err).__name__}: {err}") from None

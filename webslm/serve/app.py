@@ -1,7 +1,8 @@
 """The FastAPI app behind `webslm serve`: pages, /api/models, artifacts and JavaScript.
 
 Every response, errors included, carries COOP/COEP/CORP so the page is cross-origin
-isolated (SharedArrayBuffer, multithreaded WASM). Requests whose path is in any way
+isolated (SharedArrayBuffer, multithreaded WASM), and the Content-Security-Policy with
+frame-ancestors 'none' (headers.py). Requests whose path is in any way
 ambiguous are answered 404 before any route or file is looked at.
 """
 
@@ -15,24 +16,18 @@ from starlette.exceptions import HTTPException
 
 from webslm.artifacts.files import RESOLVE
 from webslm.serve.catalog import BuiltModel, discover
+from webslm.serve.headers import SITE_HEADERS
 from webslm.serve.http import bytes_response, file_response
 from webslm.serve.layout import API_MODELS, PAGES, SiteLayout, default_web_root
 from webslm.serve.pages import api_models_bytes, render_page
 from webslm.serve.paths import inside, request_is_clean, resolve_under
 
-ISOLATION_HEADERS = {
-    "cross-origin-opener-policy": "same-origin",
-    "cross-origin-embedder-policy": "require-corp",
-    # The files are public and meant to be embedded: any cross-origin-isolated page may load them.
-    "cross-origin-resource-policy": "cross-origin",
-    "x-content-type-options": "nosniff",
-}
-_ISOLATION_RAW = [(k.encode(), v.encode()) for k, v in ISOLATION_HEADERS.items()]
+_SITE_RAW = [(k.encode(), v.encode()) for k, v in SITE_HEADERS.items()]
 GET = ["GET", "HEAD"]
 
 
 class GuardMiddleware:
-    """Adds the isolation headers to every response; refuses ambiguous paths with a 404."""
+    """Adds the site's headers (headers.py) to every response; refuses ambiguous paths with a 404."""
 
     def __init__(self, app):
         self.app = app
@@ -44,8 +39,8 @@ class GuardMiddleware:
         async def send_isolated(message):
             if message["type"] == "http.response.start":
                 kept = [(k, v) for k, v in message.get("headers", [])
-                        if k.lower().decode() not in ISOLATION_HEADERS]
-                message = {**message, "headers": kept + _ISOLATION_RAW}
+                        if k.lower().decode() not in SITE_HEADERS]
+                message = {**message, "headers": kept + _SITE_RAW}
             await send(message)
 
         raw = scope.get("raw_path") or scope["path"].encode()

@@ -2,7 +2,9 @@
 
 The manifest is the only thing trusted to say what an artifact is: its id, its engine
 (WebLLM, or transformers.js for an ONNX build), its files (the only files ever served from
-it) and, for WebLLM, its ModelRecord. Nothing here imports the
+it) and, for WebLLM, its ModelRecord. A build whose file table does not cover, with a size
+and a sha256, every file its engine fetches is refused, as is a damaged one: the pages check
+each file against that table, and the ModelRecord's `integrity` is always computed from it. Nothing here imports the
 compiler, so serving works without TVM being importable.
 
 A fine-tune built as "base + adapter" (`build.base` in its manifest) serves only its own
@@ -18,8 +20,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from webslm.artifacts.files import (CHAT_CONFIG, GGUF_DIR, MANIFEST, base_file_ref, model_folder,
-                                    onnx_data_filename, onnx_filename)
+from webslm.artifacts.files import (CHAT_CONFIG, GGUF_DIR, MANIFEST, TENSOR_CACHE, base_file_ref,
+                                    model_folder, onnx_data_filename, onnx_filename)
 from webslm.artifacts.manifest import webllm_integrity
 from webslm.errors import WebslmError
 
@@ -150,7 +152,9 @@ class BuiltModel:
         record = dict(self.manifest["webllm_model_record"])
         record["model"] = self.url
         record["model_lib"] = self.url + self.lib_name
-        record.setdefault("integrity", webllm_integrity(self.manifest["files"], self.lib_name))
+        # Always the table's hashes: a manifest's own `integrity` (say onFailure "warn", or
+        # another file's hash) must never stand in for them.
+        record["integrity"] = webllm_integrity(self.manifest["files"], self.lib_name)
         return record
 
 
@@ -175,15 +179,43 @@ def _load(artifact: Path) -> BuiltModel:
         raise WebslmError(f"{where} has a `build.base` that does not name a base build and "
                           "its files", "rebuild it with `webslm build`")
     model = BuiltModel(model_id, artifact.resolve(), manifest, chat_config)
-    if not onnx and model.lib_name not in manifest["files"]:
-        raise WebslmError(f"{where} lists no model library {model.lib_name}",
-                          "rebuild it with `webslm build`")
+    gaps = _file_table_gaps(model)
+    if gaps:
+        raise WebslmError(f"{where} has no complete file table ({gaps}), so the browser could "
+                          "not check every file it downloads", "rebuild it with `webslm build`")
     missing = [n for n, f in manifest["files"].items()
                if not (artifact / n).is_file() or (artifact / n).stat().st_size != f["bytes"]]
     if missing:
         raise WebslmError(f"{artifact} is incomplete: {', '.join(missing)} missing or changed",
                           "rebuild it with `webslm build ... --force`")
     return model
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _file_table_gaps(model: BuiltModel) -> str:
+    """What keeps the manifest's `files` from covering every file the engine fetches, with a
+    size and a sha256 each (the pages refuse a file outside the table): "" when nothing does."""
+    files = model.manifest["files"]
+    if not isinstance(files, dict) or not files:
+        return "`files` is empty"
+    bad = [n for n, f in files.items() if not (isinstance(f, dict) and _SHA256.match(str(f.get("sha256")))
+                                               and isinstance(f.get("bytes"), int) and f["bytes"] >= 0)]
+    if bad:
+        return f"no size or sha256 for {', '.join(sorted(bad)[:5])}"
+    if model.engine == TRANSFORMERS_JS:
+        needed = ["config.json", *(n for e in model.manifest["build"].get("gguf", {}).values()
+                                   for n in e.get("files", []))]
+    else:
+        try:
+            cache = json.loads((model.dir / TENSOR_CACHE).read_text())
+            shards = [r["dataPath"] for r in cache["records"]]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            return f"{TENSOR_CACHE} is unreadable: {err}"
+        needed = [CHAT_CONFIG, TENSOR_CACHE, model.lib_name, *shards]
+    unlisted = [n for n in dict.fromkeys(needed) if not isinstance(n, str) or n not in model.files()]
+    return f"{', '.join(map(str, unlisted[:5]))} not listed" if unlisted else ""
 
 
 def _safe_path(name: str) -> bool:

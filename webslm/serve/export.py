@@ -6,7 +6,8 @@ Files are hard-linked when the site is on the same filesystem as the sources (in
 extra disk), else copied. A fine-tune's shared base shards are the base's files, placed once
 under the base's folder, where the fine-tune's relative names (artifacts/files.py) lead.
 The site is written into a staging directory beside --out and renamed into place, so --out
-is either the old site or the whole new one.
+is either the old site or the whole new one. `_headers` says which headers the host must
+send, in the format Netlify and Cloudflare Pages read (headers.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Callable
 
 from webslm.errors import WebslmError
 from webslm.serve.catalog import BuiltModel, discover
+from webslm.serve.headers import HEADERS_FILE, headers_file
 from webslm.serve.layout import API_MODELS, PAGES, SiteLayout, default_web_root
 from webslm.serve.pages import api_models_bytes, render_page
 from webslm.serve.paths import inside, resolve_under, servable_name
@@ -94,6 +96,7 @@ def _write_site(site: Path, models: list[BuiltModel], layout: SiteLayout,
         (site / url).write_text(render_page(layout.templates, template, models))
     (site / API_MODELS).parent.mkdir(parents=True)
     (site / API_MODELS).write_bytes(api_models_bytes(models))
+    (site / HEADERS_FILE).write_text(headers_file())  # for hosts that read one (docs/EMBEDDING.md)
     for url, target in layout.single_files().items():
         src = inside(target.parent, target)
         if src is None:

@@ -47,6 +47,7 @@ _COMPRESSIBLE = ("text/", "application/json", "image/svg+xml", "application/wasm
 _GZIP_MIN = 512
 _CHUNK = 1 << 18
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_BEYOND_ANY_FILE = 10**18
 
 
 def content_type(name: str) -> str:
@@ -103,18 +104,27 @@ def byte_range(request: Request, size: int, etag: str, last_modified: str | None
     match = _RANGE.match(header.strip())
     if match is None:
         return None  # multiple or malformed ranges: ignoring Range is always allowed
-    first, last = match.groups()
-    if first == "" and last == "":
+    first, last = (_position(g) for g in match.groups())
+    if first is None and last is None:
         return None
-    if first == "":
-        start, end = max(0, size - int(last)), size - 1
-        if int(last) == 0:
+    if first is None:
+        start, end = max(0, size - last), size - 1
+        if last == 0:
             return "unsatisfiable"
     else:
-        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+        start, end = first, min(size - 1 if last is None else last, size - 1)
     if start >= size or start > end:
         return "unsatisfiable"
     return start, end
+
+
+def _position(digits: str) -> int | None:
+    """A byte position; past 18 digits any number is beyond every file (RFC 9110 14.1.2), and
+    int() of over 4,300 digits raises: such a number is read as 10**18, never parsed."""
+    if digits == "":
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else _BEYOND_ANY_FILE
 
 
 def _base_headers(ctype: str, etag: str, mtime: float | None, cache: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ import jinja2
 
 from webslm import __version__
 from webslm.serve.catalog import WEBLLM, BuiltModel
+from webslm.serve.headers import META_CONTENT_SECURITY_POLICY
 
 
 def api_models(models: list[BuiltModel]) -> dict[str, Any]:
@@ -30,7 +31,8 @@ def api_models_bytes(models: list[BuiltModel]) -> bytes:
 
 
 def page_context(models: list[BuiltModel]) -> dict[str, Any]:
-    return {"models": [m.summary() for m in models], "version": __version__}
+    return {"models": [m.summary() for m in models], "version": __version__,
+            "content_security_policy": META_CONTENT_SECURITY_POLICY}
 
 
 def render_page(templates: Path, name: str, models: list[BuiltModel]) -> str:

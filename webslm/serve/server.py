@@ -8,6 +8,7 @@ import socket
 from typing import Callable
 
 from webslm.errors import WebslmError
+from webslm.serve.hosts import guard_hosts, is_loopback
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -36,12 +37,12 @@ def url_of(sock: socket.socket) -> str:
 
 
 def serve(app, host: str, port: int, say: Callable[[str], None] = print) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted; bound to loopback, only to loopback Host names (hosts.py)."""
     import uvicorn
 
     sock = bind(host, port)
     say(f"serving on {url_of(sock)}")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(host):
         say(f"note: bound to {host}, so other machines can reach this server")
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(guard_hosts(app, host), log_level="warning", access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])
