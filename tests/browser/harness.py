@@ -1,6 +1,7 @@
 """Run a built model in the unmodified WebLLM engine, on one of two software WebGPU rigs:
 
-- "chromium": headless Chromium on SwiftShader (no shader-f16): what a page gets;
+- "chromium": headless Chromium, on lavapipe or SwiftShader (chromium_rig.py decides): what
+  a page gets;
 - "dawn": Node on Dawn over Mesa's lavapipe (webslm.bench.dawn): WITH shader-f16, so f16
   builds execute, and about four times faster; for kernel and model-id checks.
 
@@ -21,20 +22,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from webslm.bench import dawn
-from webslm.bench.chromium import CHROMIUM, chromium_args
+from webslm.bench.chromium import CHROMIUM
 from webslm.errors import WebslmError
 
 try:  # imported as tests.browser.harness
+    from .chromium_rig import launch_options
     from .static_server import StaticServer
 except ImportError:  # imported as a top-level module by pytest (tests/browser on sys.path)
+    from chromium_rig import launch_options
     from static_server import StaticServer
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WEBLLM_LIB = REPO / "web" / "node_modules" / "@mlc-ai" / "web-llm" / "lib"
-# The same Chromium and SwiftShader flags `webslm bench` uses (shared/TOOLCHAIN.md); the user
-# data dir is passed by Playwright (fresh per launch).
-CHROMIUM_ARGS = chromium_args(gpu=False)
 PAGE = "/webllm_page.html"
 WEBLLM_URL = "/webllm/index.js"
 # Passed as chatOpts: forwardTokensAndSample samples with the chat config's defaults, so
@@ -106,8 +106,10 @@ def _attach_log(page, log: list[str]):
 
 
 @contextmanager
-def browser_page(url: str, log: list[str], *, timeout: float = 60):
-    """A fresh headless Chromium (new profile, SwiftShader WebGPU) showing `url`."""
+def browser_page(url: str, log: list[str], *, timeout: float = 60, rig: str | None = None,
+                 shader_f16: bool = True):
+    """A fresh headless Chromium (new profile; the WebGPU of chromium_rig.py, or `rig`;
+    shader_f16=False: without that feature) showing `url`."""
     if not os.access(CHROMIUM, os.X_OK):
         raise HarnessError(f"{CHROMIUM} not found (Debian package `chromium`)")
     try:
@@ -118,7 +120,7 @@ def browser_page(url: str, log: list[str], *, timeout: float = 60):
     try:
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                profile, executable_path=CHROMIUM, headless=True, **launch_options(rig, shader_f16=shader_f16)
             )
             try:
                 page = ctx.new_page()
@@ -141,19 +143,20 @@ def served(**layout):
             yield server, paths
 
 
-def _page_report(script: str, timeout: float) -> dict:
+def _page_report(script: str, timeout: float, **rig) -> dict:
     """Evaluate `script(url paths)` on the bare test page; add the browser log."""
     log: list[str] = []
     with served() as (server, paths):
-        with browser_page(server.url + paths["page"], log, timeout=timeout) as page:
+        with browser_page(server.url + paths["page"], log, timeout=timeout, **rig) as page:
             report = page.evaluate(script, paths)
     report["log"] = log
     return report
 
 
-def adapter_report(timeout: float = 60) -> dict:
-    """The WebGPU adapter Chromium offers here: info, sorted features, all limits."""
-    return _page_report("() => window.webslmAdapter()", timeout)
+def adapter_report(timeout: float = 60, **rig) -> dict:
+    """The WebGPU adapter Chromium offers here: info, sorted features, all limits.
+    rig: browser_page's rig and shader_f16."""
+    return _page_report("() => window.webslmAdapter()", timeout, **rig)
 
 
 def webllm_import_report(timeout: float = 60) -> dict:

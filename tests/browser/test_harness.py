@@ -1,4 +1,4 @@
-"""The browser harness: server, served layout, SwiftShader WebGPU, WebLLM import, clean failures."""
+"""The browser harness: server, served layout, both Chromium WebGPU rigs, WebLLM import, clean failures."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from chromium_rig import LAYER_LIB, RIG, lavapipe_ready
 from harness import (
     CHROMIUM,
     WEBLLM_LIB,
@@ -81,15 +82,36 @@ def need_browser():
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_swiftshader_adapter(need_browser):
-    report = adapter_report()
-    assert report["secure_context"] and report["has_gpu"], report
-    assert report["info"]["architecture"] == "swiftshader", report["info"]
-    assert "shader-f16" not in report["features"]  # so browser tests run f32 builds only
-    limits = report["limits"]
+def _assert_webllm_limits(limits: dict):
     assert limits["maxStorageBuffersPerShaderStage"] >= 10  # WebLLM refuses fewer
     assert limits["maxComputeWorkgroupStorageSize"] >= 32 * 1024  # WebLLM refuses less
     assert limits["maxComputeInvocationsPerWorkgroup"] >= 256
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_swiftshader_adapter(need_browser):
+    report = adapter_report(rig="swiftshader")
+    assert report["secure_context"] and report["has_gpu"], report
+    assert report["info"]["architecture"] == "swiftshader", report["info"]
+    assert "shader-f16" not in report["features"]  # only f32 builds run there
+    _assert_webllm_limits(report["limits"])
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_lavapipe_adapter_with_and_without_shader_f16(need_browser):
+    """Chromium on lavapipe through the project's Vulkan layer: Mesa's adapter, not
+    SwiftShader, with shader-f16 unless the test asks it hidden."""
+    if not lavapipe_ready():
+        pytest.skip(f"{LAYER_LIB} or lavapipe missing: make install (scripts/install-vk-layer.sh)")
+    report = adapter_report(rig="lavapipe")
+    assert (report["info"]["vendor"], report["info"]["architecture"]) == ("mesa", "software"), report
+    assert "shader-f16" in report["features"]
+    _assert_webllm_limits(report["limits"])
+    assert report["limits"]["maxStorageBufferBindingSize"] == 128 * 2**20  # not SwiftShader's 1 GiB
+    plain = adapter_report(rig="lavapipe", shader_f16=False)
+    assert plain["info"]["vendor"] == "mesa" and "shader-f16" not in plain["features"], plain
 
 
 @pytest.mark.slow
@@ -115,7 +137,8 @@ def _broken_artifact(tmp_path: Path, case: str) -> tuple[Path, Path]:
     return art, lib
 
 
-ADAPTERS = {"chromium": "swiftshader", "dawn": "software"}  # lavapipe calls itself "software"
+# lavapipe calls itself "software" (on dawn, and in Chromium on the lavapipe rig)
+ADAPTERS = {"chromium": "software" if RIG == "lavapipe" else "swiftshader", "dawn": "software"}
 
 
 @pytest.mark.slow
@@ -130,8 +153,8 @@ def test_broken_model_gives_error_string_not_hang(need_browser, tmp_path, case, 
     assert isinstance(result["error"], str) and result["error"], result
     assert result["failed_stage"] == "load"
     assert result["adapter_info"]["info"]["architecture"] == ADAPTERS[rig]
-    # SwiftShader has no shader-f16 (pages run f32 builds there); the dawn rig has it
-    assert ("shader-f16" in result["adapter_info"]["features"]) == (rig == "dawn")
+    # SwiftShader has no shader-f16 (only f32 builds run there); lavapipe has it
+    assert ("shader-f16" in result["adapter_info"]["features"]) == (ADAPTERS[rig] == "software")
     assert result["text"] is None and result["token_ids"] is None
     if case == "missing-config":
         config = "/models/broken-model/resolve/main/mlc-chat-config.json"

@@ -1,9 +1,9 @@
 """Helpers for the browser tests of the chat page, the form demo and webslm.js.
 
 They drive the real `webslm serve` (a subprocess) or a plain static server with headless
-Chromium on SwiftShader (flags from tests/browser/harness.py). SwiftShader decodes a few
-tokens per second at best and compiles shaders for tens of seconds, so each test module
-loads the model once and every answer is kept short.
+Chromium on a software WebGPU (lavapipe or SwiftShader: tests/browser/chromium_rig.py).
+Both decode a few tokens per second at best and compile shaders for seconds to tens of
+seconds, so each test module loads the model once and every answer is kept short.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "browser"))
 
-from harness import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-
-from webslm.bench.chromium import chromium_args  # noqa: E402
+from chromium_rig import launch_options  # noqa: E402
+from harness import CHROMIUM  # noqa: E402
 
 WEBSLM = Path(sys.executable).with_name("webslm")  # .venv/bin/webslm
 LOAD_TIMEOUT_S = 900  # first load: download, weights to the GPU, shader compilation
@@ -87,10 +86,12 @@ def attach_log(page, log: list[str]):
 
 
 @contextmanager
-def chromium(webgpu: bool = True, bypass_csp: bool = False):
-    """A fresh headless Chromium profile with SwiftShader WebGPU (or, webgpu=False, with no
-    WebGPU at all); yields a browser context. bypass_csp lets a test inject a tool (axe-core:
-    an inline script that compiles its templates with new Function) into pages whose CSP
+def chromium(webgpu: bool = True, *, rig: str | None = None, shader_f16: bool = True,
+             bypass_csp: bool = False):
+    """A fresh headless Chromium profile with the tests' software WebGPU (chromium_rig.py;
+    `rig` names one; shader_f16=False hides that feature), or, webgpu=False, with no WebGPU
+    at all; yields a browser context. bypass_csp lets a test inject a tool (axe-core: an
+    inline script that compiles its templates with new Function) into pages whose CSP
     refuses both; every other module runs the pages under their real policy."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} not found (Debian package `chromium`)")
@@ -101,7 +102,7 @@ def chromium(webgpu: bool = True, bypass_csp: bool = False):
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
                 profile, executable_path=CHROMIUM, headless=True, bypass_csp=bypass_csp,
-                args=CHROMIUM_ARGS if webgpu else chromium_args(gpu=False, webgpu=False),
+                **launch_options(rig, webgpu=webgpu, shader_f16=shader_f16),
                 viewport={"width": 1280, "height": 860})
             try:
                 yield ctx

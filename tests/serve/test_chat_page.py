@@ -1,5 +1,6 @@
 """The chat page against a real `webslm serve` with the real SmolLM2-135M, in headless
-Chromium on SwiftShader (no shader-f16). The model is loaded ONCE for the whole module and
+Chromium on a software WebGPU WITHOUT shader-f16 (SwiftShader, or lavapipe with the feature
+hidden: tests/browser/chromium_rig.py). The model is loaded ONCE for the whole module and
 the tests run in file order on that page: choice of build, load, answer, second turn, the
 Content-Security-Policy and framing, stop, offline, cache deletion (last: it empties the
 cache)."""
@@ -38,7 +39,7 @@ WATCH_CSP = """document.addEventListener('securitypolicyviolation', (e) =>
 @pytest.fixture(scope="module")
 def chat(smollm2_dist, f16_dist, tmp_path_factory):
     log: list[str] = []
-    with webslm_serve(smollm2_dist, f16_dist) as url, chromium() as ctx:
+    with webslm_serve(smollm2_dist, f16_dist) as url, chromium(shader_f16=False) as ctx:
         ctx.add_init_script(WATCH_CSP)
         page = open_page(ctx, url, log)
         yield SimpleNamespace(url=url, ctx=ctx, page=page, log=log,
@@ -65,7 +66,7 @@ def test_page_picks_the_f32_build_without_shader_f16(chat):
     assert facts["withF16"] == F16  # the same listing on an f16 GPU takes the f16 build
     assert facts["f16Disabled"]
     assert "shader-f16" in facts["status"], facts["status"]
-    # SwiftShader is WebGPU on the CPU: the page says so rather than "your GPU".
+    # A software adapter is WebGPU on the CPU: the page says so rather than "your GPU".
     assert "runs in this browser, on your CPU" in page.text_content("#messages .empty")
     assert page.text_content("#engine-badge") == "Engine: WebLLM on WebGPU (software, on the CPU)"
 

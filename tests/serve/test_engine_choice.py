@@ -60,6 +60,8 @@ assert.equal(w.contextOf(w.chooseEngine(shorter, weak, {})), 4096);  // WebGPU: 
 assert.equal(w.contextOf(w.chooseEngine(models, f16, {})), undefined);  // listed without one
 assert.equal(w.isSoftwareAdapter({info: {isFallbackAdapter: true}}), true);
 assert.equal(w.isSoftwareAdapter({isFallbackAdapter: false, info: {vendor: "mesa", architecture: "llvmpipe"}}), true);
+// lavapipe as Chromium's Dawn reports it (tests/browser/chromium_rig.py): not a fallback adapter.
+assert.equal(w.isSoftwareAdapter({info: {vendor: "mesa", architecture: "software", isFallbackAdapter: false}}), true);
 assert.equal(w.isSoftwareAdapter({info: {vendor: "nvidia", architecture: "hopper", isFallbackAdapter: false}}), false);
 // Forced engines, and what happens when the forced one cannot run.
 assert.equal(pick(f16, {engine: "transformers-wasm"}).engine, "transformers-wasm");

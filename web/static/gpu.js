@@ -52,13 +52,14 @@ export async function probeGPU(gpu = globalThis.navigator && navigator.gpu) {
 
 /**
  * Whether WebGPU runs on the CPU (SwiftShader, llvmpipe, lavapipe): the "fallback adapter".
+ * Dawn names Mesa's CPU drivers by vendor only: vendor "mesa", architecture "software".
  * There, a model's GPU kernels run about 100x slower than the WASM engine (docs/BENCHMARKS.md),
  * so engines.js prefers the CPU engine.
  */
 export function isSoftwareAdapter(adapter) {
   const info = adapter.info || {};
   if (info.isFallbackAdapter ?? adapter.isFallbackAdapter) return true;
-  return /swiftshader|llvmpipe|lavapipe/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
 }
 
 /** Why `model` cannot run on `gpu` (empty list: it can). */
