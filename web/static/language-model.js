@@ -20,7 +20,7 @@ import { cachedState } from "./build-cache.js";
 import { CreateMonitor } from "./create-monitor.js";
 import { acquire, countTokens, enqueue, interruptible, keyOf, models, release } from "./model-pool.js";
 import { PARAMS, abortError, asksBeyondText, canonicalPrompt, constraintOf, domError, loadError, quotaExceeded,
-  requestMessages, samplingOf } from "./prompt-input.js";
+  estimateTokens, requestMessages, samplingOf } from "./prompt-input.js";
 
 /** createChat's options for every create(): installLanguageModel's. */
 let defaults = {};
@@ -98,7 +98,7 @@ export class LanguageModel extends EventTarget {
       if (initial.length) {
         usage = await enqueue(model, signal, () => interruptible(chat, signal, () => countTokens(chat, initial)));
         const window = contextOf(chat.choice) ?? Infinity;
-        if (usage > window) throw quotaExceeded(usage, window);
+        if (usage > window) throw quotaExceeded(Number.isFinite(usage) ? usage : estimateTokens(initial, [], 0, window), window);
       }
       const session = new LanguageModel(CREATING, { model, chat, initial, usage, sampling });
       signal.addEventListener("abort", () => session.destroy(), { once: true });
@@ -150,7 +150,7 @@ export class LanguageModel extends EventTarget {
     const messages = canonicalPrompt(input, { hasHistory: this.#hasHistory() });
     const signal = this.#signal(options.signal);
     await this.#run(signal, async () => {
-      const total = await this.#countWithRoom(() => [...this.#conversation(), ...messages]);
+      const total = await this.#countWithRoom(() => [...this.#conversation(), ...messages], messages);
       signal.throwIfAborted();
       this.#history.push(...messages);
       this.#usage = total;
@@ -211,14 +211,14 @@ export class LanguageModel extends EventTarget {
     return enqueue(this.#model, signal, () => interruptible(this.#chat, signal, work));
   }
 
-  /** The tokens of the conversation `build()` returns, after making room for it: the oldest
-   * exchanges after the initial prompts go (contextoverflow fires); when even that is not
-   * enough, QuotaExceededError and nothing goes. */
-  async #countWithRoom(build) {
+  /** The tokens of the conversation `build()` returns, after making room for `added` (the
+   * new messages): the oldest exchanges after the initial prompts go (contextoverflow fires);
+   * when even that is not enough, QuotaExceededError and nothing goes. */
+  async #countWithRoom(build, added) {
     const window = this.contextWindow;
     let total = await countTokens(this.#chat, build());
     if (total <= window) return total;
-    const requested = total - this.#usage;
+    const requested = Number.isFinite(total) ? total - this.#usage : estimateTokens(added, this.#conversation(), this.#usage, window - this.#usage);
     if (requested > window - this.#initialUsage || !this.#history.length) throw quotaExceeded(requested, window - this.#usage);
     const kept = [...this.#history];
     while (total > window && this.#history.length) {
@@ -251,7 +251,7 @@ export class LanguageModel extends EventTarget {
     const push = (item) => { queue.push(item); wake?.(); };
     const build = () => requestMessages(this.#conversation(), messages, schema, options.omitResponseConstraintInput);
     this.#run(signal, async () => {
-      const total = await this.#countWithRoom(build);
+      const total = await this.#countWithRoom(build, messages);
       const room = Number.isFinite(this.contextWindow) ? this.contextWindow - total : 4096;
       const request = {
         messages: build(), stream: true, stream_options: { include_usage: true }, top_p: 1,

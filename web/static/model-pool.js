@@ -17,12 +17,14 @@ export function acquire(options, onProgress) {
   let model = models.get(key);
   if (!model) {
     model = { key, sessions: 0, listeners: new Set(), tail: Promise.resolve(), loaded: false };
-    model.chat = createChat({ ...options, onProgress: (p) => { for (const listen of model.listeners) listen(p); options.onProgress?.(p); } });
-    model.chat.then(() => { model.loaded = true; }, () => models.delete(key));
     models.set(key, model);
   }
   model.sessions += 1;
   if (onProgress) model.listeners.add(onProgress);
+  if (!model.chat) { // after the listener is in: createChat may report at once
+    model.chat = createChat({ ...options, onProgress: (p) => { for (const listen of model.listeners) listen(p); options.onProgress?.(p); } });
+    model.chat.then(() => { model.loaded = true; }, () => { if (models.get(key) === model) models.delete(key); });
+  }
   return model;
 }
 
@@ -69,11 +71,20 @@ export async function interruptible(chat, signal, work) {
   }
 }
 
-/** How many tokens the engine reads for `messages`, template tokens included. WebLLM counts
- * only what it has not cached, so its conversation is reset first. */
+// What the engines say when a prompt does not fit their context (llama.cpp, WebLLM).
+const CONTEXT_FULL = /does not fit in the context|exceeds? (the )?(available )?context|ContextWindowSizeExceeded/i;
+
+/** How many tokens the engine reads for `messages`, template tokens included; Infinity when
+ * the engine refuses them as longer than its context. WebLLM counts only what it has not
+ * cached, so its conversation is reset first. */
 export async function countTokens(chat, messages) {
   if (chat.engine === "webllm") await chat.resetChat();
-  const reply = await chat.chat.completions.create({ messages, max_tokens: 1, temperature: 0, stream: false });
-  return reply.usage?.prompt_tokens ?? 0;
+  try {
+    const reply = await chat.chat.completions.create({ messages, max_tokens: 1, temperature: 0, stream: false });
+    return reply.usage?.prompt_tokens ?? 0;
+  } catch (err) {
+    if (CONTEXT_FULL.test(String(err?.message ?? err))) return Infinity;
+    throw err;
+  }
 }
 

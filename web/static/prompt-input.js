@@ -109,3 +109,11 @@ export function requestMessages(history, input, schema, omit) {
   const hint = `\n\nAnswer with JSON that matches this JSON schema: ${JSON.stringify(schema)}`;
   return [...messages.slice(0, -1), { ...last, content: last.content + hint }];
 }
+
+/** The tokens of `messages` an engine refused to read (longer than its context): at the
+ * `conversation`'s tokens per character (its `usage`), and more than the `room` they missed. */
+export function estimateTokens(messages, conversation, usage, room) {
+  const chars = (list) => list.reduce((n, m) => n + m.content.length, 0);
+  const perChar = usage > 0 ? usage / Math.max(1, chars(conversation)) : 0.25;
+  return Math.max(Math.ceil(chars(messages) * perChar), room + 1);
+}
