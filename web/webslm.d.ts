@@ -475,11 +475,11 @@ export declare class LanguageModel extends EventTarget {
 }
 
 /**
- * Make globalThis.LanguageModel webslm's, unless the browser has its own, and make `options`
- * (createChat's: model, baseUrl, engine, ...) what every create() loads. Returns
- * globalThis.LanguageModel (the browser's own where it has one).
+ * Make globalThis.LanguageModel webslm's, unless the browser has its own (`replaceBuiltIn`:
+ * even then), and make the other options (createChat's: model, baseUrl, engine, ...) what
+ * every create() loads. Returns globalThis.LanguageModel (the browser's own where kept).
  */
-export function installLanguageModel(options?: CreateChatOptions): typeof LanguageModel;
+export function installLanguageModel(options?: CreateChatOptions & { replaceBuiltIn?: boolean }): typeof LanguageModel;
 
 /** <webslm-chat>: a chat box. Attributes: model, base-url, system-prompt, max-tokens,
  * autoload. Events: webslm-ready {model}, webslm-answer {text}, webslm-error {message}. */

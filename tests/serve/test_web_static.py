@@ -123,6 +123,7 @@ assert.equal(globalThis.LanguageModel, w.LanguageModel);
 const builtIn = class {};
 globalThis.LanguageModel = builtIn;
 assert.equal(w.installLanguageModel({listing: {base: "http://127.0.0.1:9/", records: [], models: [cpu]}, gpu: noGpu}), builtIn);
+assert.equal(w.installLanguageModel({replaceBuiltIn: true, listing: {base: "http://127.0.0.1:9/", records: [], models: [cpu]}, gpu: noGpu}), w.LanguageModel);
 delete globalThis.LanguageModel;
 const LM = w.LanguageModel;
 

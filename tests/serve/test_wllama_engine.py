@@ -120,10 +120,12 @@ def test_form_demo_fills_on_wllama(site):
 
 # A page written against the Prompt API: its only webslm line is the import and
 # installLanguageModel(); everything after it is what code for Chrome's built-in model writes.
+# This Chromium exposes a built-in LanguageModel whose model service does not run (its
+# create() fails), so the page replaces it.
 PROMPT_API_PAGE = """async (text) => {
     const { installLanguageModel } = await import('./webslm.js');
     const hadOwn = 'LanguageModel' in globalThis;
-    installLanguageModel();
+    installLanguageModel({ replaceBuiltIn: true });
     const before = await LanguageModel.availability();
     const progress = [];
     const session = await LanguageModel.create({
@@ -150,7 +152,7 @@ def test_prompt_api_page_gets_json_matching_its_schema(site):
     page.goto(url)
     got = page.evaluate(PROMPT_API_PAGE, SIGNATURE)
     print(f"Prompt API answers: {got['raw']} / {''.join(got['streamed'])}; usage {got['usage']} of {got['window']}")
-    assert not got["hadOwn"], "this Chromium has no built-in LanguageModel: the page runs on webslm's"
+    print(f"the browser's own LanguageModel: {'present' if got['hadOwn'] else 'absent'} (replaced)")
     assert got["before"] in ("downloadable", "available") and got["after"] == "available", got
     progress = got["progress"]
     assert progress[0] == 0 and progress[-1] == 1 and progress == sorted(progress), progress
@@ -166,7 +168,7 @@ def test_prompt_api_page_gets_json_matching_its_schema(site):
 
 PROMPT_API_RULES = """async () => {
     const { installLanguageModel, fillForm } = await import('./webslm.js');
-    installLanguageModel();
+    installLanguageModel({ replaceBuiltIn: true });
     const outcome = async (promise) => { try { await promise; return 'ok'; } catch (e) { return e.name; } };
     const out = {};
     out.imageAvailability = await LanguageModel.availability({ expectedInputs: [{ type: 'image' }] });

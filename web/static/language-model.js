@@ -287,12 +287,13 @@ export class LanguageModel extends EventTarget {
 }
 
 /**
- * Set globalThis.LanguageModel to webslm's, where the browser has no built-in one, and
- * make `options` (createChat's: model, baseUrl, engine, ...) what every create() loads.
- * Returns globalThis.LanguageModel: the browser's own where it has one.
+ * Set globalThis.LanguageModel to webslm's where the browser has none (or, with
+ * `replaceBuiltIn`, in place of the browser's own: Chromium builds expose one whose model
+ * service may not run), and make the other `options` (createChat's: model, baseUrl, engine,
+ * ...) what every create() loads. Returns globalThis.LanguageModel.
  */
-export function installLanguageModel(options = {}) {
-  defaults = { ...options };
-  if (!("LanguageModel" in globalThis)) globalThis.LanguageModel = LanguageModel;
+export function installLanguageModel({ replaceBuiltIn = false, ...options } = {}) {
+  defaults = options;
+  if (replaceBuiltIn || !("LanguageModel" in globalThis)) globalThis.LanguageModel = LanguageModel;
   return globalThis.LanguageModel;
 }
