@@ -271,8 +271,16 @@ export interface StorageFullError extends Error {
  */
 export function createChat(options?: CreateChatOptions): Promise<Chat>;
 
-/** Fill `form` from `text` with `chat` (what chat.fillForm does). */
-export function fillForm(chat: Chat, form: HTMLFormElement, text: string, options?: FillFormOptions): Promise<FillFormResult>;
+/** What fillForm needs of a Prompt API session: webslm's LanguageModel or the browser's own. */
+export interface PromptApiSession {
+  clone(options?: { signal?: AbortSignal }): Promise<PromptApiSession>;
+  prompt(input: LanguageModelPrompt, options?: LanguageModelPromptOptions): Promise<string>;
+  destroy(): void;
+}
+
+/** Fill `form` from `text` with a createChat chat (what chat.fillForm does) or a Prompt API
+ * session (its answer comes from a clone; `temperature` is the session's own then). */
+export function fillForm(model: Chat | PromptApiSession, form: HTMLFormElement, text: string, options?: FillFormOptions): Promise<FillFormResult>;
 /** Whether a free-text answer occurs in `text` (ignoring case, spacing and punctuation). */
 export function isGrounded(value: unknown, text: string): boolean;
 /** Remove the marks fillForm put on a form's fields. */
@@ -370,6 +378,117 @@ export function importWebLLM(): Promise<Record<string, any>>;
 /** Make a webslm site work offline (registers the site's webslm.js as its service worker).
  * For served sites: in a bundled app it would register the app's own chunk. */
 export function registerOffline(): Promise<ServiceWorkerRegistration | null>;
+
+// ---- The Prompt API (webmachinelearning/prompt-api) over webslm's engines ----
+
+export type LanguageModelAvailability = "unavailable" | "downloadable" | "downloading" | "available";
+export type LanguageModelMessageRole = "system" | "user" | "assistant";
+/** webslm's models take "text" only; the others are refused with a NotSupportedError. */
+export type LanguageModelMessageType = "text" | "image" | "audio" | "tool-call" | "tool-response";
+export type LanguageModelSamplingMode = "most-predictable" | "predictable" | "balanced" | "creative" | "most-creative";
+
+export interface LanguageModelMessageContent {
+  type: LanguageModelMessageType;
+  value: unknown;
+}
+export interface LanguageModelMessage {
+  role: LanguageModelMessageRole;
+  content: string | LanguageModelMessageContent[];
+  /** The last assistant message as the start of the answer (webslm: NotSupportedError). */
+  prefix?: boolean;
+}
+/** A user message as a string, or messages. */
+export type LanguageModelPrompt = string | LanguageModelMessage[];
+export interface LanguageModelExpected {
+  type: LanguageModelMessageType;
+  languages?: string[];
+}
+export interface LanguageModelCreateCoreOptions {
+  /** 1: greedy. Larger values sample at `temperature` with no top-k cut. Not with samplingMode. */
+  topK?: number;
+  /** 0 (greedy, the default) to 2. Not with samplingMode. */
+  temperature?: number;
+  samplingMode?: LanguageModelSamplingMode;
+  expectedInputs?: LanguageModelExpected[];
+  expectedOutputs?: LanguageModelExpected[];
+  /** Tool use: not offered (availability() says "unavailable"). */
+  tools?: unknown[];
+}
+/** What create() hands its `monitor` callback. */
+export interface CreateMonitor extends EventTarget {
+  /** `loaded` goes from 0 to 1 (`total` is 1): the model's download, then 1 once it is loaded. */
+  ondownloadprogress: ((this: CreateMonitor, event: ProgressEvent) => void) | null;
+  addEventListener(type: "downloadprogress", listener: (event: ProgressEvent) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+}
+export interface LanguageModelCreateOptions extends LanguageModelCreateCoreOptions {
+  /** Aborting it rejects create() (AbortError), or destroys the session once created. */
+  signal?: AbortSignal;
+  monitor?: (monitor: CreateMonitor) => void;
+  /** A system message may only come first. */
+  initialPrompts?: LanguageModelMessage[];
+}
+export interface LanguageModelPromptOptions {
+  /** A JSON schema the answer must match (the engine's constrained decoding). A RegExp is
+   * refused with a NotSupportedError; transformers.js takes flat objects only. */
+  responseConstraint?: object;
+  /** Leave the schema out of the prompt (it is added in words by default). */
+  omitResponseConstraintInput?: boolean;
+  signal?: AbortSignal;
+  /** webslm's extension (the browser's own model ignores it): at most `maxTokens` tokens of
+   * answer; `copy` limits these string fields to pieces of `text` (as fillForm does). */
+  webslm?: { maxTokens?: number; copy?: { text: string; fields: string[] } };
+}
+export interface LanguageModelParams {
+  defaultTopK: number;
+  maxTopK: number;
+  defaultTemperature: number;
+  maxTemperature: number;
+}
+
+/**
+ * A conversation with a model of a webslm site, shaped as the Prompt API's LanguageModel.
+ * Errors are DOMExceptions named as the spec names them: NotSupportedError, SyntaxError,
+ * QuotaExceededError (`requested`, `quota`), AbortError; InvalidStateError after destroy().
+ */
+export declare class LanguageModel extends EventTarget {
+  private constructor();
+  /** Whether a model of the site runs here, and whether it is downloaded already. */
+  static availability(options?: LanguageModelCreateCoreOptions): Promise<LanguageModelAvailability>;
+  static params(): Promise<LanguageModelParams>;
+  /** Load the model (or join the one this page loaded) and open a session. */
+  static create(options?: LanguageModelCreateOptions): Promise<LanguageModel>;
+  prompt(input: LanguageModelPrompt, options?: LanguageModelPromptOptions): Promise<string>;
+  /** The answer's text pieces as the engine writes them. */
+  promptStreaming(input: LanguageModelPrompt, options?: LanguageModelPromptOptions): ReadableStream<string>;
+  append(input: LanguageModelPrompt, options?: { signal?: AbortSignal }): Promise<void>;
+  /** The tokens `input` would add, the chat template's included. */
+  measureContextUsage(input: LanguageModelPrompt, options?: LanguageModelPromptOptions): Promise<number>;
+  /** measureContextUsage under its name before the spec's rename. */
+  measureInputUsage(input: LanguageModelPrompt, options?: LanguageModelPromptOptions): Promise<number>;
+  /** Tokens the conversation holds, and the most it may hold. */
+  readonly contextUsage: number;
+  readonly contextWindow: number;
+  readonly inputUsage: number;
+  readonly inputQuota: number;
+  /** Fired when the oldest exchanges were dropped to make room. */
+  oncontextoverflow: ((this: LanguageModel, event: Event) => void) | null;
+  onquotaoverflow: ((this: LanguageModel, event: Event) => void) | null;
+  readonly topK: number;
+  readonly temperature: number;
+  readonly samplingMode: LanguageModelSamplingMode | undefined;
+  /** A session with this one's conversation and settings, on the same loaded model. */
+  clone(options?: { signal?: AbortSignal }): Promise<LanguageModel>;
+  /** End the session; the model unloads when no session uses it. */
+  destroy(): void;
+}
+
+/**
+ * Make globalThis.LanguageModel webslm's, unless the browser has its own (`replaceBuiltIn`:
+ * even then), and make the other options (createChat's: model, baseUrl, engine, ...) what
+ * every create() loads. Returns globalThis.LanguageModel (the browser's own where kept).
+ */
+export function installLanguageModel(options?: CreateChatOptions & { replaceBuiltIn?: boolean }): typeof LanguageModel;
 
 /** <webslm-chat>: a chat box. Attributes: model, base-url, system-prompt, max-tokens,
  * autoload. Events: webslm-ready {model}, webslm-answer {text}, webslm-error {message}. */

@@ -25,6 +25,7 @@ export { deriveSchema, validate } from "./static/form-schema.js";
 export { fillForm, isGrounded, clearMarks } from "./static/form-fill.js";
 export { schemaForText, exampleFor, buildMessages } from "./static/form-prompt.js";
 export { renderMarkdown } from "./static/markdown.js";
+export { LanguageModel, installLanguageModel } from "./static/language-model.js";
 export { defineChatElement };
 
 /** Make this site work offline after the first visit (registers webslm.js as its service worker). */

@@ -33,9 +33,8 @@ RESULT_TIMEOUT_S = 900  # WebLLM on SwiftShader compiles its shaders for minutes
 
 
 def doc_example() -> str:
-    """The TypeScript example of "Use it in your own app" in docs/EMBEDDING.md, as written."""
-    section = DOC.read_text().split("## Use it in your own app", 1)[1]
-    return re.search(r"```ts\n(.*?)```", section, re.S).group(1)
+    """The TypeScript examples of docs/EMBEDDING.md (its npm app and its Prompt API use), as written."""
+    return "\n".join(re.findall(r"```ts\n(.*?)```", DOC.read_text(), re.S))
 
 
 def build_app(work: Path) -> Path:

@@ -107,3 +107,55 @@ console.log("ok");
 
 def test_webslm_js_logic_under_node(tmp_path):
     run_node_checks(tmp_path, NODE_CHECKS)
+
+
+LANGUAGE_MODEL_CHECKS = r"""
+import assert from "node:assert/strict";
+const w = await import("./webslm.js");
+const named = (promise) => promise.then(() => "resolved", (e) => e.name);
+
+// installLanguageModel: only where the platform has no LanguageModel of its own.
+assert.equal("LanguageModel" in globalThis, false);
+const cpu = {id: "m-cpu", family: "m", engine: "transformers.js", dtypes: ["q8"], url: "models/m-cpu/", files: {}};
+const noGpu = {ok: false, adapter: false, reason: "no WebGPU", features: [], limits: {}, shaderF16: false};
+assert.equal(w.installLanguageModel({listing: {base: "http://127.0.0.1:9/", records: [], models: [cpu]}, gpu: noGpu}), w.LanguageModel);
+assert.equal(globalThis.LanguageModel, w.LanguageModel);
+const builtIn = class {};
+globalThis.LanguageModel = builtIn;
+assert.equal(w.installLanguageModel({listing: {base: "http://127.0.0.1:9/", records: [], models: [cpu]}, gpu: noGpu}), builtIn);
+assert.equal(w.installLanguageModel({replaceBuiltIn: true, listing: {base: "http://127.0.0.1:9/", records: [], models: [cpu]}, gpu: noGpu}), w.LanguageModel);
+delete globalThis.LanguageModel;
+const LM = w.LanguageModel;
+
+// availability: a CPU build runs here (nothing cached: no Cache Storage in Node); images,
+// audio and tools are not offered.
+assert.equal(await LM.availability(), "downloadable");
+assert.equal(await LM.availability({expectedInputs: [{type: "text", languages: ["en"]}]}), "downloadable");
+assert.equal(await LM.availability({expectedInputs: [{type: "image"}]}), "unavailable");
+assert.equal(await LM.availability({expectedOutputs: [{type: "audio"}]}), "unavailable");
+assert.deepEqual(await LM.params(), {defaultTopK: 1, maxTopK: 128, defaultTemperature: 0, maxTemperature: 2});
+
+// create() refuses bad options before it loads anything, with the spec's error names.
+assert.equal(await named(LM.create({signal: AbortSignal.abort()})), "AbortError");
+assert.equal(await named(LM.create({expectedInputs: [{type: "image"}]})), "NotSupportedError");
+assert.equal(await named(LM.create({initialPrompts: [{role: "user", content: "a"}, {role: "system", content: "b"}]})), "TypeError");
+assert.equal(await named(LM.create({initialPrompts: [{role: "user", content: "a", prefix: true}]})), "SyntaxError");
+assert.equal(await named(LM.create({initialPrompts: [{role: "user", content: [{type: "image", value: new Uint8Array(1)}]}]})), "NotSupportedError");
+assert.equal(await named(LM.create({samplingMode: "creative", temperature: 1})), "TypeError");
+assert.equal(await named(LM.create({temperature: "hot"})), "TypeError");
+assert.throws(() => new LM(), TypeError);
+
+// No build runs here (a WebLLM build only, no WebGPU), and no site at all: "unavailable",
+// and create() says NotSupportedError.
+const webllm = {id: "m-q4f32_1", family: "m", quantization: "q4f32_1", required_features: []};
+w.installLanguageModel({listing: {base: "http://127.0.0.1:9/", records: [], models: [webllm]}, gpu: noGpu});
+assert.equal(await LM.availability(), "unavailable");
+assert.equal(await named(LM.create()), "NotSupportedError");
+w.installLanguageModel({baseUrl: "http://127.0.0.1:9/nowhere/"});
+assert.equal(await LM.availability(), "unavailable");
+console.log("ok");
+"""
+
+
+def test_language_model_api_under_node(tmp_path):
+    run_node_checks(tmp_path, LANGUAGE_MODEL_CHECKS)

@@ -116,3 +116,148 @@ def test_form_demo_fills_on_wllama(site):
     assert values["city"] == "San Francisco", values
     assert result["rejected"] == {}, result["rejected"]
     assert result["ungrounded"] == [], result  # copied spans of the text only
+
+
+# A page written against the Prompt API: its only webslm line is the import and
+# installLanguageModel(); everything after it is what code for Chrome's built-in model writes.
+# This Chromium exposes a built-in LanguageModel whose model service does not run (its
+# create() fails), so the page replaces it.
+PROMPT_API_PAGE = """async (text) => {
+    const { installLanguageModel } = await import('./webslm.js');
+    const hadOwn = 'LanguageModel' in globalThis;
+    installLanguageModel({ replaceBuiltIn: true });
+    const before = await LanguageModel.availability();
+    const progress = [];
+    const session = await LanguageModel.create({
+        monitor(m) { m.addEventListener('downloadprogress', (e) => progress.push(e.loaded)); } });
+    const after = await LanguageModel.availability();
+    const schema = { type: 'object', additionalProperties: false, required: ['name', 'email', 'city'],
+        properties: { name: { type: 'string' }, email: { type: 'string' }, city: { type: 'string' } } };
+    const raw = await session.prompt('Copy the name, email and city of this signature into JSON.\\n' + text,
+        { responseConstraint: schema });
+    const flags = { type: 'object', required: ['has_email', 'language'],
+        properties: { has_email: { type: 'boolean' }, language: { type: 'string', enum: ['English', 'French'] } } };
+    const pieces = [];
+    for await (const piece of session.promptStreaming('Does it give an email address, and in which language is it?',
+        { responseConstraint: flags })) pieces.push(piece);
+    return { hadOwn, before, after, progress, raw, streamed: pieces, usage: session.contextUsage, window: session.contextWindow };
+}"""
+
+
+def test_prompt_api_page_gets_json_matching_its_schema(site):
+    url, ctx, build = site
+    log: list[str] = []
+    page = ctx.new_page()
+    attach_log(page, log)
+    page.goto(url)
+    got = page.evaluate(PROMPT_API_PAGE, SIGNATURE)
+    print(f"Prompt API answers: {got['raw']} / {''.join(got['streamed'])}; usage {got['usage']} of {got['window']}")
+    print(f"the browser's own LanguageModel: {'present' if got['hadOwn'] else 'absent'} (replaced)")
+    assert got["before"] in ("downloadable", "available") and got["after"] == "available", got
+    progress = got["progress"]
+    assert progress[0] == 0 and progress[-1] == 1 and progress == sorted(progress), progress
+    answer = json.loads(got["raw"])
+    assert set(answer) == {"name", "email", "city"} and all(isinstance(v, str) for v in answer.values()), answer
+    assert answer["name"] == "John Smith" and answer["email"] == "john.smith@acme.com", answer
+    flags = json.loads("".join(got["streamed"]))
+    assert len(got["streamed"]) > 1, "not streamed"
+    assert set(flags) == {"has_email", "language"} and isinstance(flags["has_email"], bool), flags
+    assert flags["language"] in ("English", "French"), flags
+    assert 0 < got["usage"] < got["window"] == build["gguf"]["Q8_0"]["context"], got
+
+
+PROMPT_API_RULES = """async () => {
+    const { installLanguageModel, fillForm } = await import('./webslm.js');
+    installLanguageModel({ replaceBuiltIn: true });
+    const outcome = async (promise) => { try { await promise; return 'ok'; } catch (e) { return e.name; } };
+    const out = {};
+    out.imageAvailability = await LanguageModel.availability({ expectedInputs: [{ type: 'image' }] });
+    out.createImage = await outcome(LanguageModel.create({ expectedInputs: [{ type: 'image' }] }));
+    out.createAborted = await outcome(LanguageModel.create({ signal: AbortSignal.abort() }));
+    out.lateSystem = await outcome(LanguageModel.create({ initialPrompts: [{ role: 'user', content: 'hi' }, { role: 'system', content: 'x' }] }));
+    const session = await LanguageModel.create({ initialPrompts: [{ role: 'system', content: 'Answer in one short sentence.' }] });
+    out.initial = session.contextUsage;
+    out.legacy = [session.inputUsage, session.inputQuota, session.contextWindow];
+    out.short = await session.measureInputUsage('Hi');
+    out.long = await session.measureContextUsage('Hi there, how are you doing today? Tell me all about Paris and its museums.');
+    out.afterMeasure = session.contextUsage;
+    out.omitAlone = await outcome(session.prompt('x', { omitResponseConstraintInput: true }));
+    out.regexp = await outcome(session.prompt('x', { responseConstraint: /a+/ }));
+    out.image = await outcome(session.prompt([{ role: 'user', content: [{ type: 'image', value: new Uint8Array(4) }] }]));
+    out.prefixFirst = await outcome(session.prompt([{ role: 'assistant', content: 'a', prefix: true }, { role: 'user', content: 'b' }]));
+    out.systemLater = await outcome(session.prompt([{ role: 'system', content: 'Be rude.' }]));
+    out.empty = await outcome(session.prompt([]));
+    // Aborted mid-answer: AbortError, and the exchange leaves no trace.
+    const stop = new AbortController();
+    const reader = session.promptStreaming('Tell me a long story about a dragon.', { signal: stop.signal }).getReader();
+    out.firstPiece = (await reader.read()).value;
+    stop.abort();
+    out.streamAbort = await outcome((async () => { for (;;) { if ((await reader.read()).done) return; } })());
+    out.afterAbort = session.contextUsage;
+    // Queued behind another answer and aborted there: dropped without running.
+    const queued = new AbortController();
+    const first = session.prompt('Which city is the capital of France?');
+    const second = outcome(session.prompt('And of Spain?', { signal: queued.signal }));
+    queued.abort();
+    out.queuedAbort = await second;
+    out.answer = await first;
+    out.afterAnswer = session.contextUsage;
+    // A clone has the conversation and its own future.
+    const clone = await session.clone();
+    out.cloneStart = clone.contextUsage;
+    await clone.append('And of Italy?');
+    out.cloneAfter = clone.contextUsage;
+    out.parentAfterClone = session.contextUsage;
+    clone.destroy();
+    out.destroyedPrompt = await outcome(clone.prompt('x'));
+    out.destroyedStream = await outcome(Promise.resolve().then(() => clone.promptStreaming('x')));
+    out.parentMeasure = await session.measureInputUsage('Hi');
+    // Too long for the context window: QuotaExceededError, nothing dropped.
+    const huge = 'lorem ipsum dolor sit amet '.repeat(Math.ceil(session.contextWindow / 2));
+    out.quota = await session.prompt(huge).then(() => ({ name: 'ok' }), (e) => ({ name: e.name, requested: e.requested, quota: e.quota }));
+    out.afterQuota = session.contextUsage;
+    // destroy() rejects the answer under way with an AbortError.
+    const pending = outcome(session.prompt('Tell me a long story about a cat.'));
+    await new Promise((r) => setTimeout(r, 500));
+    session.destroy();
+    out.destroyPending = await pending;
+    // fillForm takes a Prompt API session as well as a createChat chat.
+    document.body.insertAdjacentHTML('beforeend', '<form id="pa-form"><input name="name" autocomplete="name">'
+        + '<input name="email" type="email" autocomplete="email"><input name="city" autocomplete="address-level2"></form>');
+    const filler = await LanguageModel.create();
+    out.fill = await fillForm(filler, document.getElementById('pa-form'),
+        'Best regards,\\nJohn Smith\\nAcme Corporation\\njohn.smith@acme.com\\nSan Francisco', { maxTokens: 64 });
+    filler.destroy();
+    return out;
+}"""
+
+
+def test_prompt_api_sessions_follow_the_spec(site):
+    """Errors as the spec names them, token accounting, abort (streamed, queued, by destroy),
+    clone isolation, the context window, and fillForm on a session: on one loaded model."""
+    url, ctx, build = site
+    log: list[str] = []
+    page = ctx.new_page()
+    attach_log(page, log)
+    page.goto(url)
+    out = page.evaluate(PROMPT_API_RULES)
+    print({k: v for k, v in out.items() if k != "fill"}, out["fill"]["raw"])
+    assert out["imageAvailability"] == "unavailable" and out["createImage"] == "NotSupportedError", out
+    assert (out["createAborted"], out["lateSystem"]) == ("AbortError", "TypeError"), out
+    assert out["initial"] > 0 and out["legacy"] == [out["initial"], out["legacy"][2], build["gguf"]["Q8_0"]["context"]], out
+    assert 0 < out["short"] < out["long"] and out["afterMeasure"] == out["initial"], out
+    assert (out["omitAlone"], out["regexp"], out["image"]) == ("TypeError", "NotSupportedError", "NotSupportedError"), out
+    assert (out["prefixFirst"], out["systemLater"], out["empty"]) == ("SyntaxError", "TypeError", "SyntaxError"), out
+    assert out["firstPiece"] and out["streamAbort"] == "AbortError" and out["afterAbort"] == out["initial"], out
+    assert out["queuedAbort"] == "AbortError" and "Paris" in out["answer"], out
+    assert out["afterAnswer"] > out["initial"], out
+    assert out["cloneStart"] == out["afterAnswer"] < out["cloneAfter"] and out["parentAfterClone"] == out["afterAnswer"], out
+    assert (out["destroyedPrompt"], out["destroyedStream"]) == ("InvalidStateError", "InvalidStateError"), out
+    assert out["parentMeasure"] > 0, out
+    quota = out["quota"]
+    assert quota["name"] == "QuotaExceededError" and quota["requested"] > quota["quota"], quota
+    assert out["afterQuota"] == out["afterAnswer"], out
+    assert out["destroyPending"] == "AbortError", out
+    fill = out["fill"]
+    assert fill["values"]["name"] == "John Smith" and fill["values"]["email"] == "john.smith@acme.com", fill
+    assert {"name", "email"} <= set(fill["filled"]), fill

@@ -1,5 +1,5 @@
-// Fill a form from free text with the model: schema from the form, JSON constrained by
-// WebLLM's response_format, validated here, written into the fields and marked for review.
+// Fill a form from free text with the model: schema from the form, JSON constrained by the
+// engine (a createChat chat's response_format, or a Prompt API session's responseConstraint), validated here, written into the fields and marked for review.
 // Nothing is submitted: the user reviews the marked fields first.
 
 import { deriveSchema, validate } from "./form-schema.js";
@@ -58,41 +58,67 @@ export function clearMarks(form) {
   }
 }
 
+/** Whether `model` is a Prompt API session (webslm's LanguageModel or the browser's own)
+ * rather than a createChat() chat. */
+const isSession = (model) => typeof model.prompt === "function" && !model.chat?.completions;
+
+/** The answer of a Prompt API session: {raw, finish, usage}. A clone answers, so the session
+ * keeps its own conversation; the instruction opens the first user turn, since a system
+ * message may only open a conversation and the session may have one. `webslm` (maxTokens,
+ * copy) is webslm's extension: the browser's model ignores it. */
+async function askSession(session, messages, schema, { maxTokens, copy, signal }) {
+  const [system, ...turns] = messages;
+  turns[0] = { ...turns[0], content: `${system.content}\n\n${turns[0].content}` };
+  const fresh = await session.clone({ signal });
+  try {
+    const raw = await fresh.prompt(turns, { responseConstraint: schema, omitResponseConstraintInput: true, signal,
+      webslm: { maxTokens, copy } });
+    return { raw, finish: null, usage: undefined };
+  } finally {
+    fresh.destroy();
+  }
+}
+
+/** The answer of a createChat() chat: {raw, finish, usage}. */
+async function askChat(chat, request, signal) {
+  const stop = () => chat.interrupt();
+  signal?.addEventListener("abort", stop);
+  try {
+    const reply = await chat.chat.completions.create(request);
+    return { raw: reply.choices[0].message.content || "", finish: reply.choices[0].finish_reason, usage: reply.usage };
+  } finally {
+    signal?.removeEventListener("abort", stop);
+  }
+}
+
 /**
- * Ask `chat` (from createChat) to fill `form` from `text`.
+ * Ask `model` to fill `form` from `text`: a chat from createChat, or a Prompt API session
+ * (webslm's LanguageModel, or the browser's, which samples as it was created).
  * Returns {values, filled: [names], ungrounded: [names whose answer is not in the text, left
  * empty], skipped: [names not asked for], rejected: {name: [problems]}, raw, usage, schema}.
  * Throws when the answer is not JSON at all (e.g. cut off by max_tokens).
  */
-export async function fillForm(chat, form, text, { maxTokens = 192, temperature = 0, signal } = {}) {
+export async function fillForm(model, form, text, { maxTokens = 192, temperature = 0, signal } = {}) {
   const derived = deriveSchema(form);
   const { schema, skipped } = schemaForText(derived.schema, derived.fields, text);
   const kinds = new Map(derived.fields.map((f) => [f.name, f.kind]));
   // Free-text values must come from the text; choices, dates and booleans are checked by the schema.
   const isFreeText = (name) => !schema.properties[name].enum && schema.properties[name].type === "string"
     && !["date", "select", "radio"].includes(kinds.get(name));
-  const request = {
-    messages: buildMessages(schema, derived.fields, text),
-    response_format: { type: "json_object", schema: JSON.stringify(schema) },
-    temperature, top_p: 1, max_tokens: maxTokens, stream: false,
-    // Engines without a grammar engine (transformers.js) decode these fields as copies of
-    // pieces of the text; WebLLM ignores it (isGrounded below checks its answer instead).
-    webslm: { copy: { text, fields: Object.keys(schema.properties).filter(isFreeText) } },
-  };
-  const stop = () => chat.interrupt();
-  signal?.addEventListener("abort", stop);
-  let reply;
-  try {
-    reply = await chat.chat.completions.create(request);
-  } finally {
-    signal?.removeEventListener("abort", stop);
-  }
-  const raw = reply.choices[0].message.content || "";
+  const messages = buildMessages(schema, derived.fields, text);
+  // Engines without a grammar engine (transformers.js) decode these fields as copies of
+  // pieces of the text, and wllama's grammar allows only spans of its words; WebLLM ignores
+  // it (isGrounded below checks its answer instead).
+  const copy = { text, fields: Object.keys(schema.properties).filter(isFreeText) };
+  const { raw, finish, usage } = isSession(model)
+    ? await askSession(model, messages, schema, { maxTokens, copy, signal })
+    : await askChat(model, { messages, response_format: { type: "json_object", schema: JSON.stringify(schema) },
+      temperature, top_p: 1, max_tokens: maxTokens, stream: false, webslm: { copy } }, signal);
   let values;
   try {
     values = JSON.parse(raw);
   } catch {
-    const why = reply.choices[0].finish_reason === "length" ? " (it ran out of tokens)" : "";
+    const why = finish === "length" ? " (it ran out of tokens)" : "";
     throw new Error(`The model's answer is not complete JSON${why}: ${raw.slice(0, 200)}`);
   }
   const check = validate(schema, values);
@@ -107,5 +133,5 @@ export async function fillForm(chat, form, text, { maxTokens = 192, temperature 
     markFilled(target);
     filled.push(name);
   }
-  return { values, filled, ungrounded, skipped, rejected: check.byField, raw, usage: reply.usage, schema };
+  return { values, filled, ungrounded, skipped, rejected: check.byField, raw, usage, schema };
 }
