@@ -189,14 +189,14 @@ PROMPT_API_RULES = """async () => {
     out.empty = await outcome(session.prompt([]));
     // Aborted mid-answer: AbortError, and the exchange leaves no trace.
     const stop = new AbortController();
-    const reader = session.promptStreaming('Tell me a long story about a dragon.', { signal: stop.signal }).getReader();
+    const reader = session.promptStreaming('Tell me a long story about a dragon.', { signal: stop.signal, webslm: { maxTokens: 48 } }).getReader();
     out.firstPiece = (await reader.read()).value;
     stop.abort();
     out.streamAbort = await outcome((async () => { for (;;) { if ((await reader.read()).done) return; } })());
     out.afterAbort = session.contextUsage;
     // Queued behind another answer and aborted there: dropped without running.
     const queued = new AbortController();
-    const first = session.prompt('Which city is the capital of France?');
+    const first = session.prompt('Which city is the capital of France?', { webslm: { maxTokens: 32 } });
     const second = outcome(session.prompt('And of Spain?', { signal: queued.signal }));
     queued.abort();
     out.queuedAbort = await second;
@@ -217,7 +217,7 @@ PROMPT_API_RULES = """async () => {
     out.quota = await session.prompt(huge).then(() => ({ name: 'ok' }), (e) => ({ name: e.name, requested: e.requested, quota: e.quota }));
     out.afterQuota = session.contextUsage;
     // destroy() rejects the answer under way with an AbortError.
-    const pending = outcome(session.prompt('Tell me a long story about a cat.'));
+    const pending = outcome(session.prompt('Tell me a long story about a cat.', { webslm: { maxTokens: 48 } }));
     await new Promise((r) => setTimeout(r, 500));
     session.destroy();
     out.destroyPending = await pending;
