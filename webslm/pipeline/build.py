@@ -120,8 +120,7 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         started = time.time()
         if kept is not None:
             built.append(_base_build(req, kept, scheme, say))
-        build_one(req, source, arch, scheme, target, say, survival.get(scheme.name),
-                  kept and kept.stored_as(scheme.act_dtype))
+        build_one(req, source, arch, scheme, target, say, survival.get(scheme.name), kept)
         say(f"built {target} in {time.time() - started:.0f}s")
         built.append(target)
     if onnx_target is not None:
