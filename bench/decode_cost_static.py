@@ -4,13 +4,15 @@ build's `kernel_calls` (embed + decode + the sampler), plus the KV cache's own k
 attention call as `webslm bench --profile` measured them on an f32 build (3 in WebLLM
 0.2.86: rotary, append, attention). The modeled speed uses the floor (weights + KV cache) as
 the bytes, so it is an upper bound next to the profile's. `--published NAME --quant Q`
-compiles a released model's config for WebGPU instead (no weights, no build: a minute or
-two), which is all the counts need.
+lowers a released model's config for WebGPU instead (no weights, no build, and no kernel
+code generated: the kernel calls are known after the Relax passes, in seconds to a minute),
+which is all the counts need.
 
     .venv/bin/python bench/decode_cost_static.py ARTIFACT_DIR [--context 8] [--kv-kernels 3]
     .venv/bin/python bench/decode_cost_static.py --published llama-3.2-1b --quant q4f16_1
-    .venv/bin/python bench/decode_cost_static.py --published smollm2-135m --quant q4f32_asym \
-        --lora-rank 16      # with a kept rank-16 adapter on all seven linears of a Llama
+    .venv/bin/python bench/decode_cost_static.py --published bundled-smollm2 \
+        --quant q4f32_asym --lora-rank 16   # the bundled SmolLM2-135M GGUF's config, with a
+                                            # kept rank-16 adapter on all seven linears
 """
 
 from __future__ import annotations
@@ -41,22 +43,33 @@ def published_cost(name: str, quant: str, context: int = 8, kv_kernels: int = KV
     """The same counts for a released model's config compiled for WebGPU, without weights;
     lora_rank: with a kept adapter of that rank on all seven linears (Llama-family layout)."""
     import numpy as np
+    import tvm
 
     from webslm.arch import architectures
-    from webslm.compile.compiler import compile_model
-    from webslm.compile.lowering import webgpu_target
+    from webslm.compile.compiler import build_metadata, export_module
+    from webslm.compile.lowering import make_pipeline, webgpu_target
     from webslm.compile.spec import BuildShape
     from webslm.quantize.schemes import get_scheme
 
-    (arch,) = [a for a in architectures() if name in a.published]
-    hf = arch.published[name].config
+    if name == "bundled-smollm2":  # the GGUF webslm ships: its config, read from the file
+        from webslm.arch import find_architecture
+        from webslm.source import open_source, smollm2_gguf_path
+
+        hf = open_source(str(smollm2_gguf_path())).config
+        arch = find_architecture(hf)
+    else:
+        (arch,) = [a for a in architectures() if name in a.published]
+        hf = arch.published[name].config
     plan = _all_linear_plan(hf, lora_rank) if lora_rank else None
-    compiled = compile_model(arch, hf, get_scheme(quant), webgpu_target(), BuildShape(4096, 1024),
-                             lora=plan)
-    sizes = {p.name: int(np.prod(p.shape)) * np.dtype(p.dtype).itemsize for p in compiled.params}
+    scheme, shape, target = get_scheme(quant), BuildShape(4096, 1024), webgpu_target()
+    mod, params, cfg = export_module(arch, hf, scheme, target, shape, plan)
+    metadata = build_metadata(arch, cfg, scheme, shape, params)
+    with tvm.transform.PassContext(config={"tirx.disable_cse_tir": True}):  # as compile_model
+        make_pipeline(target, metadata)(mod)  # records metadata["kernel_calls"]
+    sizes = {p.name: int(np.prod(p.shape)) * np.dtype(p.dtype).itemsize for p in params}
     adapter = sum(n for k, n in sizes.items() if k.endswith((".lora_a", ".lora_b")))
     label = f"{name}-{quant}" + (f" + kept r{lora_rank} adapter" if lora_rank else "")
-    return {**_cost(f"{label} (compiled, no weights)", compiled.metadata["kernel_calls"], hf,
+    return {**_cost(f"{label} (lowered, no weights)", metadata["kernel_calls"], hf,
                     quant, sum(sizes.values()), context, kv_kernels),
             "adapter_bytes": adapter, "base_bytes": sum(sizes.values()) - adapter}
 
@@ -98,7 +111,8 @@ def _cost(model_id, kernel_calls, config, quant, param_bytes, context, kv_kernel
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("artifact", type=Path, nargs="?")
-    ap.add_argument("--published", help="a models.yaml name with a published config instead")
+    ap.add_argument("--published", help="a models.yaml name with a published config instead "
+                    "(or bundled-smollm2: the bundled GGUF's)")
     ap.add_argument("--quant", default="q4f16_1", help="with --published")
     ap.add_argument("--context", type=int, default=8, help="positions in the KV cache")
     ap.add_argument("--kv-kernels", type=int, default=KV_CACHE_KERNELS,
