@@ -43,11 +43,10 @@ def published_cost(name: str, quant: str, context: int = 8, kv_kernels: int = KV
     """The same counts for a released model's config compiled for WebGPU, without weights;
     lora_rank: with a kept adapter of that rank on all seven linears (Llama-family layout)."""
     import numpy as np
-    import tvm
 
     from webslm.arch import architectures
-    from webslm.compile.compiler import build_metadata, export_module
-    from webslm.compile.lowering import make_pipeline, webgpu_target
+    from webslm.compile.compiler import kernel_calls
+    from webslm.compile.lowering import webgpu_target
     from webslm.compile.spec import BuildShape
     from webslm.quantize.schemes import get_scheme
 
@@ -60,21 +59,18 @@ def published_cost(name: str, quant: str, context: int = 8, kv_kernels: int = KV
     else:
         (arch,) = [a for a in architectures() if name in a.published]
         hf = arch.published[name].config
-    plan = _all_linear_plan(hf, lora_rank) if lora_rank else None
-    scheme, shape, target = get_scheme(quant), BuildShape(4096, 1024), webgpu_target()
-    mod, params, cfg = export_module(arch, hf, scheme, target, shape, plan)
-    metadata = build_metadata(arch, cfg, scheme, shape, params)
-    with tvm.transform.PassContext(config={"tirx.disable_cse_tir": True}):  # as compile_model
-        make_pipeline(target, metadata)(mod)  # records metadata["kernel_calls"]
+    plan = all_linear_plan(hf, lora_rank) if lora_rank else None
+    calls, params = kernel_calls(arch, hf, get_scheme(quant), webgpu_target(),
+                                 BuildShape(4096, 1024), plan)
     sizes = {p.name: int(np.prod(p.shape)) * np.dtype(p.dtype).itemsize for p in params}
     adapter = sum(n for k, n in sizes.items() if k.endswith((".lora_a", ".lora_b")))
     label = f"{name}-{quant}" + (f" + kept r{lora_rank} adapter" if lora_rank else "")
-    return {**_cost(f"{label} (lowered, no weights)", metadata["kernel_calls"], hf,
+    return {**_cost(f"{label} (lowered, no weights)", calls, hf,
                     quant, sum(sizes.values()), context, kv_kernels),
             "adapter_bytes": adapter, "base_bytes": sum(sizes.values()) - adapter}
 
 
-def _all_linear_plan(hf: dict, rank: int):
+def all_linear_plan(hf: dict, rank: int):
     """The plan KeptAdapter.of makes for a rank-`rank` adapter on q, k, v, o, gate, up, down."""
     import inspect
 

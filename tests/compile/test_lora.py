@@ -84,3 +84,28 @@ def test_every_finite_float16_widens_exactly():
     finite = np.isfinite(halves)
     np.testing.assert_array_equal(got.numpy()[finite].view(np.uint32),
                                   halves[finite].astype(np.float32).view(np.uint32))
+
+
+def test_a_kept_adapter_adds_no_dispatch_per_decoded_token(tiny_llama_factory):
+    """The tiny Llama lowered for WebGPU with and without a rank-8 adapter on all seven
+    linears: dispatches per decoded token counted from the compiled functions' kernel calls,
+    within 1.1x of the base's (the branch runs inside each base GEMV)."""
+    import sys
+    from pathlib import Path
+
+    from webslm.arch import find_architecture
+    from webslm.bench.profile import dispatches_per_token
+    from webslm.compile.compiler import kernel_calls
+    from webslm.compile.lowering import webgpu_target
+    from webslm.compile.spec import BuildShape
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from decode_cost_static import all_linear_plan
+
+    hf = tiny_llama_factory().config.to_dict()
+    arch, scheme, shape = find_architecture(hf), get_scheme("q4f32_1"), BuildShape(256, 64)
+    base, _ = kernel_calls(arch, hf, scheme, webgpu_target(), shape)
+    kept, params = kernel_calls(arch, hf, scheme, webgpu_target(), shape,
+                                all_linear_plan(hf, 8))
+    assert sum(p.name.endswith(".lora_a") for p in params) == 4 * hf["num_hidden_layers"]
+    assert dispatches_per_token(kept) <= 1.1 * dispatches_per_token(base), (kept, base)
