@@ -245,7 +245,7 @@ def gated_linear(linear: nn.Module, gate_up: nn.Tensor, act: Scalar) -> nn.Tenso
     def x_at(gate, up):
         return lambda lead_idx, k: act(gate[(*lead_idx, k)]) * up[k + inter]
 
-    def branch(args):
+    def lora_of(args):  # (linear, A, B^T) when the linear carries a kept adapter
         return (linear, *args) if args else None
 
     if isinstance(linear, QuantizedLinear):
@@ -253,13 +253,13 @@ def gated_linear(linear: nn.Module, gate_up: nn.Tensor, act: Scalar) -> nn.Tenso
         y = nn.tensor_expr_op(
             lambda gate, up, *args: quantized_matmul_te(
                 gate, list(args[:n]), linear.grid, linear.out_dtype, x_at(gate, up),
-                branch(args[n:])),
+                lora_of(args[n:])),
             "fused_gated_dequantize_matmul", [gate_up, flat, *linear.packed(), *lora])
     else:
         y = nn.tensor_expr_op(
             lambda gate, up, w, *args: plain_matmul_te(
                 gate, w, linear.out_dtype, x_at(gate, up),
-                branch(args)),
+                lora_of(args)),
             "gated_NT_matmul", [gate_up, flat, linear.weight, *lora])
     if linear.bias is not None:
         y = y + linear.bias.astype(linear.out_dtype)
