@@ -28,8 +28,7 @@ def _key(hf: dict, scheme="q4f32_1", shape=BuildShape(256, 64), lora=None, targe
 
 def test_the_key_is_what_the_library_is_compiled_from(tiny_llama_factory):
     hf = tiny_llama_factory().config.to_dict()
-    plan = LoraPlan(linears={"model.layers.0.self_attn.qkv_proj": LoraLinear(8, ((0, 0),))},
-                    dtype="float32")
+    plan = LoraPlan(linears={"model.layers.0.self_attn.qkv_proj": LoraLinear(8, ((0, 0),))})
     base = _key(hf)
     assert _key(hf) == base  # no time, path or process in it
     deeper = tiny_llama_factory(num_hidden_layers=3).config.to_dict()

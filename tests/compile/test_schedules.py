@@ -12,8 +12,10 @@ from tvm.relax.frontend import nn
 
 from webslm.compile.activations import activation
 from webslm.compile.layers import gated_linear, make_linear
+from webslm.compile.lora import attach_lora
 from webslm.compile.lowering import webgpu_target
 from webslm.compile.schedules import WEBGPU_GEMV, gpu_legalize_passes
+from webslm.compile.spec import LoraLinear, LoraPlan
 from webslm.quantize.schemes import get_scheme
 
 
@@ -36,9 +38,10 @@ class _GatedDown(nn.Module):
 
 
 def scheduled_kernels(rows: int, cols: int, scheme_name: str, tokens: int | str = 1,
-                      gated: bool = False):
+                      gated: bool = False, lora: LoraLinear | None = None):
     """The PrimFuncs of one quantized linear on `tokens` tokens (1: decode; a name: prefill's
-    dynamic length), after our GPU legalization; gated: the MLP's down projection."""
+    dynamic length), after our GPU legalization; gated: the MLP's down projection; lora: a
+    kept adapter's branch on it."""
     scheme = get_scheme(scheme_name)
     x = nn.spec.Tensor([1, tokens, 2 * cols if gated else cols], scheme.act_dtype)
     if gated:
@@ -46,6 +49,8 @@ def scheduled_kernels(rows: int, cols: int, scheme_name: str, tokens: int | str 
         spec = {"x": x, "residual": nn.spec.Tensor([1, tokens, rows], scheme.act_dtype)}
     else:
         model, spec = _Linear(rows, cols, scheme), {"x": x}
+    if lora is not None:
+        attach_lora(model, LoraPlan({"proj": lora}))
     mod, _ = model.export_tvm(spec={"forward": spec})
     target = webgpu_target()
     with target:
@@ -92,6 +97,27 @@ def test_decode_down_gemv_reads_the_gated_product_in_one_tiled_kernel(scheme):
     prefill, _ = scheduled_kernels(rows=64, cols=256, scheme_name=scheme, tokens="seq_len",
                                    gated=True)
     assert "gated_product" in prefill and len(prefill) == 2
+
+
+@pytest.mark.parametrize("scheme, gated", [("q4f32_1", False), ("q4f16_asym", True),
+                                           ("q4f32_nf4", False), ("q0f32", True)])
+def test_a_kept_adapters_decode_branch_runs_inside_the_base_gemv(scheme, gated):
+    """W x + B (A x) (plus the gated product and the residual add, for the down projection) is
+    ONE tiled kernel at decode: each workgroup computes A x into shared memory first, reading
+    A and B^T as packed float16. Prefill keeps A x and B (A x) as kernels of their own."""
+    tiling = WEBGPU_GEMV
+    two_parts = LoraLinear(rank=4, parts=((0, 0), (32, 4)))  # like q and k of a fused qkv
+    decode, target = scheduled_kernels(64, 256, scheme, gated=gated, lora=two_parts)
+    [name] = set(decode) - {"reshape"}
+    source = wgsl(decode[name], target)
+    assert workgroup_size(source) == (tiling.threads, tiling.rows, 1)
+    assert "var<workgroup> lora_down_shared : array<f32, 8>" in source
+    assert re.search(r"proj_lora_a_ptr : array<u32>", source)
+    assert re.search(r"proj_lora_b_ptr : array<u32>", source)
+    prefill, _ = scheduled_kernels(64, 256, scheme, tokens="seq_len", gated=gated,
+                                   lora=two_parts)
+    assert any(n.startswith("lora_down") for n in prefill)
+    assert sum("lora" in n for n in prefill) == 2
 
 
 @pytest.mark.parametrize("rows, cols", [

@@ -17,8 +17,9 @@ import pytest
 
 from webslm.arch import find_architecture
 from webslm.artifacts.manifest import read_manifest
+from webslm.bench.profile import dispatches_per_token
 from webslm.cli import main
-from webslm.convert.kept_adapter import KeptAdapter
+from webslm.convert.kept_adapter import KeptAdapter, unpack_halves
 from webslm.errors import WebslmError
 from webslm.source import open_source
 from webslm.source.adapter import read_adapter
@@ -26,7 +27,7 @@ from webslm.source.merged import merge_adapter
 from webslm.verify.check import verify_artifact
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "source"))
-from test_adapter import make_adapter  # noqa: E402
+from test_adapter import ALL_LINEAR, make_adapter  # noqa: E402
 
 
 @pytest.fixture
@@ -40,20 +41,23 @@ def _kept(base_dir, adapter_dir) -> KeptAdapter:
 
 
 def test_parts_of_a_fused_linear_share_one_branch_with_their_own_rank_and_scale(base_dir, tmp_path):
-    """q, k, v (ranks 4, 4, 2; v with its own alpha) become one A [12, in] (v's slots padded)
-    and B [out, 4], each row reading its own part's slots, as compile/lora.py's lora_up does:
-    that product equals the parts' scaled deltas applied to x; unstacking gives each part's
-    A and B back."""
+    """q, k, v (ranks 4, 4, 2; v with its own alpha) become one A [16, in] (v's slots, and the
+    whole to a multiple of 8, padded) and B^T [4, out], each row reading its own part's slots,
+    as compile/lora.py's up_at does: that product equals the parts' scaled deltas applied to
+    x; unstacking gives each part's A and B back. Both are stored as float16, two per uint32
+    (an f32 build too: half its download, and no shader-f16 needed)."""
     adapter_dir = make_adapter(_tiny(base_dir), tmp_path / "ad", alpha_pattern={"v_proj": 32},
                                rank_pattern={"v_proj": 2, "o_proj": 2})
     kept = _kept(base_dir, adapter_dir)
     qkv = "model.layers.0.self_attn.qkv_proj"
     plan = kept.plan.linears[qkv]
-    assert (plan.rank, plan.slots) == (4, 12)
+    assert (plan.rank, plan.slots) == (4, 16)
     assert kept.plan.linears["model.layers.0.self_attn.o_proj"].rank == 2
     stored = dict(kept.tensors())
-    a, b = (stored[f"{qkv}.lora_{x}"].astype(np.float64) for x in "ab")
-    assert stored[f"{qkv}.lora_a"].dtype == np.float32  # an f32 build's (f16 needs shader-f16)
+    assert stored[f"{qkv}.lora_a"].dtype == np.uint32
+    assert stored[f"{qkv}.lora_a"].shape == (16, 32) and stored[f"{qkv}.lora_b"].shape == (4, 64)
+    a = unpack_halves(stored[f"{qkv}.lora_a"]).astype(np.float64)
+    b = unpack_halves(stored[f"{qkv}.lora_b"]).T.astype(np.float64)
     x = np.random.default_rng(0).standard_normal(a.shape[1])
     t = a @ x
     slot_at = dict(plan.parts)  # a part's first row -> its first slot
@@ -63,11 +67,11 @@ def test_parts_of_a_fused_linear_share_one_branch_with_their_own_rank_and_scale(
     adapter = kept.source.adapter
     expected = np.concatenate([adapter.low_rank[f"model.layers.0.self_attn.{p}_proj.weight"].delta()
                                for p in "qkv"]) @ x
-    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-    for name, part_a, part_b in kept.unstacked(stored):
+    np.testing.assert_allclose(ours, expected, rtol=2e-3, atol=2e-3 * np.abs(expected).max())
+    for name, part_a, part_b in kept.unstacked(stored):  # float16's rounding, no more
         low_rank = adapter.low_rank[name]
-        np.testing.assert_allclose(part_a, low_rank.a, rtol=1e-6)
-        np.testing.assert_allclose(part_b, low_rank.b, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(part_a, low_rank.a, rtol=2**-11, atol=2**-24)
+        np.testing.assert_allclose(part_b, low_rank.b, rtol=2**-11, atol=1e-7)
 
 
 @pytest.mark.parametrize("variant", [
@@ -103,7 +107,7 @@ def test_a_tiny_adapter_shares_the_base_build_and_verifies_against_peft(base_dir
     assert main(["build", str(base_dir), "--name", "base", "--backend", "webgpu", *common]) == 0
     base = dist / "base-q4f32_1"
     shards = {p.name: p.stat().st_mtime_ns for p in base.glob("params_shard_*.bin")}
-    second = make_adapter(_tiny(base_dir), tmp_path / "second", rank_pattern={"q_proj": 2}, target_modules=["q_proj", "down_proj"])
+    second = make_adapter(_tiny(base_dir), tmp_path / "second", rank_pattern={"q_proj": 2})
     assert main(["build", str(base_dir), "--lora", str(second), "--name", "second",
                  "--keep-adapter", *common]) == 0  # WebLLM only
     assert "sharing the base weights" in capsys.readouterr().out
@@ -118,8 +122,16 @@ def test_a_tiny_adapter_shares_the_base_build_and_verifies_against_peft(base_dir
     manifest = read_manifest(art)
     assert manifest["build"]["base"]["model_id"] == "base-q4f32_1"
     assert set(manifest["build"]["base"]["files"]) == set(shards)
-    assert manifest["build"]["adapter"]["targets"] == ["down_proj", "q_proj"]
+    assert manifest["build"]["adapter"]["targets"] == sorted(p.split(".")[-1] for p in ALL_LINEAR)
     assert manifest["build"]["adapter"]["bytes"] == (art / "adapter_shard_0.bin").stat().st_size
+    assert manifest["build"]["adapter"]["dtype"] == "float16"
+
+    # decode runs each adapted linear's branch inside its base kernel: per decoded token, the
+    # dispatches the compiled functions make are within 1.1x of the base build's
+    base_calls = read_manifest(base)["build"]["kernel_calls"]
+    ours, theirs = (dispatches_per_token(calls)
+                    for calls in (manifest["build"]["kernel_calls"], base_calls))
+    assert ours <= 1.1 * theirs, (ours, theirs)
 
     # webslm verify's comparison: the compiled model against PEFT's unmerged model on the
     # stored weights (top-1 against the float source is not gated: a random tiny model at
@@ -172,7 +184,8 @@ def test_phi3_fused_targets_are_one_part(tmp_path, smollm2):
     kept = _kept(tmp_path / "phi3", adapter_dir)
     name = "model.layers.1.self_attn.qkv_proj"
     assert kept.plan.linears[name].parts == ((0, 0),)
-    stored = dict(kept.tensors())
+    stored = {n: unpack_halves(w) for n, w in kept.tensors()}
     delta = kept.source.adapter.low_rank[name + ".weight"].delta()
-    np.testing.assert_allclose(stored[name + ".lora_b"] @ stored[name + ".lora_a"], delta,
-                               rtol=1e-5, atol=1e-6 * np.abs(delta).max())
+    rank = kept.plan.linears[name].rank  # A's slots past it are padding
+    np.testing.assert_allclose(stored[name + ".lora_b"].T @ stored[name + ".lora_a"][:rank], delta,
+                               rtol=2e-3, atol=2e-3 * np.abs(delta).max())

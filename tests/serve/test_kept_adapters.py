@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from webslm.artifacts.manifest import read_manifest
+from webslm.bench.profile import dispatches_per_token
 from webslm.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +62,21 @@ def test_the_builds_share_the_base_shards(kept_dist):
         shared = manifest["build"]["base"]
         assert shared["model_id"] == BASE
         assert shared["files"] == {n: base_files[n] for n in shared["files"]}
+
+
+def test_a_kept_adapter_costs_at_most_a_tenth_more_per_decoded_token(kept_dist):
+    """Dispatches per decoded token counted from each build's compiled functions, and the
+    bytes it reads (its weights), against the base build's: within 1.1x. The adapter (r16 on
+    all seven linears for the first, float16) is under a tenth of the base's download."""
+    base = read_manifest(kept_dist / BASE)["build"]
+    for model_id in FINE_TUNES:
+        build = read_manifest(kept_dist / model_id)["build"]
+        ours, theirs = (dispatches_per_token(b["kernel_calls"]) for b in (build, base))
+        print(model_id, ours, theirs, build["param_bytes"], base["param_bytes"],
+              build["adapter"]["bytes"])
+        assert ours <= 1.1 * theirs, (ours, theirs)
+        assert build["param_bytes"] <= 1.1 * base["param_bytes"]
+        assert build["adapter"]["bytes"] < base["param_bytes"] / 10
 
 
 def test_the_second_fine_tune_downloads_a_tenth_and_each_knows_its_own_fact(kept_dist):

@@ -93,6 +93,19 @@ def expected_dispatches(kernel_calls: dict[str, list[str]]) -> dict:
             "sampler_kernels": collections.Counter(sampler)}
 
 
+# The KV cache's own kernels per attention call in WebLLM 0.2.86 (rotary, append, attention),
+# as `webslm bench --profile` measured them on an f32 build.
+KV_CACHE_KERNELS = 3
+
+
+def dispatches_per_token(kernel_calls: dict[str, list[str]],
+                         kv_kernels: int = KV_CACHE_KERNELS) -> int:
+    """Dispatches per decoded token, from a build's compiled functions alone (no browser)."""
+    want = expected_dispatches(kernel_calls)
+    return (sum(want["model_kernels"].values()) + sum(want["sampler_kernels"].values())
+            + kv_kernels * want["attention_calls"])
+
+
 def _kv_page_buffers(phases: list[dict], model_fns: set[str], weights: set[int],
                      layers: int) -> set[int]:
     """The KV cache's page buffers: bound by the cache's own kernels, one per layer, all of

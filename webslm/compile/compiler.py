@@ -19,6 +19,12 @@ if TYPE_CHECKING:  # the compiler reads an architecture's record; records never 
     from webslm.arch.record import Architecture
 
 
+# TVM 0.27's TIR common-subexpression pass can emit a use before its definition in the
+# paged-attention kernels when Llama-3 rope scaling meets GQA groups of 4 (Llama-3.2-1B):
+# "variable cse_vN has been used before definition". The kernels are correct without it.
+_PASS_CONFIG = {"tirx.disable_cse_tir": True}
+
+
 def export_module(arch: Architecture, hf_config: dict[str, Any], scheme: QuantScheme,
                   target: Target, shape: BuildShape, lora: LoraPlan | None = None):
     """Build the Relax IRModule: the model's entry points plus, for GPUs, the sampler; with a
@@ -68,6 +74,17 @@ def build_metadata(arch: Architecture, cfg: Any, scheme: QuantScheme, shape: Bui
     }
 
 
+def kernel_calls(arch: Architecture, hf_config: dict[str, Any], scheme: QuantScheme,
+                 target: Target, shape: BuildShape, lora: LoraPlan | None = None):
+    """Each entry function's kernel calls and the parameters, after the Relax passes alone
+    (no kernel code is generated): what dispatch counts need, in seconds."""
+    mod, params, cfg = export_module(arch, hf_config, scheme, target, shape, lora)
+    metadata = build_metadata(arch, cfg, scheme, shape, params)
+    with tvm.transform.PassContext(config=_PASS_CONFIG):
+        make_pipeline(target, metadata)(mod)
+    return metadata["kernel_calls"], params
+
+
 def compile_model(arch: Architecture, hf_config: dict[str, Any], scheme: QuantScheme,
                   target: Target, shape: BuildShape,
                   progress: Callable[[str], None] | None = None,
@@ -77,9 +94,6 @@ def compile_model(arch: Architecture, hf_config: dict[str, Any], scheme: QuantSc
     mod, params, cfg = export_module(arch, hf_config, scheme, target, shape, lora)
     metadata = build_metadata(arch, cfg, scheme, shape, params)
     say("lowering and generating kernels")
-    # TVM 0.27's TIR common-subexpression pass can emit a use before its definition in the
-    # paged-attention kernels when Llama-3 rope scaling meets GQA groups of 4 (Llama-3.2-1B):
-    # "variable cse_vN has been used before definition". The kernels are correct without it.
-    with tvm.transform.PassContext(config={"tirx.disable_cse_tir": True}):
+    with tvm.transform.PassContext(config=_PASS_CONFIG):
         ex = relax.build(mod, target, relax_pipeline=make_pipeline(target, metadata))
     return CompiledModel(ex, metadata, params, cfg)

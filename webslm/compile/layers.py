@@ -17,8 +17,8 @@ from tvm import te, tirx
 from tvm.relax.frontend import nn
 
 from webslm.compile.activations import Scalar
-from webslm.compile.lora import apply_lora, has_lora
 from webslm.compile import spec
+from webslm.compile.lora import apply_lora, branch_te, has_lora, lora_params
 from webslm.compile.spec import ROW_BLOCKS
 from webslm.quantize.grids import Grid
 from webslm.quantize.nf4 import NF4_CODE
@@ -62,23 +62,29 @@ def _dequant(packed: list[te.Tensor], grid: Grid, row, col):
     return (code - tirx.const(float(grid.center), "float32")) * scale
 
 
-def _matmul_te(lead, in_features: int, x_at, w_at, out_features: int, out_dtype: str):
-    """y[*lead, j] = sum_k x_at(lead index, k) * w_at(j, k), accumulated in float32."""
+def _matmul_te(lead, in_features: int, x_at, w_at, out_features: int, out_dtype: str,
+               branch=None):
+    """y[*lead, j] = sum_k x_at(lead index, k) * w_at(j, k), accumulated in float32, plus
+    branch(index) when given (a kept adapter's B (A x), lora.branch_te) before the cast."""
     k = te.reduce_axis((0, in_features), name="k")
     acc = te.compute(
         (*lead, out_features),
         lambda *idx: te.sum(x_at(idx[:-1], k).astype("float32") * w_at(idx[-1], k), axis=k),
         name="matmul",
     )
+    if branch is not None:
+        return te.compute(acc.shape, lambda *idx: (acc[idx] + branch(idx)).astype(out_dtype),
+                          name="lora_up")
     if out_dtype == "float32":
         return acc
     return te.compute(acc.shape, lambda *idx: acc[idx].astype(out_dtype), name="cast")
 
 
 def quantized_matmul_te(x: te.Tensor, packed: list[te.Tensor], grid: Grid, out_dtype: str,
-                        x_at=None) -> te.Tensor:
+                        x_at=None, lora=None) -> te.Tensor:
     """y[..., j] = sum_k x[..., k] * W[j, k], accumulated in float32; x_at(lead, k) reads the
-    input another way (the gated product, see gated_linear)."""
+    input another way (the gated product, see gated_linear); lora = (linear, A, B^T) runs a
+    kept adapter's branch in the same kernel."""
     *lead, in_features = x.shape
     if x_at is None:
         x_at = lambda lead_idx, k: x[(*lead_idx, k)]  # noqa: E731
@@ -89,8 +95,24 @@ def quantized_matmul_te(x: te.Tensor, packed: list[te.Tensor], grid: Grid, out_d
         lambda j, k: _dequant(packed, grid, j, k),
         name="dequantize",
     )
+    branch = lora and branch_te(lora[0], lead, in_features, x_at, *lora[1:])
     return _matmul_te(lead, in_features, x_at, lambda j, k: weight[j, k], packed[0].shape[0],
-                      out_dtype)
+                      out_dtype, branch)
+
+
+def plain_matmul_te(x: te.Tensor, w: te.Tensor, out_dtype: str, x_at=None,
+                    lora=None) -> te.Tensor:
+    """quantized_matmul_te for a weight stored as it is, W [out, in]."""
+    lead, in_features = x.shape[:-1], w.shape[1]
+    x_at = x_at or (lambda lead_idx, k: x[(*lead_idx, k)])
+    branch = lora and branch_te(lora[0], lead, in_features, x_at, *lora[1:])
+    return _matmul_te(lead, in_features, x_at, lambda j, k: w[j, k].astype("float32"),
+                      w.shape[0], out_dtype, branch)
+
+
+def one_token(x: nn.Tensor) -> bool:
+    """A static [1, 1, n] input: decode, where a kept adapter's branch joins the base kernel."""
+    return all(isinstance(d, int) and d == 1 for d in x.shape[:-1])
 
 
 class _Packed(nn.Module):
@@ -123,7 +145,13 @@ class QuantizedLinear(_Packed):
         self.bias = nn.Parameter((out_features,), scheme.act_dtype) if bias else None
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
-        y = apply_lora(self, x, self.matmul(x, self.out_dtype, "fused_dequantize_matmul"))
+        if has_lora(self) and one_token(x):
+            y = nn.tensor_expr_op(
+                lambda x_, *args: quantized_matmul_te(x_, list(args[:-2]), self.grid,
+                                                      self.out_dtype, lora=(self, *args[-2:])),
+                "fused_dequantize_matmul_lora", [x, *self.packed(), *lora_params(self)])
+        else:
+            y = apply_lora(self, x, self.matmul(x, self.out_dtype, "fused_dequantize_matmul"))
         if self.bias is not None:
             y = y + self.bias.astype(self.out_dtype)
         return y
@@ -132,12 +160,7 @@ class QuantizedLinear(_Packed):
 def plain_matmul(x: nn.Tensor, weight: nn.Tensor, out_dtype: str, name: str) -> nn.Tensor:
     """y = x W^T read straight from W [out, in]: matmul(x, permute_dims(W)) would run a
     transpose kernel over the whole weight on every call. Accumulates in float32."""
-
-    def te_matmul(x_, w):
-        return _matmul_te(x_.shape[:-1], w.shape[1], lambda lead, k: x_[(*lead, k)],
-                          lambda j, k: w[j, k].astype("float32"), w.shape[0], out_dtype)
-
-    return nn.tensor_expr_op(te_matmul, name, [x, weight])
+    return nn.tensor_expr_op(lambda x_, w: plain_matmul_te(x_, w, out_dtype), name, [x, weight])
 
 
 class PlainLinear(nn.Module):
@@ -150,7 +173,12 @@ class PlainLinear(nn.Module):
         self.bias = nn.Parameter((out_features,), dtype) if bias else None
 
     def forward(self, x: nn.Tensor) -> nn.Tensor:
-        y = apply_lora(self, x, plain_matmul(x, self.weight, self.out_dtype, "NT_matmul"))
+        if has_lora(self) and one_token(x):
+            y = nn.tensor_expr_op(
+                lambda x_, w, a, b: plain_matmul_te(x_, w, self.out_dtype, lora=(self, a, b)),
+                "NT_matmul_lora", [x, self.weight, *lora_params(self)])
+        else:
+            y = apply_lora(self, x, plain_matmul(x, self.weight, self.out_dtype, "NT_matmul"))
         if self.bias is not None:
             y = y + self.bias.astype(self.out_dtype)
         return y
@@ -264,29 +292,34 @@ def gated_product(gate_up: nn.Tensor, act: Scalar) -> nn.Tensor:
 def gated_linear(linear: nn.Module, gate_up: nn.Tensor, act: Scalar) -> nn.Tensor:
     """linear(act(gate) * up): the MLP's down projection. For one token (a static [1, 1, 2I]
     input, i.e. decode) the GEMV reads the gated product itself, one kernel where there were
-    two. The input goes in twice, as gate and as up: TVM's GEMV schedule takes one read per
-    buffer per step. Prefill, batches and a kept adapter's branch (which needs the product)
-    compute it first."""
-    *lead, two_inter = gate_up.shape
-    if any(not isinstance(d, int) or d != 1 for d in lead) or has_lora(linear):
+    two (a kept adapter's branch reads it too, in the same kernel). The input goes in twice,
+    as gate and as up: TVM's GEMV schedule takes one read per buffer per step. Prefill and
+    batches compute the product first."""
+    if not one_token(gate_up):
         return linear(gated_product(gate_up, act))
-    inter = two_inter // 2
-    flat = nn.op.reshape(gate_up, (two_inter,))  # another tensor (a view): a second argument
+    inter = gate_up.shape[-1] // 2
+    flat = nn.op.reshape(gate_up, (2 * inter,))  # another tensor (a view): a second argument
+    lora = lora_params(linear) if has_lora(linear) else []
 
     def x_at(gate, up):
         return lambda lead_idx, k: act(gate[(*lead_idx, k)]) * up[k + inter]
 
+    def lora_of(args):  # (linear, A, B^T) when the linear carries a kept adapter
+        return (linear, *args) if args else None
+
     if isinstance(linear, QuantizedLinear):
+        n = len(linear.packed())
         y = nn.tensor_expr_op(
-            lambda gate, up, *packed: quantized_matmul_te(
-                gate, list(packed), linear.grid, linear.out_dtype, x_at(gate, up)),
-            "fused_gated_dequantize_matmul", [gate_up, flat, *linear.packed()])
+            lambda gate, up, *args: quantized_matmul_te(
+                gate, list(args[:n]), linear.grid, linear.out_dtype, x_at(gate, up),
+                lora_of(args[n:])),
+            "fused_gated_dequantize_matmul", [gate_up, flat, *linear.packed(), *lora])
     else:
         y = nn.tensor_expr_op(
-            lambda gate, up, w: _matmul_te(gate.shape[:-1], inter, x_at(gate, up),
-                                           lambda j, k: w[j, k].astype("float32"),
-                                           w.shape[0], linear.out_dtype),
-            "gated_NT_matmul", [gate_up, flat, linear.weight])
+            lambda gate, up, w, *args: plain_matmul_te(
+                gate, w, linear.out_dtype, x_at(gate, up),
+                lora_of(args)),
+            "gated_NT_matmul", [gate_up, flat, linear.weight, *lora])
     if linear.bias is not None:
         y = y + linear.bias.astype(linear.out_dtype)
     return y

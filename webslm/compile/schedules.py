@@ -9,8 +9,10 @@ schedule static-shape GEMVs ourselves as `GemvTiling.rows` rows x `threads` thre
 thread walks its row a packed 32-bit word at a time (adjacent threads read adjacent words,
 so 8 lanes read one 32-byte memory sector), keeps its partial sum in a register, and the
 row's threads then reduce together. 8 x 8 divides every supported model's matrices (hidden
-sizes are multiples of 64) and cuts SmolLM2's workgroups per token eightfold. Everything
-else, including GEMVs with a dynamic row count, stays with dlight.
+sizes are multiples of 64) and cuts SmolLM2's workgroups per token eightfold. A decode GEMV
+that carries a kept adapter's branch (compile/lora.py) gets the same tiling, with A x computed
+first by each workgroup into shared memory, over the same 8 x 8 threads (`WebGPULoraGEMV`).
+Everything else, including GEMVs with a dynamic row count, stays with dlight.
 docs/BENCHMARKS.md ("Decode matmuls on WebGPU") has what this does to speed.
 """
 
@@ -21,8 +23,11 @@ import dataclasses
 import tvm
 from tvm.relax.backend import gpu_generic
 from tvm.s_tir import dlight as dl
+from tvm.s_tir.dlight.analysis import is_gemv, normalize, normalize_prim_func
+from tvm.s_tir.dlight.base import try_inline_contiguous_spatial
 from tvm.s_tir.dlight.gpu.gemv import get_extent, is_broadcast_epilogue
 from tvm.target import Target
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +54,98 @@ class WebGPUGEMV(dl.gpu.GEMV):
             return _multi_row_gemv(sch, block, epilogue_info, self.tiling)
         return super().sch_inner_reduction(sch, target, block, vector_input_buffers,
                                            epilogue_info)
+
+
+class WebGPULoraGEMV(dl.gpu.GEMV):
+    """A decode GEMV with a kept adapter's branch in it: blocks lora_down (t = A x), the GEMV,
+    and the epilogue that adds B t. The GEMV gets `tiling` as above; each workgroup computes
+    all of t first, into shared memory (TVM's thread sync puts the barrier before the
+    epilogue reads it)."""
+
+    def __init__(self, tiling: GemvTiling | None):
+        self.tiling = tiling
+
+    def apply(self, func, target: Target, _tunable):
+        if (not isinstance(func, tvm.tirx.PrimFunc) or self.tiling is None
+                or target.kind.name != "webgpu" or not self.is_target_available(target)):
+            return None
+        sch = tvm.s_tir.Schedule(func)
+        try:
+            down = sch.get_sblock("lora_down")
+        except Exception:  # noqa: BLE001 - no such block: not ours
+            return None
+        infos = normalize_prim_func(sch)
+        if infos is None:
+            return None
+        infos = try_inline_contiguous_spatial(
+            sch, [i for i in infos if sch.get(i.block_rv).name_hint != "lora_down"])
+        if infos is None or len(infos) != 2 or not infos[1].is_injective():
+            return None
+        main, epilogue = infos
+        if is_gemv(sch, main) is None or not normalize(sch, main):
+            return None
+        slots = get_extent(sch, sch.get_loops(down)[-2])
+        if not _fits(sch, main.block_rv, epilogue, self.tiling) or slots % self.tiling.rows:
+            return None
+        _lora_gemv(sch, main.block_rv, epilogue.block_rv, down, self.tiling)
+        return sch
+
+
+def _lora_gemv(sch, gemv, epilogue, down, tiling: GemvTiling) -> None:
+    """The epilogue's rows make the workgroups; the GEMV's rows and all of t = A x are
+    computed inside each. Both reductions are split as in _multi_row_gemv (rows or slots over
+    threadIdx.y, each one's inputs over threadIdx.x, partial sums in registers, then a
+    cross-thread sum); t goes to shared memory. rfactor wants its block alone in its loop
+    nest, so both are split at the root before they move into the workgroup."""
+    batch, row, word, code = sch.get_loops(gemv)
+    codes = get_extent(sch, code)  # 1 for a dense weight: that loop is dropped below
+    step, lane = sch.split(word, factors=[None, tiling.threads])
+    sch.reorder(batch, row, lane, step, code)
+    gemv_partial = sch.rfactor(lane, factor_axis=0)
+    *_outer, slot, k = sch.get_loops(down)  # slots: a multiple of the rows (LORA_SLOT_ALIGN)
+    step, lane = sch.split(k, factors=[None, tiling.threads])
+    sch.reorder(lane, slot, step)
+    down_partial = sch.rfactor(lane, factor_axis=0)
+
+    workgroup, row_in_group = sch.split(sch.fuse(*sch.get_loops(epilogue)),
+                                        factors=[None, tiling.rows])
+    sch.bind(workgroup, "blockIdx.x")
+    sch.bind(row_in_group, "threadIdx.y")
+    for block in (gemv, gemv_partial, down, down_partial):
+        sch.compute_at(block, workgroup, preserve_unit_loops=True)
+
+    lane, row, step, *_code = sch.get_loops(gemv_partial)[-4 if codes > 1 else -3:]
+    sch.reorder(row, lane, step)
+    sch.bind(row, "threadIdx.y")
+    sch.bind(lane, "threadIdx.x")
+    sch.set_scope(gemv_partial, buffer_index=0, storage_scope="local")
+    reads = [region.source.dtype for region in sch.get(gemv_partial).reads]
+    if "uint32" in reads:
+        words = sch.cache_read(gemv_partial, read_buffer_index=reads.index("uint32"),
+                               storage_scope="local")
+        sch.compute_at(words, step, preserve_unit_loops=True)
+    sch.decompose_reduction(gemv_partial, step)
+    sch.annotate(step, "pragma_auto_unroll_max_step", tiling.unroll)
+    sch.annotate(step, "pragma_unroll_explicit", 1)
+    *_unit, lane, row = sch.get_loops(gemv)[1:]
+    sch.reorder(row, lane)
+    sch.bind(row, "threadIdx.y")
+    sch.bind(lane, "threadIdx.x")
+    sch.set_scope(gemv, buffer_index=0, storage_scope="local")
+
+    *_unit, lane, slot, step = sch.get_loops(down_partial)[1:]
+    slot_step, slot_in_group = sch.split(slot, factors=[None, tiling.rows])
+    sch.reorder(slot_step, slot_in_group, lane, step)
+    sch.bind(slot_in_group, "threadIdx.y")
+    sch.bind(lane, "threadIdx.x")
+    sch.set_scope(down_partial, buffer_index=0, storage_scope="local")
+    sch.decompose_reduction(down_partial, step)
+    sch.reverse_compute_at(down, slot_step, preserve_unit_loops=True)
+    lane, slot_in_group = sch.get_loops(down)[-2:]  # the reduction comes out outermost
+    sch.reorder(slot_in_group, lane)
+    sch.bind(slot_in_group, "threadIdx.y")
+    sch.bind(lane, "threadIdx.x")
+    sch.set_scope(down, buffer_index=0, storage_scope="shared")
 
 
 def _fits(sch, block, epilogue_info, tiling: GemvTiling) -> bool:
@@ -105,6 +202,7 @@ def gpu_legalize_passes(target: Target) -> list[tvm.transform.Pass]:
     *fuse, schedule = gpu_generic.legalize_passes(target)
     assert schedule.info.name == "ApplyDefaultSchedule", "TVM's GPU legalization changed"
     return [*fuse, dl.ApplyDefaultSchedule(
+        WebGPULoraGEMV(WEBGPU_GEMV),
         dl.gpu.Matmul(),
         WebGPUGEMV(WEBGPU_GEMV),
         dl.gpu.Reduction(),

@@ -40,8 +40,13 @@ class CompiledModel:
     config: Any      # the architecture's config dataclass
 
 
-# A kept adapter's plan (compile/lora.py runs it): which linears carry a low-rank branch.
+# A kept adapter's plan (compile/lora.py runs it): which linears carry a low-rank branch. A and
+# B^T are stored as float16 bit patterns, two per uint32 (LORA_STORAGE); A's slots are padded
+# to a multiple of LORA_SLOT_ALIGN, the decode GEMV's rows per workgroup, so each workgroup's
+# threads split A x evenly.
 LORA_A, LORA_B = "lora_a", "lora_b"
+LORA_STORAGE = "float16"
+LORA_SLOT_ALIGN = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,13 +60,12 @@ class LoraLinear:
 
     @property
     def slots(self) -> int:
-        return self.rank * len(self.parts)
+        used = self.rank * len(self.parts)
+        return -(-used // LORA_SLOT_ALIGN) * LORA_SLOT_ALIGN
 
 
 @dataclasses.dataclass(frozen=True)
 class LoraPlan:
-    """The adapted linears by parameter base (e.g. model.layers.0.self_attn.qkv_proj), and the
-    dtype A and B are stored in."""
+    """The adapted linears by parameter base (e.g. model.layers.0.self_attn.qkv_proj)."""
 
     linears: dict[str, LoraLinear]
-    dtype: str

@@ -1,9 +1,10 @@
 """`webslm build BASE --lora DIR --keep-adapter`: a fine-tune as base + adapter.
 
 The base is an ordinary build of the base model (built here when it is not there yet) and
-stays the only copy of its shards; the fine-tune's build holds the adapter's A and B (scale
-folded into B, in the build's activation dtype) in its own shard, and its tensor-cache.json
-lists the base's shards by a dataPath leading to the base's folder. A second fine-tune of the same base therefore
+stays the only copy of its shards; the fine-tune's build holds the adapter's A and B^T (scale
+folded into B, as float16 two per uint32: compile/lora.py) in its own shard, and its
+tensor-cache.json lists the base's shards by a dataPath leading to the base's folder. A second
+fine-tune of the same base therefore
 downloads its adapter, its library and its tokenizer, not the base again.
 """
 
@@ -22,7 +23,7 @@ from webslm.arch.record import Architecture
 from webslm.artifacts.manifest import read_manifest
 from webslm.artifacts.tensor_cache import TensorCacheWriter
 from webslm.compile.spec import ParamSpec
-from webslm.compile.spec import LORA_A, LORA_B, LoraLinear, LoraPlan
+from webslm.compile.spec import LORA_A, LORA_B, LORA_STORAGE, LoraLinear, LoraPlan
 from webslm.errors import WebslmError
 from webslm.hashing import file_entry
 from webslm.quantize.schemes import SCHEMES, QuantScheme
@@ -40,25 +41,21 @@ class KeptAdapter:
     plan: LoraPlan
 
     @classmethod
-    def of(cls, source: MergedSource, arch: Architecture, dtype: str = "float32") -> "KeptAdapter":
-        """dtype: how A and B are stored (the build's activation dtype)."""
+    def of(cls, source: MergedSource, arch: Architecture) -> "KeptAdapter":
         _check_keepable(source)
         params = dict.fromkeys(arch.weight_map.param_for(n.removesuffix(".weight"))
                                for n in sorted(source.adapter.low_rank))
-        kept = cls(source, arch, LoraPlan({}, dtype))
+        kept = cls(source, arch, LoraPlan({}))
         linears = {}
         for param in params:
             blocks = [(row, lr) for _part, row, _rows, lr in kept._parts(param) if lr is not None]
             rank = max(lr.rank for _row, lr in blocks)
             linears[param] = LoraLinear(rank, tuple((row, i * rank) for i, (row, _lr) in enumerate(blocks)))
-        return cls(source, arch, LoraPlan(linears, dtype))
-
-    def stored_as(self, dtype: str) -> "KeptAdapter":
-        """The same adapter for a build whose activation dtype is `dtype`."""
-        return dataclasses.replace(self, plan=dataclasses.replace(self.plan, dtype=dtype))
+        return cls(source, arch, LoraPlan(linears))
 
     def tensors(self) -> Iterator[tuple[str, np.ndarray]]:
-        """Each adapted linear's A [slots, in] and B * scale [out, rank] (compile/lora.py)."""
+        """Each adapted linear's A [slots, in] and (B * scale)^T [rank, out] (compile/lora.py),
+        as float16 packed two per uint32 along the row."""
         for param, shape in self.plan.linears.items():
             rows = sum(n for _part, _row, n, _lr in self._parts(param))
             a = b = None
@@ -68,14 +65,14 @@ class KeptAdapter:
                     b = np.zeros((rows, shape.rank), np.float32)
                 a[slot:slot + low_rank.rank] = low_rank.a
                 b[row:row + n_rows, :low_rank.rank] = low_rank.b * low_rank.scale
-            yield f"{param}.{LORA_A}", a.astype(self.plan.dtype)
-            yield f"{param}.{LORA_B}", b.astype(self.plan.dtype)
+            yield f"{param}.{LORA_A}", pack_halves(a, f"{param} (A)")
+            yield f"{param}.{LORA_B}", pack_halves(b.T, f"{param} (B * scale)")
 
     def unstacked(self, stored: dict[str, np.ndarray]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """tensors()' inverse on stored arrays: (HF weight name, A, B) in float32, B unscaled."""
         for param in self.plan.linears:
-            a = stored[f"{param}.{LORA_A}"].astype(np.float32)
-            b = stored[f"{param}.{LORA_B}"].astype(np.float32)
+            a = unpack_halves(stored[f"{param}.{LORA_A}"])
+            b = unpack_halves(stored[f"{param}.{LORA_B}"]).T
             for part, row, n_rows, slot, low_rank in self._blocks(param):
                 r = low_rank.rank
                 yield part, a[slot:slot + r], b[row:row + n_rows, :r] / np.float32(low_rank.scale)
@@ -121,10 +118,28 @@ class KeptAdapter:
                                    for n in adapter.low_rank}),
                 "ranks": sorted({lr.rank for lr in adapter.low_rank.values()}),
                 "linears": len(self.plan.linears),
-                "dtype": self.plan.dtype,
+                "dtype": LORA_STORAGE,
                 "bytes": sum(s["nbytes"] for s in own),
             },
         }
+
+
+def pack_halves(matrix: np.ndarray, what: str) -> np.ndarray:
+    """float32 [rows, cols] -> float16 bit patterns, two per uint32 [rows, cols / 2], the lower
+    half first (how compile/lora.py's half_at reads them)."""
+    halves = matrix.astype(np.float16)
+    if not np.isfinite(halves).all():
+        raise WebslmError(f"the adapter's {what} has values beyond float16's range (65504)",
+                          _MERGE_INSTEAD)
+    if matrix.shape[1] % 2:
+        raise WebslmError(f"the adapter's {what} has an odd width {matrix.shape[1]}, which a "
+                          "kept adapter cannot pack", _MERGE_INSTEAD)
+    return np.ascontiguousarray(halves).view(np.uint32)
+
+
+def unpack_halves(words: np.ndarray) -> np.ndarray:
+    """pack_halves' inverse, in float32."""
+    return np.ascontiguousarray(words).view(np.float16).astype(np.float32)
 
 
 def base_params(params: list[ParamSpec]) -> list[ParamSpec]:

@@ -134,7 +134,7 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         if choice.kept:
             built.append(_base_build(req, kept, scheme, say))
         build_one(req, source, arch, scheme, target, say, choice.manifest,
-                  kept.stored_as(scheme.act_dtype) if choice.kept else None)
+                  kept if choice.kept else None)
         say(f"built {target} in {time.time() - started:.0f}s")
         built.append(target)
     if onnx_target is not None:

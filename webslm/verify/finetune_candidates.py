@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from webslm.compile.spec import LORA_STORAGE
 from webslm.quantize.schemes import QuantScheme
 from webslm.quantize.survival import stored_weight
 from webslm.source.merged import MergedSource, base_shape
@@ -145,8 +146,8 @@ def _kl(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
 
 
 def stored_megabytes(source: MergedSource, candidate: Candidate) -> float:
-    """Weights on their grids (codes, scales, minimums), plus a kept adapter's A and B in the
-    build's float type."""
+    """Weights on their grids (codes, scales, minimums), plus a kept adapter's A and B as
+    stored (LORA_STORAGE, in every build)."""
     scheme = candidate.scheme
     float_bytes = 2 if scheme.act_dtype == "float16" else 4
     total = 0.0
@@ -163,5 +164,6 @@ def stored_megabytes(source: MergedSource, candidate: Candidate) -> float:
         per_group = scale_bits * (1 if grid.symmetric else 2)
         total += elements * (grid.bits + per_group / grid.group_size) / 8
     if candidate.kept:
-        total += sum(lr.a.size + lr.b.size for lr in source.adapter.low_rank.values()) * float_bytes
+        total += sum(lr.a.size + lr.b.size for lr in source.adapter.low_rank.values()) \
+            * np.dtype(LORA_STORAGE).itemsize
     return total / 1e6
