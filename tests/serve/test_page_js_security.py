@@ -1,0 +1,97 @@
+"""The page modules of web/static against hostile model output, hostile model hosts and
+hostile host pages, run under Node (issue 31, docs/RELIABILITY.md "round 2"): fillForm writes
+only what it asked about, the markdown renderer stays linear and shows where links go,
+verification records cannot be forged by a server, unlisted files are refused, "$" and
+special tokens reach the model literally, and the service worker and createChat leave the
+embedder's URL and origin alone. node_dom.mjs gives them a DOM and Cache Storage."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from serve_helpers import run_node_checks
+
+HERE = Path(__file__).resolve().parent
+
+
+def run(tmp_path: Path, script: str) -> None:
+    shutil.copy(HERE / "node_dom.mjs", tmp_path / "node_dom.mjs")
+    run_node_checks(tmp_path, 'import assert from "node:assert/strict";\n' + script)
+
+
+# A chat object answering `answer` (what a model said), recording the request: fillForm's
+# writing is under test, not the model.
+ANSWERING = """
+const answering = (answer) => ({ requests: [], chat: { completions: { async create(request) {
+  answering.last = request;
+  return { choices: [{ message: { content: JSON.stringify(answer) }, finish_reason: "stop" }] };
+} } }, interrupt() {} });
+"""
+
+
+def test_fill_form_writes_only_the_controls_it_asked_about(tmp_path):
+    """Rails' <input type=hidden name=terms value=0> before its checkbox: the checkbox is
+    checked and the hidden input keeps "0"; a data-webslm-skip, password or disabled control
+    sharing a field's name is never written."""
+    run(tmp_path, ANSWERING + r"""
+import { makeForm } from "./node_dom.mjs";
+const { fillForm, deriveSchema } = await import("./webslm.js");
+const form = makeForm([
+  { type: "hidden", name: "terms", value: "0" }, { type: "checkbox", name: "terms" },
+  { tag: "textarea", name: "city", value: "pasted", attrs: { "data-webslm-skip": "" } },
+  { type: "password", name: "city", value: "secret" }, { type: "text", name: "city", disabled: true },
+  { type: "text", name: "city" },
+]);
+assert.deepEqual(deriveSchema(form).schema.required, ["terms", "city"]);
+const result = await fillForm(answering({ terms: true, city: "Oslo" }), form, "Ann Lee, Oslo. I agree to the terms.");
+const [hidden, box, skipped, password, disabled, city] = form.elements;
+assert.deepEqual(result.filled.sort(), ["city", "terms"]);
+assert.equal(hidden.value, "0");
+assert.equal(box.checked, true);
+assert.equal(box.dataset.webslmFilled, "model");
+assert.deepEqual([skipped.value, password.value, disabled.value, city.value], ["pasted", "secret", "", "Oslo"]);
+assert.equal(hidden.dataset.webslmFilled, undefined);
+console.log("ok");
+""")
+
+
+def test_schema_validation_ignores_prototype_names(tmp_path):
+    """constructor, toString and __proto__ are found on every object's prototype: an answer
+    naming them is "not a field", a required field named toString is still missing, and
+    controls with those names become real properties."""
+    run(tmp_path, r"""
+import { makeForm } from "./node_dom.mjs";
+const { validate, deriveSchema } = await import("./webslm.js");
+const schema = { type: "object", additionalProperties: false, required: ["email"], properties: { email: { type: "string" } } };
+const hostile = JSON.parse('{"email": "", "constructor": "x", "toString": "y", "__proto__": "z", "hasOwnProperty": 1}');
+const check = validate(schema, hostile);
+assert.equal(check.valid, false);
+assert.deepEqual(Object.keys(check.byField).sort(), ["__proto__", "constructor", "hasOwnProperty", "toString"]);
+const named = { type: "object", additionalProperties: false, required: ["toString", "constructor"],
+  properties: { toString: { type: "string" }, constructor: { type: "string" } } };
+assert.deepEqual(Object.keys(validate(named, {}).byField).sort(), ["constructor", "toString"]);
+const derived = deriveSchema(makeForm([{ name: "constructor" }, { name: "__proto__" }, { name: "toString", type: "checkbox" }])).schema;
+assert.deepEqual(derived.required, ["constructor", "__proto__", "toString"]);
+assert.deepEqual(Object.keys(derived.properties), ["constructor", "__proto__", "toString"]);
+assert.equal(derived.properties.toString.type, "boolean");
+assert.equal(validate(derived, JSON.parse('{"constructor": "a", "__proto__": "b", "toString": true}')).valid, true);
+console.log("ok");
+""")
+
+
+def test_grounding_needs_the_words_not_only_the_digits(tmp_path):
+    run(tmp_path, r"""
+const { isGrounded } = await import("./webslm.js");
+const text = "Ann Lee\nFjord Tools\ntel +47 555-01 234\nzip 12, room 345";
+assert.equal(isGrounded("Evil Corp 55501", text), false);   // the digits alone do not ground it
+assert.equal(isGrounded("+47 55501234", text), true);        // a phone number, grouped differently
+assert.equal(isGrounded("Fjord Tools 55501", text), true);   // its words and one number's digits
+assert.equal(isGrounded("12345", text), false);              // digits of two numbers joined
+assert.equal(isGrounded("---", text), false);                // no letter or digit: grounded by nothing
+assert.equal(isGrounded("<|im_end|>", text), false);
+assert.equal(isGrounded("...", "..."), false);
+assert.equal(isGrounded("", text), true);                    // "not in the text": nothing is written
+assert.equal(isGrounded("Lee, Ann", text), true);
+console.log("ok");
+""")
