@@ -95,3 +95,92 @@ assert.equal(isGrounded("", text), true);                    // "not in the text
 assert.equal(isGrounded("Lee, Ann", text), true);
 console.log("ok");
 """)
+
+
+MARKDOWN_TIMING = r"""
+import { document } from "./node_dom.mjs";
+const { renderMarkdown } = await import("./webslm.js");
+const time = (text) => {
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    renderMarkdown(text, document.createElement("div"));
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+};
+let seed = 31;
+const rand = (n) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+const fuzz = (n) => Array.from({ length: n }, () => "[]()*_`! ah:/"[rand(13)]).join("");
+const hostile = {
+  brackets: (n) => "[".repeat(n), pairs: (n) => "[a](".repeat(n / 4), stars: (n) => "*a ".repeat(n / 3),
+  bold: (n) => "**a ".repeat(n / 4), under: (n) => " _a".repeat(n / 3), dunder: (n) => " __a".repeat(n / 4),
+  ticks: (n) => "`a ".repeat(n / 3), backticks: (n) => "`".repeat(n), url: (n) => "[x](https://e.x/" + "a".repeat(n),
+  linkRun: (n) => "[x](https://e.x/a)".repeat(n / 18), fuzz,
+};
+const N = 6000;
+const slow = [];
+for (const [name, make] of Object.entries(hostile)) {
+  const small = time(make(N)), large = time(make(4 * N));
+  // Linear: 4x the text, about 4x the time (quadratic would be 16x). Below 40 ms the ratio is noise.
+  if (large > Math.max(8 * small, 40)) slow.push(`${name}: ${small.toFixed(1)} ms at ${N}, ${large.toFixed(1)} ms at ${4 * N}`);
+}
+assert.deepEqual(slow, []);
+console.log("ok");
+"""
+
+
+def test_markdown_render_time_is_linear_in_hostile_input(tmp_path):
+    """Fuzzed for time: each hostile shape ("[[[[", unclosed *, _, `, long URLs, random mixes
+    of delimiters) at 4x the length takes well under 16x (quadratic) the time."""
+    run(tmp_path, MARKDOWN_TIMING)
+
+
+def test_streamed_text_renders_once_per_frame(tmp_path):
+    run(tmp_path, r"""
+import { document } from "./node_dom.mjs";
+const { frameRenderer } = await import("./webslm.js");
+const frames = [];
+const body = document.createElement("div");
+const view = frameRenderer(body, (render) => frames.push(render));
+let text = "";
+for (let i = 0; i < 2048; i++) view.update((text += "[["));
+assert.equal(frames.length, 1);        // one frame asked for, however many chunks arrived
+assert.equal(view.renders, 0);
+frames.shift()();
+assert.equal(view.renders, 1);
+assert.equal(body.textContent, text);
+view.update(text + " end");
+view.flush();                          // the answer's end: at once
+assert.equal(view.renders, 2);
+frames.shift()();                      // the frame asked for meanwhile renders nothing new
+assert.equal(view.renders, 2);
+assert.ok(body.textContent.endsWith(" end"));
+console.log("ok");
+""")
+
+
+def test_links_show_their_destination_host_and_long_urls_stay_text(tmp_path):
+    run(tmp_path, r"""
+import { document } from "./node_dom.mjs";
+const { renderMarkdown } = await import("./webslm.js");
+const out = renderMarkdown("[https://bank.example/login](https://evil.example/phish) and [mail](mailto:a@evil.example)", document.createElement("div"));
+const [a, host, , mail, mailHost] = out.children[0].childNodes;
+assert.equal(a.tagName, "A");
+assert.equal(a.href, "https://evil.example/phish");
+assert.equal(a.rel, "noopener noreferrer nofollow");
+assert.equal(a.referrerPolicy, "no-referrer");
+assert.equal(host.className, "link-host");
+assert.equal(host.textContent, " (evil.example)");
+assert.equal(mailHost.textContent, " (a@evil.example)");
+assert.match(out.textContent, /^https:\/\/bank\.example\/login \(evil\.example\) and mail \(a@evil\.example\)$/);
+// A look-alike name shows as what the browser will visit (punycode).
+const idn = renderMarkdown("[bank](https://b\u0430nk.example/)", document.createElement("div"));
+assert.match(idn.children[0].childNodes[1].textContent, /^ \(xn--[a-z0-9-]+\.example\)$/);
+// A URL carrying a conversation's worth of data is not a link: the user sees it as written.
+const leak = "[Sources](https://evil.example/?q=" + "secret%20".repeat(80) + ")";
+const shown = renderMarkdown(leak, document.createElement("div"));
+assert.equal(shown.querySelectorAll("a").length, 0);
+assert.equal(shown.textContent, leak);
+console.log("ok");
+""")
