@@ -184,3 +184,58 @@ assert.equal(shown.querySelectorAll("a").length, 0);
 assert.equal(shown.textContent, leak);
 console.log("ok");
 """)
+
+
+def test_verification_records_cannot_be_forged_by_a_server(tmp_path):
+    """A hostile model host sends a tampered shard with the headers a verified entry carries
+    (the hash, any tag): stored as it came (what Cache.add does), it is not trusted and is
+    dropped; only an entry this page hashed, with the record it wrote, is."""
+    (tmp_path / "good.bin").write_bytes(b"weights " * 1000)
+    run(tmp_path, r"""
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { installCaches } from "./node_dom.mjs";
+installCaches();
+const { downloadVerified, dropUnverified, fileTable, isVerified } = await import("./static/integrity.js");
+const good = readFileSync("good.bin");
+const sha256 = createHash("sha256").update(good).digest("hex");
+let tampered = true;
+const server = createServer((req, res) => {
+  const body = tampered ? Buffer.from(good).fill(0x41, 0, 8) : good;
+  res.writeHead(200, { "x-webslm-sha256": sha256, "x-webslm-verified": "00".repeat(16), "content-length": body.length });
+  res.end(body);
+}).listen(0);
+const folder = `http://127.0.0.1:${server.address().port}/models/b/resolve/main/`;
+const table = fileTable(folder, { "params_shard_0.bin": { bytes: good.length, sha256 } });
+const [file] = table.values();
+const cache = await caches.open("webllm/model");
+await cache.add(file.url);                           // the server's response, headers and all
+assert.equal(await isVerified(await cache.match(file.url), file), false);
+assert.equal(await dropUnverified(["webllm/model"], table), good.length);
+assert.equal(await cache.match(file.url), undefined);
+await assert.rejects(downloadVerified(cache, file), { name: "IntegrityError" });
+tampered = false;
+await downloadVerified(cache, file);
+assert.equal(await isVerified(await cache.match(file.url), file), true);
+assert.equal(await dropUnverified(["webllm/model"], table), 0);
+// The same bytes verified against another build's hash do not count for this one.
+assert.equal(await isVerified(await cache.match(file.url), { ...file, sha256: "0".repeat(64) }), false);
+server.close();
+console.log("ok");
+""")
+
+
+def test_builds_without_a_complete_file_table_are_refused(tmp_path):
+    run(tmp_path, r"""
+const { fileTable, isUnder } = await import("./static/integrity.js");
+const folder = "https://site.example/models/b/resolve/main/";
+for (const files of [undefined, null, {}, { "a.bin": { bytes: 3 } }, { "a.bin": { sha256: "ab".repeat(32) } }]) {
+  assert.throws(() => fileTable(folder, files), { name: "UncheckableBuildError", message: /cannot be checked/ });
+}
+assert.equal(fileTable(folder, { "a.bin": { bytes: 3, sha256: "ab".repeat(32) } }).size, 1);
+assert.equal(isUnder(folder + "x.wasm", folder), true);
+assert.equal(isUnder("https://site.example/models/b/resolve/mainx/x.wasm", folder.slice(0, -1)), false);
+assert.equal(isUnder("https://site.example/static/x.js", folder), false);
+console.log("ok");
+""")
