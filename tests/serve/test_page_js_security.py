@@ -289,3 +289,47 @@ assert.equal(sent.replaceAll("\u200B", ""), pasted.trim()); // the text itself i
 assert.equal(answering.last.webslm.copy.text, neutraliseSpecialTokens(pasted, model.specialTokens));
 console.log("ok");
 """)
+
+
+def test_offline_worker_answers_for_webslm_files_only(tmp_path):
+    run(tmp_path, r"""
+const { cacheable } = await import("./static/offline-sw.js");
+const root = new URL("http://localhost:8000/");
+const get = (path, init) => new Request(new URL(path, root), init);
+for (const path of ["", "index.html", "static/chat.css", "webslm.js", "api/models.json?x=1", "vendor/web-llm/index.js"]) {
+  assert.equal(cacheable(get(path), root), true, path);
+}
+for (const path of ["other-app/", "app.js", "api/private", "models/m/resolve/main/params_shard_0.bin", "static/../secret"]) {
+  assert.equal(cacheable(get(path), root), false, path);
+}
+assert.equal(cacheable(get("index.html", { method: "POST" }), root), false);
+assert.equal(cacheable(new Request("http://elsewhere.example/index.html"), root), false);
+console.log("ok");
+""")
+
+
+def test_register_offline_refuses_a_bundle_chunk_as_its_worker(tmp_path):
+    run(tmp_path, r"""
+const registered = [];
+globalThis.navigator = { serviceWorker: { register: async (url, opts) => (registered.push([url, opts]), "registration") } };
+const { registerOffline } = await import("./static/offline-sw.js");
+await assert.rejects(registerOffline("https://app.example/assets/index-3f2a.js"), { name: "TypeError", message: /webslm\.js/ });
+assert.deepEqual(registered, []);
+assert.equal(await registerOffline("https://app.example/webslm/webslm.js"), "registration");
+assert.deepEqual(registered, [["https://app.example/webslm/webslm.js", { type: "module", scope: "https://app.example/webslm/" }]]);
+console.log("ok");
+""")
+
+
+def test_create_chat_reads_the_page_url_only_when_asked(tmp_path):
+    """A link to an embedder's page with ?engine= must not choose the engine: here the URL
+    names an engine that does not exist, so whether createChat read it shows in its refusal."""
+    run(tmp_path, r"""
+globalThis.location = { href: "https://embedder.example/shop?engine=no-such-engine&dtype=fp32" };
+const { createChat } = await import("./webslm.js");
+const listing = { base: "https://site.example/", records: [], models: [] };
+const gpu = { ok: false, reason: "no WebGPU", features: [] };
+await assert.rejects(createChat({ listing, gpu }), (err) => err.name === "NoUsableBuildError" && !/no-such-engine/.test(err.message));
+await assert.rejects(createChat({ listing, gpu, urlOverrides: true }), { message: /Unknown engine "no-such-engine"/ });
+console.log("ok");
+""")
