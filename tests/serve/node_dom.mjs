@@ -60,30 +60,33 @@ export function makeForm(controls) {
   return form;
 }
 
-/** An in-memory CacheStorage (globalThis.caches). */
+/** One cache of the in-memory CacheStorage; globalThis.Cache, so workers can wrap its methods. */
+class Cache {
+  #entries = new Map();
+  #key = (request) => new URL(typeof request === "string" ? request : request.url, globalThis.location?.href).href.replace(/#.*$/, "");
+  async match(request) {
+    const hit = this.#entries.get(this.#key(request));
+    return hit && new Response(hit.body, { status: hit.status, headers: hit.headers });
+  }
+  async put(request, response) {
+    const body = await response.arrayBuffer(); // throws when the body's stream errors: nothing stored
+    this.#entries.set(this.#key(request), { body, status: response.status, headers: new Headers(response.headers) });
+  }
+  async add(request) {
+    const response = await fetch(request);
+    if (!response.ok) throw new TypeError(`Cache.add: HTTP ${response.status}`);
+    await this.put(request, response);
+  }
+  async delete(request) { return this.#entries.delete(this.#key(request)); }
+  async keys() { return [...this.#entries.keys()].map((url) => new Request(url)); }
+}
+
+/** An in-memory CacheStorage (globalThis.caches, globalThis.Cache). */
 export function installCaches() {
   const stores = new Map();
-  const open = (name) => {
-    if (!stores.has(name)) stores.set(name, new Map());
-    const entries = stores.get(name);
-    const key = (request) => new URL(typeof request === "string" ? request : request.url).href.replace(/#.*$/, "");
-    return {
-      async match(request) {
-        const hit = entries.get(key(request));
-        return hit && new Response(hit.body, { status: hit.status, headers: hit.headers });
-      },
-      async put(request, response) {
-        const body = await response.arrayBuffer(); // throws when the body's stream errors: nothing stored
-        entries.set(key(request), { body, status: response.status, headers: new Headers(response.headers) });
-      },
-      async add(request) { await this.put(request, await fetch(request)); },
-      async delete(request) { return entries.delete(key(request)); },
-      async keys() { return [...entries.keys()].map((url) => new Request(url)); },
-    };
-  };
-  const cacheObjects = new Map();
+  globalThis.Cache = Cache;
   globalThis.caches = {
-    open: async (name) => cacheObjects.get(name) || cacheObjects.set(name, open(name)).get(name),
+    open: async (name) => stores.get(name) || stores.set(name, new Cache()).get(name),
     has: async (name) => stores.has(name),
   };
 }

@@ -241,6 +241,60 @@ console.log("ok");
 """)
 
 
+def test_webllm_worker_lets_nothing_unlisted_through(tmp_path):
+    """The WebLLM worker's two ways in (Cache.add for what WebLLM caches, plain fetch for the
+    model library when its URL contains "localhost"): a listed file comes verified (a tampered
+    one is refused), a URL under the build's folder that the table does not list is refused
+    without a request, a build without a table is refused; other URLs pass."""
+    (tmp_path / "good.bin").write_bytes(b"\0asm wasm " * 500)
+    run(tmp_path, r"""
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { installCaches } from "./node_dom.mjs";
+installCaches();
+const good = readFileSync("good.bin");
+const sha256 = createHash("sha256").update(good).digest("hex");
+const seen = [];
+const server = createServer((req, res) => {
+  seen.push(req.url);
+  const body = req.url.endsWith("params.bin") ? Buffer.from(good).fill(0x41, 0, 4) : good;
+  res.writeHead(200, { "content-length": body.length });
+  res.end(body);
+}).listen(0);
+const origin = `http://localhost:${server.address().port}`;
+const folder = `${origin}/models/b/resolve/main/`;
+const posted = [];
+Object.assign(globalThis, { self: globalThis, navigator: {}, postMessage: (m) => posted.push(m) });
+globalThis.location = new URL(`${origin}/static/webllm-worker.js`);
+// No WebLLM here: its import fails, which the worker reports by throwing outside any promise.
+process.on("uncaughtException", (err) => { if (!/Cannot import @mlc-ai/.test(err.message)) { console.error(err); process.exit(1); } });
+await import("./static/webllm-worker.js");
+const expect = async (files, at = folder) => { self.onmessage({ data: { kind: "webslm-files", folder: at, files } }); await new Promise((r) => setTimeout(r, 20)); };
+await expect({ "lib.wasm": { bytes: good.length, sha256 }, "params.bin": { bytes: good.length, sha256 } });
+
+const wasm = Buffer.from(await (await fetch(folder + "lib.wasm")).arrayBuffer());
+assert.ok(wasm.equals(good));
+assert.ok(Buffer.from(await (await fetch(folder + "lib.wasm")).arrayBuffer()).equals(good)); // from the verified cache
+assert.deepEqual(seen, ["/models/b/resolve/main/lib.wasm"]);
+await assert.rejects(fetch(folder + "params.bin"), { name: "IntegrityError" });
+await assert.rejects((await caches.open("webllm/model")).add(folder + "params.bin"), { name: "IntegrityError" });
+await assert.rejects(fetch(folder + "evil.wasm"), { name: "UnlistedFileError", message: /not in the build's file table/ });
+await assert.rejects((await caches.open("webllm/model")).add(folder + "tokenizer.json"), { name: "UnlistedFileError" });
+assert.ok(!seen.some((u) => /evil|tokenizer/.test(u)), seen);
+assert.deepEqual(posted.filter((m) => m.kind === "webslm-integrity").map((m) => m.error.name),
+  ["IntegrityError", "IntegrityError", "UnlistedFileError", "UnlistedFileError"]);
+assert.equal((await fetch(`${origin}/static/other.js`)).status, 200); // not a build's file
+// A build without a file table: refused, and nothing under its folder is fetched.
+posted.length = 0;
+await expect(undefined, `${origin}/models/c/resolve/main/`);
+assert.equal(posted[0].error.name, "UncheckableBuildError");
+await assert.rejects(fetch(`${origin}/models/c/resolve/main/lib.wasm`), { name: "UnlistedFileError" });
+server.close();
+console.log("ok");
+""")
+
+
 def test_dollar_patterns_reach_the_model_literally(tmp_path):
     """WebLLM 0.2.86 puts messages into its template with a string-pattern replace: escaped,
     "$`", "$'", "$&" and "$$" come out as written, through the replace WebLLM does."""
