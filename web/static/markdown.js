@@ -152,7 +152,7 @@ export function renderMarkdown(text, container) {
  * rendering per chunk would be quadratic in the answer's length. flush() renders at once
  * (the answer's end). `schedule` is requestAnimationFrame in a page.
  */
-export function frameRenderer(container, schedule = globalThis.requestAnimationFrame) {
+export function frameRenderer(container, schedule = (render) => requestAnimationFrame(render)) {
   let latest = null;
   let pending = false;
   let renders = 0;
