@@ -126,11 +126,15 @@ export interface CreateChatOptions {
   baseUrl?: string;
   onProgress?: (progress: Progress) => void;
   onGpuEvent?: (event: GpuEvent) => void;
-  /** Force an engine (default: the page URL's ?engine=, else the best this browser runs). */
+  /** Force an engine (default: the best this browser runs; the page URL's ?engine= with
+   * urlOverrides). */
   engine?: EngineName;
-  /** Force the ONNX model transformers.js loads (default: the page URL's ?dtype=, else q8 on
-   * the CPU and q4/q4f16 on WebGPU), or the GGUF type wllama loads ("Q8_0"). */
+  /** Force the ONNX model transformers.js loads (default: q8 on the CPU and q4/q4f16 on
+   * WebGPU; the page URL's ?dtype= with urlOverrides), or the GGUF type wllama loads ("Q8_0"). */
   dtype?: OnnxDtype | GgufType;
+  /** Let the host page's URL (?engine=, ?dtype=) choose the engine and dtype when the options
+   * do not (default false: a link to your page must not force fp32 or the CPU on its visitors). */
+  urlOverrides?: boolean;
   /** The folder of onnxruntime-web's WASM files (default: <baseUrl>vendor/ort/). */
   wasmPaths?: string;
   /** The URL of wllama's WASM file (default: <baseUrl>vendor/wllama/wasm/wllama.wasm). */
@@ -232,7 +236,11 @@ export interface Chat {
   interrupt(): void | Promise<void>;
   /** Forget the conversation state the engine keeps. */
   resetChat(): Promise<void>;
-  /** Fill `form` from free `text`, with JSON constrained to the form's fields. */
+  /** The chat template's special-token strings (WebLLM builds), broken in fillForm's text. */
+  specialTokens?: string[];
+  /** Fill `form` from free `text`, with JSON constrained to the form's fields. Only the
+   * controls its schema was derived from are written (never hidden, password, disabled or
+   * data-webslm-skip ones sharing a name). */
   fillForm(form: HTMLFormElement, text: string, options?: FillFormOptions): Promise<FillFormResult>;
   /** Free the model's memory and stop its worker; the chat is unusable afterwards. */
   unload(): Promise<void>;
@@ -281,7 +289,9 @@ export interface PromptApiSession {
 /** Fill `form` from `text` with a createChat chat (what chat.fillForm does) or a Prompt API
  * session (its answer comes from a clone; `temperature` is the session's own then). */
 export function fillForm(model: Chat | PromptApiSession, form: HTMLFormElement, text: string, options?: FillFormOptions): Promise<FillFormResult>;
-/** Whether a free-text answer occurs in `text` (ignoring case, spacing and punctuation). */
+/** Whether a free-text answer occurs in `text`: every word of it (ignoring case, spacing and
+ * punctuation), or for a phone number its digits within one number of the text and its
+ * words; a value with no letter or digit never does. */
 export function isGrounded(value: unknown, text: string): boolean;
 /** Remove the marks fillForm put on a form's fields. */
 export function clearMarks(form: HTMLFormElement): void;
@@ -366,8 +376,15 @@ export type ErrorKind = "device-lost" | "out-of-memory" | "quota-exceeded" | "no
 /** Plain words for an error: `message` for the user, `detail` the original text. */
 export function explainError(err: unknown): { kind: ErrorKind; message: string; detail: string };
 
-/** Markdown to DOM nodes (never HTML) inside `container`. */
+/** Markdown to DOM nodes (never HTML) inside `container`, in time linear in the text. A
+ * link shows its destination host beside its text; a URL over 512 characters stays text. */
 export function renderMarkdown(text: string, container: Element): void;
+/** Render a streamed text into `container` at most once per animation frame: update() after
+ * each chunk, flush() at the end. */
+export function frameRenderer(container: Element, schedule?: (render: () => void) => void): {
+  update(text: string): void; flush(): void; readonly renders: number };
+/** The host a link goes to (or a mailto's address), as markdown links show it. */
+export function destinationOf(url: URL): string;
 
 /** WebLLM's module, imported on first use. Typed loosely on purpose: WebLLM 0.2.86's own
  * declarations do not type-check without skipLibCheck; cast to `typeof import("@mlc-ai/web-llm")`
@@ -375,9 +392,13 @@ export function renderMarkdown(text: string, container: Element): void;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function importWebLLM(): Promise<Record<string, any>>;
 
-/** Make a webslm site work offline (registers the site's webslm.js as its service worker).
- * For served sites: in a bundled app it would register the app's own chunk. */
-export function registerOffline(): Promise<ServiceWorkerRegistration | null>;
+/** Make a webslm site work offline (registers the site's webslm.js as its service worker; it
+ * answers for webslm's own files only). From the site's own webslm.js no argument is needed.
+ * From a bundled app, pass the URL where the webslm site's webslm.js is served, e.g.
+ * `registerOffline(new URL("webslm/webslm.js", location.href))`: without it the bundle's own
+ * chunk would be named, which is refused with a TypeError (only a file named webslm.js is
+ * registered). Resolves to null where service workers are unavailable. */
+export function registerOffline(workerUrl?: string | URL): Promise<ServiceWorkerRegistration | null>;
 
 // ---- The Prompt API (webmachinelearning/prompt-api) over webslm's engines ----
 

@@ -24,12 +24,14 @@ export { explainError } from "./static/errors.js";
 export { deriveSchema, validate } from "./static/form-schema.js";
 export { fillForm, isGrounded, clearMarks } from "./static/form-fill.js";
 export { schemaForText, exampleFor, buildMessages } from "./static/form-prompt.js";
-export { renderMarkdown } from "./static/markdown.js";
+export { renderMarkdown, frameRenderer, destinationOf } from "./static/markdown.js";
 export { LanguageModel, installLanguageModel } from "./static/language-model.js";
 export { defineChatElement };
 
-/** Make this site work offline after the first visit (registers webslm.js as its service worker). */
-export const registerOffline = () => registerAt(import.meta.url);
+/** Make this site work offline after the first visit: registers webslm.js as its service
+ * worker. Served as the site's webslm.js, no argument is needed; from a bundle, pass the URL
+ * of the site's webslm.js (import.meta.url is then the bundle's chunk, refused). */
+export const registerOffline = (workerUrl = import.meta.url) => registerAt(workerUrl);
 
 // The same file is the site's offline service worker (see static/offline-sw.js for why).
 if (typeof ServiceWorkerGlobalScope !== "undefined" && self instanceof ServiceWorkerGlobalScope) {

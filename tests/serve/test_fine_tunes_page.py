@@ -15,15 +15,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 BASE, TUNED = "tiny-q4f32_1", "tiny-tuned-q4f32_1"
 
-# Every file of every listed build, fetched and stored as integrity.js stores a verified
-# download (WebLLM's cache, the hash in a header): what a load of each would leave behind.
+# Every file of every listed build, downloaded and verified by integrity.js into WebLLM's
+# cache: what a load of each would leave behind.
 FILL_CACHE = """async () => {
+    const { downloadVerified } = await import('./static/integrity.js');
     const cache = await caches.open('webllm/model');
     for (const m of window.webslmPage.listing.models) {
         for (const [name, f] of Object.entries(m.files)) {
-            const url = new URL(name, m.record.model).href;
-            const body = await (await fetch(url)).arrayBuffer();
-            await cache.put(url, new Response(body, {headers: {'x-webslm-sha256': f.sha256}}));
+            await downloadVerified(cache, { name, url: new URL(name, m.record.model).href, sha256: f.sha256, bytes: f.bytes });
         }
     }
     await window.webslmPage.cache.refresh();

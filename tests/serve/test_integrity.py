@@ -152,9 +152,11 @@ def test_flipped_byte_in_a_shard_is_caught_and_a_good_copy_then_loads(webllm_sit
         with damaged(bad, data):
             assert create_chat(ctx, url, artifact.name) == {"ok": True}
         page = open_page(ctx, url, [])
-        headers = page.evaluate("""async (url) => (await (await caches.open('webllm/model')).match(url))
-            ?.headers.get('x-webslm-sha256')""", url + f"models/{artifact.name}/resolve/main/{bad.name}")
-        assert headers == files[bad.name]["sha256"], page_summary(page)
+        verified = page.evaluate("""async ([url, sha256]) => {
+            const { isVerified } = await import('/static/integrity.js');
+            return isVerified(await (await caches.open('webllm/model')).match(url), { url, sha256 });
+        }""", [url + f"models/{artifact.name}/resolve/main/{bad.name}", files[bad.name]["sha256"]])
+        assert verified is True, page_summary(page)
 
 
 def test_truncated_shard_is_caught(webllm_site):
@@ -197,13 +199,15 @@ def test_cache_evicted_mid_load_is_downloaded_again_verified(webllm_site):
         page = open_page(ctx, url, [])
         result = page.evaluate(EVICTING_LOAD, artifact.name)
         assert result["evicted"] > 0 and result["answered"], result
-        stored = page.evaluate("""async (folder) => {
+        files = manifest_files(artifact)
+        stored = page.evaluate("""async ([folder, files]) => {
+            const { isVerified } = await import('/static/integrity.js');
             const cache = await caches.open('webllm/model');
             return Promise.all((await cache.keys()).filter((r) => r.url.startsWith(folder))
-                .map(async (r) => [r.url.slice(folder.length), (await cache.match(r)).headers.get('x-webslm-sha256')]));
-        }""", url + f"models/{artifact.name}/resolve/main/")
-    files = manifest_files(artifact)
-    assert stored and all(files[name]["sha256"] == sha for name, sha in stored), stored
+                .map(async (r) => [r.url.slice(folder.length), await isVerified(await cache.match(r),
+                    { url: r.url, sha256: files[r.url.slice(folder.length)].sha256 })]));
+        }""", [url + f"models/{artifact.name}/resolve/main/", files])
+    assert stored and all(ok for _name, ok in stored), stored
 
 
 # --- transformers.js (ONNX) ---------------------------------------------------------------

@@ -53,7 +53,9 @@ def test_streamed_markup_shows_as_literal_text(page):
     page.wait_for_function("() => document.querySelector('#messages .message.assistant .stats')")
     out = page.evaluate("""() => {
         const log = document.getElementById('messages');
+        const answer = log.querySelector('.message.assistant');
         return {pwned: window.__pwned ?? null,
+                chunks: Number(answer.dataset.chunks), renders: Number(answer.dataset.renders),
                 elements: [...log.querySelectorAll('img, script, iframe, b')].map(e => e.tagName),
                 links: [...log.querySelectorAll('a')].map(a => a.href),
                 strong: [...log.querySelectorAll('strong')].map(e => e.textContent),
@@ -62,6 +64,9 @@ def test_streamed_markup_shows_as_literal_text(page):
     assert out["pwned"] is None
     assert out["elements"] == []
     assert out["links"] == ["https://example.com/a"]  # javascript: stays text
+    assert "[docs](https://example.com/a)" not in out["text"] and "docs (example.com)" in out["text"]
+    # Chunks that arrive within one frame are rendered together (markdown.js frameRenderer).
+    assert 1 <= out["renders"] < out["chunks"], out
     assert out["strong"] == ["bold"]
     for literal in ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>",
                     "<b>not bold</b>", "[click](javascript:window.__pwned=3)",

@@ -66,7 +66,7 @@ export async function cachedState(build, base) {
     if (!(await caches.has(name))) continue;
     const cache = await caches.open(name);
     for (const file of table.values()) {
-      if (!found.has(file.name) && isVerified(await cache.match(file.url), file)) found.add(file.name);
+      if (!found.has(file.name) && await isVerified(await cache.match(file.url), file)) found.add(file.name);
     }
   }
   const loaded = [...table.values()].filter((f) => isOnnx(build) || !WEBLLM_UNREAD.has(f.name));

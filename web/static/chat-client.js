@@ -45,18 +45,21 @@ const CLIENTS = {
  * @param {string} [opts.wllamaWasm] the URL of wllama's WASM file (default:
  *   <baseUrl>vendor/wllama/wasm/wllama.wasm)
  * @param {string} [opts.engine] force "webllm", "transformers-webgpu", "wllama" or
- *   "transformers-wasm" (default: the page URL's ?engine=, else the best this browser supports)
+ *   "transformers-wasm" (default: the best this browser supports)
  * @param {string} [opts.dtype] force the ONNX dtype transformers.js loads (q8, q4, q4f16, fp32;
- *   default: the page URL's ?dtype=, else q8 on the CPU and q4/q4f16 on WebGPU), or the GGUF
- *   type wllama loads (Q8_0)
+ *   default: q8 on the CPU and q4/q4f16 on WebGPU), or the GGUF type wllama loads (Q8_0)
+ * @param {boolean} [opts.urlOverrides] let the page URL's ?engine= and ?dtype= decide what the
+ *   options leave open (default false: a link to an embedder's page must not choose for its
+ *   visitors; webslm's own demo pages read them themselves)
  * Throws (before any download) when no build fits this browser; err.choice tells why.
  * The chat's `engine` and `choice.reason` say which engine runs and why.
  */
 export async function createChat(options = {}) {
-  const { model = "", baseUrl, engine: forced, dtype } = options;
+  const { model = "", baseUrl, engine: forced, dtype, urlOverrides = false } = options;
   const listing = options.listing || await loadModels(baseUrl);
   const gpu = options.gpu || await probeGPU();
-  const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? engineFromUrl(), dtype: dtype ?? dtypeFromUrl() });
+  const fromUrl = (read) => (urlOverrides ? read() : "");
+  const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? fromUrl(engineFromUrl), dtype: dtype ?? fromUrl(dtypeFromUrl) });
   if (!choice.engine) {
     throw Object.assign(new Error(choice.reason), { name: "NoUsableBuildError", choice, gpu });
   }

@@ -7,7 +7,7 @@
 // worker, where HTMLElement does not exist.
 
 import { createChat } from "./chat-client.js";
-import { renderMarkdown } from "./markdown.js";
+import { renderMarkdown, frameRenderer } from "./markdown.js";
 import { describeProgress } from "./progress.js";
 import { explainError } from "./errors.js";
 
@@ -123,10 +123,12 @@ export function defineChatElement(name = "webslm-chat") {
         const stream = await chat.chat.completions.create({
           messages, stream: true, max_tokens: Number(this.getAttribute("max-tokens")) || 256,
         });
+        const view = frameRenderer(bubble); // once per frame, not once per token
         for await (const chunk of stream) {
           answer += chunk.choices[0]?.delta?.content || "";
-          renderMarkdown(answer, bubble);
+          view.update(answer);
         }
+        view.flush();
         this.announcer.textContent = `Answer: ${answer || "(empty)"}`;
         this.#history.push({ role: "assistant", content: answer });
         this.dispatchEvent(new CustomEvent("webslm-answer", { detail: { text: answer } }));

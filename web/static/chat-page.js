@@ -110,6 +110,7 @@ async function loadSelected() {
   try {
     page.chat = await loadWithProgress({
       model: build.id,
+      urlOverrides: true, // the demo page: its ?engine= and ?dtype= choose (chooseEngine above)
       engine: page.choice.engine,
       dtype: page.choice.dtype || undefined,
       listing: page.listing,

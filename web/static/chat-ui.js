@@ -1,7 +1,7 @@
 // The conversation half of the chat page: composer, streaming answers, stop, multi-turn
 // history, sampling settings and per-answer timing. Knows nothing about model loading.
 
-import { renderMarkdown, explainError } from "../webslm.js";
+import { renderMarkdown, frameRenderer, explainError } from "../webslm.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -120,6 +120,8 @@ export class ChatUI {
     item.classList.add("streaming");
     item.setAttribute("aria-busy", "true"); // half an answer: assistive tech should wait
     const body = item.querySelector(".body");
+    // Rendered once per frame, then scrolled into view: not once per token (markdown.js).
+    const view = frameRenderer(body, (render) => requestAnimationFrame(() => { render(); item.scrollIntoView({ block: "end" }); }));
     const t0 = performance.now();
     let tFirst = 0;
     let answer = "";
@@ -137,12 +139,12 @@ export class ChatUI {
           tFirst ||= performance.now();
           answer += piece;
           item.dataset.chunks = String(++chunks);
-          renderMarkdown(answer, body);
-          item.scrollIntoView({ block: "end" });
+          view.update(answer);
         }
         if (choice?.finish_reason) finish = choice.finish_reason;
         if (chunk.usage) usage = chunk.usage;
       }
+      view.flush();
       // A stopped answer stays in the history: the next turn continues from what was shown.
       this.history.push({ role: "assistant", content: answer });
       if (this.completion) this.transcript += text + answer;
@@ -157,6 +159,8 @@ export class ChatUI {
       item.dataset.error = explained.kind;
       if (explained.kind === "device-lost") this.detach();
     } finally {
+      view.flush();
+      item.dataset.renders = String(view.renders);
       item.classList.remove("streaming");
       item.removeAttribute("aria-busy");
       this.busy = false;

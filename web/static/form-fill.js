@@ -2,31 +2,48 @@
 // engine (a createChat chat's response_format, or a Prompt API session's responseConstraint), validated here, written into the fields and marked for review.
 // Nothing is submitted: the user reviews the marked fields first.
 
-import { deriveSchema, validate } from "./form-schema.js";
-import { schemaForText, buildMessages } from "./form-prompt.js";
+import { deriveSchema, validate, isFillable, own } from "./form-schema.js";
+import { schemaForText, buildMessages, neutraliseSpecialTokens } from "./form-prompt.js";
 
 const words = (s) => String(s).toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
 const digits = (s) => String(s).replace(/\D/g, "");
+// A number as people write one: digits broken only by spaces, dashes, dots, brackets or a "+"
+// (a phone number: "+1 (415) 555-0199"), never across a line or a word.
+const NUMBER = /\+?\d[\d \t().\/-]*\d|\d/g;
 
 /**
  * Whether a string value comes from the source text: every word of it occurs in the text
- * (order and punctuation may differ), or, for phone numbers, its digits do. This is what
- * keeps invented data, or values copied from the prompt's example, out of the form.
+ * (order and punctuation may differ). For phone numbers, a value's digit groups may be
+ * split differently ("+1 (415) 555-0199" from "1 415 555 0199"): then its digits (5 or more)
+ * must all lie in ONE number of the text, and its words with letters must still occur. A
+ * value without a single letter or digit ("---", "...") is grounded by nothing. This keeps
+ * invented data, or values copied from the prompt's example, out of the form.
  */
 export function isGrounded(value, text) {
-  if (typeof value !== "string" || !value) return true;
+  if (typeof value !== "string") return true; // booleans, numbers, choices: the schema checks them
+  if (!value) return true; // "" is the answer for "not in the text"; nothing is written
+  const mine = words(value);
+  if (!mine.length) return false;
   const have = new Set(words(text));
-  if (words(value).every((w) => have.has(w))) return true;
+  if (mine.every((w) => have.has(w))) return true;
+  if (!mine.filter((w) => /\p{L}/u.test(w)).every((w) => have.has(w))) return false;
   const d = digits(value);
-  return d.length >= 5 && digits(text).includes(d);
+  return d.length >= 5 && (String(text).match(NUMBER) || []).some((n) => digits(n).includes(d));
+}
+
+/** The controls of `form` that fillForm may write for `name`: the ones deriveSchema asked the
+ * model about. A hidden, password, disabled or data-webslm-skip control sharing the name (Rails
+ * puts <input type=hidden name=terms value=0> before its checkbox) is never touched. */
+function controlsOf(form, name) {
+  return [...form.elements].filter((el) => el.name === name && isFillable(el));
 }
 
 function setControl(form, name, value) {
-  const controls = [...form.elements].filter((el) => el.name === name);
+  const controls = controlsOf(form, name);
   if (!controls.length) return null;
   const first = controls[0];
   if (first.type === "radio") {
-    const match = controls.find((el) => el.value === value);
+    const match = controls.find((el) => el.type === "radio" && el.value === value);
     if (!match) return null;
     match.checked = true;
     return match.closest("fieldset") || match;
@@ -103,13 +120,15 @@ export async function fillForm(model, form, text, { maxTokens = 192, temperature
   const { schema, skipped } = schemaForText(derived.schema, derived.fields, text);
   const kinds = new Map(derived.fields.map((f) => [f.name, f.kind]));
   // Free-text values must come from the text; choices, dates and booleans are checked by the schema.
-  const isFreeText = (name) => !schema.properties[name].enum && schema.properties[name].type === "string"
-    && !["date", "select", "radio"].includes(kinds.get(name));
-  const messages = buildMessages(schema, derived.fields, text);
+  const isFreeText = (name) => { const prop = own(schema.properties, name);
+    return !!prop && !prop.enum && prop.type === "string" && !["date", "select", "radio"].includes(kinds.get(name)); };
+  // Pasted text is data: a "<|im_start|>" in it must not become the model's turn marker.
+  const pasted = neutraliseSpecialTokens(text, model.specialTokens);
+  const messages = buildMessages(schema, derived.fields, pasted);
   // Engines without a grammar engine (transformers.js) decode these fields as copies of
   // pieces of the text, and wllama's grammar allows only spans of its words; WebLLM ignores
   // it (isGrounded below checks its answer instead).
-  const copy = { text, fields: Object.keys(schema.properties).filter(isFreeText) };
+  const copy = { text: pasted, fields: Object.keys(schema.properties).filter(isFreeText) };
   const { raw, finish, usage } = isSession(model)
     ? await askSession(model, messages, schema, { maxTokens, copy, signal })
     : await askChat(model, { messages, response_format: { type: "json_object", schema: JSON.stringify(schema) },

@@ -52,6 +52,25 @@ export function exampleFor(schema, fields) {
   return { text: ["Kind regards,", ...lines].join("\n"), answer: JSON.stringify(answer) };
 }
 
+// Strings tokenizers read as control tokens when they appear in plain text: ChatML and
+// Llama 3 (<|im_start|>, <|eot_id|>, ...), Gemma (<start_of_turn>, <end_of_turn>), Llama 2
+// and Mistral ([INST], <<SYS>>), and the common <s>, </s>, <bos>, <eos>, <pad>, <unk>.
+const SPECIAL = /<\|[^|<>\s]{1,48}\|>|<\/?(?:s|bos|eos|pad|unk|start_of_turn|end_of_turn|start_of_image|end_of_image)>|\[\/?INST\]|<<\/?SYS>>/g;
+const BREAK = "\u200B"; // a zero-width space: the text reads the same, the token no longer matches
+
+/**
+ * `text` with every special-token string broken by a zero-width space after its first
+ * character, so that pasted text cannot close the user's turn or open a forged one. `extra`
+ * adds the model's own markers (createChat takes them from the build's chat template).
+ */
+export function neutraliseSpecialTokens(text, extra = []) {
+  let out = String(text).replace(SPECIAL, (token) => token[0] + BREAK + token.slice(1));
+  for (const token of extra || []) {
+    if (typeof token === "string" && /^\S{2,64}$/.test(token) && /[<[|]/.test(token)) out = out.split(token).join(token[0] + BREAK + token.slice(1));
+  }
+  return out;
+}
+
 /** The chat messages that ask for `schema`'s fields from `text`. */
 export function buildMessages(schema, fields, text) {
   const example = exampleFor(schema, fields);

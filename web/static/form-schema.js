@@ -28,6 +28,18 @@ function propertyFor(el) {
   return prop;
 }
 
+/** Whether `el` is a control a schema is derived from (and so the only kind fillForm writes):
+ * named, enabled, visible to the user as a field, and not marked data-webslm-skip. */
+export function isFillable(el) {
+  const type = (el.type || "").toLowerCase();
+  if (!el.name || el.disabled || SKIP_TYPES.has(type) || el.hasAttribute("data-webslm-skip")) return false;
+  return !["FIELDSET", "BUTTON", "OUTPUT"].includes(el.tagName);
+}
+
+/** `object[name]` when `object` has it as its own property; never a prototype's (constructor,
+ * toString, __proto__ are not field names of a plain object). */
+export const own = (object, name) => (object && Object.hasOwn(object, name) ? object[name] : undefined);
+
 /**
  * {schema, fields}: one property per named control of `form`, in document order.
  * Skipped: buttons, hidden/password/file inputs, disabled controls, and anything marked
@@ -36,29 +48,28 @@ function propertyFor(el) {
  * which keeps the grammar simple and the output shape fixed.
  */
 export function deriveSchema(form) {
-  const properties = {};
+  const properties = new Map(); // a Map: a control may be named "constructor" or "__proto__"
   const fields = [];
   for (const el of form.elements) {
+    if (!isFillable(el)) continue;
     const type = (el.type || "").toLowerCase();
-    if (!el.name || el.disabled || SKIP_TYPES.has(type) || el.hasAttribute("data-webslm-skip")) continue;
-    if (el.tagName === "FIELDSET" || el.tagName === "BUTTON" || el.tagName === "OUTPUT") continue;
     if (type === "radio") {
-      const known = properties[el.name];
-      if (known) { known.enum.push(el.value); continue; }
-      properties[el.name] = { type: "string", enum: ["", el.value], description: labelOf(el) };
+      const known = properties.get(el.name);
+      if (known) { known.enum?.push(el.value); continue; }
+      properties.set(el.name, { type: "string", enum: ["", el.value], description: labelOf(el) });
       fields.push({ name: el.name, label: el.closest("fieldset")?.querySelector("legend")?.textContent.trim() || el.name, kind: "radio" });
       continue;
     }
-    if (properties[el.name]) continue; // a repeated name: the first control wins
+    if (properties.has(el.name)) continue; // a repeated name: the first control wins
     const prop = propertyFor(el);
     prop.description = labelOf(el);
-    properties[el.name] = prop;
+    properties.set(el.name, prop);
     // autocomplete ("name", "email", "organization", "address-level2", ...) says what a field
     // holds in standard words; form-prompt.js builds its worked example from it.
     const autocomplete = (el.getAttribute("autocomplete") || "").trim().toLowerCase().split(/\s+/).pop();
     fields.push({ name: el.name, label: prop.description, kind: el.tagName === "SELECT" ? "select" : type || "text", autocomplete });
   }
-  const schema = { type: "object", properties, required: Object.keys(properties), additionalProperties: false };
+  const schema = { type: "object", properties: Object.fromEntries(properties), required: [...properties.keys()], additionalProperties: false };
   return { schema, fields };
 }
 
@@ -83,13 +94,13 @@ export function checkProperty(name, prop, value) {
 /** Validate `value` against an object schema made by deriveSchema: {valid, errors, byField}. */
 export function validate(schema, value) {
   const errors = [];
-  const byField = {};
+  const byField = Object.create(null); // keyed by the answer's names, which may be "__proto__"
   if (!typeOk("object", value)) return { valid: false, errors: ["the answer is not a JSON object"], byField };
   for (const name of schema.required || []) {
-    if (!(name in value)) (byField[name] = [`${name}: missing`]) && errors.push(`${name}: missing`);
+    if (!Object.hasOwn(value, name)) (byField[name] = [`${name}: missing`]) && errors.push(`${name}: missing`);
   }
   for (const [name, v] of Object.entries(value)) {
-    const prop = schema.properties[name];
+    const prop = own(schema.properties, name);
     const problems = prop ? checkProperty(name, prop, v) : schema.additionalProperties === false ? [`${name}: not a field of this form`] : [];
     if (problems.length) { byField[name] = problems; errors.push(...problems); }
   }

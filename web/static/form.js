@@ -31,6 +31,7 @@ function loadModel() {
     app.dataset.state = "loading";
     const chat = await loadWithProgress({
       engine: page.choice.engine,
+      urlOverrides: true, // the demo page: its ?engine= and ?dtype= choose (chooseEngine above)
       dtype: page.choice.dtype || undefined,
       listing: page.listing,
       gpu: page.gpu,

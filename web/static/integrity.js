@@ -4,12 +4,18 @@
 // the shards' md5sum; transformers.js checks nothing.)
 //
 // How: a file is downloaded once, hashed chunk by chunk while it streams into the browser's
-// Cache Storage, and stored with a header carrying the hash it was verified against. The
-// body is a stream that errors at its end when the hash differs, and Cache.put commits an
-// entry only after its body has completed, so an entry holding that header was hashed when
-// it was written; a later visit checks the header against the manifest (no re-hash). A
-// cached entry without the header, or with another build's hash, is dropped and downloaded
-// again. docs/RELIABILITY.md says what this does and does not protect against.
+// Cache Storage. The body is a stream that errors at its end when the hash differs, and
+// Cache.put commits an entry only after its body has completed, so an entry this module
+// wrote was hashed. What records that is kept where no server can write it: the entry
+// carries a random tag made here (x-webslm-verified, never sent anywhere), and a separate
+// cache (RECORDS) holds, by the file's URL, the hash it was verified against and that tag.
+// A later visit trusts an entry only when both agree with the manifest (no re-hash). An
+// entry that came from a server as it was (someone's Cache.add, an older webslm that kept a
+// server-sent header) has no tag the record knows: it is dropped and downloaded again.
+// docs/RELIABILITY.md says what this does and does not protect against.
+//
+// Fail closed: a build without a complete file table is refused (fileTable), and the engine
+// workers let no URL under a build's folder through unless the table lists it.
 //
 // Network: a download that breaks off resumes where it stopped (an HTTP Range request, tied
 // to the same file by If-Range); a server without ranges is read again from the start and
@@ -18,7 +24,14 @@
 
 import { Sha256 } from "./sha256.js";
 
-export const VERIFIED_HEADER = "x-webslm-sha256";
+/** The header of a cache entry this module wrote: a random tag its record must match. */
+export const VERIFIED_HEADER = "x-webslm-verified";
+/** The cache of verification records: by file URL, {x-webslm-sha256, x-webslm-verified}. */
+export const RECORDS = "webslm/verified";
+const HASH_HEADER = "x-webslm-sha256";
+const SHA256 = /^[0-9a-f]{64}$/;
+// integrity.js's own fetch, taken before a worker wraps the global one (webllm-worker.js).
+const networkFetch = globalThis.fetch?.bind(globalThis);
 const NETWORK_RETRIES = 4;
 
 export class IntegrityError extends Error {
@@ -45,23 +58,60 @@ export class StorageFullError extends Error {
   }
 }
 
+/** A build that cannot be checked: no file table, or an entry without a SHA-256 and size. */
+export class UncheckableBuildError extends Error {
+  constructor(folder, problem) {
+    super(`The build at ${folder} cannot be checked, so it is not loaded: ${problem}. Every file `
+      + `of a build must be listed with its SHA-256 and size in its webslm-manifest.json; rebuild it `
+      + `with a current \`webslm build\` (or export the site again), then reload.`);
+    this.name = "UncheckableBuildError";
+  }
+}
+
 /**
  * The files of one build, by absolute URL: {url -> {name, url, sha256, bytes}}.
  * `files` is the manifest's table {name: {bytes, sha256}}; `folder` the build's URL.
+ * Throws UncheckableBuildError when the table is missing, empty or incomplete.
  */
 export function fileTable(folder, files) {
+  if (!files || typeof files !== "object" || !Object.keys(files).length) {
+    throw new UncheckableBuildError(folder, "the model list gives it no file table");
+  }
   const table = new Map();
-  for (const [name, { bytes, sha256 }] of Object.entries(files || {})) {
+  for (const [name, entry] of Object.entries(files)) {
+    const { bytes, sha256 } = entry || {};
+    if (!SHA256.test(sha256 || "") || !Number.isSafeInteger(bytes) || bytes < 0) {
+      throw new UncheckableBuildError(folder, `${name} has no SHA-256 and size in its file table`);
+    }
     const url = new URL(name, folder).href;
     table.set(url, { name, url, sha256, bytes });
   }
   return table;
 }
 
-/** Whether `response` (a cache entry) was verified against `file`'s hash. */
-export function isVerified(response, file) {
-  return !!response && response.headers.get(VERIFIED_HEADER) === file.sha256;
+/** Whether `url` lies under `folder` (a build's folder URL). */
+export function isUnder(url, folder) {
+  const base = new URL(folder).href.replace(/[?#].*$/, "");
+  return new URL(url).href.startsWith(base.endsWith("/") ? base : `${base}/`);
 }
+
+/** The error for a URL under a build's folder that its file table does not list. */
+export function unlistedError(url) {
+  return Object.assign(new Error(`Refused ${url}: it is under the build's folder but not in the build's `
+    + `file table, so it cannot be checked. The build's manifest is incomplete or the page asked for `
+    + `a file the build does not have; rebuild or re-export it.`), { name: "UnlistedFileError", fatal: true });
+}
+
+/** Whether `response` (a cache entry) was verified here against `file`'s hash: its tag and
+ * the record this module wrote after hashing it agree (see the top of this file). */
+export async function isVerified(response, file) {
+  const tag = response?.headers.get(VERIFIED_HEADER);
+  if (!tag) return false;
+  const record = await (await caches.open(RECORDS)).match(file.url);
+  return !!record && record.headers.get(HASH_HEADER) === file.sha256 && record.headers.get(VERIFIED_HEADER) === tag;
+}
+
+const randomTag = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 /**
  * Delete the entries of `table`'s files in the caches named `cacheNames` that were not
@@ -75,7 +125,7 @@ export async function dropUnverified(cacheNames, table) {
     for (const file of table.values()) {
       const cached = await cache.match(file.url);
       if (!cached) continue;
-      if (isVerified(cached, file)) missing.delete(file.url);
+      if (await isVerified(cached, file)) missing.delete(file.url);
       else await cache.delete(file.url);
     }
   }
@@ -136,9 +186,12 @@ export async function verifiedBlob(file, { onProgress, signal } = {}) {
 
 async function putVerified(cache, file, { onProgress, signal, reload, needed }) {
   const body = verifiedBody(file, { onProgress, signal, reload });
-  const headers = { "content-length": String(file.bytes), [VERIFIED_HEADER]: file.sha256 };
+  const tag = randomTag();
+  const headers = { "content-length": String(file.bytes), [VERIFIED_HEADER]: tag };
   try {
     await cache.put(file.url, new Response(body.stream, { headers }));
+    // Only now, with the hashed entry committed: the record that vouches for it.
+    await (await caches.open(RECORDS)).put(file.url, new Response(null, { headers: { [HASH_HEADER]: file.sha256, [VERIFIED_HEADER]: tag } }));
   } catch (err) {
     if (body.failure) throw body.failure;
     if (err && err.name === "QuotaExceededError") {
@@ -168,7 +221,7 @@ function verifiedBody(file, { onProgress, signal, reload }) {
       headers.Range = `bytes=${received}-`;
       if (validator) headers["If-Range"] = validator;
     }
-    const response = await fetch(file.url, { headers, signal, cache: reload || received > 0 ? "no-store" : "default" });
+    const response = await networkFetch(file.url, { headers, signal, cache: reload || received > 0 ? "no-store" : "default" });
     if (!response.ok) {
       throw Object.assign(new Error(`Cannot download ${file.name}: HTTP ${response.status} from ${file.url}`), { fatal: true });
     }
@@ -230,7 +283,7 @@ async function skip(reader, count) {
  */
 export async function verifiedResponse(cache, file, opts) {
   const cached = await cache.match(file.url);
-  if (isVerified(cached, file)) return cached;
+  if (await isVerified(cached, file)) return cached;
   await downloadVerified(cache, file, opts);
   return cache.match(file.url);
 }

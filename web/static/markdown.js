@@ -4,16 +4,53 @@
 // createTextNode/textContent, so markup in the text shows up as literal characters.
 // Supported: paragraphs, # headings, - and 1. lists, > quotes, ``` code blocks, `code`,
 // **bold**, *italic*, and [links](https://...) whose URL is http(s) or mailto.
+//
+// Time: this runs on every animation frame of a streamed answer, on text a hostile prompt
+// may shape ("[[[[..."), so it must stay linear in the text's length. Every span the inline
+// pattern can match is bounded (SPAN, LINK_TEXT, LINK_URL): a start that finds no closing
+// delimiter gives up after that many characters instead of scanning to the end of the line.
+// tests/serve/test_page_js_security.py times it on hostile inputs.
+//
+// Links: the destination's host is shown beside the text ("[your bank](https://evil.example)"
+// reads "your bank (evil.example)"), and a URL longer than LINK_URL stays plain text: a link
+// that long is more likely carrying data out (a prompt-injected "?q=<the conversation>") than
+// naming a page, and nothing here is worth one click that sends it.
 
 const SAFE_URL = /^(https?:|mailto:)/i;
+const SPAN = 1000;      // characters of `code`, **bold** or *italic*
+const LINK_TEXT = 300;  // characters of a link's [text]
+const LINK_URL = 512;   // characters of a link's (url)
 // _italic_ and __bold__ only between non-word characters, so snake_case_names and
 // window.__private stay as written.
-const INLINE = /(`+)([^`]+?)\1|\*\*([^*]+?)\*\*|(?<![\p{L}\p{N}_])__([^_]+?)__(?![\p{L}\p{N}_])|\*([^*\s][^*]*?)\*|(?<![\p{L}\p{N}_])_([^_\s][^_]*?)_(?![\p{L}\p{N}_])|\[([^\]\n]+)\]\(([^()\s]+)\)/gu;
+const INLINE = new RegExp([
+  `(\`{1,8})([^\`]{1,${SPAN}}?)\\1`,
+  `\\*\\*([^*]{1,${SPAN}}?)\\*\\*`,
+  `(?<![\\p{L}\\p{N}_])__([^_]{1,${SPAN}}?)__(?![\\p{L}\\p{N}_])`,
+  `\\*([^*\\s][^*]{0,${SPAN}}?)\\*`,
+  `(?<![\\p{L}\\p{N}_])_([^_\\s][^_]{0,${SPAN}}?)_(?![\\p{L}\\p{N}_])`,
+  `\\[([^\\[\\]\\n]{1,${LINK_TEXT}})\\]\\(([^()\\s]{1,${LINK_URL + 1}})\\)`,
+].join("|"), "gu");
 
 function el(doc, tag, text) {
   const node = doc.createElement(tag);
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+/** The URL a link may point at: http(s) or mailto, absolute, at most LINK_URL long; else null. */
+function safeUrl(text) {
+  if (text.length > LINK_URL || !SAFE_URL.test(text)) return null;
+  try {
+    return new URL(text);
+  } catch {
+    return null;
+  }
+}
+
+/** Where a link goes, as the user should read it: the host (punycode, so a look-alike
+ * Unicode name shows as xn--...), or a mailto's address. */
+export function destinationOf(url) {
+  return url.protocol === "mailto:" ? url.pathname : url.host;
 }
 
 /** Append `text` to `parent`, turning inline markdown into elements. */
@@ -27,21 +64,19 @@ export function renderInline(text, parent) {
     else if (m[3] !== undefined || m[4] !== undefined) renderInline(m[3] ?? m[4], parent.appendChild(el(doc, "strong")));
     else if (m[5] !== undefined || m[6] !== undefined) renderInline(m[5] ?? m[6], parent.appendChild(el(doc, "em")));
     else if (m[7] !== undefined) {
-      let url = null;
-      try {
-        url = SAFE_URL.test(m[8]) ? new URL(m[8]) : null;
-      } catch {
-        url = null;
-      }
+      const url = safeUrl(m[8]);
       if (!url) {
-        parent.append(doc.createTextNode(m[0])); // unsafe or relative link: show it as written
+        parent.append(doc.createTextNode(m[0])); // unsafe, relative or too long: show it as written
         continue;
       }
       const a = el(doc, "a", m[7]);
       a.href = url.href;
       a.rel = "noopener noreferrer nofollow";
+      a.referrerPolicy = "no-referrer";
       a.target = "_blank";
-      parent.append(a);
+      const host = el(doc, "span", ` (${destinationOf(url)})`);
+      host.className = "link-host";
+      parent.append(a, host);
     }
   }
   if (last < text.length) parent.append(doc.createTextNode(text.slice(last)));
@@ -108,4 +143,32 @@ export function renderMarkdown(text, container) {
     }
   }
   return container;
+}
+
+/**
+ * Render a streamed answer into `container` at most once per animation frame: update(text)
+ * after each chunk only records the text; the frame renders the latest. A model emits tokens
+ * faster than the screen refreshes, and each render costs the whole answer so far, so
+ * rendering per chunk would be quadratic in the answer's length. flush() renders at once
+ * (the answer's end). `schedule` is requestAnimationFrame in a page.
+ */
+export function frameRenderer(container, schedule = (render) => requestAnimationFrame(render)) {
+  let latest = null;
+  let pending = false;
+  let renders = 0;
+  const render = () => {
+    pending = false;
+    if (latest === null) return;
+    renderMarkdown(latest, container);
+    latest = null;
+    renders += 1;
+  };
+  return {
+    update(text) {
+      latest = text;
+      if (!pending) { pending = true; schedule(render); }
+    },
+    flush: render,
+    get renders() { return renders; },
+  };
 }

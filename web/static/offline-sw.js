@@ -4,6 +4,9 @@
 // shards into a second cache would double the storage the user pays for.
 // It runs as webslm.js (see there): a service worker only controls pages at or below its
 // script's folder, and webslm.js is the one script served from the site root.
+// It answers for webslm's own files only (SHELL): everything else under its scope goes to the
+// network untouched and is never stored, so on a reused origin (localhost:8000 serves
+// another app tomorrow) it neither keeps nor replays another app's responses.
 
 const CACHE = "webslm-shell-v4";
 // Everything the chat page and form demo load before the model. Paths are relative to the
@@ -22,11 +25,12 @@ export const SHELL = [
   "static/engine-modules.js", "static/start-worker.js", "static/integrity.js", "static/sha256.js", "static/build-cache.js",
 ];
 
-function cacheable(request, root) {
+/** Whether the worker answers `request` (GET of a SHELL file under `root`, query ignored). */
+export function cacheable(request, root) {
   if (request.method !== "GET" || request.headers.has("range")) return false;
   const url = new URL(request.url);
-  if (url.origin !== root.origin || !url.href.startsWith(root.href)) return false;
-  return !url.href.slice(root.href.length).startsWith("models/");
+  if (url.origin !== root.origin || !url.pathname.startsWith(root.pathname)) return false;
+  return SHELL.includes(url.pathname.slice(root.pathname.length) || "./");
 }
 
 async function precache(root) {
@@ -69,9 +73,18 @@ export function installOfflineWorker(sw) {
   });
 }
 
-/** From a page: register webslm.js (at `moduleUrl`) as the site's offline service worker. */
-export async function registerOffline(moduleUrl) {
+/**
+ * From a page: register the site's webslm.js, at `workerUrl`, as its offline service worker.
+ * Only a file named webslm.js is registered: from a bundle, import.meta.url is the bundle's
+ * chunk, which must not become a service worker, so a bundled app names the URL where its
+ * webslm site's webslm.js is served.
+ */
+export async function registerOffline(workerUrl) {
+  const url = new URL(workerUrl, globalThis.location?.href);
+  if (!url.pathname.endsWith("/webslm.js")) {
+    throw new TypeError(`registerOffline: ${url.href} is not a webslm site's webslm.js. From a bundled app, `
+      + `name it: registerOffline(new URL("webslm/webslm.js", location.href)), where your webslm site is served.`);
+  }
   if (!globalThis.navigator || !navigator.serviceWorker) return null;
-  const scope = new URL("./", moduleUrl).href;
-  return navigator.serviceWorker.register(moduleUrl, { type: "module", scope });
+  return navigator.serviceWorker.register(url.href, { type: "module", scope: new URL("./", url).href });
 }

@@ -10,7 +10,7 @@
 
 import { JsonSchemaConstraint, maskScores } from "./json-constraint.js";
 import { importTransformers, ortWasmPaths } from "./engine-modules.js";
-import { fileTable, prepareCaches, verifiedResponse } from "./integrity.js";
+import { fileTable, isUnder, prepareCaches, unlistedError, verifiedResponse } from "./integrity.js";
 import { ONNX_CACHE } from "./build-cache.js";
 
 let tjs = null;        // the transformers.js module
@@ -37,7 +37,10 @@ const interrupted = () => (interruptFlag instanceof Int32Array ? Atomics.load(in
 /**
  * Verify (download when needed) `preload`'s files before transformers.js starts: it loads
  * external data in a promise that never settles when the fetch fails, so a bad file found
- * there would hang the load instead of failing it. Returns env.fetch for the build.
+ * there would hang the load instead of failing it. Returns env.fetch for the build: a listed
+ * file comes verified (a Range request, transformers.js's size probe, gets its bytes cut
+ * from the verified copy); an unlisted URL under the build's folder is never fetched: it
+ * answers 404, which transformers.js reads as "this optional file does not exist".
  */
 async function verifiedFetch(modelUrl, files, preload, progress_callback) {
   const table = fileTable(modelUrl, files);
@@ -49,16 +52,32 @@ async function verifiedFetch(modelUrl, files, preload, progress_callback) {
     const file = table.get(new URL(name, modelUrl).href);
     await verifiedResponse(cache, file, opts(file));
   }
-  return (url, init) => {
+  return async (url, init) => {
     const file = table.get(url.href);
-    if (!file || (init && init.headers && new Headers(init.headers).has("range"))) return fetch(url, init);
-    return verifiedResponse(cache, file, opts(file));
+    if (!file) {
+      if (!isUnder(url.href, modelUrl)) return fetch(url, init);
+      return new Response(unlistedError(url.href).message, { status: 404, statusText: "Not in the build's file table" });
+    }
+    const verified = await verifiedResponse(cache, file, opts(file));
+    const range = init?.headers ? new Headers(init.headers).get("range") : null;
+    return range ? rangeOf(verified, range, file.bytes) : verified;
   };
+}
+
+/** A 206 answer to `range` ("bytes=a-b" or "bytes=a-") cut from a verified whole-file response. */
+async function rangeOf(response, range, size) {
+  const m = /^bytes=(\d{1,15})-(\d{0,15})$/.exec(range.trim());
+  const start = m ? Number(m[1]) : 0;
+  const end = m && m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
+  if (!m || start > end) return new Response(null, { status: 416, headers: { "content-range": `bytes */${size}` } });
+  const part = (await response.blob()).slice(start, end + 1);
+  return new Response(part, { status: 206, headers: { "content-length": String(part.size), "content-range": `bytes ${start}-${end}/${size}`,
+    "content-type": response.headers.get("content-type") || "application/octet-stream" } });
 }
 
 let contextWindow = null; // tokens of prompt + answer the model holds (its WASM memory on the CPU)
 
-async function load({ modelUrl, files = {}, preload = [], device, dtype, contextWindow: window, threads, wasmFolder, plainWasm, interrupt }) {
+async function load({ modelUrl, files, preload = [], device, dtype, contextWindow: window, threads, wasmFolder, plainWasm, interrupt }) {
   contextWindow = window || null;
   tjs = await importTransformers();
   const { env, AutoTokenizer, AutoModelForCausalLM } = tjs;

@@ -7,10 +7,55 @@
 import { importWebLLM } from "./engine-modules.js";
 import { parseProgress } from "./progress.js";
 import { startWorker, workerFailure } from "./start-worker.js";
+import { fileTable } from "./integrity.js";
+import { WEBLLM_CACHES } from "./build-cache.js";
 
 const WORKER_FILE = "./webllm-worker.js";
 const startWebLLMWorker = () => startWorker(
   () => new Worker(new URL("./webllm-worker.js", import.meta.url), { type: "module" }), WORKER_FILE, import.meta.url);
+
+// WebLLM 0.2.86 puts each message into its chat template with String.prototype.replace and a
+// string replacement (Conversation.getPromptArrayInternal, getSystemPrompt), where "$$", "$&",
+// "$`" and "$'" are patterns: "costs $$5" would reach the model as "costs $5", and "$`" in a
+// system prompt as the template's text before it (a forged turn header). Doubling every "$"
+// makes the replacement yield the text as written. WebLLM substitutes the system message
+// always, and another role's message only when the template has a role_templates entry for it
+// (an unknown template: every message is escaped, the safe side).
+const PLACEHOLDER = { system: "{system_message}", user: "{user_message}", assistant: "{assistant_message}", tool: "{tool_message}" };
+const dollars = (text) => text.replaceAll("$", "$$$$");
+
+/** `messages` as WebLLM must receive them to read their text literally (see above). */
+export function escapeForWebLLM(messages, convTemplate) {
+  const substituted = (role) => role === "system" || !convTemplate
+    || Boolean(convTemplate.role_templates?.[role]?.includes(PLACEHOLDER[role]));
+  return messages.map((m) => {
+    if (!substituted(m.role)) return m;
+    if (typeof m.content === "string") return { ...m, content: dollars(m.content) };
+    if (Array.isArray(m.content)) {
+      return { ...m, content: m.content.map((p) => (p?.type === "text" ? { ...p, text: dollars(p.text) } : p)) };
+    }
+    return m;
+  });
+}
+
+/** The marker strings of a chat template (turn headers, separators, stop strings) that look
+ * like special tokens: form-fill.js breaks them in pasted text. */
+export function templateTokens(convTemplate) {
+  const t = convTemplate || {};
+  const strings = [t.system_template, ...Object.values(t.roles || {}), ...(t.seps || []), ...(t.stop_str || [])];
+  return [...new Set(strings.filter((x) => typeof x === "string").flatMap((x) => x.match(/<[^<>\s{}]{1,48}>|\[\/?[A-Z]{2,12}\]/g) || []))];
+}
+
+/** The build's chat template, from its verified mlc-chat-config.json in WebLLM's cache. */
+async function convTemplateOf(build) {
+  try {
+    const url = new URL("mlc-chat-config.json", build.record.model).href;
+    const cached = await (await caches.open(WEBLLM_CACHES[0])).match(url);
+    return cached ? (await cached.json()).conv_template || null : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Load `plan.build` (an MLC build summary from api/models.json) with WebLLM.
@@ -20,6 +65,7 @@ const startWebLLMWorker = () => startWorker(
  */
 export async function createWebLLMChat(plan, { modelList, onProgress, onGpuEvent, logLevel = "WARN", chatOptions } = {}) {
   const build = plan.build;
+  fileTable(build.record.model, build.files); // a build that cannot be checked is refused here
   const appConfig = { model_list: modelList };
   const { WebWorkerMLCEngine } = await importWebLLM();
 
@@ -57,6 +103,9 @@ export async function createWebLLMChat(plan, { modelList, onProgress, onGpuEvent
     throw err;
   }
 
+  // WebLLM lays chatOptions over the build's config: the template it really uses.
+  const convTemplate = chatOptions?.conv_template || await convTemplateOf(build);
+
   // After a lost device WebLLM answers "model not loaded": say what really happened.
   const explainTrouble = (err) => {
     if (gpuTrouble && gpuTrouble.event === "device-lost") return new Error(`DeviceLostError: ${gpuTrouble.message || "the GPU device was lost"}`);
@@ -68,12 +117,14 @@ export async function createWebLLMChat(plan, { modelList, onProgress, onGpuEvent
     engine: "webllm",
     webllm: engine,
     appConfig,
+    specialTokens: templateTokens(convTemplate),
     chat: {
       completions: {
         /** OpenAI-style: {messages, stream, response_format, temperature, top_p, max_tokens, ...}. */
         async create(request) {
           try {
             const { webslm: _ours, ...openai } = request; // our extension fields: not WebLLM's
+            openai.messages = escapeForWebLLM(openai.messages || [], convTemplate);
             return await engine.chat.completions.create(openai);
           } catch (err) {
             throw explainTrouble(err);

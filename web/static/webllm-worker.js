@@ -2,7 +2,7 @@
 // decoding never block the page's main thread. The page talks to it with WebLLM's own
 // WebWorkerMLCEngine client (see webllm-client.js), as tjs-worker.js serves tjs-client.js.
 import { importWebLLM } from "./engine-modules.js";
-import { downloadVerified, fileTable, prepareCaches } from "./integrity.js";
+import { downloadVerified, fileTable, isUnder, prepareCaches, unlistedError, verifiedResponse } from "./integrity.js";
 import { WEBLLM_CACHES } from "./build-cache.js";
 
 // WebLLM notices a lost device only while loading and then just logs it; out-of-memory
@@ -25,16 +25,35 @@ if (self.GPUAdapter) {
 }
 
 // Integrity (integrity.js): WebLLM downloads each file of a build with Cache.add, only when
-// it is not cached. The page first sends the build's file table ({kind: "webslm-files"});
-// unverified entries are dropped, and every add of one of those files becomes a verified,
-// resumable download. A failure is also posted as {kind: "webslm-integrity"}, so the page
-// can throw the structured error WebLLM's own message passing would flatten to text.
+// it is not cached, and the model library (wasm) with a plain fetch when its URL contains
+// "localhost" or is relative (WebLLM 0.2.86, MLCEngine.reloadInternal). The page first
+// sends the build's file table ({kind: "webslm-files"}); unverified entries are dropped, and
+// both ways in go through the table: a listed file becomes a verified, resumable download
+// (fetch answers from the verified cache entry), and a URL under the build's folder that
+// the table does not list is refused, never fetched. A failure is also posted as
+// {kind: "webslm-integrity"}, so the page can throw the structured error WebLLM's own
+// message passing would flatten to text.
 let expected = new Map();
+let folder = null; // the build's folder URL: nothing under it is fetched unlisted
 let needed = 0; // bytes of the build not yet verified in the cache
-const add = Cache.prototype.add;
-Cache.prototype.add = function (request) {
-  const url = typeof request === "string" ? new URL(request, self.location.href).href : request.url;
+const WASM_CACHE = WEBLLM_CACHES[1]; // where WebLLM would keep the model library
+
+/** The table's entry for `url`, null for a URL outside the build, or a refusal (thrown). */
+function listed(url) {
   const file = expected.get(url);
+  if (file) return file;
+  if (folder && isUnder(url, folder)) {
+    const err = unlistedError(url);
+    reportProblem(err);
+    throw err;
+  }
+  return null;
+}
+
+const add = Cache.prototype.add;
+Cache.prototype.add = async function (request) {
+  const url = typeof request === "string" ? new URL(request, self.location.href).href : request.url;
+  const file = listed(url);
   if (!file) return add.call(this, request);
   return downloadVerified(this, file, { signal: request.signal, needed }).catch((err) => {
     reportProblem(err);
@@ -42,13 +61,28 @@ Cache.prototype.add = function (request) {
   });
 };
 
+const plainFetch = self.fetch;
+self.fetch = async function (input, init) {
+  const url = new URL(input instanceof Request ? input.url : String(input), self.location.href).href;
+  const file = listed(url);
+  if (!file) return plainFetch.call(self, input, init);
+  try {
+    return await verifiedResponse(await caches.open(WASM_CACHE), file, { signal: init?.signal, needed });
+  } catch (err) {
+    reportProblem(err);
+    throw err;
+  }
+};
+
 function reportProblem(err) {
   const { name, message, file, expected: hash, actual, needed } = err;
   self.postMessage({ kind: "webslm-integrity", error: { name, message, file, expected: hash, actual, needed } });
 }
 
-async function expectFiles({ folder, files }) {
-  expected = fileTable(folder, files);
+async function expectFiles({ folder: buildFolder, files }) {
+  expected = new Map();
+  folder = new URL(buildFolder, self.location.href).href;
+  expected = fileTable(folder, files); // throws for a build without a complete table
   needed = await prepareCaches(WEBLLM_CACHES, expected);
 }
 

@@ -1,5 +1,6 @@
 // The app under test: what a user of the npm package writes. ?task=fill fills the form,
-// ?task=chat streams an answer; ?engine= forces an engine (webslm reads it from the URL).
+// ?task=chat streams an answer; ?engine= forces an engine (webslm reads it from the URL: this
+// app opts in with urlOverrides).
 import { createChat, explainError, type Chat, type FillFormResult, type Progress } from "webslm";
 
 const params = new URLSearchParams(location.search);
@@ -15,6 +16,7 @@ async function run(): Promise<void> {
   const chat: Chat = await createChat({
     model: "smollm2-135m",
     baseUrl: "site/",
+    urlOverrides: true,
     onProgress: (p: Progress) => { status.textContent = `${p.label} ${Math.round(p.fraction * 100)}%`; },
   });
   Object.assign(outcome, { engine: chat.engine, model: chat.model });
