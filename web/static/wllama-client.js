@@ -129,11 +129,19 @@ export async function createWllamaChat(plan, { base = SITE_ROOT, onProgress, was
         choices: [{ index: 0, finish_reason: choice.finish_reason, message: { role: "assistant", content: choice.message.content ?? "" } }] };
     }
     // Streamed: chunks as llama.cpp decodes, then the finish reason, then usage.
-    const chunk = (delta, finish_reason = null) => ({ object: "chat.completion.chunk", created, model,
-      choices: [{ index: 0, delta, finish_reason }] });
     const stream = await wllama.createChatCompletion({ ...params(request), stream: true, abortSignal: signal,
       stream_options: { include_usage: true } });
-    return (async function* answer() {
+    return relay(stream, request, { object: "chat.completion.chunk", created, started },
+      (c) => c.delta?.content, (text) => (text == null ? {} : { content: text }), "delta");
+  }
+
+  /** llama.cpp's stream as OpenAI chunks: each decoded piece (`pieceOf` a choice), then the
+   * finish reason ("abort" when interrupted), then usage if asked for. `as(text)` is the
+   * choice's `field` (a chat delta, a completion's text; null text: the closing chunk). */
+  function relay(stream, request, { object, created, started }, pieceOf, as, field) {
+    const chunk = (text, finish_reason = null) => ({ object, created, model,
+      choices: [{ index: 0, [field]: as(text), finish_reason }] });
+    return (async function* pieces() {
       let finish = null;
       let usage = null;
       let first = null;
@@ -142,9 +150,10 @@ export async function createWllamaChat(plan, { base = SITE_ROOT, onProgress, was
           if (part.usage) usage = part.usage;
           const c = part.choices?.[0];
           if (!c) continue;
-          if (c.delta?.content) {
+          const piece = pieceOf(c);
+          if (piece) {
             first ??= now();
-            yield chunk({ content: c.delta.content });
+            yield chunk(piece);
           }
           if (c.finish_reason) finish = c.finish_reason;
         }
@@ -152,9 +161,9 @@ export async function createWllamaChat(plan, { base = SITE_ROOT, onProgress, was
         if (err?.name !== "WllamaAbortError") throw err;
         finish = "abort";
       }
-      yield chunk({}, finish || "stop");
+      yield chunk(null, finish || "stop");
       if (request.stream_options?.include_usage) {
-        yield { object: "chat.completion.chunk", created, model, choices: [],
+        yield { object, created, model, choices: [],
           usage: usageOf(usage, { time_to_first_token_s: (first ?? now()) - started, e2e_latency_s: now() - started }) };
       }
     })();
@@ -168,32 +177,8 @@ export async function createWllamaChat(plan, { base = SITE_ROOT, onProgress, was
     const { messages: _none, ...sampling } = params({ ...request, messages: undefined });
     const stream = await wllama.createCompletion({ ...sampling, prompt: request.prompt, stream: true,
       abortSignal: signal, stream_options: { include_usage: true } });
-    const chunk = (text, finish_reason = null) => ({ object: "text_completion", created, model,
-      choices: [{ index: 0, text, finish_reason }] });
-    return (async function* continuation() {
-      let finish = null;
-      let usage = null;
-      let first = null;
-      try {
-        for await (const part of stream) {
-          if (part.usage) usage = part.usage;
-          const c = part.choices?.[0];
-          if (c?.text) {
-            first ??= now();
-            yield chunk(c.text);
-          }
-          if (c?.finish_reason) finish = c.finish_reason;
-        }
-      } catch (err) {
-        if (err?.name !== "WllamaAbortError") throw err;
-        finish = "abort";
-      }
-      yield chunk("", finish || "stop");
-      if (request.stream_options?.include_usage) {
-        yield { object: "text_completion", created, model, choices: [],
-          usage: usageOf(usage, { time_to_first_token_s: (first ?? now()) - started, e2e_latency_s: now() - started }) };
-      }
-    })();
+    return relay(stream, request, { object: "text_completion", created, started },
+      (c) => c.text, (text) => text ?? "", "text");
   }
 
   return {
