@@ -24,7 +24,8 @@ def client(tmp_path):
 
 
 def test_page_wllama_gguf_and_the_model_are_served(client):
-    assert "runBench" in client.get(f"/{PAGE_URL}").text
+    assert "bench-page.js" in client.get(f"/{PAGE_URL}").text
+    assert "runBench" in client.get(f"/{PAGE_URL.rsplit('/', 1)[0]}/bench-page.js").text
     assert client.get("/bench/page/engines.js").headers["content-type"].startswith("text/javascript")
     wasm = client.get("/bench/wllama/wasm/wllama.wasm")
     assert wasm.status_code == 200 and wasm.headers["content-type"] == "application/wasm"
@@ -62,4 +63,4 @@ def test_running_serves_on_a_free_port(tmp_path):
     with running(bench_app([artifact], None)) as base:
         assert base.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(base + PAGE_URL) as response:
-            assert b"runBench" in response.read()
+            assert b"bench-page.js" in response.read()

@@ -18,8 +18,10 @@ def test_smollm2_onnx_build_carries_its_q8_0_gguf(smollm2_onnx_dist):
     artifact = smollm2_onnx_dist / "smollm2-135m-cpu"
     manifest = read_manifest(artifact)
     name = gguf_filename("Q8_0")
-    assert manifest["build"]["gguf"] == {"Q8_0": {"file": name, "files": [name],
-                                                  "context": manifest["build"]["context_window"]}}
+    entry = dict(manifest["build"]["gguf"]["Q8_0"])
+    assert entry.pop("wasm_bytes") > (artifact / name).stat().st_size  # what wllama needs
+    assert {"Q8_0": entry} == {"Q8_0": {"file": name, "files": [name],
+                                        "context": manifest["build"]["context_window"]}}
     assert manifest["files"][name]["bytes"] == (artifact / name).stat().st_size
     assert {"gguf", "wllama"} <= set(manifest["toolchain"])
     [model] = discover([smollm2_onnx_dist])

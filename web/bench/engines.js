@@ -94,7 +94,7 @@ function transformersEngine(cfg) {
     backend: cfg.onnx.device === "webgpu" ? "webgpu" : "wasm",
     async load() {
       const { createTransformersChat } = await import(cfg.tjs_client_url);
-      const plan = { engine: `transformers-${cfg.onnx.device}`, build: { id: cfg.onnx.id, url: cfg.onnx.url },
+      const plan = { engine: `transformers-${cfg.onnx.device}`, build: { id: cfg.onnx.id, url: cfg.onnx.url, files: cfg.onnx.files },
         device: cfg.onnx.device, dtype: cfg.onnx.dtype, threads: cfg.threads || undefined, plainWasm: cfg.onnx.plain };
       const t0 = now();
       chat = await createTransformersChat(plan, { base: cfg.onnx.url });

@@ -6,7 +6,7 @@
 // stored once: they belong to the base, so a fine-tune counts and deletes only its own files
 // and reports the shared ones apart.
 
-import { fileTable, isVerified } from "./integrity.js";
+import { RECORDS, fileTable, isVerified } from "./integrity.js";
 
 /** The Cache Storage caches WebLLM 0.2.86 keeps a build's files in (config, wasm, the rest). */
 export const WEBLLM_CACHES = ["webllm/config", "webllm/wasm", "webllm/model"];
@@ -94,6 +94,11 @@ export async function deleteCached(build, base) {
     if (!(await caches.has(name))) continue;
     const cache = await caches.open(name);
     for (const { url } of own) if (await cache.delete(url)) deleted += 1;
+  }
+  // and their verification records (integrity.js): nothing of the build stays behind
+  if (await caches.has(RECORDS)) {
+    const records = await caches.open(RECORDS);
+    for (const { url } of own) await records.delete(url);
   }
   return deleted;
 }

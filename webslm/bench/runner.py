@@ -150,6 +150,8 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
     app = bench_app([artifact, *([onnx] if onnx else [])], gguf)
     model = app.state.models[0]
     record = model.webllm_record()
+    # the CPU build's file table: the transformers.js worker checks every file against it
+    onnx_files = next(m.files() for m in app.state.models if m.dir == onnx.resolve()) if onnx else None
     runs = []
     with running(app) as base:
         page_url = base + PAGE_URL
@@ -165,7 +167,7 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
             "new_tokens": req.new_tokens,
             "tjs_client_url": base + "static/tjs-client.js",
             "onnx": onnx and {"id": onnx.name, "url": f"{base}models/{model_folder(onnx.name)}",
-                             "dtype": req.onnx_dtype, "device": req.onnx_device, "plain": req.onnx_plain_wasm},
+                             "files": onnx_files, "dtype": req.onnx_dtype, "device": req.onnx_device, "plain": req.onnx_plain_wasm},
         }
         for engine in req.engines:
             for run in range(req.runs):
