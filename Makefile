@@ -50,8 +50,9 @@ demo: install
 
 # WEBSLM_REQUIRE_ALL: a skipped test fails the run (tests/conftest.py); test-quick may skip.
 # Two workers (CI has 2 cores; a build or a browser rarely keeps both busy); a test module stays
-# on one worker, so its module fixtures (a browser page, a build) are made once.
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile
+# on one worker, so its module fixtures (a browser page, a build) are made once. The 40 slowest
+# steps are listed at the end: the suite's budget is 40 minutes on 2 cores.
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=40
 
 test: install
 	WEBSLM_REQUIRE_ALL=1 $(PYTEST)
