@@ -12,6 +12,7 @@ last position's logits, and its own code and allocator slack.
 
 from __future__ import annotations
 
+from webslm.memory_fit import longest_fitting
 from webslm.source.config import head_dim
 
 WLLAMA_MEMORY_BYTES = 4 << 30  # the maximum wllama 3.13's module declares (its CMakeLists)
@@ -58,14 +59,7 @@ def heap_bytes(config: dict, weight_bytes: int, context: int) -> int:
 
 def largest_context(config: dict, weight_bytes: int) -> int:
     """The longest n_ctx at which the GGUF fits in wllama's memory (0: none does)."""
-    low, high = 0, 1 << 20
-    while low < high:  # the need grows with the context: bisect
-        mid = (low + high + 1) // 2
-        if heap_bytes(config, weight_bytes, mid) <= WLLAMA_MEMORY_BYTES:
-            low = mid
-        else:
-            high = mid - 1
-    return low
+    return longest_fitting(lambda n: heap_bytes(config, weight_bytes, n), WLLAMA_MEMORY_BYTES)
 
 
 def wllama_plan(config: dict, context_window: int, least: int,

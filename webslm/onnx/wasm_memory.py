@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from webslm.memory_fit import longest_fitting
 from webslm.onnx.int8 import keeps_float
 from webslm.quantize.onnx_dtypes import ONNX_DTYPES
 from webslm.source.config import head_dim
@@ -104,14 +105,7 @@ def heap_bytes(config: dict, dtype: str, context_window: int) -> int:
 
 def largest_context(config: dict, dtype: str) -> int:
     """The longest context window at which the dtype fits (0: none does)."""
-    low, high = 0, 1 << 20
-    while low < high:  # the need grows with the context: bisect
-        mid = (low + high + 1) // 2
-        if heap_bytes(config, dtype, mid) <= WASM32_BYTES:
-            low = mid
-        else:
-            high = mid - 1
-    return low
+    return longest_fitting(lambda n: heap_bytes(config, dtype, n), WASM32_BYTES)
 
 
 def wasm_refusal(config: dict, dtype: str, context_window: int) -> str | None:
