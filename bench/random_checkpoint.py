@@ -30,7 +30,7 @@ def hf_tensor_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    if cfg.get("tie_word_embeddings", False):
+    if config.tie_word_embeddings:  # the config's own default where config.json is silent (Gemma)
         shapes.pop("lm_head.weight", None)
     return shapes
 

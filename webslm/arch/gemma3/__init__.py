@@ -17,6 +17,7 @@ ARCH = Architecture(
     onnx_refusal="onnxruntime-genai 0.18's builder reads Gemma 3's RoPE settings as "
     "transformers 4 wrote them (rope_parameters['rope_type'], rope_local_base_freq) and fails "
     "on transformers 5's per-layer-type rope_parameters",
+    published=checkpoints.PUBLISHED,
     tiny=checkpoints.TINY,
     refused={
         "Gemma3ForConditionalGeneration": "the multimodal Gemma 3 (4B and up: a vision tower "
