@@ -92,6 +92,7 @@ def test_a_sliding_window_model_matches_its_compiled_calls():
     assert check["matches"], check
     assert check["attention_calls"] == 3 and check["kv_cache_dispatches_per_attention_call"] == 3
     assert check["compiled_dispatches"] == s["dispatches"] == dispatches_per_token(calls) == 20
+    assert s["dispatches_per_layer"] == 6 and s["outside_layers"] == 2  # 2 sliding + 1 global
 
 
 @pytest.mark.slow

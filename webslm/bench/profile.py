@@ -173,7 +173,11 @@ def summarize_phases(raw: dict) -> list[dict]:
                     size = b["size"]
                 k["read" if b["access"] == "read-only-storage" else "written"] += round(size)
         forward = sum(k["count"] for k in kernels.values() if k["role"] != "sampling")
-        per_layer = sum(k["count"] // layers for k in kernels.values() if k["role"] != "sampling")
+        # the cache's kernels as one group: a sliding-window model's attention runs one
+        # kernel on its sliding layers and another on its global ones (15 + 3 for Gemma 3)
+        per_layer = (sum(k["count"] // layers for k in kernels.values() if k["role"] == "model")
+                     + sum(k["count"] for k in kernels.values() if k["role"] == "kv cache")
+                     // layers)
         weight_bytes = _unique_weight_bytes(p["dispatches"], weight_ids)
         out.append({
             "phase": p["phase"], "sampling": p["sampling"], "tokens": p["tokens"],
