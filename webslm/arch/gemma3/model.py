@@ -7,8 +7,8 @@ are LlamaForCausalLM's.
 
 The residual stream is float32 in every build: in Gemma 3 it outgrows float16 (|h| passes
 65,504 at layer 8 of 270M), so an f16 build computes only its matmuls and attention in f16.
-Every norm reads and computes in float32; the ones that feed a matmul hand it the build's
-dtype, the ones that feed the residual hand it float32.
+Every norm reads and computes in float32 and hands a matmul the build's dtype; the post-norms
+add into the float32 stream in the same kernel as the norm after them (kernels.py).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Gemma3DecoderLayer(nn.Module):
         self.pre_feedforward_layernorm, self.post_feedforward_layernorm = norm(), norm()
         self.self_attn = Gemma3Attention(cfg, scheme, layer)
         self.mlp = LlamaMLP(cfg, scheme)  # GeGLU: the gate's activation is the config's
-        self.dtype, self.residual = scheme.act_dtype, cfg.residual_dtype
+        self.dtype = scheme.act_dtype
 
     def forward(self, x: nn.Tensor, y: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
                 positions: nn.Tensor, next_norm: GemmaNorm) -> tuple[nn.Tensor, nn.Tensor]:
