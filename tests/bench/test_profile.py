@@ -8,7 +8,7 @@ import pytest
 
 from webslm.artifacts.manifest import read_manifest
 from webslm.bench.costmodel import GpuSpec, estimate
-from webslm.bench.profile import kernel_function, summarize_phases
+from webslm.bench.profile import dispatches_per_token, kernel_function, summarize_phases
 from webslm.bench.profile_report import check_against_compiled
 from webslm.cli import main
 
@@ -31,7 +31,8 @@ def _buf(i, size, access="read-only-storage"):
 
 def test_bytes_are_modeled_per_buffer_role():
     """Two layers; weights 0-2, KV pages 10-11 (one per layer, one size), scratch 20."""
-    calls = {"embed": ["take"], "decode": ["mm", "packed:vm.builtin.attention_kv_cache_x"] * 2,
+    calls = {"embed": ["take"],
+             "decode": ["mm", "packed:vm.builtin.attention_kv_cache_attention_with_fused_qkv"] * 2,
              "softmax_with_temperature": ["softmax"], "argsort_probs": [], "sample_with_top_p": []}
     step = [{"kernel": "take_kernel", "workgroups": 1, "buffers": [_buf(0, 1000), _buf(30, 8, "storage")]}]
     for layer in range(2):
@@ -55,6 +56,43 @@ def test_bytes_are_modeled_per_buffer_role():
     assert s["floor_bytes"] == 2000 + 2 * kv_position_layer
     check = check_against_compiled(raw, s)
     assert check["matches"] and check["kv_cache_dispatches_per_attention_call"] == 1
+
+
+def test_a_sliding_window_model_matches_its_compiled_calls():
+    """Gemma 3's decode: it rotates q and k itself, so it asks the cache for the step's
+    positions (a host-side call, no kernel) before its layers; its sliding layers' attention
+    runs the cache's sliding-window kernel, the global ones the plain one (three cache kernels
+    a call either way); a PrimFunc that launches two kernels is listed twice."""
+    layers = ["sliding", "sliding", "global"]
+    attn = "packed:vm.builtin.attention_kv_cache_attention_with_fused_qkv"
+    calls = {"embed": ["take"],
+             "decode": ["packed:vm.builtin.attention_kv_cache_get_query_positions"]
+             + ["mm", "split", "split", attn] * len(layers),
+             "softmax_with_temperature": ["softmax"], "argsort_probs": [], "sample_with_top_p": []}
+    step = [{"kernel": "take_kernel", "workgroups": 1, "buffers": []}]
+    for i, kind in enumerate(layers):
+        step += [{"kernel": "mm_kernel", "workgroups": 4, "buffers": [_buf(1 + i, 500)]},
+                 {"kernel": "split_kernel", "workgroups": 1, "buffers": []},
+                 {"kernel": "split_kernel_1", "workgroups": 1, "buffers": []},
+                 {"kernel": "fused_rope_kernel", "workgroups": 1, "buffers": []},
+                 {"kernel": "tir_kv_cache_transpose_append_kernel", "workgroups": 1,
+                  "buffers": [_buf(10 + i, 4096, "storage")]},
+                 {"kernel": "batch_decode_paged_kv_sliding_window_kernel" if kind == "sliding"
+                  else "batch_decode_paged_kv_kernel", "workgroups": 1,
+                  "buffers": [_buf(10 + i, 4096)]}]
+    step.append({"kernel": "softmax_kernel", "workgroups": 1, "buffers": []})
+    raw = {"model_config": {"num_hidden_layers": 3, "hidden_size": 8, "num_attention_heads": 2,
+                            "num_key_value_heads": 1, "vocab_size": 10},
+           "quantization": "q4f32_1", "kernel_calls": calls, "weight_buffers": [1, 2, 3],
+           "prefill_chunk": 64,
+           "phases": [{"phase": "decode", "sampling": "greedy", "tokens": 1, "seconds": 1,
+                       "dispatches": step}]}
+    (s,) = summarize_phases(raw)
+    check = check_against_compiled(raw, s)
+    assert check["matches"], check
+    assert check["attention_calls"] == 3 and check["kv_cache_dispatches_per_attention_call"] == 3
+    assert check["compiled_dispatches"] == s["dispatches"] == dispatches_per_token(calls) == 20
+    assert s["dispatches_per_layer"] == 6 and s["outside_layers"] == 2  # 2 sliding + 1 global
 
 
 @pytest.mark.slow

@@ -89,8 +89,16 @@ def expected_dispatches(kernel_calls: dict[str, list[str]]) -> dict:
     forward = kernel_calls["embed"] + kernel_calls["decode"]
     sampler = [k for f in SAMPLERS[:3] for k in kernel_calls[f]]
     return {"model_kernels": collections.Counter(k for k in forward if not k.startswith("packed:")),
-            "attention_calls": sum(k.startswith("packed:vm.builtin.attention") for k in forward),
+            "attention_calls": sum(map(is_attention_call, forward)),
             "sampler_kernels": collections.Counter(sampler)}
+
+
+def is_attention_call(call: str) -> bool:
+    """A KV cache call that runs the cache's kernels (attention_with_fused_qkv, self_ or
+    cross_attention), not one that only reads its state on the host
+    (get_query_positions, which a model that rotates q and k itself calls once a step)."""
+    prefix = "packed:vm.builtin.attention_kv_cache_"
+    return call.startswith(prefix) and "attention" in call[len(prefix):]
 
 
 # The KV cache's own kernels per attention call in WebLLM 0.2.86 (rotary, append, attention),
@@ -165,7 +173,11 @@ def summarize_phases(raw: dict) -> list[dict]:
                     size = b["size"]
                 k["read" if b["access"] == "read-only-storage" else "written"] += round(size)
         forward = sum(k["count"] for k in kernels.values() if k["role"] != "sampling")
-        per_layer = sum(k["count"] // layers for k in kernels.values() if k["role"] != "sampling")
+        # the cache's kernels as one group: a sliding-window model's attention runs one
+        # kernel on its sliding layers and another on its global ones (15 + 3 for Gemma 3)
+        per_layer = (sum(k["count"] // layers for k in kernels.values() if k["role"] == "model")
+                     + sum(k["count"] for k in kernels.values() if k["role"] == "kv cache")
+                     // layers)
         weight_bytes = _unique_weight_bytes(p["dispatches"], weight_ids)
         out.append({
             "phase": p["phase"], "sampling": p["sampling"], "tokens": p["tokens"],

@@ -184,6 +184,11 @@ class PlainLinear(nn.Module):
         return y
 
 
+def _scaled(value, scale: float | None, dtype: str):
+    """value (in dtype) * scale, in dtype: rounded as a multiply after the gather would be."""
+    return value if scale is None else value * tirx.const(scale, dtype)
+
+
 class QuantizedEmbedding(_Packed):
     """Row gather with the dequantization fused in; rows are the vocabulary."""
 
@@ -191,12 +196,14 @@ class QuantizedEmbedding(_Packed):
         super().__init__(vocab_size, dim, scheme.embedding_grid, scheme.act_dtype)
         self.dim, self.dtype = dim, scheme.act_dtype
 
-    def forward(self, ids: nn.Tensor) -> nn.Tensor:
+    def forward(self, ids: nn.Tensor, scale: float | None = None) -> nn.Tensor:
+        """The rows of `ids`, times `scale` (in the activation dtype) when given: Gemma's
+        sqrt(hidden) in the gather's kernel, not one of its own."""
         def gather(ids_, *packed):
             return te.compute(
                 (*ids_.shape, self.dim),
-                lambda *idx: _dequant(list(packed), self.grid, ids_[idx[:-1]], idx[-1])
-                .astype(self.dtype),
+                lambda *idx: _scaled(_dequant(list(packed), self.grid, ids_[idx[:-1]], idx[-1])
+                                     .astype(self.dtype), scale, self.dtype),
                 name="dequantize_take",
             )
 
@@ -233,7 +240,7 @@ class BlockedEmbedding(nn.Module):
     def _parts(self) -> list[_Packed]:
         return list(getattr(self, ROW_BLOCKS))
 
-    def forward(self, ids: nn.Tensor) -> nn.Tensor:
+    def forward(self, ids: nn.Tensor, scale: float | None = None) -> nn.Tensor:
         arrays = [len(p.packed()) for p in self._parts()]
         starts = np.cumsum([0] + self.blocks[:-1]).tolist()
 
@@ -252,7 +259,7 @@ class BlockedEmbedding(nn.Module):
                     local = tirx.max(tirx.min(row - start, rows - 1), 0)
                     v = _dequant(block, self.grid, local, idx[-1])
                     out = v if out is None else tirx.Select(row >= start, v, out)
-                return out.astype(self.dtype)
+                return _scaled(out.astype(self.dtype), scale, self.dtype)
 
             return te.compute((*ids_.shape, self.dim), value, name="dequantize_take")
 
@@ -270,8 +277,14 @@ class PlainEmbedding(nn.Module):
     def __init__(self, vocab_size: int, dim: int, dtype: str):
         self.weight = nn.Parameter((vocab_size, dim), dtype)
 
-    def forward(self, ids: nn.Tensor) -> nn.Tensor:
-        return nn.op.take(self.weight, ids, axis=0)
+    def forward(self, ids: nn.Tensor, scale: float | None = None) -> nn.Tensor:
+        if scale is None:
+            return nn.op.take(self.weight, ids, axis=0)
+        dtype, dim = self.weight.dtype, self.weight.shape[1]
+        return nn.tensor_expr_op(
+            lambda w, ids_: te.compute((*ids_.shape, dim), lambda *idx: _scaled(
+                w[ids_[idx[:-1]], idx[-1]], scale, dtype), name="take_scaled"),
+            "take_scaled", [self.weight, ids])
 
     def lm_head(self, x: nn.Tensor) -> nn.Tensor:
         return plain_matmul(x, self.weight, "float32", "NT_matmul_lm_head")

@@ -49,10 +49,31 @@ def _name(gv) -> str:
     return gv.name_hint if hasattr(gv, "name_hint") else gv.name
 
 
+def launches(func: tvm.tirx.PrimFunc) -> int:
+    """GPU kernels a scheduled PrimFunc becomes: its outermost blockIdx-bound loops (each
+    splits off as a kernel of its own); 1 when it binds none (a CPU function)."""
+
+    def count(stmt) -> int:
+        if stmt is None:
+            return 0
+        if isinstance(stmt, tvm.tirx.For) and stmt.thread_binding is not None \
+                and stmt.thread_binding.thread_tag.startswith("blockIdx"):
+            return 1  # loops inside it are the same kernel's
+        if isinstance(stmt, tvm.tirx.SeqStmt):
+            return sum(count(s) for s in stmt.seq)
+        if isinstance(stmt, tvm.tirx.IfThenElse):
+            return count(stmt.then_case) + count(stmt.else_case)
+        inner = [getattr(stmt, f, None) for f in ("block", "body", "init")]
+        return sum(count(s) for s in inner if isinstance(s, tvm.tirx.Stmt))
+
+    return max(count(func.body), 1)
+
+
 def kernel_calls(mod: tvm.IRModule, func: relax.Function) -> list[str]:
-    """The calls func makes, in order, once fused: a kernel's name for each PrimFunc call (a
-    GPU dispatch each), `packed:NAME` for runtime functions (the KV cache's attention runs its
-    own kernels). This is what `webslm bench --profile` checks its dispatch counts against."""
+    """The calls func makes, in order, once fused: a kernel's name for each PrimFunc call, as
+    many times as it launches kernels (a GPU dispatch each; most launch one), `packed:NAME`
+    for runtime functions (the KV cache's attention runs its own kernels). This is what
+    `webslm bench --profile` checks its dispatch counts against."""
     calls = []
 
     def visit(expr):
@@ -64,7 +85,7 @@ def kernel_calls(mod: tvm.IRModule, func: relax.Function) -> list[str]:
         elif getattr(op, "name", "") in ("relax.call_dps_packed", "relax.call_packed"):
             op = expr.args[0] if expr.args else op
         if isinstance(op, tvm.ir.GlobalVar) and isinstance(mod[op], tvm.tirx.PrimFunc):
-            calls.append(_name(op))
+            calls.extend([_name(op)] * launches(mod[op]))
         elif isinstance(op, relax.ExternFunc):
             calls.append(f"packed:{op.global_symbol}")
         elif isinstance(op, tvm.ir.Op) and op.name == "relax.call_builtin_with_ctx":

@@ -64,7 +64,14 @@ class LongRope:
         return nn.tensor_expr_op(self._te, "longrope", [qkv, positions, table])
 
     def _te(self, qkv: te.Tensor, pos: te.Tensor, table: te.Tensor) -> te.Tensor:
-        _, s, _, _ = qkv.shape
+        return te.compute(qkv.shape, self.value_te(lambda *i: qkv[i], qkv.shape, qkv.dtype,
+                                                   pos, table), name="longrope")
+
+    def value_te(self, x_at, shape, dtype: str, pos: te.Tensor, table: te.Tensor):
+        """(i, t, h, d) -> the rotated qkv value, reading the unrotated one through x_at (in
+        `dtype`): a model that computes q and k in the same kernel (Gemma 3's q/k norms)
+        rotates them there."""
+        s = shape[1]
         half, original = self.rotary_dim // 2, self.original_max_position_embeddings
         scale = tirx.const(self.attention_factor, "float32")
 
@@ -72,11 +79,12 @@ class LongRope:
             row_is_long = pos[i * s + s - 1] >= original  # last position + 1 > original
             inv_freq = tirx.if_then_else(row_is_long, table[1, d % half], table[0, d % half])
             angle = pos[i * s + t].astype("float32") * inv_freq
-            x = qkv[i, t, h, d]
-            partner = tirx.if_then_else(d < half, -qkv[i, t, h, d + half], qkv[i, t, h, d - half])
+            x = x_at(i, t, h, d)
+            partner = tirx.if_then_else(d < half, -x_at(i, t, h, d + half),
+                                        x_at(i, t, h, d - half))
             rotated = (x.astype("float32") * tirx.cos(angle) * scale
-                       + partner.astype("float32") * tirx.sin(angle) * scale).astype(qkv.dtype)
+                       + partner.astype("float32") * tirx.sin(angle) * scale).astype(dtype)
             return tirx.if_then_else(tirx.all(h < self.num_rotated_heads, d < self.rotary_dim),
                                      rotated, x)
 
-        return te.compute(qkv.shape, value, name="longrope")
+        return value

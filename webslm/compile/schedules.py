@@ -28,6 +28,8 @@ from tvm.s_tir.dlight.base import try_inline_contiguous_spatial
 from tvm.s_tir.dlight.gpu.gemv import get_extent, is_broadcast_epilogue
 from tvm.target import Target
 
+from webslm.compile.row_kernels import RowChain
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +204,7 @@ def gpu_legalize_passes(target: Target) -> list[tvm.transform.Pass]:
     *fuse, schedule = gpu_generic.legalize_passes(target)
     assert schedule.info.name == "ApplyDefaultSchedule", "TVM's GPU legalization changed"
     return [*fuse, dl.ApplyDefaultSchedule(
+        RowChain(),
         WebGPULoraGEMV(WEBGPU_GEMV),
         dl.gpu.Matmul(),
         WebGPUGEMV(WEBGPU_GEMV),

@@ -7,8 +7,8 @@ are LlamaForCausalLM's.
 
 The residual stream is float32 in every build: in Gemma 3 it outgrows float16 (|h| passes
 65,504 at layer 8 of 270M), so an f16 build computes only its matmuls and attention in f16.
-Every norm reads and computes in float32; the ones that feed a matmul hand it the build's
-dtype, the ones that feed the residual hand it float32.
+Every norm reads and computes in float32 and hands a matmul the build's dtype; the post-norms
+add into the float32 stream in the same kernel as the norm after them (kernels.py).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
 
 from webslm.arch.gemma3.config import SLIDING, Gemma3Config
+from webslm.arch.gemma3.kernels import gemma_norm_te, post_norm_add_norm_te, qk_norm_rope_te
 from webslm.arch.llama.model import LlamaForCausalLM, LlamaMLP
 from webslm.compile.layers import make_embedding, make_linear
 from webslm.compile.rope import LongRope
 from webslm.quantize.schemes import QuantScheme
 
-F32 = "float32"
 
 
 class GemmaNorm(nn.Module):
@@ -35,10 +35,8 @@ class GemmaNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: nn.Tensor, dtype: str) -> nn.Tensor:
-        scale = self.weight.astype(F32) + nn.Tensor.from_const(1.0).astype(F32)
-        out = nn.op.rms_norm(x.astype(F32) if x.dtype != F32 else x, scale, axes=[-1],
-                             epsilon=self.eps)
-        return out if dtype == F32 else out.astype(dtype)
+        return nn.tensor_expr_op(lambda x_, w: gemma_norm_te(x_, w, self.eps, dtype),
+                                 "gemma_norm", [x, self.weight])
 
 
 def _rope(cfg: Gemma3Config, layer: int) -> LongRope:
@@ -71,10 +69,14 @@ class Gemma3Attention(nn.Module):
         b, s, _ = x.shape
         heads = self.num_heads + 2 * self.num_kv_heads
         qkv = nn.op.reshape(self.qkv_proj(x), (b, s, heads, self.head_dim))
-        q, k, v = nn.op.split(qkv, [self.num_heads, self.num_heads + self.num_kv_heads], axis=2)
-        qkv = nn.op.concat([self.q_norm(q, self.dtype), self.k_norm(k, self.dtype), v], dim=2)
-        out = kv_cache.attention_with_fused_qkv(layer_id, self.rope(qkv, positions),
-                                                self.num_heads, sm_scale=self.sm_scale)
+        table = nn.Tensor.from_const(self.rope.inv_freq_table())
+        qkv = nn.tensor_expr_op(
+            lambda x, pos, tab, qw, kw: qk_norm_rope_te(
+                x, pos, tab, qw, kw, q_heads=self.num_heads, k_heads=self.num_kv_heads,
+                eps=self.q_norm.eps, rope=self.rope),
+            "qk_norm_rope", [qkv, positions, table, self.q_norm.weight, self.k_norm.weight])
+        out = kv_cache.attention_with_fused_qkv(layer_id, qkv, self.num_heads,
+                                                sm_scale=self.sm_scale)
         return self.o_proj(nn.op.reshape(out, (b, s, self.num_heads * self.head_dim)))
 
 
@@ -85,15 +87,27 @@ class Gemma3DecoderLayer(nn.Module):
         self.pre_feedforward_layernorm, self.post_feedforward_layernorm = norm(), norm()
         self.self_attn = Gemma3Attention(cfg, scheme, layer)
         self.mlp = LlamaMLP(cfg, scheme)  # GeGLU: the gate's activation is the config's
-        self.dtype, self.residual = scheme.act_dtype, cfg.residual_dtype
+        self.dtype = scheme.act_dtype
 
-    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
-                positions: nn.Tensor) -> nn.Tensor:
-        """x: the residual stream (float32)."""
-        h = self.self_attn(self.input_layernorm(x, self.dtype), kv_cache, layer_id, positions)
-        x = x + self.post_attention_layernorm(h, self.residual)
-        h = self.mlp(self.pre_feedforward_layernorm(x, self.dtype))
-        return x + self.post_feedforward_layernorm(h, self.residual)
+    def forward(self, x: nn.Tensor, y: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
+                positions: nn.Tensor, next_norm: GemmaNorm) -> tuple[nn.Tensor, nn.Tensor]:
+        """x: the residual stream (float32), y: it through input_layernorm. Returns the new
+        stream and it through next_norm (the next layer's input norm, or the final norm):
+        each post-norm, residual add and following norm is one kernel."""
+        h = self.self_attn(y, kv_cache, layer_id, positions)
+        x, y = post_norm_add_norm(x, h, self.post_attention_layernorm,
+                                  self.pre_feedforward_layernorm, self.dtype)
+        return post_norm_add_norm(x, self.mlp(y), self.post_feedforward_layernorm, next_norm,
+                                  self.dtype)
+
+
+def post_norm_add_norm(x: nn.Tensor, h: nn.Tensor, post: GemmaNorm, following: GemmaNorm,
+                       dtype: str) -> tuple[nn.Tensor, nn.Tensor]:
+    """(x + post(h), following(x + post(h)) as dtype): kernels.post_norm_add_norm_te."""
+    out = nn.tensor_expr_op(
+        lambda x_, h_, wp, wn: post_norm_add_norm_te(x_, h_, wp, wn, post.eps, dtype),
+        "post_norm_add_norm", [x, h, post.weight, following.weight])
+    return out[0], out[1]
 
 
 class Gemma3Body(nn.Module):
@@ -108,9 +122,12 @@ class Gemma3Body(nn.Module):
         b, s, _ = x.shape
         positions = kv_cache.get_query_positions(b * s)
         x = x.astype(self.residual) if x.dtype != self.residual else x
+        y = self.layers[0].input_layernorm(x, self.dtype)
         for layer_id, layer in enumerate(self.layers):
-            x = layer(x, kv_cache, layer_id, positions)
-        return self.norm(x, self.dtype)
+            following = (self.layers[layer_id + 1].input_layernorm
+                         if layer_id + 1 < len(self.layers) else self.norm)
+            x, y = layer(x, y, kv_cache, layer_id, positions, following)
+        return y
 
 
 class Gemma3ForCausalLM(LlamaForCausalLM):
@@ -122,9 +139,8 @@ class Gemma3ForCausalLM(LlamaForCausalLM):
 
     def embed(self, input_ids: nn.Tensor) -> nn.Tensor:
         """The embedding times sqrt(hidden_size), rounded to the embedding's dtype first as
-        transformers does."""
-        scale = nn.Tensor.from_const(self.cfg.hidden_size ** 0.5).astype(self.scheme.act_dtype)
-        return self.model.embed_tokens(input_ids) * scale
+        transformers does; in the gather's kernel."""
+        return self.model.embed_tokens(input_ids, scale=self.cfg.hidden_size ** 0.5)
 
     def kv_cache_kinds(self) -> dict[str, Any]:
         return {"attn_kind": ["mha_sliding" if t == SLIDING else "mha"

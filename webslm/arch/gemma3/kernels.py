@@ -1,0 +1,85 @@
+"""Gemma 3's norms as tensor expressions, each one kernel with what surrounds it.
+
+Why not nn.op.rms_norm with 1 + w as its weight: the add on the weight is a kernel of its
+own, run on every call (six a layer). Here (1 + w) is read inside the norm. And the q/k norms
+share one kernel with the model's RoPE (the split, both norms, the concat and the rotation
+were four). Every norm reads and sums in float32 (Gemma 3's residual stream outgrows
+float16), as transformers' Gemma3RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w), cast last.
+"""
+
+from __future__ import annotations
+
+from tvm import te, tirx
+
+F32 = "float32"
+
+
+def _f32(v):
+    return v.astype(F32)  # no cast when it is float32 already
+
+
+def sum_squares(x: te.Tensor, name: str) -> te.Tensor:
+    """sum(x^2) over the last axis, in float32; shape x.shape[:-1]."""
+    return te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: _f32(x[(*i, k)]),
+                                                       int(x.shape[-1])), name=name)
+
+
+def normed(value, ss, weight_at, n: int, eps: float):
+    """value x (float32) normed by its row's sum of squares ss, times 1 + w."""
+    inv = tirx.rsqrt(ss / tirx.const(float(n), F32) + tirx.const(eps, F32))
+    return value * inv * (_f32(weight_at) + tirx.const(1.0, F32))
+
+
+def gemma_norm_te(x: te.Tensor, w: te.Tensor, eps: float, dtype: str) -> te.Tensor:
+    """(1 + w) RMSNorm over the last axis, returned as `dtype`."""
+    ss = sum_squares(x, "sumsq")
+    n = int(x.shape[-1])
+    return te.compute(x.shape, lambda *i: normed(_f32(x[i]), ss[i[:-1]], w[i[-1]], n, eps)
+                      .astype(dtype), name="gemma_norm")
+
+
+def qk_norm_rope_te(qkv: te.Tensor, pos: te.Tensor, table: te.Tensor, q_w: te.Tensor,
+                    k_w: te.Tensor, *, q_heads: int, k_heads: int, eps: float, rope):
+    """qkv [b, s, heads, head_dim]: the q heads normed with q_w, the k heads with k_w (each
+    rounded to qkv's dtype, as the separate norms returned it), both rotated by `rope`
+    (LongRope), v as it is."""
+    ss = sum_squares(qkv, "head_sumsq")
+    n = int(qkv.shape[-1])
+
+    def x_at(i, t, h, d):
+        x = qkv[i, t, h, d]
+        w = tirx.if_then_else(h < q_heads, q_w[d], k_w[d])
+        out = normed(_f32(x), ss[i, t, h], w, n, eps).astype(qkv.dtype)
+        return tirx.if_then_else(h < q_heads + k_heads, out, x)
+
+    return te.compute(qkv.shape, rope.value_te(x_at, qkv.shape, qkv.dtype, pos, table),
+                      name="qk_norm_rope")
+
+
+def post_norm_add_norm_te(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, w_next: te.Tensor,
+                          eps: float, dtype: str) -> list[te.Tensor]:
+    """A sublayer's output h joins the residual stream x (float32) through its post-norm, and
+    the next norm reads the sum: [x + norm_post(h) (float32), norm_next(that) as `dtype`].
+    One kernel, a workgroup per token (compile/row_kernels.py); the sum is recomputed where
+    it is read rather than read back from memory that other threads write, and both outputs
+    come from one stage (a loop nest the reductions can be computed inside)."""
+    n = int(x.shape[-1])
+    ss_h = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: _f32(h[(*i, k)]), n),
+                      name="row_sumsq_h")
+
+    def residual(i, d):
+        return _f32(x[(*i, d)]) + normed(_f32(h[(*i, d)]), ss_h[i], w_post[d], n, eps)
+
+    ss_out = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: residual(i, k), n),
+                        name="row_sumsq_residual")
+
+    def both(*i):
+        r = residual(i[:-1], i[-1])
+        return [r, normed(r, ss_out[i[:-1]], w_next[i[-1]], n, eps).astype(dtype)]
+
+    return list(te.compute(x.shape, both, name="row_residual_norm"))
+
+
+def _sum_sq(value_at, n: int):
+    k = te.reduce_axis((0, n), name="k")
+    return te.sum(value_at(k) * value_at(k), axis=k)
