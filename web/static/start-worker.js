@@ -12,8 +12,9 @@
 // realm holds one copy of each model. There `serve` (the worker module's serve(port)) runs in
 // this thread behind a MessageChannel, and its other end stands in for the Worker.
 
-/** True in the engine host: worker modules run in its thread (see above). */
-export const inEngineHost = () => globalThis.webslmEngineHost === true || typeof Worker === "undefined";
+/** True in the engine host (it sets the flag before importing any engine): worker modules run
+ * in its thread (see above). */
+export const inEngineHost = () => globalThis.webslmEngineHost === true;
 
 /** A worker module's serve(port), run in this thread; returns the port that stands in for a
  * Worker (postMessage, onmessage, an "error" event when the module cannot load, terminate). */

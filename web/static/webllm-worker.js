@@ -90,7 +90,7 @@ function reportProblem(err) {
 
 async function expectFiles({ folder: buildFolder, files }) {
   const folder = new URL(buildFolder, self.location.href).href;
-  builds.delete(folder);
+  builds.set(folder, { table: new Map(), needed: 0 }); // nothing under it passes until its table does
   const table = fileTable(folder, files); // throws for a build without a complete table
   builds.set(folder, { table, needed: await prepareCaches(WEBLLM_CACHES, table) });
 }

@@ -1,0 +1,108 @@
+"""One engine per origin (web/static/engine-host.js): two tabs of a site share one loaded
+model. In real Chromium against `webslm serve`, with SmolLM2 on WebLLM (a software WebGPU):
+
+- the second tab's `LanguageModel.create()` attaches to the model the first loaded: it takes
+  under a fifth of the first's time, and the host's counters show one instantiation and no
+  download after the first tab's;
+- the tabs' sessions stay separate: asked different things at once, each answers its own
+  question, and the host answered them one at a time, taking turns;
+- closing every tab ends the shared worker, and with it the model: a new tab finds a fresh host;
+- without SharedWorker (deleted before webslm.js is imported, as on Chrome for Android) the
+  page starts the host as a dedicated worker of its own, which loads and answers.
+
+One module, one browser profile, few tokens: the first load downloads the model, the others
+read it from the Cache Storage."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from browser_helpers import attach_log, chromium, webslm_serve
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+# installLanguageModel's options are createChat's; replaceBuiltIn: Chromium may bring its own.
+CREATE = """async () => {
+  const { installLanguageModel, hostStats } = await import('./webslm.js');
+  const LanguageModel = installLanguageModel({ replaceBuiltIn: true });
+  const t0 = performance.now();
+  window.session = await LanguageModel.create();
+  return { seconds: (performance.now() - t0) / 1000, stats: await hostStats() };
+}"""
+STATS = "async () => (await import('./webslm.js')).hostStats()"
+PROMPT = "(text) => window.session.prompt(text, { webslm: { maxTokens: 6 } })"
+
+
+@pytest.fixture(scope="module")
+def site(smollm2_dist):
+    with webslm_serve(smollm2_dist) as url, chromium() as ctx:
+        yield url, ctx
+
+
+def tab(ctx, url, log, *, no_shared_worker=False):
+    page = ctx.new_page()
+    attach_log(page, log)
+    if no_shared_worker:
+        page.add_init_script("delete globalThis.SharedWorker")
+    page.goto(url)
+    return page
+
+
+def test_second_tab_attaches_and_sessions_stay_separate(site):
+    url, ctx = site
+    log: list[str] = []
+    first = tab(ctx, url, log)
+    a = first.evaluate(CREATE)
+    assert a["stats"]["shared"] is True, a
+    assert (a["stats"]["instantiations"], a["stats"]["joins"]) == (1, 0), a
+    assert a["stats"]["downloads"] > 0, a  # a fresh profile: the model came over the network
+
+    second = tab(ctx, url, log)
+    b = second.evaluate(CREATE)
+    print(f"create(): first tab {a['seconds']:.2f} s, second tab {b['seconds']:.3f} s; "
+          f"host after both: {b['stats']}")
+    assert b["seconds"] < a["seconds"] / 5, (a, b)
+    assert b["stats"]["instantiations"] == 1, b  # no second model instantiation
+    assert b["stats"]["joins"] == 1 and b["stats"]["connections"] == 2, b
+    assert (b["stats"]["downloads"], b["stats"]["downloadedBytes"]) == (
+        a["stats"]["downloads"], a["stats"]["downloadedBytes"]), "the second tab downloaded again"
+
+    # Both tabs ask at once: each gets its own conversation's answer, one after the other.
+    asked = first.evaluate_handle(f"() => ({PROMPT})('Which city is the capital of France?')")
+    other = second.evaluate(PROMPT, "Name a colour.")
+    france = asked.json_value()
+    print(f"answers: {france!r} / {other!r}")
+    assert "Paris" in france, (france, log[-20:])
+    assert "Paris" not in other and other != france, (france, other)
+    stats = second.evaluate(STATS)
+    assert stats["requests"] == 4, stats  # per prompt: a token count, then the answer
+    assert stats["instantiations"] == 1, stats
+
+    # Closing every tab ends the shared worker: a new tab finds a fresh host (the old one's
+    # model freed with it), and loads the model again, from the cache this time.
+    first.close()
+    second.close()
+    deadline = time.time() + 30
+    while True:
+        third = tab(ctx, url, log)
+        fresh = third.evaluate(STATS)
+        if fresh["connections"] == 1 or time.time() > deadline:
+            break
+        third.close()  # the old host had not ended yet
+        time.sleep(1)
+    assert fresh["connections"] == 1 and fresh["instantiations"] == 0 and fresh["loaded"] == [], fresh
+    third.close()
+
+
+def test_without_shared_worker_a_dedicated_host_runs_the_page(site):
+    url, ctx = site
+    log: list[str] = []
+    page = tab(ctx, url, log, no_shared_worker=True)
+    got = page.evaluate(CREATE)
+    assert got["stats"]["shared"] is False and got["stats"]["instantiations"] == 1, got
+    assert page.evaluate("() => typeof SharedWorker") == "undefined"
+    answer = page.evaluate("() => window.session.prompt('Which city is the capital of France?', { webslm: { maxTokens: 6 } })")
+    assert "Paris" in answer, (answer, log[-20:])
+    print(f"dedicated host: create() {got['seconds']:.1f} s, answer {answer!r}")
