@@ -271,8 +271,9 @@ export interface EngineHostStats {
   joins: number;
   /** Requests answered (a Prompt API prompt is two: a token count, then the answer). */
   requests: number;
-  /** Pages that connected to it. */
+  /** Pages that connected to it, and the chats attached now (a closed page's let go). */
   connections: number;
+  clients: number;
   /** Files (and their bytes) it downloaded from the network, verified; cached ones not counted. */
   downloads: number;
   downloadedBytes: number;

@@ -8,10 +8,13 @@ model. In real Chromium against `webslm serve`, with SmolLM2 on WebLLM (a softwa
   question, and the host answered them one at a time, taking turns;
 - closing every tab ends the shared worker, and with it the model: a new tab finds a fresh host;
 - without SharedWorker (deleted before webslm.js is imported, as on Chrome for Android) the
-  page starts the host as a dedicated worker of its own, which loads and answers.
+  page starts the host as a dedicated worker of its own, which loads and answers;
+- wllama (llama.cpp in WASM, SmolLM2's GGUF) is shared the same way (`shared: true`: the
+  pages are cross-origin isolated, where it would otherwise keep its threads in each page),
+  its own worker running in the host's thread (in-thread-worker.js).
 
-One module, one browser profile, few tokens: the first load downloads the model, the others
-read it from the Cache Storage."""
+One module, one server with both builds, one browser profile, few tokens: each model is
+downloaded once, later loads read it from the Cache Storage."""
 
 from __future__ import annotations
 
@@ -24,9 +27,12 @@ from browser_helpers import attach_log, chromium, webslm_serve
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 # installLanguageModel's options are createChat's; replaceBuiltIn: Chromium may bring its own.
-CREATE = """async () => {
+# The software adapter would send the family to the CPU build: each test names its engine.
+WEBLLM = {"model": "smollm2-135m-q4f32_asym", "engine": "webllm"}
+WLLAMA = {"model": "smollm2-135m-cpu", "engine": "wllama", "shared": True}
+CREATE = """async (options) => {
   const { installLanguageModel, hostStats } = await import('./webslm.js');
-  const LanguageModel = installLanguageModel({ replaceBuiltIn: true });
+  const LanguageModel = installLanguageModel({ ...options, replaceBuiltIn: true });
   const t0 = performance.now();
   window.session = await LanguageModel.create();
   return { seconds: (performance.now() - t0) / 1000, stats: await hostStats() };
@@ -36,8 +42,8 @@ PROMPT = "(text) => window.session.prompt(text, { webslm: { maxTokens: 6 } })"
 
 
 @pytest.fixture(scope="module")
-def site(smollm2_dist):
-    with webslm_serve(smollm2_dist) as url, chromium() as ctx:
+def site(smollm2_dist, smollm2_onnx_dist):
+    with webslm_serve(smollm2_dist, smollm2_onnx_dist) as url, chromium() as ctx:
         yield url, ctx
 
 
@@ -54,13 +60,13 @@ def test_second_tab_attaches_and_sessions_stay_separate(site):
     url, ctx = site
     log: list[str] = []
     first = tab(ctx, url, log)
-    a = first.evaluate(CREATE)
+    a = first.evaluate(CREATE, WEBLLM)
     assert a["stats"]["shared"] is True, a
     assert (a["stats"]["instantiations"], a["stats"]["joins"]) == (1, 0), a
     assert a["stats"]["downloads"] > 0, a  # a fresh profile: the model came over the network
 
     second = tab(ctx, url, log)
-    b = second.evaluate(CREATE)
+    b = second.evaluate(CREATE, WEBLLM)
     print(f"create(): first tab {a['seconds']:.2f} s, second tab {b['seconds']:.3f} s; "
           f"host after both: {b['stats']}")
     assert b["seconds"] < a["seconds"] / 5, (a, b)
@@ -80,10 +86,15 @@ def test_second_tab_attaches_and_sessions_stay_separate(site):
     assert stats["requests"] == 4, stats  # per prompt: a token count, then the answer
     assert stats["instantiations"] == 1, stats
 
-    # Closing every tab ends the shared worker: a new tab finds a fresh host (the old one's
-    # model freed with it), and loads the model again, from the cache this time.
-    first.close()
+    # A closed tab lets go of the model (its port's "close"); the other keeps it loaded.
     second.close()
+    deadline = time.time() + 20
+    while (left := first.evaluate(STATS))["clients"] != 1 and time.time() < deadline:
+        time.sleep(0.5)
+    assert left["clients"] == 1 and len(left["loaded"]) == 1, left
+    # Closing every tab ends the shared worker: a new tab finds a fresh host, the old one's
+    # model freed with it.
+    first.close()
     deadline = time.time() + 30
     while True:
         third = tab(ctx, url, log)
@@ -100,9 +111,47 @@ def test_without_shared_worker_a_dedicated_host_runs_the_page(site):
     url, ctx = site
     log: list[str] = []
     page = tab(ctx, url, log, no_shared_worker=True)
-    got = page.evaluate(CREATE)
+    got = page.evaluate(CREATE, WEBLLM)
     assert got["stats"]["shared"] is False and got["stats"]["instantiations"] == 1, got
     assert page.evaluate("() => typeof SharedWorker") == "undefined"
     answer = page.evaluate("() => window.session.prompt('Which city is the capital of France?', { webslm: { maxTokens: 6 } })")
     assert "Paris" in answer, (answer, log[-20:])
     print(f"dedicated host: create() {got['seconds']:.1f} s, answer {answer!r}")
+
+
+def test_wllama_is_shared_too(site):
+    url, ctx = site
+    log: list[str] = []
+    first = tab(ctx, url, log)
+    a = first.evaluate(CREATE, WLLAMA)
+    second = tab(ctx, url, log)
+    b = second.evaluate(CREATE, WLLAMA)
+    print(f"wllama create(): first tab {a['seconds']:.2f} s, second tab {b['seconds']:.3f} s; host: {b['stats']}")
+    assert a["stats"]["shared"] is True and a["stats"]["instantiations"] == 1, a
+    assert b["seconds"] < a["seconds"] / 5, (a, b)
+    assert (b["stats"]["instantiations"], b["stats"]["joins"]) == (1, 1), b
+    assert b["stats"]["downloads"] == a["stats"]["downloads"], (a, b)
+    prompt = PROMPT.replace("maxTokens: 6", "maxTokens: 12")  # a few more: decoding is fast here
+    asked = first.evaluate_handle(f"() => ({prompt})('Which city is the capital of France?')")
+    other = second.evaluate(prompt, "Name a colour.")
+    france = asked.json_value()
+    print(f"wllama answers: {france!r} / {other!r}")
+    assert "Paris" in france and "Paris" not in other, (france, other, log[-20:])
+
+    # Fair turns: the first tab queues three requests, then the second tab one; the host
+    # serves the tabs' chats in turn, so the second tab's is not left until after all three.
+    first.evaluate("""async (options) => {
+        const chat = await (await import('./webslm.js')).createChat(options);
+        const ask = async () => { await chat.chat.completions.create({ messages: [{ role: 'user', content: 'Tell me a story.' }],
+            max_tokens: 12, temperature: 0 }); return performance.timeOrigin + performance.now(); };
+        window.three = Promise.all([ask(), ask(), ask()]); }""", WLLAMA)
+    b_done = second.evaluate("""async (options) => {
+        const chat = await (await import('./webslm.js')).createChat(options);
+        await chat.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2, temperature: 0 });
+        return performance.timeOrigin + performance.now(); }""", WLLAMA)
+    a_done = sorted(first.evaluate("() => window.three"))
+    print(f"turns: the second tab's request done {b_done - a_done[0]:.0f} ms after the first tab's first, "
+          f"{a_done[2] - b_done:.0f} ms before its third")
+    assert b_done < a_done[2], (a_done, b_done)
+    first.close()
+    second.close()

@@ -37,7 +37,7 @@ export const startEngine = (choice, options) => CLIENTS[choice.engine](choice, o
 /** Whether createChat `options` send `choice` to the engine host (shared-client.js). */
 function goesToHost(choice, { shared }) {
   if (globalThis.webslmEngineHost || !hostReachable() || shared === false) return false;
-  return shared === true ? choice.engine !== "wllama" || typeof SharedWorker !== "function" : sharesByDefault(choice);
+  return shared === true || sharesByDefault(choice);
 }
 
 /**

@@ -2,7 +2,8 @@
 // SharedWorker (shared-client.js starts it), so a second tab attaches to the model the first
 // loaded; where SharedWorker is missing (Chrome on Android) each page starts it as a dedicated
 // worker of its own, and the protocol is the same. The engine clients run in this thread
-// (start-worker.js: no nested workers here), so their integrity checks (integrity.js, the
+// (start-worker.js: no nested workers here; wllama's own worker runs in this thread too,
+// in-thread-worker.js), so their integrity checks (integrity.js, the
 // WebLLM worker's file table) apply here as they do in a worker of their own.
 //
 // Each port is one page. Pages keep their sessions' conversations and send them whole with
@@ -28,7 +29,7 @@ const clients = new Map(); // "<page>/<client>" -> {port, name, model, jobs}
 const counters = { instantiations: 0, attaches: 0, joins: 0, requests: 0, connections: 0 };
 let engines = null; // what the host uses of the engine modules, imported on first attach
 
-const statsOf = () => ({ ...counters, downloads: downloaded.files, downloadedBytes: downloaded.bytes,
+const statsOf = () => ({ ...counters, clients: clients.size, downloads: downloaded.files, downloadedBytes: downloaded.bytes,
   loaded: [...models.keys()], shared: typeof SharedWorkerGlobalScope !== "undefined" && self instanceof SharedWorkerGlobalScope });
 
 /** An error as a page can rebuild it (name, message and integrity.js's fields). */
@@ -49,6 +50,7 @@ async function unshareable(choice) {
 
 /** What the host uses of the engine modules, imported on the first attach (after the flag above). */
 async function importEngines() {
+  (await import("./in-thread-worker.js")).installInThreadWorker(); // for wllama's own worker
   const [{ startEngine }, { probeGPU }, { needsF16 }, { countTokens }] = await Promise.all([
     import("./chat-client.js"), import("./gpu.js"), import("./models.js"), import("./model-pool.js")]);
   return { startEngine, probeGPU, needsF16, countTokens };

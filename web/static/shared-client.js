@@ -15,13 +15,11 @@ export function hostReachable() {
 }
 
 /** Whether `choice` (engines.js) goes to the host unless createChat's `shared` says otherwise.
- * The host's WASM runs on one thread (a SharedWorker is not cross-origin isolated in Chromium),
- * so a page that would run transformers.js on several threads keeps it; wllama starts a worker
- * of its own, which a SharedWorker cannot. */
+ * The host's WASM runs on one thread (Chromium does not make a SharedWorker cross-origin
+ * isolated), so a page that would run a WASM engine on several threads keeps it. */
 export function sharesByDefault(choice) {
-  if (choice.engine === "webllm" || choice.engine === "transformers-webgpu") return true;
-  if (choice.engine === "transformers-wasm") return !(globalThis.crossOriginIsolated && (choice.threads || 1) > 1);
-  return false;
+  if (choice.device === "webgpu") return true;
+  return !(globalThis.crossOriginIsolated && (choice.threads || 1) > 1);
 }
 
 function connect() {
@@ -66,8 +64,8 @@ function ask(message, onChunk) {
   });
 }
 
-/** The host's counters: {instantiations, attaches, joins, requests, connections, downloads,
- * downloadedBytes, loaded, shared}. */
+/** The host's counters: {instantiations, attaches, joins, requests, connections, clients,
+ * downloads, downloadedBytes, loaded, shared}. */
 export const hostStats = () => ask({ type: "stats" });
 
 /** A stream of the chunks `message` makes, as the engines' async iterables. */
