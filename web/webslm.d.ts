@@ -145,9 +145,9 @@ export interface CreateChatOptions {
   chatOptions?: Record<string, unknown>;
   /** Load the model in the engine host every tab of this origin shares (a SharedWorker; a
    * dedicated worker where there is none), so another tab attaches to it instead of loading
-   * it again. Default: WebLLM and transformers.js on WebGPU, and transformers.js on WASM where
-   * the page is not cross-origin isolated (the host's WASM runs on one thread); wllama never
-   * (it starts a worker of its own, which a SharedWorker cannot). false: a worker of this page. */
+   * it again. Default: the WebGPU engines, and the WASM engines where the page is not
+   * cross-origin isolated (the host's WASM runs on one thread). true: any engine (WASM at one
+   * thread); false: a worker of this page. */
   shared?: boolean;
   /** A listing already loaded with loadModels(), and a probe already made with probeGPU(). */
   listing?: ModelListing;
