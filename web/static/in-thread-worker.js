@@ -17,6 +17,7 @@ class InThreadWorker extends EventTarget {
     this.onmessage = null;
     this.onerror = null;
     globalThis.postMessage = (data) => setTimeout(() => this.#emit(new MessageEvent("message", { data })));
+    globalThis.onmessage = null; // declared: the module (strict) assigns it as a worker's global
     this.#ready = import(/* @vite-ignore */ /* webpackIgnore: true */ String(url)).catch((err) => {
       this.#emit(Object.assign(new Event("error"), { message: err?.message || String(err) }));
       throw err;
