@@ -15,8 +15,9 @@
 //   {type: "attach", id, client, key, choice, listing: {base, records, models}, options}
 //   {type: "call", id, client, method: "chat"|"completion"|"count"|"ids"|"reset", args}
 //   {type: "interrupt", client}   stops its answer under way and drops its queued ones
-//   {type: "detach", client}      the last client to detach (or whose page closes) unloads the model
+//   {type: "detach", client}      the last client to detach (or whose page is gone) unloads the model
 //   {type: "stats", id}
+//   {type: "page", lock}          a Web Lock the page holds while it lives (shared-client.js)
 // Messages out: {type: "progress"|"gpu", client, ...} {type: "attached", id, chat, joined, stats}
 //   {type: "chunk", id, chunk} {type: "result", id, value} {type: "error", id, error}
 
@@ -175,17 +176,17 @@ function serve(port) {
     if (!client && data.id) port.postMessage({ type: "error", id: data.id, error: { name: "InvalidStateError", message: "The model was unloaded." } });
     return client;
   };
+  const leave = () => {
+    for (const key of [...clients.keys()]) if (key.startsWith(`${page}/`)) detach(page, key.slice(`${page}/`.length));
+  };
   port.onmessage = ({ data }) => {
-    if (data.type === "attach") attach(port, page, data);
+    if (data.type === "page") navigator.locks.request(data.lock, leave); // granted when the page is gone
+    else if (data.type === "attach") attach(port, page, data);
     else if (data.type === "call") call(clientOf(data), data);
     else if (data.type === "interrupt") interrupt(clientOf(data));
     else if (data.type === "detach") detach(page, data.client);
     else if (data.type === "stats") port.postMessage({ type: "result", id: data.id, value: statsOf() });
   };
-  // A closed page (Chromium fires "close" on the other end of its port) lets go of its models.
-  port.addEventListener("close", () => {
-    for (const key of [...clients.keys()]) if (key.startsWith(`${page}/`)) detach(page, key.slice(`${page}/`.length));
-  });
 }
 
 if (typeof SharedWorkerGlobalScope !== "undefined" && self instanceof SharedWorkerGlobalScope) {

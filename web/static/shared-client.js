@@ -51,7 +51,21 @@ function connect() {
     else request.resolve(data.type === "attached" ? data : data.value);
   };
   host = current;
+  announceLifetime(port);
   return host;
+}
+
+/** Let the host know when this page is gone: the page holds a Web Lock for its lifetime and
+ * the host asks for the same lock, which it gets once the page has closed (or crashed); it
+ * then lets go of the page's models. (A MessagePort's "close" event does not reach a
+ * SharedWorker from a closed page in Chromium 156.) */
+function announceLifetime(port) {
+  if (!globalThis.navigator?.locks) return;
+  const lock = `webslm-page-${crypto.randomUUID()}`;
+  navigator.locks.request(lock, () => {
+    port.postMessage({ type: "page", lock }); // once held: the host's request queues behind it
+    return new Promise(() => {}); // held until the page goes
+  });
 }
 
 /** Send `message` to the host; resolves with its result (`onChunk` hears a stream's chunks). */
