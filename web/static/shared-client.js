@@ -27,8 +27,8 @@ function connect() {
   const kind = typeof SharedWorker === "function" ? "shared" : "dedicated";
   // Written out in full: the form bundlers rewrite (start-worker.js).
   const worker = kind === "shared"
-    ? new SharedWorker(new URL("./engine-host.js", import.meta.url), { type: "module", name: "webslm-engine-host" })
-    : new Worker(new URL("./engine-host.js", import.meta.url), { type: "module", name: "webslm-engine-host" });
+    ? new SharedWorker(new URL("./engine-host.js", import.meta.url), { type: "module" })
+    : new Worker(new URL("./engine-host.js", import.meta.url), { type: "module" });
   const port = kind === "shared" ? worker.port : worker;
   const current = { port, kind, pending: new Map(), clients: new Map() };
   worker.addEventListener("error", (e) => {
