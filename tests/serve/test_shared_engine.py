@@ -12,7 +12,8 @@ model. In real Chromium against `webslm serve`, with SmolLM2 on WebLLM (a softwa
   API sessions, asked different things at once, each get their own question's answer, and a
   tab that queues three requests does not keep another tab's waiting behind all three;
 - without SharedWorker (deleted before webslm.js is imported, as on Chrome for Android) the
-  page starts the host as a dedicated worker of its own, which loads wllama and answers.
+  page starts the host as a dedicated worker of its own, which loads wllama and answers;
+- transformers.js on WASM is shared the same way (its worker module served in the host's thread).
 
 WebLLM answering through the host (a WebGPU device in the SharedWorker) is checked by
 test_chat_page.py, whose page now loads it there; generating on a software WebGPU costs
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 # The software adapter would send the family to the CPU build: each test names its engine.
 WEBLLM = {"model": "smollm2-135m-q4f32_asym", "engine": "webllm"}
 WLLAMA = {"model": "smollm2-135m-cpu", "engine": "wllama", "shared": True}
+TJS_WASM = {"model": "smollm2-135m-cpu", "engine": "transformers-wasm", "shared": True}
 CREATE = """async (options) => {
   const { installLanguageModel, hostStats } = await import('./webslm.js');
   const LanguageModel = installLanguageModel({ ...options, replaceBuiltIn: true });
@@ -148,3 +150,22 @@ def test_wllama_is_shared_too(site):
     answer = page.evaluate(prompt, "Which city is the capital of France?")
     assert "Paris" in answer, (answer, log[-20:])
     page.close()
+
+
+def test_transformers_js_is_shared_too(site):
+    """transformers.js's worker module (tjs-worker.js) serves the host's MessageChannel in its
+    thread: a second tab attaches, and the model answers."""
+    url, ctx = site
+    log: list[str] = []
+    first = tab(ctx, url, log)
+    a = first.evaluate(CREATE, TJS_WASM)
+    second = tab(ctx, url, log)
+    b = second.evaluate(CREATE, TJS_WASM)
+    print(f"transformers.js create(): first tab {a['seconds']:.2f} s, second tab {b['seconds']:.3f} s; host: {b['stats']}")
+    assert b["seconds"] < a["seconds"] / 5, (a, b)
+    assert (b["stats"]["instantiations"], b["stats"]["joins"], b["stats"]["downloads"]) == (
+        1, 1, a["stats"]["downloads"]), (a, b)
+    answer = second.evaluate(PROMPT.replace("maxTokens: 6", "maxTokens: 12"), "Which city is the capital of France?")
+    assert "Paris" in answer, (answer, log[-20:])
+    first.close()
+    second.close()
