@@ -143,6 +143,12 @@ export interface CreateChatOptions {
   logLevel?: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
   /** WebLLM's ChatOptions, passed to its reload(). */
   chatOptions?: Record<string, unknown>;
+  /** Load the model in the engine host every tab of this origin shares (a SharedWorker; a
+   * dedicated worker where there is none), so another tab attaches to it instead of loading
+   * it again. Default: the WebGPU engines, and the WASM engines where the page is not
+   * cross-origin isolated (the host's WASM runs on one thread). true: any engine (WASM at one
+   * thread); false: a worker of this page. */
+  shared?: boolean;
   /** A listing already loaded with loadModels(), and a probe already made with probeGPU(). */
   listing?: ModelListing;
   gpu?: GpuInfo;
@@ -242,9 +248,43 @@ export interface Chat {
    * controls its schema was derived from are written (never hidden, password, disabled or
    * data-webslm-skip ones sharing a name). */
   fillForm(form: HTMLFormElement, text: string, options?: FillFormOptions): Promise<FillFormResult>;
-  /** Free the model's memory and stop its worker; the chat is unusable afterwards. */
+  /** Free the model's memory and stop its worker; the chat is unusable afterwards. In the
+   * engine host: let go of the model, which the last chat of the origin to let go unloads. */
   unload(): Promise<void>;
+  /** Set when the model runs in the engine host (createChat's `shared`). */
+  shared?: {
+    /** "shared": the origin's SharedWorker; "dedicated": this page's own (no SharedWorker). */
+    host: "shared" | "dedicated";
+    /** True when the model was already loaded (or loading) there: nothing was loaded again. */
+    joined: boolean;
+    /** The host's counters when this chat attached. */
+    stats: EngineHostStats;
+  };
 }
+
+/** The engine host's counters, since it started (it ends when the last tab holding it closes). */
+export interface EngineHostStats {
+  /** Models the host loaded (engine instantiations). */
+  instantiations: number;
+  /** createChat calls that reached it, and those that found their model already there. */
+  attaches: number;
+  joins: number;
+  /** Requests answered (a Prompt API prompt is two: a token count, then the answer). */
+  requests: number;
+  /** Pages that connected to it, and the chats attached now (a closed page's let go). */
+  connections: number;
+  clients: number;
+  /** Files (and their bytes) it downloaded from the network, verified; cached ones not counted. */
+  downloads: number;
+  downloadedBytes: number;
+  /** The models it holds now (opaque keys). */
+  loaded: string[];
+  /** True in a SharedWorker, false in a page's dedicated worker. */
+  shared: boolean;
+}
+
+/** The counters of this origin's engine host (starts it when the page has not yet). */
+export function hostStats(): Promise<EngineHostStats>;
 
 /** Thrown by createChat, before any download, when no build runs in this browser. */
 export interface NoUsableBuildError extends Error {

@@ -15,6 +15,7 @@ import { installOfflineWorker, registerOffline as registerAt } from "./static/of
 import { defineChatElement } from "./static/chat-element.js";
 
 export { createChat, importWebLLM } from "./static/chat-client.js";
+export { hostStats } from "./static/shared-client.js";
 export { loadModels, familyOf, needsF16, fineTunesOf, describeDownload, siteBase, SITE_ROOT } from "./static/models.js";
 export { probeGPU, chooseBuild, buildProblems, isSoftwareAdapter, REQUIRED_LIMITS } from "./static/gpu.js";
 export { chooseEngine, engineFromUrl, dtypeFromUrl, wasmThreads, wllamaRuns, wllamaFitProblem, WLLAMA_MEMORY_BYTES, engineLabel, runsOnCpu, contextOf, ENGINES, ENGINE_ORDER } from "./static/engines.js";

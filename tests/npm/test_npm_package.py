@@ -70,7 +70,7 @@ def test_workers_and_engines_are_bundler_friendly():
     for path in sorted((WEB / "static").glob("*.js")):
         source = code(path)
         # Vite and webpack bundle a worker only from this literal pattern.
-        for call in re.findall(r"new Worker\(([^\n]*)", source):
+        for call in re.findall(r"new (?:Shared)?Worker\(([^\n]*)", source):
             assert WORKER.match(call) or call.startswith("URL.createObjectURL("), (path.name, call)
         # The engines come through engine-modules.js only: bare specifiers for bundlers.
         assert "../vendor/" not in source or path.name in {"engine-modules.js", "offline-sw.js"}, path.name

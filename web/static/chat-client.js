@@ -12,6 +12,7 @@ import { chooseEngine, engineFromUrl, dtypeFromUrl } from "./engines.js";
 import { createWebLLMChat } from "./webllm-client.js";
 import { createTransformersChat } from "./tjs-client.js";
 import { createWllamaChat } from "./wllama-client.js";
+import { createSharedChat, hostReachable, sharesByDefault } from "./shared-client.js";
 import { fillForm } from "./form-fill.js";
 import { importWebLLM, ortWasmFolder, wllamaWasmUrl } from "./engine-modules.js";
 
@@ -29,6 +30,15 @@ const CLIENTS = {
     wasmUrl: wllamaWasm ? new URL(wllamaWasm, globalThis.location?.href).href : wllamaWasmUrl(listing.base) }),
   "transformers-wasm": transformers,
 };
+
+/** Load `choice` with its engine's client, in this realm (the page, or the engine host). */
+export const startEngine = (choice, options) => CLIENTS[choice.engine](choice, options);
+
+/** Whether createChat `options` send `choice` to the engine host (shared-client.js). */
+function goesToHost(choice, { shared }) {
+  if (globalThis.webslmEngineHost || !hostReachable() || shared === false) return false;
+  return shared === true || sharesByDefault(choice);
+}
 
 /**
  * Load a model and return a chat object.
@@ -48,6 +58,10 @@ const CLIENTS = {
  *   "transformers-wasm" (default: the best this browser supports)
  * @param {string} [opts.dtype] force the ONNX dtype transformers.js loads (q8, q4, q4f16, fp32;
  *   default: q8 on the CPU and q4/q4f16 on WebGPU), or the GGUF type wllama loads (Q8_0)
+ * @param {boolean} [opts.shared] load the model in the engine host that every tab of this
+ *   origin shares (a SharedWorker), so another tab attaches to it instead of loading it again.
+ *   Default: for WebLLM and transformers.js on WebGPU, and transformers.js on WASM where it
+ *   would run on one thread anyway; false keeps the engine in a worker of this page
  * @param {boolean} [opts.urlOverrides] let the page URL's ?engine= and ?dtype= decide what the
  *   options leave open (default false: a link to an embedder's page must not choose for its
  *   visitors; webslm's own demo pages read them themselves)
@@ -63,7 +77,15 @@ export async function createChat(options = {}) {
   if (!choice.engine) {
     throw Object.assign(new Error(choice.reason), { name: "NoUsableBuildError", choice, gpu });
   }
-  const chat = await CLIENTS[choice.engine](choice, { ...options, listing });
+  let chat = null;
+  if (goesToHost(choice, options)) {
+    // A host whose own GPU cannot run the choice says so before loading: the page loads it.
+    chat = await createSharedChat(choice, { ...options, listing }).catch((err) => {
+      if (err.name === "UnshareableError") return null;
+      throw err;
+    });
+  }
+  chat ??= await startEngine(choice, { ...options, listing });
   // What every engine's chat carries besides its own: the build, why it was chosen, and forms.
   return Object.assign(chat, { build: choice.build, choice, gpu, listing,
     fillForm: (form, text, opts) => fillForm(chat, form, text, opts) });

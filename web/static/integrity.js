@@ -153,6 +153,11 @@ async function checkRoom(needed) {
   }
 }
 
+/** What this realm downloaded from the network, verified (not what came from the cache): the
+ * engine host's counters (engine-host.js). */
+export const downloaded = { files: 0, bytes: 0 };
+const counted = (file) => { downloaded.files += 1; downloaded.bytes += file.bytes; };
+
 /**
  * Download `file` into `cache`, verified; retried once from the network on a mismatch.
  * `onProgress(loaded, total)` follows the bytes; `needed` is what the whole build still has
@@ -163,6 +168,7 @@ export async function downloadVerified(cache, file, { onProgress, signal, needed
   for (const reload of [false, true]) {
     try {
       await putVerified(cache, file, { onProgress, signal, reload, needed });
+      counted(file);
       return;
     } catch (err) {
       await cache.delete(file.url).catch(() => {});
@@ -178,7 +184,9 @@ export async function downloadVerified(cache, file, { onProgress, signal, needed
 export async function verifiedBlob(file, { onProgress, signal } = {}) {
   const body = verifiedBody(file, { onProgress, signal });
   try {
-    return await new Response(body.stream).blob();
+    const blob = await new Response(body.stream).blob();
+    counted(file);
+    return blob;
   } catch (err) {
     throw body.failure || err;
   }

@@ -78,6 +78,7 @@ const CONTEXT_FULL = /does not fit in the context|exceeds? (the )?(available )?c
  * the engine refuses them as longer than its context. WebLLM counts only what it has not
  * cached, so its conversation is reset first. */
 export async function countTokens(chat, messages) {
+  if (chat.countTokens) return chat.countTokens(messages); // the engine host: reset and count in one turn
   if (chat.engine === "webllm") await chat.resetChat();
   try {
     const reply = await chat.chat.completions.create({ messages, max_tokens: 1, temperature: 0, stream: false });

@@ -23,6 +23,7 @@ export const SHELL = [
   "static/wllama-client.js", "static/json-grammar.js",
   "static/language-model.js", "static/model-pool.js", "static/prompt-input.js", "static/create-monitor.js",
   "static/engine-modules.js", "static/start-worker.js", "static/integrity.js", "static/sha256.js", "static/build-cache.js",
+  "static/engine-host.js", "static/shared-client.js", "static/in-thread-worker.js",
 ];
 
 /** Whether the worker answers `request` (GET of a SHELL file under `root`, query ignored). */

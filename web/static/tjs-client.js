@@ -15,7 +15,8 @@ import { startWorker, workerFailure } from "./start-worker.js";
 
 const WORKER_FILE = "./tjs-worker.js";
 const startTjsWorker = () => startWorker(
-  () => new Worker(new URL("./tjs-worker.js", import.meta.url), { type: "module" }), WORKER_FILE, import.meta.url);
+  () => new Worker(new URL("./tjs-worker.js", import.meta.url), { type: "module" }), WORKER_FILE, import.meta.url,
+  () => import("./tjs-worker.js").then((m) => m.serveTransformers));
 
 /** transformers.js file reports -> the {stage, label, fraction, loadedBytes, totalBytes} of progress.js. */
 function progressTracker(onProgress) {

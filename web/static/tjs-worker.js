@@ -12,6 +12,7 @@ import { JsonSchemaConstraint, maskScores } from "./json-constraint.js";
 import { importTransformers, ortWasmPaths } from "./engine-modules.js";
 import { fileTable, isUnder, prepareCaches, unlistedError, verifiedResponse } from "./integrity.js";
 import { ONNX_CACHE } from "./build-cache.js";
+import { inEngineHost } from "./start-worker.js";
 
 let tjs = null;        // the transformers.js module
 let tokenizer = null;
@@ -92,7 +93,7 @@ async function load({ modelUrl, files, preload = [], device, dtype, contextWindo
   env.allowLocalModels = true;
   env.localModelPath = folder.pathname.replace(/resolve\/main\/?$/, "");
   env.useBrowserCache = false;
-  const progress_callback = (report) => self.postMessage({ type: "progress", report });
+  const progress_callback = (report) => post({ type: "progress", report });
   const fetchFile = await verifiedFetch(modelUrl, files, preload, progress_callback);
   env.fetch = (url, init) => fetchFile(new URL(url, folder.origin), init);
   // Always set: left unset, transformers.js fetches them from the internet. plainWasm === false
@@ -170,7 +171,7 @@ async function generate({ id, inputIds, messages, maxTokens = 256, temperature =
       if (inputIds) return;
       const text = tokenizer.decode(generated, { skip_special_tokens: true });
       if (text.endsWith("\uFFFD")) return; // wait for the rest of a multi-byte character
-      if (text.length > sent.length) self.postMessage({ type: "token", id, text: text.slice(sent.length) });
+      if (text.length > sent.length) post({ type: "token", id, text: text.slice(sent.length) });
       sent = text;
     },
     end() {},
@@ -207,9 +208,19 @@ async function generate({ id, inputIds, messages, maxTokens = 256, temperature =
   };
 }
 
+// Where messages go: the worker's own scope, or the port the engine host serves (serve below).
+let post = (message) => self.postMessage(message);
+
+/** Answer the messages of `port` (this worker's scope, or a MessageChannel port in the engine
+ * host, start-worker.js): one model per module instance. */
+export function serveTransformers(port) {
+  post = (message) => port.postMessage(message);
+  port.onmessage = onMessage;
+}
+
 // One request at a time, in arrival order; "interrupt" is handled at once.
 let queue = Promise.resolve();
-self.onmessage = (event) => {
+function onMessage(event) {
   const msg = event.data;
   if (msg.type === "interrupt") {
     if (interruptFlag instanceof Int32Array) Atomics.store(interruptFlag, 0, 1); else if (interruptFlag) interruptFlag.value = 1;
@@ -217,12 +228,14 @@ self.onmessage = (event) => {
   }
   queue = queue.then(async () => {
     try {
-      if (msg.type === "load") self.postMessage({ type: "loaded", info: await load(msg) });
-      else if (msg.type === "generate" || msg.type === "ids") self.postMessage({ type: "done", id: msg.id, ...(await generate(msg)) });
-      else if (msg.type === "unload") { await model?.dispose?.(); model = null; self.postMessage({ type: "done", id: msg.id }); }
+      if (msg.type === "load") post({ type: "loaded", info: await load(msg) });
+      else if (msg.type === "generate" || msg.type === "ids") post({ type: "done", id: msg.id, ...(await generate(msg)) });
+      else if (msg.type === "unload") { await model?.dispose?.(); model = null; post({ type: "done", id: msg.id }); }
     } catch (err) {
       const { name, file, expected, actual, needed } = err || {};
-      self.postMessage({ type: "error", id: msg.id, message: err?.message || String(err), detail: { name, file, expected, actual, needed } });
+      post({ type: "error", id: msg.id, message: err?.message || String(err), detail: { name, file, expected, actual, needed } });
     }
   });
-};
+}
+
+if (!inEngineHost()) serveTransformers(self); // started as a Worker of its own

@@ -12,7 +12,8 @@ import { WEBLLM_CACHES } from "./build-cache.js";
 
 const WORKER_FILE = "./webllm-worker.js";
 const startWebLLMWorker = () => startWorker(
-  () => new Worker(new URL("./webllm-worker.js", import.meta.url), { type: "module" }), WORKER_FILE, import.meta.url);
+  () => new Worker(new URL("./webllm-worker.js", import.meta.url), { type: "module" }), WORKER_FILE, import.meta.url,
+  () => import("./webllm-worker.js").then((m) => m.serveWebLLM));
 
 // WebLLM 0.2.86 puts each message into its chat template with String.prototype.replace and a
 // string replacement (Conversation.getPromptArrayInternal, getSystemPrompt), where "$$", "$&",

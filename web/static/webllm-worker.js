@@ -1,9 +1,16 @@
 // The Web Worker that owns the WebLLM engine, so model loading, shader compilation and
 // decoding never block the page's main thread. The page talks to it with WebLLM's own
 // WebWorkerMLCEngine client (see webllm-client.js), as tjs-worker.js serves tjs-client.js.
+// In the engine host (engine-host.js) the same module serves MessageChannel ports in the
+// host's thread instead (serveWebLLM, start-worker.js).
 import { importWebLLM } from "./engine-modules.js";
+import { inEngineHost } from "./start-worker.js";
 import { downloadVerified, fileTable, isUnder, prepareCaches, unlistedError, verifiedResponse } from "./integrity.js";
 import { WEBLLM_CACHES } from "./build-cache.js";
+
+// Every port served (one in a worker of its own): GPU and integrity reports go to all.
+const ports = new Set();
+const report = (message) => { for (const port of ports) port.postMessage(message); };
 
 // WebLLM notices a lost device only while loading and then just logs it; out-of-memory
 // errors reach no one. Watch every device the engine creates and tell the page at once, so
@@ -14,11 +21,11 @@ if (self.GPUAdapter) {
     const device = await requestDevice.apply(this, args);
     device.lost.then((info) => {
       // "destroyed" is WebLLM's own unload(): not a failure.
-      if (info.reason !== "destroyed") self.postMessage({ kind: "webslm-gpu", event: "device-lost", message: info.message });
+      if (info.reason !== "destroyed") report({ kind: "webslm-gpu", event: "device-lost", message: info.message });
     });
     device.addEventListener("uncapturederror", (e) => {
       const name = e.error && e.error.constructor ? e.error.constructor.name : "GPUError";
-      if (name !== "GPUValidationError") self.postMessage({ kind: "webslm-gpu", event: name, message: e.error.message });
+      if (name !== "GPUValidationError") report({ kind: "webslm-gpu", event: name, message: e.error.message });
     });
     return device;
   };
@@ -33,19 +40,21 @@ if (self.GPUAdapter) {
 // the table does not list is refused, never fetched. A failure is also posted as
 // {kind: "webslm-integrity"}, so the page can throw the structured error WebLLM's own
 // message passing would flatten to text.
-let expected = new Map();
-let folder = null; // the build's folder URL: nothing under it is fetched unlisted
-let needed = 0; // bytes of the build not yet verified in the cache
+// The engine host can hold several builds: one table per build folder.
+const builds = new Map(); // folder URL -> {table, needed (bytes not yet verified in the cache)}
 const WASM_CACHE = WEBLLM_CACHES[1]; // where WebLLM would keep the model library
 
-/** The table's entry for `url`, null for a URL outside the build, or a refusal (thrown). */
+/** The table's entry for `url` (with the bytes its build still needs), null for a URL outside
+ * every build, or a refusal (thrown). */
 function listed(url) {
-  const file = expected.get(url);
-  if (file) return file;
-  if (folder && isUnder(url, folder)) {
-    const err = unlistedError(url);
-    reportProblem(err);
-    throw err;
+  for (const [folder, { table, needed }] of builds) {
+    const file = table.get(url);
+    if (file) return { file, needed };
+    if (isUnder(url, folder)) {
+      const err = unlistedError(url);
+      reportProblem(err);
+      throw err;
+    }
   }
   return null;
 }
@@ -53,9 +62,9 @@ function listed(url) {
 const add = Cache.prototype.add;
 Cache.prototype.add = async function (request) {
   const url = typeof request === "string" ? new URL(request, self.location.href).href : request.url;
-  const file = listed(url);
-  if (!file) return add.call(this, request);
-  return downloadVerified(this, file, { signal: request.signal, needed }).catch((err) => {
+  const entry = listed(url);
+  if (!entry) return add.call(this, request);
+  return downloadVerified(this, entry.file, { signal: request.signal, needed: entry.needed }).catch((err) => {
     reportProblem(err);
     throw err;
   });
@@ -64,10 +73,10 @@ Cache.prototype.add = async function (request) {
 const plainFetch = self.fetch;
 self.fetch = async function (input, init) {
   const url = new URL(input instanceof Request ? input.url : String(input), self.location.href).href;
-  const file = listed(url);
-  if (!file) return plainFetch.call(self, input, init);
+  const entry = listed(url);
+  if (!entry) return plainFetch.call(self, input, init);
   try {
-    return await verifiedResponse(await caches.open(WASM_CACHE), file, { signal: init?.signal, needed });
+    return await verifiedResponse(await caches.open(WASM_CACHE), entry.file, { signal: init?.signal, needed: entry.needed });
   } catch (err) {
     reportProblem(err);
     throw err;
@@ -76,26 +85,37 @@ self.fetch = async function (input, init) {
 
 function reportProblem(err) {
   const { name, message, file, expected: hash, actual, needed } = err;
-  self.postMessage({ kind: "webslm-integrity", error: { name, message, file, expected: hash, actual, needed } });
+  report({ kind: "webslm-integrity", error: { name, message, file, expected: hash, actual, needed } });
 }
 
 async function expectFiles({ folder: buildFolder, files }) {
-  expected = new Map();
-  folder = new URL(buildFolder, self.location.href).href;
-  expected = fileTable(folder, files); // throws for a build without a complete table
-  needed = await prepareCaches(WEBLLM_CACHES, expected);
+  const folder = new URL(buildFolder, self.location.href).href;
+  builds.set(folder, { table: new Map(), needed: 0 }); // nothing under it passes until its table does
+  const table = fileTable(folder, files); // throws for a build without a complete table
+  builds.set(folder, { table, needed: await prepareCaches(WEBLLM_CACHES, table) });
 }
 
 // WebLLM is imported dynamically (engine-modules.js says why); messages that arrive
 // meanwhile wait for it, in order. If it cannot be imported, the error is thrown outside the
 // promise so that it reaches the page as the worker's "error" event.
-const handler = importWebLLM().then(({ WebWorkerMLCEngineHandler }) => new WebWorkerMLCEngineHandler());
-handler.catch((err) => setTimeout(() => { throw err; }));
-let ready = Promise.resolve(); // WebLLM's messages wait for the file table's check
-self.onmessage = (event) => {
-  if (event.data && event.data.kind === "webslm-files") {
-    ready = expectFiles(event.data).catch(reportProblem);
-    return;
-  }
-  ready.then(() => handler).then((h) => h.onmessage(event), () => {});
-};
+const webllm = importWebLLM();
+webllm.catch((err) => setTimeout(() => { throw err; }));
+
+/** Answer WebLLM's messages from `port` (this worker's scope, or a MessageChannel port in the
+ * engine host): each port gets its own engine. */
+export function serveWebLLM(port) {
+  ports.add(port);
+  const handler = webllm.then(({ WebWorkerMLCEngineHandler }) => new (class extends WebWorkerMLCEngineHandler {
+    postMessage(message) { port.postMessage(message); } // WebLLM's own posts to the global scope
+  })());
+  let ready = Promise.resolve(); // WebLLM's messages wait for the file table's check
+  port.onmessage = (event) => {
+    if (event.data && event.data.kind === "webslm-files") {
+      ready = expectFiles(event.data).catch(reportProblem);
+      return;
+    }
+    ready.then(() => handler).then((h) => h.onmessage(event), () => {});
+  };
+}
+
+if (!inEngineHost()) serveWebLLM(self); // started as a Worker of its own

@@ -9,9 +9,10 @@ clickjacked), and no markup a model writes can load or run anything even if it r
 DOM. What the engines need beyond 'self', checked against their code:
 - 'wasm-unsafe-eval': every engine compiles WebAssembly (WebLLM's model library, wllama's
   llama.cpp, onnxruntime-web);
-- blob: scripts and workers: wllama starts its workers from blob: URLs, transformers.js
-  imports onnxruntime's glue from one, and start-worker.js starts a blob worker when the
-  modules come from another origin;
+- blob: scripts and workers: wllama starts its workers from blob: URLs (in the engine host,
+  a SharedWorker, in-thread-worker.js imports that module instead), transformers.js imports
+  onnxruntime's glue from one, and start-worker.js starts a blob worker when the modules come
+  from another origin; 'self' workers include the engine host every tab shares;
 - data: images: the pages' empty favicon.
 """
 
