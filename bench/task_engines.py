@@ -1,0 +1,254 @@
+"""Which CPU engine is fastest for each task: wllama (llama.cpp in WASM, the build's Q8_0
+GGUF) against transformers.js on WASM (the q8 ONNX model), each run through webslm.js as the
+pages run it (createChat, then the chat API or fillForm), in headless Chromium without WebGPU,
+2 threads, cross-origin isolated.
+
+Tasks (task_forms.py holds what they ask):
+  chat  one question, answered greedily (streamed, up to 64 tokens);
+  form  fillForm on a seven-field returns form from a customer's e-mail (the JSON schema
+        constrained by each engine's own way: a GBNF grammar in llama.cpp, webslm's
+        automaton over transformers.js's logits).
+
+Every request is streamed underneath (fillForm's is turned into a stream by the page, its
+answer assembled again), so each gives its time to first token (prefill) and decode speed.
+A task's time is measured wall time; `same_work_s` puts every engine of a model on the same
+answer length (the median of their answers' tokens): first token + the rest at that engine's
+decode speed. A random-weight model's answers are random strings of random lengths, so its
+engines are ranked on that; a trained model's answers are the same and so are both numbers.
+
+Runs are interleaved engine by engine (A B A B ...), each in a fresh browser profile (cold
+load: the files from the local server into the Cache Storage, hashed, then the engine).
+Writes results/task_engines.json, prints the markdown table, and with --write-order writes
+web/static/engine-speed.js, the measured order the pages choose from (engines.js).
+
+    .venv/bin/python bench/task_engines.py --dist dist --model smollm2-135m --runs 3
+    .venv/bin/python bench/task_engines.py --dist /tmp/llama-dist --model llama-3.2-1b --runs 2 --merge
+
+A real GPU or WebGPU plays no part: WebGPU is off, so the pages take a CPU engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from task_forms import CHAT_QUESTION, RETURNS_FORM, RETURNS_TEXT, RETURNS_EXPECTED  # noqa: E402
+
+ENGINES = ("wllama", "transformers-wasm")
+TASKS = ("chat", "form")
+CHAT_TOKENS = 64
+
+PAGE_RUN = """async ([model, engine, formHtml, text, question, chatTokens]) => {
+  const w = await import('./webslm.js');
+  const holder = document.createElement('div');
+  holder.innerHTML = formHtml;
+  document.body.append(holder);
+  const form = holder.querySelector('form');
+  const now = () => performance.now() / 1000;
+  let t = now();
+  const chat = await w.createChat({ model, engine });
+  const out = { engine: chat.engine, dtype: chat.choice.dtype, threads: chat.info?.threads ?? null, load_s: now() - t };
+  // Every request streamed, so each has its first-token time; a non-streamed one (fillForm's)
+  // gets its reply assembled from the stream, as the engine would have returned it.
+  const plain = chat.chat.completions.create;
+  let last = null;
+  chat.chat.completions.create = async (request) => {
+    const started = now();
+    let first = null, content = '', finish = null, usage = null;
+    const stream = await plain({ ...request, stream: true, stream_options: { include_usage: true } });
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      const c = chunk.choices?.[0];
+      if (c?.delta?.content) { first ??= now(); content += c.delta.content; }
+      if (c?.finish_reason) finish = c.finish_reason;
+    }
+    const end = now();
+    last = { seconds: end - started, first_token_s: (first ?? end) - started, decode_s: end - (first ?? end),
+      prompt_tokens: usage?.prompt_tokens ?? null, completion_tokens: usage?.completion_tokens ?? null, finish };
+    return { choices: [{ index: 0, finish_reason: finish, message: { role: 'assistant', content } }], usage };
+  };
+  t = now();
+  const reply = await chat.chat.completions.create({ messages: [{ role: 'user', content: question }],
+    max_tokens: chatTokens, temperature: 0, stream: false });
+  out.chat = { ...last, wall_s: now() - t, text: reply.choices[0].message.content };
+  t = now();
+  try {
+    const r = await chat.fillForm(form, text);
+    out.form = { ...last, wall_s: now() - t, values: r.values, raw: r.raw, filled: r.filled };
+  } catch (err) {
+    out.form = { ...last, wall_s: now() - t, error: String(err.message || err) };
+  }
+  out.form.fields = Object.fromEntries([...form.elements].filter((e) => e.name && (e.type !== 'radio' || e.checked))
+    .map((e) => [e.name, e.type === 'checkbox' ? e.checked : e.value]));
+  await chat.unload();
+  return out;
+}"""
+
+
+def one_run(dist: Path, model: str, engine: str) -> dict:
+    from webslm.bench.chromium import chromium_page
+    from webslm.bench.server import running
+    from webslm.serve.app import create_app
+    from webslm.serve.layout import default_web_root
+
+    app = create_app([dist], default_web_root())
+    log: list[str] = []
+    with running(app) as base, chromium_page(base + "form.html", gpu=False, log=log, webgpu=False) as page:
+        page.set_default_timeout(0)
+        try:
+            return page.evaluate(PAGE_RUN, [f"{model}-cpu", engine, RETURNS_FORM, RETURNS_TEXT,
+                                            CHAT_QUESTION, CHAT_TOKENS])
+        except Exception as err:  # noqa: BLE001 - an engine failing is a result here
+            return {"engine": engine, "error": str(err).splitlines()[0], "log": log[-10:]}
+
+
+def fields_right(fields: dict) -> int:
+    return sum(1 for name, want in RETURNS_EXPECTED.items() if fields.get(name) == want)
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 2) if values else None
+
+
+def _spread(values):
+    values = [v for v in values if v is not None]
+    return [round(min(values), 2), round(max(values), 2)] if values else None
+
+
+def summarize(runs: list[dict]) -> dict:
+    """{task: {engine: {...medians...}}} for one model's runs, with same_work_s."""
+    out: dict = {"load": {}, "chat": {}, "form": {}}
+    for engine in ENGINES:
+        mine = [r for r in runs if r.get("engine") == engine and "error" not in r]
+        if not mine:
+            continue
+        out["load"][engine] = {"median_s": _median([r["load_s"] for r in mine]),
+                               "range_s": _spread([r["load_s"] for r in mine])}
+        for task in TASKS:
+            got = [r[task] for r in mine]
+            row = {
+                "wall_s": _median([g.get("wall_s") for g in got]),
+                "wall_range_s": _spread([g.get("wall_s") for g in got]),
+                "first_token_s": _median([g.get("first_token_s") for g in got]),
+                "prompt_tokens": _median([g.get("prompt_tokens") for g in got]),
+                "completion_tokens": _median([g.get("completion_tokens") for g in got]),
+                "prefill_tok_s": _median([g["prompt_tokens"] / g["first_token_s"] for g in got
+                                          if g.get("prompt_tokens") and g.get("first_token_s")]),
+                "decode_tok_s": _median([(g["completion_tokens"] - 1) / g["decode_s"] for g in got
+                                         if (g.get("completion_tokens") or 0) > 1 and g.get("decode_s")]),
+                "runs": len(got),
+            }
+            if task == "form":
+                row["fields_right"] = min(fields_right(g.get("fields", {})) for g in got)
+                row["fields"] = len(RETURNS_EXPECTED)
+                row["errors"] = [g["error"] for g in got if g.get("error")]
+            out[task][engine] = row
+    for task in TASKS:
+        rows = out[task]
+        tokens = _median([r["completion_tokens"] for r in rows.values()])
+        for row in rows.values():
+            row["same_work_tokens"] = tokens
+            row["same_work_s"] = (round(row["first_token_s"] + (tokens - 1) / row["decode_tok_s"], 2)
+                                  if tokens and row["decode_tok_s"] and row["first_token_s"] is not None else None)
+    return out
+
+
+def order_of(task_rows: dict) -> list[str]:
+    """The engines of one task, fastest first (same_work_s, the wall time where absent)."""
+    key = lambda e: task_rows[e]["same_work_s"] if task_rows[e]["same_work_s"] is not None else task_rows[e]["wall_s"]  # noqa: E731
+    return sorted(task_rows, key=key)
+
+
+def markdown(results: dict) -> str:
+    lines = ["| model | engine | load s | task | first token s | prompt tok | answer tok | prefill tok/s | decode tok/s | wall s (range) | same-work s | fields right |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for model, entry in results["models"].items():
+        s = entry["summary"]
+        for task in TASKS:
+            for engine, row in s[task].items():
+                right = f"{row['fields_right']}/{row['fields']}" if task == "form" else ""
+                rng = row["wall_range_s"]
+                lines.append(f"| {model} | {engine} | {s['load'][engine]['median_s']} | {task} | {row['first_token_s']} | "
+                             f"{row['prompt_tokens']:g} | {row['completion_tokens']:g} | {row['prefill_tok_s']} | {row['decode_tok_s']} | "
+                             f"{row['wall_s']} ({rng[0]}-{rng[1]}) | {row['same_work_s']} | {right} |")
+    return "\n".join(lines)
+
+
+ORDER_MODULE = """// Generated by bench/task_engines.py --write-order (do not edit by hand): the CPU engines in
+// order of measured speed for each task, per benchmarked model (docs/BENCHMARKS.md, "The CPU
+// engine for each task"). engines.js orders wllama and transformers.js on WASM by the
+// entry whose model is nearest in size to the one being loaded.
+export const CPU_ENGINE_SPEED = {data};
+"""
+
+
+def write_order(results: dict, path: Path) -> dict:
+    data = {"measured": results["measured"], "command": results["command"], "machine": results["machine"],
+            "models": {}}
+    for model, entry in results["models"].items():
+        s = entry["summary"]
+        data["models"][model] = {
+            "params": entry["params"],
+            "tasks": {task: {"order": order_of(s[task]),
+                             "seconds": {e: s[task][e]["same_work_s"] for e in s[task]}} for task in TASKS},
+            "load_s": {e: s["load"][e]["median_s"] for e in s["load"]},
+        }
+    path.write_text(ORDER_MODULE.format(data=json.dumps(data, indent=2)))
+    return data
+
+
+def param_count(dist: Path, model: str) -> int:
+    """The model's parameter count from its config.json (embedding counted once)."""
+    cfg = json.loads((dist / f"{model}-cpu" / "config.json").read_text())
+    h, i, n = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    heads, kv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    hd = cfg.get("head_dim") or h // heads
+    layer = h * hd * (heads * 2 + kv * 2) + 3 * h * i
+    emb = cfg["vocab_size"] * h * (1 if cfg.get("tie_word_embeddings") else 2)
+    return n * layer + emb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dist", type=Path, required=True, help="a dist/ holding <model>-cpu")
+    ap.add_argument("--model", required=True, help="the models.yaml name (its <model>-cpu build is run)")
+    ap.add_argument("--runs", type=int, default=2, help="runs per engine, interleaved")
+    ap.add_argument("--engines", default=",".join(ENGINES))
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "task_engines.json")
+    ap.add_argument("--merge", action="store_true", help="keep the other models already in --out")
+    ap.add_argument("--write-order", action="store_true", help="write web/static/engine-speed.js from --out")
+    a = ap.parse_args()
+
+    results = (json.loads(a.out.read_text()) if a.merge and a.out.is_file()
+               else {"models": {}})
+    runs = []
+    for run in range(a.runs):
+        for engine in a.engines.split(","):
+            print(f"{a.model}: {engine}, run {run + 1}/{a.runs}", flush=True)
+            got = one_run(a.dist, a.model, engine)
+            runs.append({"run": run, **got})
+            print(json.dumps({k: got.get(k) for k in ("engine", "load_s", "error")}
+                             | {t: {k: got.get(t, {}).get(k) for k in ("wall_s", "first_token_s", "prompt_tokens", "completion_tokens")}
+                                for t in TASKS}), flush=True)
+    results["measured"] = datetime.date.today().isoformat()
+    results["command"] = " ".join(["bench/task_engines.py", *sys.argv[1:]])
+    results["machine"] = "2-core Xeon shared with other jobs, headless Chromium 156, no WebGPU, 2 threads"
+    results["models"][a.model] = {"params": param_count(a.dist, a.model), "runs": runs,
+                                  "summary": summarize(runs)}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(markdown(results))
+    if a.write_order:
+        print(json.dumps(write_order(results, REPO / "web" / "static" / "engine-speed.js"), indent=2))
+
+
+if __name__ == "__main__":
+    main()
