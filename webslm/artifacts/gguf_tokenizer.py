@@ -1,6 +1,7 @@
 """The tokenizer.* metadata of the GGUF the CPU engine runs, as llama.cpp's converter writes it.
 
-A GGUF source's own tokenizer is copied exactly. Otherwise it is made from tokenizer.json, in
+A GGUF source's own tokenizer is copied exactly (a fine-tune's own chat template replacing
+the GGUF's). Otherwise it is made from tokenizer.json, in
 one of llama.cpp's two vocabularies:
 - "gpt2": byte-level BPE (Llama 3, Qwen, SmolLM2): tokens, types and merges;
 - "llama": SentencePiece BPE with byte fallback (Llama 2, Phi-3, Gemma): tokens, types and
@@ -29,7 +30,7 @@ def write_tokenizer(writer, source, vocab_size: int, pre: str) -> None:
     (`pre`: llama.cpp's pre-tokenizer name, models.yaml gguf_tokenizer; "default" for SPM)."""
     ggufs = [f for f in source.files if Path(f).suffix == ".gguf"]
     if ggufs:
-        copy_tokenizer(writer, ggufs[0])
+        copy_tokenizer(writer, ggufs[0], chat_template=source.chat_template)
         return
     tokenizer_json = Path(source.tokenizer_dir) / "tokenizer.json"
     data = json.loads(tokenizer_json.read_text())
@@ -148,12 +149,18 @@ def _write_special(writer, tokenizer, tokenizer_dir: Path, n_vocab: int, merges:
         writer.add_add_bos_token(first == [special.special_token_ids["bos"]])
 
 
-def copy_tokenizer(writer, path: Path) -> None:
-    from gguf import GGUFReader, GGUFValueType
+def copy_tokenizer(writer, path: Path, chat_template: str | None = None) -> None:
+    """The GGUF's tokenizer.* metadata; `chat_template` (a fine-tune's own, saved with its
+    adapter: what it was trained in) replaces the GGUF's, or adds one to a base that has none
+    (Gemma 3 270M), so llama.cpp's chat formats prompts as the fine-tune expects."""
+    from gguf import GGUFReader, GGUFValueType, Keys
 
     reader = GGUFReader(path)
+    if isinstance(chat_template, str):
+        writer.add_chat_template(chat_template)
     for key, field in reader.fields.items():
-        if not key.startswith("tokenizer."):
+        if not key.startswith("tokenizer.") or (key == Keys.Tokenizer.CHAT_TEMPLATE
+                                                and isinstance(chat_template, str)):
             continue
         kind = field.types[0]
         sub = field.types[-1] if kind == GGUFValueType.ARRAY else None

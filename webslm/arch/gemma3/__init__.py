@@ -3,7 +3,7 @@
 from webslm.arch.gemma3 import checkpoints
 from webslm.arch.gemma3.config import Gemma3Config
 from webslm.arch.llama.mapping import LLAMA_WEIGHTS
-from webslm.arch.record import Architecture
+from webslm.arch.record import Architecture, GgufLayout
 
 ARCH = Architecture(
     model_type="gemma3_text",
@@ -13,7 +13,11 @@ ARCH = Architecture(
     # Llama's tensor names; the four block norms and q_norm / k_norm are parameters of the
     # same name
     weight_map=LLAMA_WEIGHTS,
-    # its CPU build is the GGUF alone (pipeline/onnx_build.py gguf_route)
+    # its CPU build is the GGUF alone (pipeline/onnx_build.py gguf_route): the base's source
+    # GGUF as it is, a merged fine-tune's written by webslm. llama.cpp's gemma3 stores the
+    # norms as 1 + w, reads no RoPE base for the sliding layers (10k) and scales no RoPE
+    gguf=GgufLayout("gemma3", norm_shift=1.0,
+                    assumed={"rope_local_theta": 10000.0, "rope_global_factor": 1.0}),
     onnx_refusal="onnxruntime-genai 0.18's builder reads Gemma 3's RoPE settings as "
     "transformers 4 wrote them (rope_parameters['rope_type'], rope_local_base_freq) and fails "
     "on transformers 5's per-layer-type rope_parameters",
