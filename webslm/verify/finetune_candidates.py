@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from webslm.compile.spec import LORA_STORAGE
+from webslm.errors import WebslmError
 from webslm.quantize.schemes import QuantScheme
 from webslm.quantize.survival import stored_weight
 from webslm.source.merged import MergedSource, base_shape
@@ -86,6 +87,13 @@ def reference(source: MergedSource, prompts: list[str]) -> Reference:
     from webslm.verify.reference import teacher_forced_logits
 
     tokenizer = AutoTokenizer.from_pretrained(source.tokenizer_dir)
+    if not tokenizer.chat_template:  # a base model's tokenizer (Gemma 3 270M's), none saved
+        raise WebslmError(
+            "the fine-tune has no chat template to ask its prompts.txt with (neither the "
+            "adapter folder nor the base model carries one)",
+            "save the tokenizer with the adapter (tokenizer.save_pretrained(adapter_dir), as "
+            "the trainers do when they set a chat template), or name the build with "
+            "--quantization to skip the comparison")
     text = EVAL_TEXT.read_text(encoding="utf-8")
     sequences = [tokenizer(text, add_special_tokens=False)["input_ids"][:EVAL_TOKENS]]
     starts, answers = [0], []
