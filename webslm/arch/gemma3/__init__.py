@@ -13,10 +13,6 @@ ARCH = Architecture(
     # Llama's tensor names; the four block norms and q_norm / k_norm are parameters of the
     # same name
     weight_map=LLAMA_WEIGHTS,
-    # its CPU build is the GGUF alone (pipeline/onnx_build.py gguf_route)
-    onnx_refusal="onnxruntime-genai 0.18's builder reads Gemma 3's RoPE settings as "
-    "transformers 4 wrote them (rope_parameters['rope_type'], rope_local_base_freq) and fails "
-    "on transformers 5's per-layer-type rope_parameters",
     tiny=checkpoints.TINY,
     refused={
         "Gemma3ForConditionalGeneration": "the multimodal Gemma 3 (4B and up: a vision tower "
