@@ -1,6 +1,6 @@
 """The CPU build's GGUF for wllama when there is no ONNX export, or when the ONNX models do
 not fit a browser: Gemma 3 270M's offline CPU build is the PyPI Q4_K_M GGUF served as it is;
-a merged Gemma 3 fine-tune has none, said so; Phi-3.5-mini's is judged from its released
+a merged Gemma 3 fine-tune gets the ONNX export instead; Phi-3.5-mini's is judged from its released
 config before any download (Q8_0 does not fit wllama's 4 GiB, Q4_0 does)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from webslm.artifacts.wllama_memory import WLLAMA_MEMORY_BYTES, gguf_weight_byte
 from webslm.errors import WebslmError
 from webslm.hashing import file_entry
 from webslm.pipeline.build import check_before_download
-from webslm.pipeline.onnx_build import cpu_build_possible, gguf_route, wasm_fit
+from webslm.pipeline.onnx_build import cpu_build_possible, exports_onnx, gguf_route, wasm_fit
 from webslm.registry import get_model
 from webslm.serve.catalog import discover
 from webslm.source.merged import MergedSource
@@ -43,16 +43,30 @@ def test_gemma3_cpu_build_is_the_pypi_gguf_as_it_is(tmp_path, capsys):
     assert (model.summary()["completion_only"], model.summary()["completion_prefix"]) == (True, "")
 
 
-def test_a_merged_gemma3_fine_tune_has_no_cpu_build():
-    """webslm writes no Gemma 3 GGUF, and a merged fine-tune is not its source GGUF: no CPU
-    build, with the reason (build() then builds WebGPU alone, or refuses --backend cpu)."""
+def test_a_merged_gemma3_fine_tune_gets_onnx_instead_of_a_gguf():
+    """webslm writes no Gemma 3 GGUF, and a merged fine-tune is not its source GGUF: its CPU
+    build is the ONNX export (models.yaml's cpu_onnx: false only drops ONNX beside a GGUF)."""
     entry = get_model("gemma-3-270m")
     arch = find_architecture({"architectures": ["Gemma3ForCausalLM"]})
     assert gguf_route(entry, arch) == ("copy", "")  # models.yaml's source: the PyPI GGUF
+    assert not exports_onnx(entry, arch, "copy")
     merged = object.__new__(MergedSource)
     route, why = gguf_route(entry, arch, merged)
     assert route is None and "merged fine-tune cannot be served as its source GGUF" in why
-    assert not cpu_build_possible(entry, arch, merged)
+    assert cpu_build_possible(entry, arch, merged) and exports_onnx(entry, arch, route)
+
+
+def test_gemma3_onnx_leaves_out_fp16_activations():
+    """Gemma 3's residual stream overflows float16: q4f16 is left out with the reason; the
+    float32-activation dtypes stay; q4f16 alone with no GGUF is refused."""
+    from webslm.arch.gemma3 import checkpoints
+
+    config = {**checkpoints.TINY.config, "architectures": ["Gemma3ForCausalLM"]}
+    dtypes, _, refused, _ = wasm_fit(config, ["q4f16_1", "q4f32_1"], 4096)
+    assert [d.name for d in dtypes] == ["q8", "q4"]
+    assert list(refused) == ["q4f16"] and "exceeds float16's range" in refused["q4f16"]
+    with pytest.raises(WebslmError, match="exceeds float16's range"):
+        wasm_fit(config, ["q4f16_1"], 4096)
 
 
 def test_phi_3_5_mini_cpu_build_is_judged_before_download():

@@ -13,6 +13,9 @@ ARCH = Architecture(
     # Llama's tensor names; the four block norms and q_norm / k_norm are parameters of the
     # same name
     weight_map=LLAMA_WEIGHTS,
+    onnx_f16_refusal="Gemma 3's residual stream exceeds float16's range (65,504; 270M reaches "
+    "103,795), so an ONNX graph with fp16 activations (q4f16) overflows; its CPU dtypes (q4, q8) "
+    "compute in float32",
     tiny=checkpoints.TINY,
     refused={
         "Gemma3ForConditionalGeneration": "the multimodal Gemma 3 (4B and up: a vision tower "
