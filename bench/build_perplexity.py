@@ -58,10 +58,13 @@ def weight_error(weights: dict[str, np.ndarray], source, original: dict[str, tor
     """Relative RMS error of a build's weights against the source's, by the source's GGUF
     type (only the tensors the build quantizes, as the caller passes them)."""
     err, norm = defaultdict(float), defaultdict(float)
+    stored = set(source.tensor_names())
     for name, w in weights.items():
-        if name not in original or not hasattr(source, "tensor_type"):
+        # a tied lm_head is the embedding, stored once
+        typed = "model.embed_tokens.weight" if name == "lm_head.weight" else name
+        if name not in original or typed not in stored or not hasattr(source, "tensor_type"):
             continue
-        kind = source.tensor_type(name)
+        kind = source.tensor_type(typed)
         ref = original[name].double().numpy()
         err[kind] += float(((w.astype(np.float64) - ref) ** 2).sum())
         norm[kind] += float((ref ** 2).sum())
