@@ -32,6 +32,8 @@ class ModelEntry:
     gguf_tokenizer: str | None = None  # llama.cpp's pre-tokenizer name; None: no GGUF
     # a pretrained base, not tuned to chat: the page continues text (completions) and says so
     completion_only: bool = False
+    # false: where the CPU build has a GGUF, it is the GGUF alone (no ONNX export beside it)
+    cpu_onnx: bool = True
 
     def known_as(self, name: str) -> bool:
         """Whether an adapter's base_model_name_or_path names this model."""

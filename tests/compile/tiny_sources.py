@@ -40,5 +40,9 @@ def save_source(name: str, tmp: Path):
     model.save_pretrained(source)
     copy_tokenizer(npm_tokenizer(arch.tiny.tokenizer, tmp), source)
     return source, model
-# the ones onnxruntime-genai's builder exports (the ONNX tests build these)
-ONNX_TINY = sorted(name for name, arch in TINY.items() if arch.onnx_refusal is None)
+# the ones onnxruntime-genai's builder exports (the ONNX tests build these). Gemma 3's tiny
+# model is left out for the suite's 40-minute budget: its 262,208-token vocabulary makes it
+# the costliest tiny export; Gemma's ONNX is checked on its real weights instead
+# (bench/build_perplexity.py, docs/BENCHMARKS.md).
+ONNX_TINY = sorted(name for name, arch in TINY.items()
+                   if arch.onnx_refusal is None and name != "gemma-3-270m")

