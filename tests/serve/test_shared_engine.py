@@ -106,18 +106,25 @@ def test_second_tab_attaches_and_a_closed_tab_lets_go(site):
     third.close()
 
 
+def two_tabs_share_one_model(ctx, url, log, options, name):
+    """Two tabs create() the model: the second attaches to the first's (a fifth of its time, no
+    second download or instantiation). Returns both tabs."""
+    first = tab(ctx, url, log)
+    a = first.evaluate(CREATE, options)
+    second = tab(ctx, url, log)
+    b = second.evaluate(CREATE, options)
+    print(f"{name} create(): first tab {a['seconds']:.2f} s, second tab {b['seconds']:.3f} s; host: {b['stats']}")
+    assert a["stats"]["shared"] is True and a["stats"]["instantiations"] == 1, a
+    assert b["seconds"] < a["seconds"] / 5, (a, b)
+    assert (b["stats"]["instantiations"], b["stats"]["joins"], b["stats"]["downloads"]) == (
+        1, 1, a["stats"]["downloads"]), (a, b)
+    return first, second
+
+
 def test_wllama_is_shared_too(site):
     url, ctx = site
     log: list[str] = []
-    first = tab(ctx, url, log)
-    a = first.evaluate(CREATE, WLLAMA)
-    second = tab(ctx, url, log)
-    b = second.evaluate(CREATE, WLLAMA)
-    print(f"wllama create(): first tab {a['seconds']:.2f} s, second tab {b['seconds']:.3f} s; host: {b['stats']}")
-    assert a["stats"]["shared"] is True and a["stats"]["instantiations"] == 1, a
-    assert b["seconds"] < a["seconds"] / 5, (a, b)
-    assert (b["stats"]["instantiations"], b["stats"]["joins"]) == (1, 1), b
-    assert b["stats"]["downloads"] == a["stats"]["downloads"], (a, b)
+    first, second = two_tabs_share_one_model(ctx, url, log, WLLAMA, "wllama")
     prompt = PROMPT.replace("maxTokens: 6", "maxTokens: 12")  # a few more: decoding is fast here
     asked = first.evaluate_handle(f"() => ({prompt})('Which city is the capital of France?')")
     other = second.evaluate(prompt, "Name a colour.")
@@ -157,14 +164,7 @@ def test_transformers_js_is_shared_too(site):
     thread: a second tab attaches, and the model answers."""
     url, ctx = site
     log: list[str] = []
-    first = tab(ctx, url, log)
-    a = first.evaluate(CREATE, TJS_WASM)
-    second = tab(ctx, url, log)
-    b = second.evaluate(CREATE, TJS_WASM)
-    print(f"transformers.js create(): first tab {a['seconds']:.2f} s, second tab {b['seconds']:.3f} s; host: {b['stats']}")
-    assert b["seconds"] < a["seconds"] / 5, (a, b)
-    assert (b["stats"]["instantiations"], b["stats"]["joins"], b["stats"]["downloads"]) == (
-        1, 1, a["stats"]["downloads"]), (a, b)
+    first, second = two_tabs_share_one_model(ctx, url, log, TJS_WASM, "transformers.js")
     answer = second.evaluate(PROMPT.replace("maxTokens: 6", "maxTokens: 12"), "Which city is the capital of France?")
     assert "Paris" in answer, (answer, log[-20:])
     first.close()
