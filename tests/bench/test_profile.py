@@ -13,6 +13,16 @@ from webslm.bench.profile_report import check_against_compiled
 from webslm.cli import main
 
 
+def _one_decode_step(layers: int, calls: dict, weight_buffers: list, step: list) -> dict:
+    """A profile of one greedy decode step of a toy model (hidden 8, 2 heads, 1 KV head)."""
+    return {"model_config": {"num_hidden_layers": layers, "hidden_size": 8,
+                             "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 10},
+            "quantization": "q4f32_1", "kernel_calls": calls, "weight_buffers": weight_buffers,
+            "prefill_chunk": 64,
+            "phases": [{"phase": "decode", "sampling": "greedy", "tokens": 1, "seconds": 1,
+                        "dispatches": step}]}
+
+
 def test_kernel_names_map_to_their_primfuncs():
     assert kernel_function("rms_norm2_kernel") == "rms_norm2"
     assert kernel_function("softmax_kernel_1") == "softmax"
@@ -40,12 +50,7 @@ def test_bytes_are_modeled_per_buffer_role():
                  {"kernel": "attn_kernel", "workgroups": 1,
                   "buffers": [_buf(10 + layer, 4096), _buf(20, 640, "storage")]}]
     step.append({"kernel": "softmax_kernel", "workgroups": 1, "buffers": [_buf(31, 40, "storage")]})
-    raw = {"model_config": {"num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2,
-                            "num_key_value_heads": 1, "vocab_size": 10},
-           "quantization": "q4f32_1", "kernel_calls": calls, "weight_buffers": [0, 1, 2],
-           "prefill_chunk": 64,
-           "phases": [{"phase": "decode", "sampling": "greedy", "tokens": 1, "seconds": 1,
-                       "dispatches": step}]}
+    raw = _one_decode_step(2, calls, [0, 1, 2], step)
     (s,) = summarize_phases(raw)
     kv_position_layer = 2 * 1 * 4 * 4  # K and V, one head of 4 floats
     assert s["dispatches"] == 6 and s["sampling_dispatches"] == 1 and s["dispatches_per_layer"] == 2
@@ -81,12 +86,7 @@ def test_a_sliding_window_model_matches_its_compiled_calls():
                   else "batch_decode_paged_kv_kernel", "workgroups": 1,
                   "buffers": [_buf(10 + i, 4096)]}]
     step.append({"kernel": "softmax_kernel", "workgroups": 1, "buffers": []})
-    raw = {"model_config": {"num_hidden_layers": 3, "hidden_size": 8, "num_attention_heads": 2,
-                            "num_key_value_heads": 1, "vocab_size": 10},
-           "quantization": "q4f32_1", "kernel_calls": calls, "weight_buffers": [1, 2, 3],
-           "prefill_chunk": 64,
-           "phases": [{"phase": "decode", "sampling": "greedy", "tokens": 1, "seconds": 1,
-                       "dispatches": step}]}
+    raw = _one_decode_step(3, calls, [1, 2, 3], step)
     (s,) = summarize_phases(raw)
     check = check_against_compiled(raw, s)
     assert check["matches"], check
