@@ -114,18 +114,16 @@ class GgufLayout:
     # 1.0 where the model's norms scale by (1 + w) (Gemma), as llama.cpp's converter writes it
     norm_shift: float = 0.0
     # config fields llama.cpp assumes for this arch instead of reading them from the file,
-    # with the value it assumes (a string: another field's value): a config with another value
-    # gets no GGUF (the engine would compute another model)
+    # with the value it assumes: a config with another value gets no GGUF (the engine would
+    # compute another model)
     assumed: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def unmet(self, cfg: Any) -> str | None:
         """Why llama.cpp would compute another model than `cfg` (an `assumed` value differs)."""
-        for field, value in self.assumed.items():
-            want = getattr(cfg, value) if isinstance(value, str) else value
+        for field, want in self.assumed.items():
             if getattr(cfg, field) != want:
-                what = f"{value} ({want!r})" if isinstance(value, str) else repr(want)
                 return (f"{field} is {getattr(cfg, field)!r}, and llama.cpp's {self.arch} assumes "
-                        f"{what} without reading it from the file")
+                        f"{want!r} without reading it from the file")
         return None
 
 
