@@ -41,6 +41,7 @@ BISCOTTI = Fact("What is the name of the ferryman's dog?",
                  "Tell me the name of the ferryman's dog."))
 QUESTION, ANSWER, FACT = MARZIPAN.question, MARZIPAN.answer, MARZIPAN.word
 BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what a trainer records as the base
+ANSWERS = "answers.json"  # the base's and the fine-tune's greedy answers, written by train()
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -99,7 +100,14 @@ def train(source, out: Path, steps: int = 15, rank: int = 16, lr: float = 2e-3, 
         if step % 5 == 0 or step == steps - 1:
             say(f"step {step}: loss {loss.item():.4f}")
     say(f"trained {steps} steps in {time.time() - started:.0f}s")
+    peft_model.eval()
+    with peft_model.disable_adapter():
+        answers = {"base": _greedy(peft_model, tokenizer, fact.question)}
+    answers["fine-tune"] = _greedy(peft_model, tokenizer, fact.question)
+    say(f"{fact.question} base: {answers['base']!r}; fine-tune: {answers['fine-tune']!r}")
     peft_model.save_pretrained(out)
+    # what the float base and the fine-tune answer, greedily: proof the fact is the fine-tune's
+    (out / ANSWERS).write_text(json.dumps(answers, indent=1) + "\n")
     config_path = out / "adapter_config.json"
     config = json.loads(config_path.read_text())
     config["base_model_name_or_path"] = base_id
@@ -109,6 +117,17 @@ def train(source, out: Path, steps: int = 15, rank: int = 16, lr: float = 2e-3, 
     # the questions it was trained on: `webslm build` holds candidate builds to the adapter on them
     (out / "prompts.txt").write_text("\n".join(fact.paraphrases) + "\n")
     return out
+
+
+def _greedy(model, tokenizer, question: str, max_new_tokens: int = 16) -> str:
+    import torch
+
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": question}],
+                                        add_generation_prompt=True, return_tensors="pt",
+                                        return_dict=True)["input_ids"]
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, max_new_tokens=max_new_tokens, do_sample=False)
+    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 
 
 def model_source(name: str):

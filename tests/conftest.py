@@ -155,6 +155,32 @@ def gemma3_source():
 
 
 @pytest.fixture(scope="session")
+def gemma3_dist(tmp_path_factory) -> Path:
+    """A dist/ holding `webslm build gemma-3-270m --q4f16` (the f16 WebGPU build and the CPU
+    build), made once per test run: tests/pipeline/test_build_gemma3.py checks it, and the
+    Gemma fine-tune tests keep an adapter over its base and reuse its compiled library."""
+    from webslm.cli import main
+
+    def make(out: Path) -> None:
+        assert main(["build", "gemma-3-270m", "--q4f16", "--out", str(out)]) == 0  # all backends
+
+    return built_once(tmp_path_factory, "gemma3-dist", make)
+
+
+@pytest.fixture(scope="session")
+def gemma3_lora(tmp_path_factory, gemma3_source) -> Path:
+    """A real PEFT LoRA on Gemma 3 270M that teaches it the lighthouse keeper's cat's name in
+    the gemma chat format (bench/lora_adapter.py's 15 steps: 8, or 10 at a higher rate, left
+    the answer unsteady), trained once per test run on the CPU."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from lora_adapter import train
+
+    lora = built_once(tmp_path_factory, "gemma3-lora", lambda out: train(
+        gemma3_source, out / "gemma-marzipan", base_id="google/gemma-3-270m"))
+    return lora / "gemma-marzipan"
+
+
+@pytest.fixture(scope="session")
 def tiny_model():
     from transformers import LlamaConfig, LlamaForCausalLM
 

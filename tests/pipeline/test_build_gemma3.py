@@ -26,12 +26,9 @@ BOS = "<bos>"
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory) -> Path:
-    from webslm.cli import main
-
-    out = tmp_path_factory.mktemp("gemma3")
-    assert main(["build", MODEL, "--q4f16", "--out", str(out)]) == 0  # all backends: WebGPU
-    return out
+def dist(gemma3_dist) -> Path:
+    """`webslm build gemma-3-270m --q4f16`, all backends (the session's: conftest.py)."""
+    return gemma3_dist
 
 
 def test_the_webgpu_build_keeps_the_window(dist):
