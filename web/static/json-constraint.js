@@ -144,9 +144,16 @@ export function maskScores(constraint, scores, pieces, eos) {
     for (let i = 0; i < scores.length; i++) if (!eos.has(i)) scores[i] = -Infinity;
     return;
   }
+  // Most tokens fail on their first character: step each first character once, then walk
+  // only the rest of the tokens it lets through.
+  const after = new Map();
   for (let i = 0; i < scores.length; i++) {
     if (scores[i] === -Infinity) continue;
     const piece = pieces[i];
-    if (!piece || !constraint.allows(piece)) scores[i] = -Infinity;
+    if (!piece) { scores[i] = -Infinity; continue; }
+    const first = String.fromCodePoint(piece.codePointAt(0));
+    let state = after.get(first);
+    if (state === undefined) after.set(first, state = constraint.step(constraint.state, first));
+    if (!state || (piece.length > first.length && !constraint.walk(state, piece.slice(first.length)))) scores[i] = -Infinity;
   }
 }
