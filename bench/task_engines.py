@@ -18,11 +18,15 @@ engines are ranked on that; a trained model's answers are the same and so are bo
 
 Runs are interleaved engine by engine (A B A B ...), each in a fresh browser profile (cold
 load: the files from the local server into the Cache Storage, hashed, then the engine).
-Writes results/task_engines.json and prints the markdown table. (The pages do not choose their
-CPU engine from these numbers yet: issue 32, item 3.)
+Writes results/task_engines.json and prints the markdown table. `--write-order` then turns
+those results into web/static/cpu-engine-order.js, the order engines.js tries the CPU engines
+in for each task (order_of: the most form fields right summed over the models, then the
+fastest same-work time, as a geometric mean over the models of each engine's time over the
+fastest's):
 
     .venv/bin/python bench/task_engines.py --dist dist --model smollm2-135m --runs 3
     .venv/bin/python bench/task_engines.py --dist /tmp/llama-dist --model llama-3.2-1b --runs 2 --merge
+    .venv/bin/python bench/task_engines.py --write-order
 
 A real GPU or WebGPU plays no part: WebGPU is off, so the pages take a CPU engine.
 """
@@ -45,6 +49,7 @@ from task_forms import CHAT_QUESTION, RETURNS_FORM, RETURNS_TEXT, RETURNS_EXPECT
 ENGINES = ("wllama", "transformers-wasm")
 TASKS = ("chat", "form")
 CHAT_TOKENS = 64
+ORDER_FILE = REPO / "web" / "static" / "cpu-engine-order.js"
 
 PAGE_RUN = """async ([model, engine, formHtml, text, question, chatTokens]) => {
   const w = await import('./webslm.js');
@@ -177,6 +182,57 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def order_of(results: dict) -> dict:
+    """{task: [engine, ...]}: the engines with the most fields right (summed over the models;
+    for chat, all tie) first, then by same-work seconds over the fastest engine's, as a
+    geometric mean over the models. An engine missing from a model's results is left out."""
+    models = [m["summary"] for m in results["models"].values()]
+    order = {}
+    for task in TASKS:
+        engines = [e for e in ENGINES if all(s[task].get(e, {}).get("same_work_s") for s in models)]
+        right = {e: sum(s[task][e].get("fields_right", 0) for s in models) for e in engines}
+        slower = {e: statistics.geometric_mean([s[task][e]["same_work_s"] / min(s[task][o]["same_work_s"] for o in engines)
+                                                for s in models]) for e in engines}
+        order[task] = sorted(engines, key=lambda e: (-right[e], slower[e]))
+    return order
+
+
+def choice_table(results: dict, order: dict) -> str:
+    """Markdown: per model and task, the engine the order picks against the fastest one."""
+    lines = ["| model | task | picked (order file) | its same-work s | fastest | its same-work s | picked / fastest | fields right (picked, fastest) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for model, entry in results["models"].items():
+        for task in TASKS:
+            rows = entry["summary"][task]
+            picked = next(e for e in order[task] if e in rows)
+            fastest = min(rows, key=lambda e: rows[e]["same_work_s"])
+            right = (f"{rows[picked]['fields_right']}/7, {rows[fastest]['fields_right']}/7" if task == "form" else "")
+            lines.append(f"| {model} | {task} | {picked} | {rows[picked]['same_work_s']} | {fastest} | "
+                         f"{rows[fastest]['same_work_s']} | {rows[picked]['same_work_s'] / rows[fastest]['same_work_s']:.2f}x | {right} |")
+    return "\n".join(lines)
+
+
+def order_module(results: dict) -> str:
+    """web/static/cpu-engine-order.js: the order per task, and the numbers it came from."""
+    measured = {
+        "date": results["measured"], "machine": results["machine"], "command": results["command"],
+        "rule": "per task, the engines with the most form fields right first, then the fastest same-work time",
+        "models": {name: {"params": m["params"], "runs": len(m["runs"]) // len(ENGINES),
+                          "command": m.get("command"),
+                          "load_avg": [min(min(r["load_avg"]) for r in m["runs"]), max(max(r["load_avg"]) for r in m["runs"])]
+                          if all("load_avg" in r for r in m["runs"]) else None,
+                          "load_s": {e: r["median_s"] for e, r in m["summary"]["load"].items()},
+                          **{task: {e: {k: r[k] for k in ("same_work_s", "wall_s", "fields_right") if k in r}
+                                    for e, r in m["summary"][task].items()} for task in TASKS}}
+                   for name, m in results["models"].items()},
+    }
+    data = {"order": order_of(results), "measured": measured}
+    return ("// Which CPU engine each task tries first (engines.js): written by\n"
+            "// `bench/task_engines.py --write-order` from its measurements, with the numbers it\n"
+            "// came from. Measure again to change it; do not edit by hand.\n"
+            f"export const CPU_ENGINE_ORDER = {json.dumps(data, indent=2)};\n")
+
+
 def param_count(dist: Path, model: str) -> int:
     """The model's parameter count from its config.json (embedding counted once)."""
     cfg = json.loads((dist / f"{model}-cpu" / "config.json").read_text())
@@ -190,15 +246,26 @@ def param_count(dist: Path, model: str) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dist", type=Path, required=True, help="a dist/ holding <model>-cpu")
-    ap.add_argument("--model", required=True, help="the models.yaml name (its <model>-cpu build is run)")
+    ap.add_argument("--dist", type=Path, help="a dist/ holding <model>-cpu")
+    ap.add_argument("--model", help="the models.yaml name (its <model>-cpu build is run)")
     ap.add_argument("--runs", type=int, default=2, help="runs per engine, interleaved")
     ap.add_argument("--engines", default=",".join(ENGINES))
     ap.add_argument("--out", type=Path, default=REPO / "results" / "task_engines.json")
     ap.add_argument("--merge", action="store_true", help="keep the other models already in --out")
     ap.add_argument("--machine", default=f"{os.cpu_count()} cores, headless Chromium, no WebGPU, 2 threads",
                     help="what ran it, for the record (say if the machine was shared)")
+    ap.add_argument("--write-order", action="store_true",
+                    help=f"measure nothing: write {ORDER_FILE.relative_to(REPO)} from --out's results")
     a = ap.parse_args()
+    if a.write_order:
+        results = json.loads(a.out.read_text())
+        ORDER_FILE.write_text(order_module(results))
+        print(f"wrote {ORDER_FILE}")
+        print(markdown(results))
+        print(choice_table(results, order_of(results)))
+        return
+    if not a.dist or not a.model:
+        ap.error("--dist and --model are needed to measure")
 
     results = (json.loads(a.out.read_text()) if a.merge and a.out.is_file()
                else {"models": {}})
@@ -206,8 +273,10 @@ def main() -> None:
     for run in range(a.runs):
         for engine in a.engines.split(","):
             print(f"{a.model}: {engine}, run {run + 1}/{a.runs}", flush=True)
+            before = os.getloadavg()[0]
             got = one_run(a.dist, a.model, engine)
-            runs.append({"run": run, **got})
+            # The 1-minute load average before and after: the machine may be shared.
+            runs.append({"run": run, **got, "load_avg": [round(before, 2), round(os.getloadavg()[0], 2)]})
             print(json.dumps({k: got.get(k) for k in ("engine", "load_s", "error")}
                              | {t: {k: got.get(t, {}).get(k) for k in ("wall_s", "first_token_s", "prompt_tokens", "completion_tokens")}
                                 for t in TASKS}), flush=True)
@@ -215,6 +284,7 @@ def main() -> None:
     results["command"] = " ".join(["bench/task_engines.py", *sys.argv[1:]])
     results["machine"] = a.machine
     results["models"][a.model] = {"params": param_count(a.dist, a.model), "runs": runs,
+                                  "measured": results["measured"], "command": results["command"],
                                   "summary": summarize(runs)}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,13 +1,16 @@
 // Type declarations for webslm.js (hand-written; tests/npm checks that every export of
 // webslm.js is declared here). docs/EMBEDDING.md describes the API in words.
 
-/** The engines webslm.js can run a model on, in the order it tries them. */
+/** The engines webslm.js can run a model on (engineOrder: the order it tries them). */
 export type EngineName = "webllm" | "transformers-webgpu" | "wllama" | "transformers-wasm";
 /** The ONNX model transformers.js loads from an ONNX build. */
 export type OnnxDtype = "q8" | "q4" | "q4f16" | "fp32";
 /** The GGUF wllama (llama.cpp in WASM) loads from a CPU build: Q8_0, Q4_0 where Q8_0 does
  * not fit wllama's memory, or the type of a GGUF source served as it is (Gemma 3: Q4_K_M). */
 export type GgufType = "Q8_0" | "Q4_0" | "Q4_K_M";
+/** What a chat is for; on the CPU, each takes the engine measured fastest for it. "form":
+ * fillForm and answers under a JSON schema (responseConstraint); "chat": the rest. */
+export type Task = "chat" | "form";
 
 /** One GGUF file of an ONNX build (its gguf/ folder), for wllama. */
 export interface GgufEntry {
@@ -132,6 +135,9 @@ export interface CreateChatOptions {
   /** Force the ONNX model transformers.js loads (default: q8 on the CPU and q4/q4f16 on
    * WebGPU; the page URL's ?dtype= with urlOverrides), or the GGUF type wllama loads ("Q8_0"). */
   dtype?: OnnxDtype | GgufType;
+  /** What the chat is for (default "chat"): on the CPU, the engine measured fastest for it
+   * loads (web/static/cpu-engine-order.js). The chat still does any task. */
+  task?: Task;
   /** Let the host page's URL (?engine=, ?dtype=) choose the engine and dtype when the options
    * do not (default false: a link to your page must not force fp32 or the CPU on its visitors). */
   urlOverrides?: boolean;
@@ -383,9 +389,17 @@ export function buildProblems(model: ModelBuild, gpu: GpuInfo): string[];
 export function chooseBuild(models: ModelBuild[], gpu: GpuInfo, wanted?: string): BuildChoice;
 
 export const ENGINES: Readonly<Record<EngineName, string>>;
+/** The order chooseEngine tries the engines in for chat (engineOrder("chat")). */
 export const ENGINE_ORDER: EngineName[];
+/** The tasks with a measured CPU engine order. */
+export const TASKS: Task[];
+/** The order chooseEngine tries the engines in for `task`: WebGPU first, then the CPU engines
+ * fastest first as measured for the task (among those with the most form fields right). */
+export function engineOrder(task?: Task): EngineName[];
 export function chooseEngine(models: ModelBuild[], gpu: GpuInfo, options?: {
   wanted?: string; engine?: EngineName | ""; dtype?: OnnxDtype | GgufType | ""; isolated?: boolean; cores?: number;
+  /** Orders the CPU engines (default "chat"). */
+  task?: Task;
   /** Whether wllama runs in this browser (default: wllamaRuns()). */
   wllama?: boolean;
   /** The GB of memory this device reports (default: navigator.deviceMemory). */

@@ -18,7 +18,7 @@ export { createChat, importWebLLM } from "./static/chat-client.js";
 export { hostStats } from "./static/shared-client.js";
 export { loadModels, familyOf, needsF16, fineTunesOf, describeDownload, siteBase, SITE_ROOT } from "./static/models.js";
 export { probeGPU, chooseBuild, buildProblems, isSoftwareAdapter, REQUIRED_LIMITS } from "./static/gpu.js";
-export { chooseEngine, engineFromUrl, dtypeFromUrl, wasmThreads, wllamaRuns, wllamaFitProblem, WLLAMA_MEMORY_BYTES, engineLabel, runsOnCpu, contextOf, ENGINES, ENGINE_ORDER } from "./static/engines.js";
+export { chooseEngine, engineFromUrl, dtypeFromUrl, wasmThreads, wllamaRuns, wllamaFitProblem, WLLAMA_MEMORY_BYTES, engineLabel, runsOnCpu, contextOf, ENGINES, ENGINE_ORDER, engineOrder, TASKS } from "./static/engines.js";
 export { JsonSchemaConstraint, canConstrain, maskScores } from "./static/json-constraint.js";
 export { parseProgress, describeProgress, formatBytes } from "./static/progress.js";
 export { explainError } from "./static/errors.js";

@@ -22,7 +22,7 @@ import pytest
 
 from browser_helpers import WEBSLM, attach_log, chromium
 from npm_helpers import npm, pack, run
-from serve_helpers import documented_static_server
+from serve_helpers import cpu_engine_order, documented_static_server
 from test_form_demo import SIGNATURE
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -98,9 +98,13 @@ def assert_served_locally(base: str, requested: list[str]):
     assert any(u.startswith(base + "assets/") for u in requested), requested
 
 
+WASM_FOLDERS = {"wllama": "site/vendor/wllama/wasm/", "transformers-wasm": "site/vendor/ort/"}
+# The app asks for task "form" when it fills: unforced, the order file's first CPU engine for
+# forms runs (SwiftShader is a software adapter); the other one is asked for by name.
+FORM_ORDER = cpu_engine_order()["order"]["form"]
 # engine asked for -> (engine that runs, the export's folder its WASM comes from)
-CPU_ENGINES = {"": ("wllama", "site/vendor/wllama/wasm/"),
-               "transformers-wasm": ("transformers-wasm", "site/vendor/ort/")}
+CPU_ENGINES = {"": (FORM_ORDER[0], WASM_FOLDERS[FORM_ORDER[0]]),
+               FORM_ORDER[1]: (FORM_ORDER[1], WASM_FOLDERS[FORM_ORDER[1]])}
 
 
 @pytest.mark.parametrize("asked", CPU_ENGINES)
@@ -109,7 +113,6 @@ def test_app_fills_a_form_on_a_cpu_engine(app_site, asked):
     params = {"task": "fill", "text": SIGNATURE, **({"engine": asked} if asked else {})}
     outcome, requested, log = run_app(ctx, base, params)
     assert outcome.get("error") is None, (outcome, log[-30:])
-    # SwiftShader is a software adapter: the first CPU engine (wllama) wins unforced.
     engine, wasm = CPU_ENGINES[asked]
     assert outcome["engine"] == engine, outcome
     fill = outcome["fill"]

@@ -164,9 +164,16 @@ def raw_get(app, raw_path: bytes, headers: dict[str, str] | None = None):
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
 
 
-def run_node_checks(tmp_path: Path, script: str) -> None:
+def cpu_engine_order() -> dict:
+    """web/static/cpu-engine-order.js's data: {"order": {task: [engine, ...]}, "measured": ...}."""
+    source = (REPO / "web" / "static" / "cpu-engine-order.js").read_text()
+    return json.loads(source.split("export const CPU_ENGINE_ORDER = ", 1)[1].rstrip().rstrip(";"))
+
+
+def run_node_checks(tmp_path: Path, script: str, replace: dict[str, str] | None = None) -> None:
     """Run `script` (an ES module that imports ./webslm.js and prints "ok") under Node, on a
-    copy of web/webslm.js and web/static (Node reads .js as CommonJS without a package.json)."""
+    copy of web/webslm.js and web/static (Node reads .js as CommonJS without a package.json);
+    `replace` gives files of that copy other contents ({"static/x.js": source})."""
     import shutil
     import subprocess
 
@@ -178,6 +185,8 @@ def run_node_checks(tmp_path: Path, script: str) -> None:
     web = Path(__file__).resolve().parents[2] / "web"
     shutil.copy(web / "webslm.js", tmp_path / "webslm.js")
     shutil.copytree(web / "static", tmp_path / "static")
+    for name, source in (replace or {}).items():
+        (tmp_path / name).write_text(source)
     (tmp_path / "package.json").write_text(json.dumps({"type": "module"}))
     (tmp_path / "check.mjs").write_text(script)
     run = subprocess.run([node, "check.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=60)

@@ -1,5 +1,5 @@
-"""WebGPU on the CPU counts as no GPU: the page takes a WASM engine (wllama on the build's
-GGUF, the first of them). On both software adapters the tests have: SwiftShader (a fallback
+"""WebGPU on the CPU counts as no GPU: the page takes a WASM engine (the first measured for
+chat, web/static/cpu-engine-order.js). On both software adapters the tests have: SwiftShader (a fallback
 adapter) and lavapipe (Dawn names it only "mesa", "software", and not as a fallback).
 
 WebGPU emulated on the CPU decodes SmolLM2-135M at about 0.1 tokens/s, the WASM engine at
@@ -11,6 +11,7 @@ import pytest
 
 from browser_helpers import chromium, open_page, webslm_serve
 from chromium_rig import lavapipe_ready
+from serve_helpers import cpu_engine_order
 from test_wasm_engine import badge
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -25,7 +26,7 @@ def test_software_webgpu_is_passed_over_for_the_cpu_engine(smollm2_onnx_dist, ri
     with webslm_serve(smollm2_onnx_dist) as url, chromium(rig=rig) as ctx:
         page = open_page(ctx, url, [])
         assert page.evaluate("() => window.webslmPage.gpu.software") is True
-        assert badge(page)["engine"] == "wllama"
+        assert badge(page)["engine"] == cpu_engine_order()["order"]["chat"][0]
         status = page.text_content("#gpu-status")
         wanted = f"transformers.js on WebGPU: this WebGPU runs on the CPU ({RENDERERS[rig]})"
         assert wanted in status, status

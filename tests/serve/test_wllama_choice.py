@@ -1,19 +1,23 @@
 """The wllama engine (llama.cpp in WASM) in webslm.js's engine choice and its GBNF schema
-grammar, under Node (no browser): an ONNX build with a GGUF goes to wllama before
-transformers.js on WASM, a build without one (or a browser without JSPI/Memory64) passes it
-over with a reason, a forced ONNX dtype means transformers.js, a software WebGPU counts the
-GGUF as a CPU model, and the grammar copies spans of whole words of the text."""
+grammar, under Node (no browser). The CPU engines come in the order measured per task
+(web/static/cpu-engine-order.js); on an order file that puts wllama first for chat and
+transformers.js first for forms: an ONNX build with a GGUF goes to wllama for chat and to
+transformers.js on WASM for a form, a build without one (or a browser without JSPI/Memory64)
+passes wllama over with a reason, a forced ONNX dtype means transformers.js, a software WebGPU
+counts the GGUF as a CPU model, and the grammar copies spans of whole words of the text. On
+the shipped order file: each task's choice is that file's first engine."""
 
 from __future__ import annotations
 
-from serve_helpers import run_node_checks
+import json
 
-NODE_CHECKS = r"""
-import assert from "node:assert/strict";
-const w = await import("./webslm.js");
-const g = await import("./static/json-grammar.js");
-const cache = await import("./static/build-cache.js");
+from serve_helpers import cpu_engine_order, run_node_checks
 
+# An order file as bench/task_engines.py --write-order writes one (numbers left out).
+ORDER = {"order": {"chat": ["wllama", "transformers-wasm"], "form": ["transformers-wasm", "wllama"]}, "measured": {}}
+ORDER_FILE = f"export const CPU_ENGINE_ORDER = {json.dumps(ORDER)};\n"
+
+NODE_MODELS = r"""
 const gguf = {Q8_0: {file: "gguf/model.Q8_0.gguf", files: ["gguf/model.Q8_0.gguf"], bytes: 145, context: 2048}};
 const onnx = {id: "m-cpu", family: "m", quantization: "onnx", engine: "transformers.js", dtypes: ["q8", "q4"], f16_dtypes: [],
   size_bytes: 500, context_window: 8192, gguf,
@@ -27,8 +31,25 @@ const plain = {ok: true, adapter: true, features: [], limits, shaderF16: false};
 const none = {ok: false, adapter: false, reason: "This browser has no WebGPU", features: [], limits: {}, shaderF16: false};
 const software = {...plain, software: true, info: {vendor: "google", architecture: "swiftshader"}};
 const pick = (ms, gpu, opts = {}) => w.chooseEngine(ms, gpu, {isolated: true, cores: 2, wllama: true, ...opts});
+"""
+
+NODE_CHECKS = r"""
+import assert from "node:assert/strict";
+const w = await import("./webslm.js");
+const g = await import("./static/json-grammar.js");
+const cache = await import("./static/build-cache.js");
+
+""" + NODE_MODELS + r"""
 
 assert.deepEqual(w.ENGINE_ORDER, ["webllm", "transformers-webgpu", "wllama", "transformers-wasm"]);
+assert.deepEqual(w.engineOrder("form"), ["webllm", "transformers-webgpu", "transformers-wasm", "wllama"]);
+assert.deepEqual(w.TASKS, ["chat", "form"]);
+// A form: transformers.js on WASM first (this order file's), wllama where it is forced;
+// WebGPU still before both; an unknown task is refused with the known ones.
+assert.equal(pick(models, none, {task: "form"}).engine, "transformers-wasm");
+assert.equal(pick(models, none, {task: "form", engine: "wllama"}).engine, "wllama");
+assert.equal(pick(models, plain, {task: "form"}).engine, "webllm");
+assert.match(pick(models, none, {task: "poems"}).reason, /Unknown task "poems": use one of chat, form/);
 assert.equal(w.ENGINES.wllama, "llama.cpp (wllama) on WASM (CPU)");
 // No WebGPU: wllama with the GGUF's own context, threads as for transformers.js.
 let c = pick(models, none);
@@ -45,6 +66,8 @@ c = pick(models, software);
 assert.equal(c.engine, "wllama"); assert.match(c.reason, /runs on the CPU \(swiftshader\)/);
 const ggufOnly = models.map((m) => m.engine === "transformers.js" ? {...m, dtypes: ["q4f16"], f16_dtypes: ["q4f16"]} : m);
 assert.equal(pick(ggufOnly, software).engine, "wllama");
+c = pick(ggufOnly, none, {task: "form"});  // a form: transformers.js cannot run it, wllama can
+assert.equal(c.engine, "wllama"); assert.match(c.reason, /transformers\.js on WASM \(CPU\): m-cpu has only f16 models/);
 // Without a GGUF, or where wllama cannot run, it is passed over with a reason.
 const noGguf = models.map((m) => m.engine === "transformers.js" ? {...m, gguf: {}} : m);
 c = pick(noGguf, none);
@@ -84,4 +107,31 @@ console.log("ok");
 
 
 def test_wllama_choice_and_grammar_under_node(tmp_path):
-    run_node_checks(tmp_path, NODE_CHECKS)
+    run_node_checks(tmp_path, NODE_CHECKS, {"static/cpu-engine-order.js": ORDER_FILE})
+
+
+def test_each_task_takes_the_shipped_order_files_first_cpu_engine(tmp_path):
+    """The shipped order is a measurement: both engines for each task, with the numbers and
+    the command behind it; a build both CPU engines can run goes to the task's first."""
+    data = cpu_engine_order()
+    assert set(data["order"]) == {"chat", "form"}
+    assert all(sorted(o) == ["transformers-wasm", "wllama"] for o in data["order"].values()), data["order"]
+    measured = data["measured"]
+    assert measured["date"] and measured["machine"] and "task_engines.py" in measured["command"]
+    for model in measured["models"].values():
+        assert set(model["form"]) == {"wllama", "transformers-wasm"}
+        assert all(r["same_work_s"] > 0 and 0 <= r["fields_right"] <= 7 for r in model["form"].values()), model
+    run_node_checks(tmp_path, r"""
+import assert from "node:assert/strict";
+const w = await import("./webslm.js");
+const { CPU_ENGINE_ORDER } = await import("./static/cpu-engine-order.js");
+""" + NODE_MODELS + r"""
+for (const task of ["chat", "form"]) {
+  const first = CPU_ENGINE_ORDER.order[task][0];
+  assert.deepEqual(w.engineOrder(task).slice(2), CPU_ENGINE_ORDER.order[task]);
+  assert.equal(pick(models, none, {task}).engine, first, task);
+  assert.equal(pick(models, software, {task}).engine, first, task);  // a software WebGPU too
+}
+assert.equal(pick(models, none).engine, CPU_ENGINE_ORDER.order.chat[0]);  // chat by default
+console.log("ok");
+""")

@@ -1,8 +1,10 @@
-"""No WebGPU at all, and SmolLM2's ONNX build carries its Q8_0 GGUF (gguf/): the pages and
-createChat pick wllama (llama.cpp in WASM) before transformers.js on WASM, say so on the
-engine badge, answer the France question with Paris greedily, stream with usage, continue
-a raw text prompt (greedyIds: wllama 3.13 takes no token-id prompts), and fill the contact form with JSON constrained by a GBNF grammar
-(json-grammar.js) whose free-text fields copy spans of the text.
+"""No WebGPU at all, and SmolLM2's ONNX build carries its Q8_0 GGUF (gguf/): unforced, the
+chat page and the form demo each take the CPU engine measured first for their task
+(web/static/cpu-engine-order.js). Asked for wllama (llama.cpp in WASM), the pages and
+createChat say so on the engine badge, answer the France question with Paris greedily,
+stream with usage, continue a raw text prompt (greedyIds: wllama 3.13 takes no token-id
+prompts), and fill the contact form with JSON constrained by a GBNF grammar (json-grammar.js)
+whose free-text fields copy spans of the text.
 
 One module, one browser profile: the GGUF (145 MB) is downloaded and verified once, then
 every load reads it from the Cache Storage (wllama loads it in a few seconds).
@@ -20,6 +22,7 @@ import pytest
 
 from browser_helpers import (ask, attach_log, chromium, fill_form, load_model, open_page,
                              set_sampling, webslm_serve)
+from serve_helpers import cpu_engine_order
 from test_form_demo import SIGNATURE
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -41,10 +44,26 @@ def badge(page) -> dict:
                          " text: document.getElementById('engine-badge').textContent})")
 
 
-def test_chat_page_picks_wllama_and_answers_paris(site):
+def test_each_page_takes_the_cpu_engine_measured_for_its_task(site):
+    """The chat page (task "chat") and the form demo (task "form") badge the order file's
+    first CPU engine for their task, before anything loads; createChat's `task` agrees."""
+    url, ctx, _ = site
+    order = cpu_engine_order()["order"]
+    assert badge(open_page(ctx, url, []))["engine"] == order["chat"][0]
+    page = open_page(ctx, url + "form.html", [])
+    assert badge(page)["engine"] == order["form"][0]
+    picked = page.evaluate("""async () => {
+        const { chooseEngine, loadModels, probeGPU } = await import('./webslm.js');
+        const [listing, gpu] = await Promise.all([loadModels(), probeGPU()]);
+        return ['chat', 'form'].map((task) => chooseEngine(listing.models, gpu, { task }).engine);
+    }""")
+    assert picked == [order["chat"][0], order["form"][0]], picked
+
+
+def test_chat_page_on_wllama_answers_paris(site):
     url, ctx, build = site
     log: list[str] = []
-    page = open_page(ctx, url, log)
+    page = open_page(ctx, url + "?engine=wllama", log)
     assert badge(page) == {"engine": "wllama", "text": "Engine: llama.cpp (wllama) on WASM (CPU) (Q8_0)"}
     status = page.text_content("#gpu-status")
     assert "smollm2-135m-cpu (Q8_0 GGUF) with llama.cpp (wllama)" in status, status
@@ -73,7 +92,7 @@ def test_create_chat_api_on_wllama(site):
         const listing = await loadModels();
         const gpu = await probeGPU();
         const forced = chooseEngine(listing.models, gpu, { engine: 'transformers-wasm' });
-        const chat = await createChat({ listing, gpu });
+        const chat = await createChat({ listing, gpu, engine: 'wllama' });
         const messages = [{ role: 'user', content: question }];
         const plain = await chat.chat.completions.create({ messages, max_tokens: 8, temperature: 0 });
         const chunks = [];
@@ -106,7 +125,7 @@ def test_create_chat_api_on_wllama(site):
 def test_form_demo_fills_on_wllama(site):
     url, ctx, _ = site
     log: list[str] = []
-    page = open_page(ctx, url + "form.html", log)
+    page = open_page(ctx, url + "form.html?engine=wllama", log)
     assert page.evaluate("() => document.getElementById('engine-badge').dataset.engine") == "wllama"
     result, values, seconds = fill_form(page, SIGNATURE, log, timeout=300)
     print(f"wllama fill took {seconds:.0f} s; answer: {result['raw']}")
@@ -125,7 +144,7 @@ def test_form_demo_fills_on_wllama(site):
 PROMPT_API_PAGE = """async (text) => {
     const { installLanguageModel } = await import('./webslm.js');
     const hadOwn = 'LanguageModel' in globalThis;
-    installLanguageModel({ replaceBuiltIn: true });
+    installLanguageModel({ replaceBuiltIn: true, engine: 'wllama' });
     const before = await LanguageModel.availability();
     const progress = [];
     const session = await LanguageModel.create({
@@ -168,7 +187,7 @@ def test_prompt_api_page_gets_json_matching_its_schema(site):
 
 PROMPT_API_RULES = """async () => {
     const { installLanguageModel, fillForm } = await import('./webslm.js');
-    installLanguageModel({ replaceBuiltIn: true });
+    installLanguageModel({ replaceBuiltIn: true, engine: 'wllama' });
     const outcome = async (promise) => { try { await promise; return 'ok'; } catch (e) { return e.name; } };
     const out = {};
     out.imageAvailability = await LanguageModel.availability({ expectedInputs: [{ type: 'image' }] });

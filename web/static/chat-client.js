@@ -56,6 +56,9 @@ function goesToHost(choice, { shared }) {
  *   <baseUrl>vendor/wllama/wasm/wllama.wasm)
  * @param {string} [opts.engine] force "webllm", "transformers-webgpu", "wllama" or
  *   "transformers-wasm" (default: the best this browser supports)
+ * @param {string} [opts.task] what the chat is for: "chat" (the default) or "form" (fillForm,
+ *   answers under a JSON schema); on the CPU it picks the engine measured fastest for it
+ *   (cpu-engine-order.js). A chat does any task; this only decides which engine loads
  * @param {string} [opts.dtype] force the ONNX dtype transformers.js loads (q8, q4, q4f16, fp32;
  *   default: q8 on the CPU and q4/q4f16 on WebGPU), or the GGUF type wllama loads (Q8_0)
  * @param {boolean} [opts.shared] load the model in the engine host that every tab of this
@@ -69,11 +72,11 @@ function goesToHost(choice, { shared }) {
  * The chat's `engine` and `choice.reason` say which engine runs and why.
  */
 export async function createChat(options = {}) {
-  const { model = "", baseUrl, engine: forced, dtype, urlOverrides = false } = options;
+  const { model = "", baseUrl, engine: forced, dtype, task, urlOverrides = false } = options;
   const listing = options.listing || await loadModels(baseUrl);
   const gpu = options.gpu || await probeGPU();
   const fromUrl = (read) => (urlOverrides ? read() : "");
-  const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? fromUrl(engineFromUrl), dtype: dtype ?? fromUrl(dtypeFromUrl) });
+  const choice = chooseEngine(listing.models, gpu, { wanted: model, engine: forced ?? fromUrl(engineFromUrl), dtype: dtype ?? fromUrl(dtypeFromUrl), task });
   if (!choice.engine) {
     throw Object.assign(new Error(choice.reason), { name: "NoUsableBuildError", choice, gpu });
   }

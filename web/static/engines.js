@@ -1,20 +1,24 @@
 // Which engine runs a model in this browser, decided before anything is downloaded:
 //   1. WebLLM on WebGPU          (f16 build when the GPU has shader-f16, else the f32 build)
 //   2. transformers.js on WebGPU (the ONNX build: q4f16 with shader-f16, else q4)
-//   3. wllama on WASM            (llama.cpp on the CPU: the GGUF a CPU build carries under
-//                                 gguf/, Q8_0 where it fits; it loads ~7x faster than the
-//                                 ONNX q8 model and downloads about half as much; passed
-//                                 over where its memory need exceeds wllama's 4 GiB or
-//                                 what the device reports)
-//   4. transformers.js on WASM   (the ONNX q8 build on the CPU, else q4)
+//   3./4. the CPU engines, in the order measured for the task (cpu-engine-order.js, written
+//      by bench/task_engines.py --write-order: per task, the fastest first among those with
+//      the most form fields right). A page says its task: "form" for fillForm and answers
+//      under a responseConstraint, "chat" (the default) for chat.
+//      - wllama on WASM           (llama.cpp on the CPU: the GGUF a CPU build carries under
+//                                  gguf/, Q8_0 where it fits; passed over where its memory
+//                                  need exceeds wllama's 4 GiB or what the device reports,
+//                                  or where the browser lacks JSPI or Memory64)
+//      - transformers.js on WASM  (the ONNX q8 build on the CPU, else q4)
 // WASM engines use threads when the page is cross-origin isolated. A software WebGPU
-// adapter (SwiftShader and the like) is passed over for 3 and 4 when the CPU build has a
-// CPU model (a GGUF, or a dtype without f16): WebGPU emulated on the CPU decodes about 100x
-// slower. ?engine=webllm|transformers-webgpu|wllama|transformers-wasm in the page URL
+// adapter (SwiftShader and the like) is passed over for the CPU engines when the CPU build
+// has a CPU model (a GGUF, or a dtype without f16): WebGPU emulated on the CPU decodes about
+// 100x slower. ?engine=webllm|transformers-webgpu|wllama|transformers-wasm in the page URL
 // forces one, and ?dtype=q8|q4|q4f16|fp32 the ONNX model transformers.js loads (a forced
 // ONNX dtype passes wllama over; ?dtype=Q8_0 names the GGUF).
 
 import { chooseBuild } from "./gpu.js";
+import { CPU_ENGINE_ORDER } from "./cpu-engine-order.js";
 
 export const ENGINES = {
   webllm: "WebLLM on WebGPU",
@@ -22,9 +26,20 @@ export const ENGINES = {
   wllama: "llama.cpp (wllama) on WASM (CPU)",
   "transformers-wasm": "transformers.js on WASM (CPU)",
 };
-export const ENGINE_ORDER = Object.keys(ENGINES);
 /** The engines that compute on the CPU (WASM) whatever the GPU. */
 const CPU_ENGINES = new Set(["wllama", "transformers-wasm"]);
+/** The tasks a page may name, each with its own measured CPU engine order. */
+export const TASKS = Object.keys(CPU_ENGINE_ORDER.order);
+
+/** The engines in the order chooseEngine tries them for `task`: WebGPU first, then the CPU
+ * engines as measured for the task (an engine the measurement left out goes last). */
+export function engineOrder(task = "chat") {
+  const measured = (CPU_ENGINE_ORDER.order[task] || []).filter((e) => CPU_ENGINES.has(e));
+  const cpu = [...measured, ...[...CPU_ENGINES].filter((e) => !measured.includes(e))];
+  return [...Object.keys(ENGINES).filter((e) => !CPU_ENGINES.has(e)), ...cpu];
+}
+/** The order for chat, the default task. */
+export const ENGINE_ORDER = engineOrder("chat");
 
 // WebGPU on a software adapter (SwiftShader) computes on the CPU.
 const onSoftwareGpu = (choice, gpu) => choice.device === "webgpu" && !!gpu?.software;
@@ -115,11 +130,15 @@ export function wasmThreads(isolated = globalThis.crossOriginIsolated, cores = g
  * says why. `wanted`: a build id, a family, or "" (first family). `engine`: force one of
  * ENGINE_ORDER; `dtype`: force an ONNX dtype (q4, q8, q4f16, fp32) or a GGUF type (Q8_0);
  * `wllama`: whether wllama runs in this browser (default: wllamaRuns()); `deviceMemory`: the
- * GB this device reports (default: navigator.deviceMemory).
+ * GB this device reports (default: navigator.deviceMemory); `task`: "chat" or "form" (fillForm,
+ * answers under a responseConstraint), which orders the CPU engines (engineOrder).
  */
-export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: forcedDtype = "", isolated, cores, wllama = wllamaRuns(), deviceMemory } = {}) {
+export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: forcedDtype = "", isolated, cores, wllama = wllamaRuns(), deviceMemory, task = "chat" } = {}) {
   if (engine && !ENGINES[engine]) {
-    return { engine: null, build: null, tried: [], reason: `Unknown engine "${engine}": use one of ${ENGINE_ORDER.join(", ")}.` };
+    return { engine: null, build: null, tried: [], reason: `Unknown engine "${engine}": use one of ${Object.keys(ENGINES).join(", ")}.` };
+  }
+  if (!TASKS.includes(task)) {
+    return { engine: null, build: null, tried: [], reason: `Unknown task "${task}": use one of ${TASKS.join(", ")}.` };
   }
   if (!models.length) return { engine: null, build: null, tried: [], reason: "This site lists no models: build one with `webslm build`." };
   const exact = models.find((m) => m.id === wanted);
@@ -127,7 +146,7 @@ export function chooseEngine(models, gpu, { wanted = "", engine = "", dtype: for
   const onnx = exact && isOnnx(exact) ? exact : models.find((m) => isOnnx(m) && m.family === family);
   const tried = [];
   const cpuModel = onnx && (ggufType(onnx) !== "" || onnx.dtypes.some((d) => !(onnx.f16_dtypes || []).includes(d)));
-  for (const name of engine ? [engine] : ENGINE_ORDER) {
+  for (const name of engine ? [engine] : engineOrder(task)) {
     if (!CPU_ENGINES.has(name) && gpu.software && cpuModel && !engine) {
       const renderer = gpu.info?.architecture || gpu.info?.description || "a fallback adapter";
       tried.push(`${ENGINES[name]}: this WebGPU runs on the CPU (${renderer}), far slower than WASM`);

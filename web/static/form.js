@@ -1,5 +1,6 @@
 // The form demo: load the best engine and build for this browser through webslm.js (WebLLM
-// on WebGPU, else transformers.js on WebGPU or WASM; ?engine= forces one), fill the contact form
+// on WebGPU, else transformers.js on WebGPU, else the CPU engine measured fastest at filling
+// forms, task "form"; ?engine= forces one), fill the contact form
 // from the pasted text with chat.fillForm(), and require a review before "submitting"
 // (the demo only shows the data; it sends nothing).
 
@@ -31,6 +32,7 @@ function loadModel() {
     app.dataset.state = "loading";
     const chat = await loadWithProgress({
       engine: page.choice.engine,
+      task: "form",
       urlOverrides: true, // the demo page: its ?engine= and ?dtype= choose (chooseEngine above)
       dtype: page.choice.dtype || undefined,
       listing: page.listing,
@@ -108,7 +110,8 @@ async function main() {
     fail(err);
     return;
   }
-  const choice = chooseEngine(page.listing.models, page.gpu, { engine: engineFromUrl(), dtype: dtypeFromUrl() });
+  // The CPU engine measured fastest at filling forms (cpu-engine-order.js).
+  const choice = chooseEngine(page.listing.models, page.gpu, { engine: engineFromUrl(), dtype: dtypeFromUrl(), task: "form" });
   page.choice = choice;
   $("model-status").textContent = choice.build
     ? `${choice.reason} It loads (${describeDownload(choice.build, choice.dtype)}) on the first fill.`

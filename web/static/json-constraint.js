@@ -6,7 +6,11 @@
 // numbers as values. The keys and punctuation can only be written one way, so the model
 // effectively chooses just the values, and the result always parses and has every key.
 // For extraction, `copy: {text, fields}` also limits the named string fields to pieces of
-// `text` (or ""): a small model then cannot misspell or invent what it was asked to copy.
+// `text` (or ""): spans of whole words, so a small model cannot misspell or invent what it
+// was asked to copy. A string with a format (FORMATS: "date") is "" or that shape. What a
+// value may be is json-values.js's, shared with wllama's grammar (json-grammar.js).
+
+import { FORMATS, MAX_STRING_CHARS, INTEGER_DIGITS, FRACTION_DIGITS, ESCAPES, plainChar, copySource } from "./json-values.js";
 
 /** Whether `schema` is a flat object this automaton can enforce. */
 export function canConstrain(schema) {
@@ -23,7 +27,9 @@ function segments(schema, copyFields) {
   for (const [name, prop] of Object.entries(schema.properties)) {
     literal += `${JSON.stringify(name)}:`;
     if (prop.type === "string" && !prop.enum) {
-      segs.push({ lit: `${literal}"` }, { string: true, maxLength: prop.maxLength, copy: copyFields.has(name) });
+      const copy = copyFields.has(name);
+      const format = !copy && FORMATS[prop.format] ? FORMATS[prop.format].map((c) => new RegExp(`^${c}$`)) : null;
+      segs.push({ lit: `${literal}"` }, { string: true, maxLength: prop.maxLength, copy, format });
       literal = "\",";
       continue;
     }
@@ -37,17 +43,23 @@ function segments(schema, copyFields) {
   return segs;
 }
 
+// A number's prefix: no leading zeros, the digits json-values.js allows.
+const NUMBER = new RegExp(`^-?((0|[1-9]\\d{0,${INTEGER_DIGITS - 1}})(\\.\\d{0,${FRACTION_DIGITS}})?)?$`);
+const INTEGER = new RegExp(`^-?(0|[1-9]\\d{0,${INTEGER_DIGITS - 1}})?$`);
+const NEXT = { pos: 0, text: "", n: 0, esc: false, starts: null };
+
 /**
  * The automaton. States are small frozen objects, so checking a candidate token never
- * changes the current state: {seg, pos, text, esc}.
+ * changes the current state: {seg, pos, text, n (a string's characters, an escape counted
+ * once), esc, starts (a copied value's candidate offsets in the copy source)}.
  */
 export class JsonSchemaConstraint {
-  constructor(schema, { maxStringChars = 96, copy = null } = {}) {
+  constructor(schema, { maxStringChars = MAX_STRING_CHARS, copy = null } = {}) {
     if (!canConstrain(schema)) throw new Error("JsonSchemaConstraint handles flat objects of strings, enums, booleans and numbers");
     this.segs = segments(schema, new Set(copy?.fields || []));
-    this.copyText = copy?.text || "";
+    this.source = copySource(copy?.text || "");
     this.maxStringChars = maxStringChars;
-    this.state = { seg: 0, pos: 0, text: "", esc: false };
+    this.state = { seg: 0, ...NEXT };
   }
 
   get done() { return this.state.seg >= this.segs.length; }
@@ -56,37 +68,48 @@ export class JsonSchemaConstraint {
   step(s, ch) {
     const seg = this.segs[s.seg];
     if (!seg) return null; // complete: nothing more may follow
+    const next = () => this.step({ seg: s.seg + 1, ...NEXT }, ch);
     if (seg.lit !== undefined) {
       if (seg.lit[s.pos] !== ch) return null;
-      return s.pos + 1 === seg.lit.length ? { seg: s.seg + 1, pos: 0, text: "", esc: false } : { ...s, pos: s.pos + 1 };
+      return s.pos + 1 === seg.lit.length ? { seg: s.seg + 1, ...NEXT } : { ...s, pos: s.pos + 1 };
     }
     if (seg.choices) {
       const text = s.text + ch;
       if (!seg.choices.some((c) => c.startsWith(text))) {
         // A complete choice followed by the next literal's first character.
-        if (seg.choices.includes(s.text)) return this.step({ seg: s.seg + 1, pos: 0, text: "", esc: false }, ch);
-        return null;
+        return seg.choices.includes(s.text) ? next() : null;
       }
       return { ...s, text };
     }
     if (seg.number) {
       const text = s.text + ch;
-      const re = seg.integer ? /^-?(0|[1-9]\d*)?$/ : /^-?(0|[1-9]\d*)?(\.\d*)?$/;
-      if (re.test(text) && text.length <= 24) return { ...s, text };
-      if (/\d$/.test(s.text)) return this.step({ seg: s.seg + 1, pos: 0, text: "", esc: false }, ch);
-      return null;
+      if ((seg.integer ? INTEGER : NUMBER).test(text)) return { ...s, text };
+      return /\d$/.test(s.text) ? next() : null;
     }
     // A string's characters, up to the closing quote (which belongs to the next literal).
-    const limit = Math.min(seg.maxLength ?? Infinity, this.maxStringChars);
-    if (s.esc) {
-      if (!"\"\\/bfnrt".includes(ch)) return null;
-      return { ...s, text: s.text + ch, esc: false };
+    if (seg.copy) return this.copyStep(s, ch, next);
+    if (seg.format) {
+      if (ch === "\"") return s.n === 0 || s.n === seg.format.length ? next() : null;
+      return s.n < seg.format.length && seg.format[s.n].test(ch) ? { ...s, n: s.n + 1 } : null;
     }
-    if (ch === "\"") return this.step({ seg: s.seg + 1, pos: 0, text: "", esc: false }, ch);
-    if (ch < " " || s.text.length >= limit) return null;
-    if (seg.copy) return ch !== "\\" && this.copyText.includes(s.text + ch) ? { ...s, text: s.text + ch } : null;
-    if (ch === "\\") return { ...s, text: s.text + ch, esc: true };
-    return { ...s, text: s.text + ch };
+    if (s.esc) return ESCAPES.includes(ch) ? { ...s, esc: false, n: s.n + 1 } : null;
+    if (ch === "\"") return next();
+    if (s.n >= Math.min(seg.maxLength ?? Infinity, this.maxStringChars)) return null;
+    if (ch === "\\") return { ...s, esc: true };
+    return plainChar(ch) ? { ...s, n: s.n + 1 } : null;
+  }
+
+  /** A copied string: a run of the source's escaped text from a word start, closed at a word
+   * end (or at once: ""). */
+  copyStep(s, ch, next) {
+    const { escaped, starts, ends } = this.source;
+    const at = s.starts || starts;
+    const length = s.text.length;
+    if (ch === "\"" && !s.esc) return length === 0 || at.some((a) => ends.has(a + length)) ? next() : null;
+    if (ch < " ") return null; // never the "\0" that marks a long gap
+    const kept = at.filter((a) => escaped[a + length] === ch);
+    if (!kept.length) return null;
+    return { ...s, text: s.text + ch, starts: kept, esc: !s.esc && ch === "\\" };
   }
 
   /** The state after the whole `piece`, or null. */
@@ -121,9 +144,16 @@ export function maskScores(constraint, scores, pieces, eos) {
     for (let i = 0; i < scores.length; i++) if (!eos.has(i)) scores[i] = -Infinity;
     return;
   }
+  // Most tokens fail on their first character: step each first character once, then walk
+  // only the rest of the tokens it lets through.
+  const after = new Map();
   for (let i = 0; i < scores.length; i++) {
     if (scores[i] === -Infinity) continue;
     const piece = pieces[i];
-    if (!piece || !constraint.allows(piece)) scores[i] = -Infinity;
+    if (!piece) { scores[i] = -Infinity; continue; }
+    const first = String.fromCodePoint(piece.codePointAt(0));
+    let state = after.get(first);
+    if (state === undefined) after.set(first, state = constraint.step(constraint.state, first));
+    if (!state || (piece.length > first.length && !constraint.walk(state, piece.slice(first.length)))) scores[i] = -Infinity;
   }
 }

@@ -56,7 +56,7 @@ export class LanguageModel extends EventTarget {
       const listing = settings.listing || await loadModels(settings.baseUrl);
       const gpu = settings.gpu || await probeGPU();
       const choice = chooseEngine(listing.models, gpu, { wanted: settings.model ?? "",
-        engine: settings.engine ?? engineFromUrl(), dtype: settings.dtype ?? dtypeFromUrl() });
+        engine: settings.engine ?? engineFromUrl(), dtype: settings.dtype ?? dtypeFromUrl(), task: settings.task });
       if (!choice.engine) return "unavailable";
       if (typeof caches === "undefined") return "downloadable";
       const held = await cachedState(choice.build, listing.base);

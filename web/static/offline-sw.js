@@ -20,7 +20,7 @@ export const SHELL = [
   "static/chat-element.js", "static/offline-sw.js",
   "static/engines.js", "static/webllm-client.js", "static/webllm-worker.js",
   "static/tjs-client.js", "static/tjs-worker.js", "static/json-constraint.js",
-  "static/wllama-client.js", "static/json-grammar.js",
+  "static/wllama-client.js", "static/json-grammar.js", "static/json-values.js", "static/cpu-engine-order.js",
   "static/language-model.js", "static/model-pool.js", "static/prompt-input.js", "static/create-monitor.js",
   "static/engine-modules.js", "static/start-worker.js", "static/integrity.js", "static/sha256.js", "static/build-cache.js",
   "static/engine-host.js", "static/shared-client.js", "static/in-thread-worker.js",
