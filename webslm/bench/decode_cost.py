@@ -12,7 +12,7 @@ from pathlib import Path
 from webslm.artifacts.files import CHAT_CONFIG
 from webslm.artifacts.manifest import read_manifest
 from webslm.bench.costmodel import GPUS, estimate
-from webslm.bench.profile import KV_CACHE_KERNELS, expected_dispatches
+from webslm.bench.profile import KV_CACHE_KERNELS, expected_dispatches, per_layer_share
 from webslm.bench.roofline import kv_bytes_per_position
 
 CONTEXT = 8  # positions in the KV cache: a short context, where dispatches weigh most
@@ -39,7 +39,8 @@ def cost(model_id, kernel_calls, config, quant, param_bytes, context,
     kv = "float16" if "f16" in quant else "float32"
     return {"model_id": model_id, "context": context,
             "dispatches": model + kv_kernels * want["attention_calls"] + sampling,
-            "per_layer": sum(n // layers for n in want["model_kernels"].values()) + kv_kernels,
+            "per_layer": sum(per_layer_share(n, layers) for n in want["model_kernels"].values())
+            + kv_kernels,
             "layers": layers, "sampling": sampling,
             "floor_bytes": param_bytes + kv_bytes_per_position(config, kv) * context}
 
