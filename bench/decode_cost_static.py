@@ -18,24 +18,14 @@ which is all the counts need.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from webslm.artifacts.manifest import read_manifest  # noqa: E402
 from webslm.bench.costmodel import GPUS, estimate  # noqa: E402
-from webslm.bench.profile import KV_CACHE_KERNELS, expected_dispatches  # noqa: E402
-from webslm.bench.roofline import kv_bytes_per_position  # noqa: E402
-
-
-def static_cost(artifact: Path, context: int = 8, kv_kernels: int = KV_CACHE_KERNELS) -> dict:
-    """Dispatches per decoded token (all, per layer, sampling) and the bytes floor (MB)."""
-    build = read_manifest(artifact)["build"]
-    config = json.loads((artifact / "mlc-chat-config.json").read_text())["model_config"]
-    return _cost(build["model_id"], build["kernel_calls"], config, build["quantization"],
-                 build["param_bytes"], context, kv_kernels)
+from webslm.bench.decode_cost import cost as _cost, static_cost  # noqa: E402,F401
+from webslm.bench.profile import KV_CACHE_KERNELS  # noqa: E402
 
 
 def published_cost(name: str, quant: str, context: int = 8, kv_kernels: int = KV_CACHE_KERNELS,
@@ -89,19 +79,6 @@ def all_linear_plan(hf: dict, rank: int):
         linears[at + "mlp.down_proj"] = LoraLinear(rank, one)
     extra = {"dtype": "float32"} if "dtype" in inspect.signature(LoraPlan).parameters else {}
     return LoraPlan(linears, **extra)  # (before f16 storage, the plan carried a dtype)
-
-
-def _cost(model_id, kernel_calls, config, quant, param_bytes, context, kv_kernels) -> dict:
-    want = expected_dispatches(kernel_calls)
-    layers = config["num_hidden_layers"]
-    model = sum(want["model_kernels"].values())
-    sampling = sum(want["sampler_kernels"].values())
-    kv = "float16" if "f16" in quant else "float32"
-    return {"model_id": model_id,
-            "dispatches": model + kv_kernels * want["attention_calls"] + sampling,
-            "per_layer": sum(n // layers for n in want["model_kernels"].values()) + kv_kernels,
-            "layers": layers, "sampling": sampling,
-            "floor_bytes": param_bytes + kv_bytes_per_position(config, kv) * context}
 
 
 def main() -> None:

@@ -158,7 +158,11 @@ def _cmd_bench(args) -> int:
                                    args.dispatch_us or GPUS[0].dispatch_us, "--bandwidth/--dispatch-us"))
         paths = write_profile_reports(run_profile(req, say), Path(args.out), command, gpus)
     else:
-        paths = write_reports(run_bench(req, say=say), Path(args.out), command)
+        from webslm.bench.decode_cost import static_cost
+
+        raw = run_bench(req, say=say)
+        raw["decode_cost"] = static_cost(Path(raw["artifact"]))  # beside what was measured
+        paths = write_reports(raw, Path(args.out), command)
     print(paths["markdown"].read_text())
     for kind, path in paths.items():
         print(f"{kind}: {path}")

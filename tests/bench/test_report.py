@@ -63,3 +63,44 @@ def test_reports_are_written(tmp_path):
     table = paths["markdown"].read_text()
     assert "`webslm bench m`" in table and "| webllm | webgpu | 11.0 (10.0-12.0)" in table
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def fake_cost():
+    """A 30-layer build: gather, a GEMV and an attention call a layer, lm_head, 3 sampling."""
+    from webslm.bench.decode_cost import cost
+
+    calls = {"embed": ["gather"], "decode": ["gemv", "packed:vm.builtin.attention_kv_cache_"
+                                             "attention_with_fused_qkv"] * 30 + ["lm_head"],
+             "softmax_with_temperature": ["softmax"], "argsort_probs": ["argsort"],
+             "sample_with_top_p": ["top_p"]}
+    return cost("m-q4f32_1", calls, SMOLLM2, "q4f32_1", 84 * 2**20, 8)
+
+
+def test_the_report_puts_the_builds_decode_cost_beside_the_engines(tmp_path):
+    c = fake_cost()
+    assert (c["dispatches"], c["per_layer"], c["sampling"]) == (1 + 30 + 1 + 3 * 30 + 3, 4, 3)
+    paths = write_reports({**fake_raw(), "decode_cost": c}, tmp_path / "out", "webslm bench m")
+    m3 = 1 / (c["floor_bytes"] / 400e9 + c["dispatches"] * 50e-6)
+    table = paths["markdown"].read_text()
+    assert "125 dispatches per decoded token (4 a layer x 30, 3 sampling)" in table
+    assert f"Apple M3 Max (Metal) {m3:.1f}" in table
+    summary = json.loads(paths["json"].read_text())["summary"]
+    assert summary["decode_cost"]["modeled"][2]["tokens_per_s"] == pytest.approx(m3)
+    assert "dispatches" not in write_reports(fake_raw(), tmp_path / "old", "x")[
+        "markdown"].read_text()  # a build that records no kernel calls: no line
+
+
+def test_webslm_bench_reports_the_decode_cost_of_the_build_it_ran(tmp_path, monkeypatch, capsys):
+    """`webslm bench NAME` (no --profile) runs the engines and adds the build's own cost."""
+    import webslm.bench.decode_cost as decode_cost
+    import webslm.bench.runner as runner
+    from webslm.cli import main
+
+    monkeypatch.setattr(runner, "run_bench", lambda _req, say: {
+        **fake_raw(), "artifact": str(tmp_path / "m-q4f32_1")})
+    monkeypatch.setattr(decode_cost, "static_cost", lambda artifact: {
+        **fake_cost(), "model_id": artifact.name})
+    assert main(["bench", "m", "--engines", "webllm,wllama", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "| wllama | wasm |" in out and "| webllm | webgpu |" in out
+    assert "WebLLM build m-q4f32_1: 125 dispatches per decoded token" in out

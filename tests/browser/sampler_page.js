@@ -4,7 +4,7 @@
 
 const errorText = (e) => (e instanceof Error ? `${e.name}: ${e.message}\n${e.stack}` : String(e));
 
-const ARRAYS = { float32: Float32Array, int32: Int32Array };
+const ARRAYS = { float32: Float32Array, int32: Int32Array, uint32: Uint32Array };
 
 // Arrays travel as base64 of their little-endian bytes: Playwright's per-element
 // serialisation of long number lists takes minutes.

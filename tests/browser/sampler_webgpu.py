@@ -39,7 +39,7 @@ def tvmjs_shim(webllm_js: str) -> str:
 def _arg(a: np.ndarray) -> dict:
     """An array for the page: base64 of its bytes (Playwright serialises number lists slowly)."""
     a = np.ascontiguousarray(a)
-    assert a.dtype in (np.float32, np.int32), a.dtype
+    assert a.dtype in (np.float32, np.int32, np.uint32), a.dtype
     return {"dtype": str(a.dtype), "shape": list(a.shape),
             "b64": base64.b64encode(a.astype(a.dtype.newbyteorder("<")).tobytes()).decode()}
 
@@ -50,7 +50,7 @@ def _array(o: dict) -> np.ndarray:
 
 
 def case(fn: str, *args: np.ndarray, inplace: bool = False, tuple_out: bool = False) -> dict:
-    """One call of `fn` (float32 / int32 arrays, WebLLM's argument order)."""
+    """One call of `fn` (float32 / int32 / uint32 arrays, WebLLM's argument order)."""
     return {"fn": fn, "args": [_arg(a) for a in args], "inplace": inplace, "tuple": tuple_out}
 
 

@@ -101,6 +101,13 @@ def is_attention_call(call: str) -> bool:
     return call.startswith(prefix) and "attention" in call[len(prefix):]
 
 
+def per_layer_share(count: int, layers: int) -> int:
+    """A kernel's runs a token as runs a layer, to the nearest (a half down): one that runs in
+    all layers but the first (Gemma 3's qkv GEMV with the previous layer's norms) is a
+    layer's, one that runs once a token is not."""
+    return (2 * count + layers - 1) // (2 * layers)
+
+
 # The KV cache's own kernels per attention call in WebLLM 0.2.86 (rotary, append, attention),
 # as `webslm bench --profile` measured them on an f32 build.
 KV_CACHE_KERNELS = 3
@@ -175,7 +182,8 @@ def summarize_phases(raw: dict) -> list[dict]:
         forward = sum(k["count"] for k in kernels.values() if k["role"] != "sampling")
         # the cache's kernels as one group: a sliding-window model's attention runs one
         # kernel on its sliding layers and another on its global ones (15 + 3 for Gemma 3)
-        per_layer = (sum(k["count"] // layers for k in kernels.values() if k["role"] == "model")
+        per_layer = (sum(per_layer_share(k["count"], layers) for k in kernels.values()
+                         if k["role"] == "model")
                      + sum(k["count"] for k in kernels.values() if k["role"] == "kv cache")
                      // layers)
         weight_bytes = _unique_weight_bytes(p["dispatches"], weight_ids)

@@ -7,6 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
+from webslm.bench.decode_cost import modeled
 from webslm.bench.roofline import bytes_per_token, roofline_fraction
 
 KV_DTYPE = {"webllm": None, "wllama": "float16"}  # webllm: the build's activation dtype
@@ -53,6 +54,8 @@ def summarize(raw: dict) -> dict:
         "adapter": next((r.get("adapter") for r in raw["runs"] if r.get("adapter")), None),
         "runs_per_engine": max(sum(r["engine"] == e for r in raw["runs"]) for e in engines),
         "engines": engines,
+        "decode_cost": raw.get("decode_cost") and {**raw["decode_cost"],
+                                                   "modeled": modeled(raw["decode_cost"])},
     }
 
 
@@ -100,12 +103,26 @@ def markdown(summary: dict, command: str) -> str:
                 f"| {_percent(c['roofline_fraction'])} "
                 f"| {_mb(e['gpu_buffer_bytes']) if first else ''} "
                 f"| {_mb(e['js_heap_bytes']) if first else ''} |")
+    lines += _decode_cost_lines(summary.get("decode_cost"))
     bws = {n: e["bandwidth"] for n, e in summary["engines"].items() if e["bandwidth"]}
     for name, bw in bws.items():
         lines.append("")
         lines.append(f"Bandwidth for {name}'s roofline: {bw['bytes_per_s'] / 1e9:.1f} GB/s "
                      f"({bw['method']}).")
     return "\n".join(lines) + "\n"
+
+
+def _decode_cost_lines(c: dict | None) -> list[str]:
+    """The WebLLM build's dispatches per decoded token and the speed they model on real GPUs:
+    counted from its compiled functions, not measured (SwiftShader's speed is a CPU's)."""
+    if not c:
+        return []
+    gpus = ", ".join(f"{m['gpu']} {m['tokens_per_s']:.1f}" for m in c["modeled"])
+    return ["", f"WebLLM build {c['model_id']}: {c['dispatches']} dispatches per decoded token "
+            f"({c['per_layer']} a layer x {c['layers']}, {c['sampling']} sampling); bytes floor "
+            f"{c['floor_bytes'] / 1e6:.1f} MB at {c['context']} positions. Modeled decode tok/s "
+            f"(floor / bandwidth + dispatches x per-dispatch cost, webslm/bench/costmodel.py): "
+            f"{gpus}."]
 
 
 def plot(summary: dict, path: Path) -> None:

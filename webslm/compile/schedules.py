@@ -12,7 +12,9 @@ row's threads then reduce together. 8 x 8 divides every supported model's matric
 sizes are multiples of 64) and cuts SmolLM2's workgroups per token eightfold. A decode GEMV
 that carries a kept adapter's branch (compile/lora.py) gets the same tiling, with A x computed
 first by each workgroup into shared memory, over the same 8 x 8 threads (`WebGPULoraGEMV`).
-Everything else, including GEMVs with a dynamic row count, stays with dlight.
+A decode GEMV that reads a row chain's output (Gemma 3's norms) computes the chain in its
+prologue, same tiling (compile/prologue_gemv.py). Everything else, including GEMVs with a
+dynamic row count, stays with dlight.
 docs/BENCHMARKS.md ("Decode matmuls on WebGPU") has what this does to speed.
 """
 
@@ -28,6 +30,7 @@ from tvm.s_tir.dlight.base import try_inline_contiguous_spatial
 from tvm.s_tir.dlight.gpu.gemv import get_extent, is_broadcast_epilogue
 from tvm.target import Target
 
+from webslm.compile.prologue_gemv import PrologueGEMV
 from webslm.compile.row_kernels import RowChain
 
 
@@ -205,6 +208,7 @@ def gpu_legalize_passes(target: Target) -> list[tvm.transform.Pass]:
     assert schedule.info.name == "ApplyDefaultSchedule", "TVM's GPU legalization changed"
     return [*fuse, dl.ApplyDefaultSchedule(
         RowChain(),
+        PrologueGEMV(WEBGPU_GEMV),
         WebGPULoraGEMV(WEBGPU_GEMV),
         dl.gpu.Matmul(),
         WebGPUGEMV(WEBGPU_GEMV),

@@ -80,6 +80,29 @@ def post_norm_add_norm_te(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, w_next:
     return list(te.compute(x.shape, both, name="row_residual_norm"))
 
 
+def norm_chain_gemv_te(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, w_next: te.Tensor,
+                       eps: float, dtype: str, gemv) -> list[te.Tensor]:
+    """post_norm_add_norm_te with the next norm's consumer, a linear, in the same kernel (one
+    token: decode): [linear(norm_next(r)), r] for r = x + norm_post(h). gemv(x_at) is the
+    linear's tensor expression reading its input through x_at(lead, k) (compile/layers.py);
+    here that input is the norm, rounded to `dtype` as the separate kernel stored it. Every
+    workgroup of the GEMV recomputes both row reductions (two 640-float sums, cheaper than a
+    dispatch) and writes its slice of r (compile/prologue_gemv.py schedules it)."""
+    n = int(x.shape[-1])
+    ss_h = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: _f32(h[(*i, k)]), n),
+                      name="row_sumsq_h")
+
+    def residual(i, d):
+        return _f32(x[(*i, d)]) + normed(_f32(h[(*i, d)]), ss_h[i], w_post[d], n, eps)
+
+    ss_out = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: residual(i, k), n),
+                        name="row_sumsq_residual")
+    y = gemv(lambda lead, k: normed(residual(tuple(lead), k), ss_out[tuple(lead)], w_next[k],
+                                    n, eps).astype(dtype))
+    r = te.compute(x.shape, lambda *i: residual(i[:-1], i[-1]), name="row_residual")
+    return [y, r]
+
+
 def _sum_sq(value_at, n: int):
     k = te.reduce_axis((0, n), name="k")
     return te.sum(value_at(k) * value_at(k), axis=k)

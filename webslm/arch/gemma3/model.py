@@ -8,7 +8,9 @@ are LlamaForCausalLM's.
 The residual stream is float32 in every build: in Gemma 3 it outgrows float16 (|h| passes
 65,504 at layer 8 of 270M), so an f16 build computes only its matmuls and attention in f16.
 Every norm reads and computes in float32 and hands a matmul the build's dtype; the post-norms
-add into the float32 stream in the same kernel as the norm after them (kernels.py).
+add into the float32 stream in the same kernel as the norm after them (kernels.py), and in
+decode that kernel is the prologue of the GEMV that reads the norm (gate/up, the next layer's
+qkv; not the lm_head, whose 32,768 workgroups would each redo the sums).
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
 
 from webslm.arch.gemma3.config import SLIDING, Gemma3Config
-from webslm.arch.gemma3.kernels import gemma_norm_te, post_norm_add_norm_te, qk_norm_rope_te
+from webslm.arch.gemma3.kernels import (gemma_norm_te, norm_chain_gemv_te,
+                                        post_norm_add_norm_te, qk_norm_rope_te)
 from webslm.arch.llama.model import LlamaForCausalLM, LlamaMLP
-from webslm.compile.layers import make_embedding, make_linear
+from webslm.compile.layers import (QuantizedLinear, gated_linear, make_embedding, make_linear,
+                                   one_token, plain_matmul_te, quantized_matmul_te)
+from webslm.compile import schedules
+from webslm.compile.lora import has_lora
+from webslm.compile.prologue_gemv import fits
 from webslm.compile.rope import LongRope
 from webslm.quantize.schemes import QuantScheme
 
@@ -64,11 +71,12 @@ class Gemma3Attention(nn.Module):
         self.rope = _rope(cfg, layer)
         self.sm_scale = float(cfg.query_pre_attn_scalar) ** -0.5
 
-    def forward(self, x: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
+    def forward(self, qkv: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
                 positions: nn.Tensor) -> nn.Tensor:
-        b, s, _ = x.shape
+        """qkv: qkv_proj's output (the layer computes it, in decode with the norm before it)."""
+        b, s, _ = qkv.shape
         heads = self.num_heads + 2 * self.num_kv_heads
-        qkv = nn.op.reshape(self.qkv_proj(x), (b, s, heads, self.head_dim))
+        qkv = nn.op.reshape(qkv, (b, s, heads, self.head_dim))
         table = nn.Tensor.from_const(self.rope.inv_freq_table())
         qkv = nn.tensor_expr_op(
             lambda x, pos, tab, qw, kw: qk_norm_rope_te(
@@ -89,16 +97,49 @@ class Gemma3DecoderLayer(nn.Module):
         self.mlp = LlamaMLP(cfg, scheme)  # GeGLU: the gate's activation is the config's
         self.dtype = scheme.act_dtype
 
-    def forward(self, x: nn.Tensor, y: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
-                positions: nn.Tensor, next_norm: GemmaNorm) -> tuple[nn.Tensor, nn.Tensor]:
-        """x: the residual stream (float32), y: it through input_layernorm. Returns the new
-        stream and it through next_norm (the next layer's input norm, or the final norm):
-        each post-norm, residual add and following norm is one kernel."""
-        h = self.self_attn(y, kv_cache, layer_id, positions)
-        x, y = post_norm_add_norm(x, h, self.post_attention_layernorm,
-                                  self.pre_feedforward_layernorm, self.dtype)
-        return post_norm_add_norm(x, self.mlp(y), self.post_feedforward_layernorm, next_norm,
-                                  self.dtype)
+    def forward(self, x: nn.Tensor, h: nn.Tensor | None, before: GemmaNorm | None,
+                kv_cache: PagedKVCache, layer_id: int,
+                positions: nn.Tensor) -> tuple[nn.Tensor, nn.Tensor]:
+        """The residual stream entering the layer is x + before(h) (x alone in layer 0, h
+        None); x is float32. Returns (x', h') for the stream leaving it, x' + post_ff(h'):
+        the last add is left to the next layer's qkv (or the final norm)."""
+        if h is None:
+            qkv = self.self_attn.qkv_proj(self.input_layernorm(x, self.dtype))
+        else:
+            qkv, x = norm_chain_linear(self.self_attn.qkv_proj, x, h, before,
+                                       self.input_layernorm, self.dtype)
+        h = self.self_attn(qkv, kv_cache, layer_id, positions)
+        gate_up, x = norm_chain_linear(self.mlp.gate_up_proj, x, h,
+                                       self.post_attention_layernorm,
+                                       self.pre_feedforward_layernorm, self.dtype)
+        return x, gated_linear(self.mlp.down_proj, gate_up, self.mlp.act)
+
+
+def norm_chain_linear(linear: nn.Module, x: nn.Tensor, h: nn.Tensor, post: GemmaNorm,
+                      following: GemmaNorm, dtype: str) -> tuple[nn.Tensor, nn.Tensor]:
+    """(linear(following(r)), r) for r = x + post(h). One token (decode): one kernel, the
+    norms in the GEMV's prologue (kernels.norm_chain_gemv_te); otherwise the chain's kernel
+    and the linear's (so too with a kept adapter, a bias, or a size the WebGPU GEMV tiling
+    does not divide)."""
+    quantized = isinstance(linear, QuantizedLinear)
+    weights = linear.packed() if quantized else [linear.weight]
+    rows, inputs = weights[0].shape[0], int(x.shape[-1])
+    codes = linear.grid.codes_per_word if quantized else 1
+    if (not one_token(x) or has_lora(linear) or linear.bias is not None
+            or not fits(schedules.WEBGPU_GEMV, rows, inputs, codes)):
+        x, y = post_norm_add_norm(x, h, post, following, dtype)
+        return linear(y), x
+
+    def op(x_, h_, wp, wn, *w):
+        def gemv(x_at):
+            if quantized:
+                return quantized_matmul_te(x_, list(w), linear.grid, linear.out_dtype, x_at)
+            return plain_matmul_te(x_, w[0], linear.out_dtype, x_at)
+        return norm_chain_gemv_te(x_, h_, wp, wn, post.eps, dtype, gemv)
+
+    out = nn.tensor_expr_op(op, "norm_chain_gemv",
+                            [x, h, post.weight, following.weight, *weights])
+    return out[0], out[1]
 
 
 def post_norm_add_norm(x: nn.Tensor, h: nn.Tensor, post: GemmaNorm, following: GemmaNorm,
@@ -122,12 +163,11 @@ class Gemma3Body(nn.Module):
         b, s, _ = x.shape
         positions = kv_cache.get_query_positions(b * s)
         x = x.astype(self.residual) if x.dtype != self.residual else x
-        y = self.layers[0].input_layernorm(x, self.dtype)
+        h, before = None, None
         for layer_id, layer in enumerate(self.layers):
-            following = (self.layers[layer_id + 1].input_layernorm
-                         if layer_id + 1 < len(self.layers) else self.norm)
-            x, y = layer(x, y, kv_cache, layer_id, positions, following)
-        return y
+            x, h = layer(x, h, before, kv_cache, layer_id, positions)
+            before = layer.post_feedforward_layernorm
+        return post_norm_add_norm(x, h, before, self.norm, self.dtype)[1]
 
 
 class Gemma3ForCausalLM(LlamaForCausalLM):
