@@ -1,8 +1,8 @@
 """Both CPU engines' JSON constraints admit exactly the same values, under Node: wllama's GBNF
 grammar (json-grammar.js, read by a small recognizer, gbnf_match.mjs) and transformers.js's
 automaton (json-constraint.js) each take every value listed valid here and refuse every one
-listed invalid, field kind by field kind: copied spans of whole words, a date (the form
-schema's pattern agrees), choices, booleans, numbers and length-limited strings. Fields right
+listed invalid, field kind by field kind: copied spans of whole words, a date (a form
+schema's date pattern, recognised as the format), choices, booleans, numbers and length-limited strings. Fields right
 in bench/task_engines.py then measure the model, not which constraint let more through."""
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ const { schemaGrammar } = await import("./static/json-grammar.js");
 const { deriveSchema } = await import("./static/form-schema.js");
 
 const text = 'Call "John" Smith\n(415) 555-0100' + " ".repeat(20) + "Bye";
-const schema = {type: "object", properties: {name: {type: "string"}, d: {type: "string", format: "date"},
+const { formatOf } = await import("./static/json-values.js");
+// A form's date field, as form-schema.js derives it: "" or the date's shape by pattern alone
+// (no `format`, which would let WebLLM's JSON-schema grammar refuse ""); the constraints
+// recognise the pattern, as they do a `format: "date"`.
+const dateField = deriveSchema({elements: [{name: "d", type: "date", tagName: "INPUT", hasAttribute: () => false,
+  getAttribute: () => "", labels: [], placeholder: ""}]}).schema.properties.d;
+assert.equal(dateField.format, undefined);
+assert.equal(formatOf(dateField), "date");
+assert.equal(formatOf({type: "string", format: "date"}), "date");
+assert.equal(formatOf({type: "string", pattern: "^[0-9]*$"}), "");
+const schema = {type: "object", properties: {name: {type: "string"}, d: dateField,
   kind: {type: "string", enum: ["", "a", 'b"c']}, ok: {type: "boolean"}, n: {type: "integer"},
   x: {type: "number"}, note: {type: "string", maxLength: 5}}};
 const copy = {text, fields: ["name"]};
@@ -49,10 +59,7 @@ for (const [field, [valid, invalid]] of Object.entries(cases)) {
   }
 }
 // The form schema's date pattern is the same shape: it validates what the constraints admit.
-const date = new RegExp(deriveSchema({elements: [{name: "d", type: "date", tagName: "INPUT", hasAttribute: () => false,
-  getAttribute: () => "", labels: [], placeholder: ""}]}).schema.properties.d.pattern);
-assert.equal(deriveSchema({elements: [{name: "d", type: "date", tagName: "INPUT", hasAttribute: () => false,
-  getAttribute: () => "", labels: [], placeholder: ""}]}).schema.properties.d.format, "date");
+const date = new RegExp(dateField.pattern);
 for (const raw of cases.d[0]) assert.ok(date.test(JSON.parse(raw)), raw);
 for (const raw of cases.d[1].filter((r) => r.startsWith('"') && r.endsWith('"'))) assert.ok(!date.test(JSON.parse(raw)), raw);
 console.log("ok");

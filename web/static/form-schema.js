@@ -3,14 +3,14 @@
 // again here because constrained decoding can still be cut off by max_tokens, and because
 // the page must never trust model output blindly.
 
-import { FORMATS, formatSource } from "./json-values.js";
+import { optionalFormatPattern } from "./json-values.js";
 
-// Patterns allow "" too: the model answers "" for anything the text does not state. A type
-// with a FORMATS shape (date) also gets `format`, which both CPU engines' constraints enforce.
+// Patterns allow "" too: the model answers "" for anything the text does not state. A date's
+// is json-values.js's shape, which both CPU engines' constraints recognise and enforce.
 const PATTERNS = {
   email: "^([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,})?$",
   tel: "^[+0-9 ().-]*$",
-  date: `^(${formatSource("date")})?$`,
+  date: optionalFormatPattern("date"),
 };
 const SKIP_TYPES = new Set(["submit", "button", "reset", "hidden", "file", "password", "image"]);
 
@@ -27,7 +27,6 @@ function propertyFor(el) {
   if (type === "number" || type === "range") return { type: "number" };
   const prop = { type: "string" };
   if (PATTERNS[type]) prop.pattern = PATTERNS[type];
-  if (FORMATS[type]) prop.format = type;
   if (el.maxLength > 0) prop.maxLength = el.maxLength;
   return prop;
 }

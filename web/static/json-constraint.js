@@ -7,10 +7,10 @@
 // effectively chooses just the values, and the result always parses and has every key.
 // For extraction, `copy: {text, fields}` also limits the named string fields to pieces of
 // `text` (or ""): spans of whole words, so a small model cannot misspell or invent what it
-// was asked to copy. A string with a format (FORMATS: "date") is "" or that shape. What a
+// was asked to copy. A string with a format (formatOf: "date", by format or pattern) is "" or that shape. What a
 // value may be is json-values.js's, shared with wllama's grammar (json-grammar.js).
 
-import { FORMATS, MAX_STRING_CHARS, INTEGER_DIGITS, FRACTION_DIGITS, ESCAPES, plainChar, copySource } from "./json-values.js";
+import { FORMATS, MAX_STRING_CHARS, INTEGER_DIGITS, FRACTION_DIGITS, ESCAPES, formatOf, plainChar, copySource } from "./json-values.js";
 
 /** Whether `schema` is a flat object this automaton can enforce. */
 export function canConstrain(schema) {
@@ -28,7 +28,7 @@ function segments(schema, copyFields) {
     literal += `${JSON.stringify(name)}:`;
     if (prop.type === "string" && !prop.enum) {
       const copy = copyFields.has(name);
-      const format = !copy && FORMATS[prop.format] ? FORMATS[prop.format].map((c) => new RegExp(`^${c}$`)) : null;
+      const format = !copy && formatOf(prop) ? FORMATS[formatOf(prop)].map((c) => new RegExp(`^${c}$`)) : null;
       segs.push({ lit: `${literal}"` }, { string: true, maxLength: prop.maxLength, copy, format });
       literal = "\",";
       continue;

@@ -5,7 +5,7 @@
 //   {"key1":<value1>,"key2":<value2>,...}
 // keys in schema order, no whitespace, strings (or one of their enum values), booleans and
 // numbers as values, so the result always parses and has every key. A string with a format
-// (FORMATS: "date") is "" or that shape.
+// (json-values.js formatOf: its FORMATS `format`, or a form's date pattern) is "" or that shape.
 //
 // `copy: {text, fields}` limits the named string fields to pieces of `text` (or ""): spans of
 // whole words, with what separates them copied as it stands in the text. For words w_0..w_n-1
@@ -13,7 +13,7 @@
 //   s_i ::= w_i (sep_i s_i+1)?
 // make every run of consecutive words a string of the grammar, in size linear in the text.
 
-import { FORMATS, MAX_STRING_CHARS, INTEGER_DIGITS, FRACTION_DIGITS, ESCAPES, MAX_SEPARATOR, wordsOf, jsonInner } from "./json-values.js";
+import { FORMATS, MAX_STRING_CHARS, INTEGER_DIGITS, FRACTION_DIGITS, ESCAPES, MAX_SEPARATOR, formatOf, wordsOf, jsonInner } from "./json-values.js";
 
 /** A GBNF string literal for `s` (characters as they are, escapes for the special ones). */
 export function gbnfLiteral(s) {
@@ -72,9 +72,9 @@ export function schemaGrammar(schema, { copy = null, maxStringChars = MAX_STRING
         rules.push(...copyRules(copyRule, copy.text || ""));
       }
       value = `"\\"" ${copyRule} "\\""`;
-    } else if (FORMATS[prop.format]) {
-      formats.add(prop.format);
-      value = `"\\"" format-${prop.format}? "\\""`;
+    } else if (formatOf(prop)) {
+      formats.add(formatOf(prop));
+      value = `"\\"" format-${formatOf(prop)}? "\\""`;
     } else {
       value = `"\\"" char{0,${Math.max(0, Math.min(prop.maxLength ?? maxStringChars, maxStringChars))}} "\\""`;
     }

@@ -12,6 +12,17 @@ export const FORMATS = {
 /** The regular expression source of a format's shape (no anchors). */
 export const formatSource = (name) => FORMATS[name].join("");
 
+/** The pattern of a field that holds "" or a format's shape (form-schema.js writes it). */
+export const optionalFormatPattern = (name) => `^(${formatSource(name)})?$`;
+
+/** The FORMATS shape a string property holds, or "": its `format`, or a pattern that is
+ * exactly "" or that shape. Forms say it by pattern alone, since a `format: "date"` beside
+ * it would let a JSON-schema engine (WebLLM's) refuse the "" a form field may be. */
+export function formatOf(prop) {
+  if (FORMATS[prop.format]) return prop.format;
+  return Object.keys(FORMATS).find((name) => prop.pattern === optionalFormatPattern(name)) || "";
+}
+
 /** The longest free string, in characters (an escape counts as one), unless maxLength is less. */
 export const MAX_STRING_CHARS = 96;
 /** Numbers: at most this many digits before the point (no leading zeros), and after it. */
