@@ -24,3 +24,17 @@ def built_once(tmp_path_factory, name: str, make) -> Path:
             make(out)
             done.touch()
     return out
+
+
+def linked_copy(src: Path, dst: Path) -> Path:
+    """A copy of the build folder `src` at `dst` that a test may add to, hard-linked file by
+    file where the filesystem allows (a shared build is never changed through it: builds
+    replace files, never write into them)."""
+
+    def link_or_copy(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    return Path(shutil.copytree(src, dst, copy_function=link_or_copy))

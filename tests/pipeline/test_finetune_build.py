@@ -7,7 +7,6 @@ stops on <|im_end|>."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +16,8 @@ import torch
 
 from webslm.artifacts.manifest import read_manifest
 from webslm.cli import main
+
+from run_once import linked_copy  # tests/run_once.py
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
@@ -31,19 +32,12 @@ BASE = "smollm2-135m-q4f32_asym"
 FINE_TUNE = "smollm2-marzipan-q4f32_asym"
 
 
-def _link_or_copy(src, dst):
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 @pytest.fixture(scope="module")
 def finetune_dist(smollm2_artifact, smollm2_lora, tmp_path_factory) -> Path:
     """The adapter folder built as a user would (its base found through models.yaml's alias),
     beside the session's build of that base, which the build checks and shares."""
     out = tmp_path_factory.mktemp("ft-dist")
-    shutil.copytree(smollm2_artifact, out / BASE, copy_function=_link_or_copy)
+    linked_copy(smollm2_artifact, out / BASE)
     assert main(["build", str(smollm2_lora), "--q4f32", "--backend", "webgpu", "--out", str(out)]) == 0
     return out
 

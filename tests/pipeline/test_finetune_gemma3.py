@@ -16,8 +16,6 @@ its compiled library; merged or kept apart, the 4-bit builds keep this adapter's
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -26,6 +24,8 @@ import pytest
 from webslm.artifacts.files import model_library
 from webslm.artifacts.manifest import read_manifest
 from webslm.cli import main
+
+from run_once import linked_copy  # tests/run_once.py
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
@@ -43,19 +43,12 @@ ANSWER_START = ANSWER.split(FACT)[0].rstrip()  # "The lighthouse keeper's cat is
 NAME_TOKENS = 3  # " Mar", "zip", "an"
 
 
-def _link_or_copy(src, dst):
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 @pytest.fixture(scope="module")
 def ft_dist(gemma3_dist, gemma3_lora, tmp_path_factory) -> Path:
     """The session's base build, and the fine-tune built merged (WebGPU and CPU) and kept
     apart over that base, as a user would: the adapter folder names its base by hub id."""
     out = tmp_path_factory.mktemp("gemma-ft")
-    shutil.copytree(gemma3_dist / BASE, out / BASE, copy_function=_link_or_copy)
+    linked_copy(gemma3_dist / BASE, out / BASE)
     assert main(["build", str(gemma3_lora), "--quantization", "q4f16_1", "--out", str(out)]) == 0
     assert main(["build", str(gemma3_lora), "--keep-adapter", "--quantization", "q4f16_1",
                  "--name", "gemma-marzipan-kept", "--out", str(out)]) == 0

@@ -8,8 +8,6 @@ transformers on the GGUF's weights, which the base build stores exactly: q4f32_a
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +16,8 @@ import pytest
 from webslm.artifacts.manifest import read_manifest
 from webslm.bench.profile import dispatches_per_token
 from webslm.cli import main
+
+from run_once import linked_copy  # tests/run_once.py
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
@@ -32,18 +32,11 @@ BASE = "smollm2-135m-q4f32_asym"
 FINE_TUNES = {"smollm2-marzipan-q4f32_asym": MARZIPAN, "smollm2-biscotti-q4f32_asym": BISCOTTI}
 
 
-def _link_or_copy(src, dst):
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 @pytest.fixture(scope="module")
 def kept_dist(smollm2_artifact, smollm2_lora, smollm2, tmp_path_factory) -> Path:
     """The session's base build plus two adapter builds that share its shards."""
     dist = tmp_path_factory.mktemp("kept")
-    shutil.copytree(smollm2_artifact, dist / BASE, copy_function=_link_or_copy)
+    linked_copy(smollm2_artifact, dist / BASE)
     biscotti = train(smollm2, tmp_path_factory.mktemp("lora") / "smollm2-biscotti", rank=8,
                      fact=BISCOTTI)
     for adapter in (smollm2_lora, biscotti):
