@@ -56,13 +56,9 @@ def qk_norm_rope_te(qkv: te.Tensor, pos: te.Tensor, table: te.Tensor, q_w: te.Te
                       name="qk_norm_rope")
 
 
-def post_norm_add_norm_te(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, w_next: te.Tensor,
-                          eps: float, dtype: str) -> list[te.Tensor]:
-    """A sublayer's output h joins the residual stream x (float32) through its post-norm, and
-    the next norm reads the sum: [x + norm_post(h) (float32), norm_next(that) as `dtype`].
-    One kernel, a workgroup per token (compile/row_kernels.py); the sum is recomputed where
-    it is read rather than read back from memory that other threads write, and both outputs
-    come from one stage (a loop nest the reductions can be computed inside)."""
+def _residual_and_sums(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, eps: float):
+    """(residual(i, d), its per-token sum of squares): r = x + norm_post(h) in float32, as
+    an expression recomputed where read, and the reduction the next norm divides by."""
     n = int(x.shape[-1])
     ss_h = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: _f32(h[(*i, k)]), n),
                       name="row_sumsq_h")
@@ -72,6 +68,18 @@ def post_norm_add_norm_te(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, w_next:
 
     ss_out = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: residual(i, k), n),
                         name="row_sumsq_residual")
+    return residual, ss_out
+
+
+def post_norm_add_norm_te(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, w_next: te.Tensor,
+                          eps: float, dtype: str) -> list[te.Tensor]:
+    """A sublayer's output h joins the residual stream x (float32) through its post-norm, and
+    the next norm reads the sum: [x + norm_post(h) (float32), norm_next(that) as `dtype`].
+    One kernel, a workgroup per token (compile/row_kernels.py); the sum is recomputed where
+    it is read rather than read back from memory that other threads write, and both outputs
+    come from one stage (a loop nest the reductions can be computed inside)."""
+    n = int(x.shape[-1])
+    residual, ss_out = _residual_and_sums(x, h, w_post, eps)
 
     def both(*i):
         r = residual(i[:-1], i[-1])
@@ -89,14 +97,7 @@ def norm_chain_gemv_te(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, w_next: te
     workgroup of the GEMV recomputes both row reductions (two 640-float sums, cheaper than a
     dispatch) and writes its slice of r (compile/prologue_gemv.py schedules it)."""
     n = int(x.shape[-1])
-    ss_h = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: _f32(h[(*i, k)]), n),
-                      name="row_sumsq_h")
-
-    def residual(i, d):
-        return _f32(x[(*i, d)]) + normed(_f32(h[(*i, d)]), ss_h[i], w_post[d], n, eps)
-
-    ss_out = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: residual(i, k), n),
-                        name="row_sumsq_residual")
+    residual, ss_out = _residual_and_sums(x, h, w_post, eps)
     y = gemv(lambda lead, k: normed(residual(tuple(lead), k), ss_out[tuple(lead)], w_next[k],
                                     n, eps).astype(dtype))
     r = te.compute(x.shape, lambda *i: residual(i[:-1], i[-1]), name="row_residual")
