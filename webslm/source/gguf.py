@@ -9,6 +9,7 @@ The tensors are read from webslm's own checked header (read_gguf_header), which 
 seconds (Gemma 3 270M's: 10-15 s on 2 cores) building every string of them.
 """
 
+import contextlib
 import functools
 import json
 import math
@@ -273,24 +274,52 @@ def _extract(path: Path, out: Path) -> None:
     """Write config.json, generation_config.json and the tokenizer files the GGUF describes."""
     from transformers import AutoConfig, AutoTokenizer
 
-    try:
-        exported = AutoConfig.from_pretrained(path.parent, gguf_file=path.name).to_dict()
-    except Exception as err:
-        raise WebslmError(f"cannot read the model config in GGUF file {path}: {err}", BAD_GGUF) from None
-    config = normalize_config(clean_exported_config(exported), where=f"the config in GGUF file {path}")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        tokenizer.save_pretrained(out, save_jinja_files=False)  # template inside tokenizer_config.json
-    except Exception as err:
-        raise WebslmError(
-            f"cannot rebuild the tokenizer stored in GGUF file {path}: {err}",
-            "use a GGUF that embeds its tokenizer (tokenizer.ggml.*), or the model's HF release",
-        ) from None
+    with _read_once(path):
+        try:
+            exported = AutoConfig.from_pretrained(path.parent, gguf_file=path.name).to_dict()
+        except Exception as err:
+            raise WebslmError(f"cannot read the model config in GGUF file {path}: {err}",
+                              BAD_GGUF) from None
+        config = normalize_config(clean_exported_config(exported),
+                                  where=f"the config in GGUF file {path}")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+            tokenizer.save_pretrained(out, save_jinja_files=False)  # template in tokenizer_config.json
+        except Exception as err:
+            raise WebslmError(
+                f"cannot rebuild the tokenizer stored in GGUF file {path}: {err}",
+                "use a GGUF that embeds its tokenizer (tokenizer.ggml.*), or the model's HF "
+                "release",
+            ) from None
     if not (out / "tokenizer.json").is_file():
         raise WebslmError(f"GGUF file {path} yields no tokenizer.json (slow tokenizer only)", BAD_GGUF)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     generation = reference_generation_config(config)
     (out / "generation_config.json").write_text(json.dumps(generation, indent=2))
+
+
+@contextlib.contextmanager
+def _read_once(path: Path):
+    """While it runs, transformers' GGUF loader, which reads the whole file with gguf-py's
+    GGUFReader once for the config and again for the tokenizer (every vocabulary string: 10-15 s
+    each for Gemma 3's 262,144 on 2 cores), gets one gguf_reader of `path` for both (3-4 s).
+    Any other file, or mode, gets gguf-py's own reader."""
+    import gguf
+
+    parse, shared = gguf.GGUFReader, {}
+
+    def reader(file, mode="r"):
+        if mode != "r" or Path(file).resolve() != path:
+            return parse(file, mode)
+        if not shared:
+            shared["reader"] = gguf_reader(path)
+        return shared["reader"]
+
+    gguf.GGUFReader = reader
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = parse
 
 
 # --- Checking a GGUF header before anything trusts it ------------------------------------
