@@ -79,14 +79,16 @@ def _pct(x: float) -> str:
 
 
 def markdown(summary: dict, command: str) -> str:
+    label = WEBGPU_LABELS[report_webgpu(summary)]
     lines = [
         f"`{command}`", "",
-        f"{summary['model']} ({summary['quantization']}), WebLLM in headless Chromium, {where(summary)}; "
+        f"{summary['model']} ({summary['quantization']}), WebLLM in headless Chromium, "
+        f"{where(summary)}; "
         f"{summary['context']} prompt tokens, {summary['new_tokens']} decoded tokens per "
         f"sampling setting; {summary['layers']} layers. Dispatches counted; bytes modeled "
         "from bound buffer sizes (webslm/bench/profile.py).", "",
         "| phase | sampling | dispatches | per layer | outside layers | of them sampling "
-        f"| modeled MB | weights + KV MB | modeled / floor | {WEBGPU_LABELS[report_webgpu(summary)]} s |",
+        f"| modeled MB | weights + KV MB | modeled / floor | {label} s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary["phases"]:

@@ -87,7 +87,8 @@ def markdown(summary: dict, command: str) -> str:
     lines = [
         f"`{command}`",
         "",
-        f"{summary['model']} ({summary['quantization']}), headless Chromium, {where(summary)}; adapter "
+        f"{summary['model']} ({summary['quantization']}), headless Chromium, {where(summary)}; "
+        f"adapter "
         f"{adapter.get('vendor') or '?'} {adapter.get('architecture') or ''}; "
         f"{summary['new_tokens']} new tokens, greedy; median (min-max) of "
         f"{summary['runs_per_engine']} run(s).",

@@ -210,7 +210,8 @@ def _gguf_type(source: ModelSource) -> str:
 
     from webslm.source.gguf import read_gguf_header
 
-    _vtype, value = read_gguf_header(source.files[0]).metadata.get("general.file_type", (None, None))
+    metadata = read_gguf_header(source.files[0]).metadata
+    _vtype, value = metadata.get("general.file_type", (None, None))
     if value is None:
         return "source"
     return LlamaFileType(int(value)).name.removeprefix("MOSTLY_")

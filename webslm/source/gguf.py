@@ -284,7 +284,8 @@ def _extract(path: Path, out: Path) -> None:
                                   where=f"the config in GGUF file {path}")
         try:
             tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-            tokenizer.save_pretrained(out, save_jinja_files=False)  # template in tokenizer_config.json
+            # the template inside tokenizer_config.json
+            tokenizer.save_pretrained(out, save_jinja_files=False)
         except Exception as err:
             raise WebslmError(
                 f"cannot rebuild the tokenizer stored in GGUF file {path}: {err}",
