@@ -103,6 +103,24 @@ def smollm2_dist(tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "dist", make)
 
 
+SMOLLM2_Q4F16 = "smollm2-135m-q4f16_asym"
+
+
+@pytest.fixture(scope="session")
+def smollm2_f16_dist(tmp_path_factory) -> Path:
+    """A dist/ holding SmolLM2-135M's q4f16_asym build (what the page gives a GPU with
+    shader-f16), made once per test run: the chat page's f16/f32 choice and the f16 build's
+    WebLLM test share it."""
+    from webslm.cli import main
+
+    def make(out: Path) -> None:
+        assert main(["build", "smollm2-135m", "--q4f16", "--backend", "webgpu",
+                     "--out", str(out)]) == 0
+        assert [p.name for p in out.iterdir()] == [SMOLLM2_Q4F16], "no staging leftovers"
+
+    return built_once(tmp_path_factory, "dist-f16", make)
+
+
 SMOLLM2_ONNX = "smollm2-135m-cpu"
 
 

@@ -140,7 +140,8 @@ def _cmd_bench(args) -> int:
 
     req = BenchRequest(target=args.model, engines=[e.strip() for e in args.engines.split(",")],
                        contexts=args.contexts, new_tokens=args.new_tokens, runs=args.runs,
-                       gpu=args.gpu, dist=Path(args.dist),
+                       gpu=args.gpu, software="lavapipe" if args.lavapipe else "swiftshader",
+                       dist=Path(args.dist),
                        gguf=Path(args.gguf) if args.gguf else None, threads=args.threads,
                        onnx_dtype=args.onnx_dtype, onnx_device=args.onnx_device,
                        onnx_plain_wasm=not args.tjs_default_wasm,
@@ -273,6 +274,10 @@ def make_parser() -> argparse.ArgumentParser:
     where.add_argument("--gpu", action="store_true", help="use the machine's GPU (Vulkan)")
     where.add_argument("--swiftshader", action="store_true",
                        help="use SwiftShader's CPU WebGPU (the default)")
+    where.add_argument("--lavapipe", action="store_true",
+                       help="use Mesa's lavapipe, a CPU WebGPU with shader-f16 about four times "
+                            "faster than SwiftShader (the tests' rig; needs make install's "
+                            "Vulkan layer, from webslm's repository)")
     bn.add_argument("--contexts", type=_ints, default=[128, 1024, 4096],
                     help="prompt lengths in tokens (default 128,1024,4096; those that do not "
                          "fit the build's window are skipped)")

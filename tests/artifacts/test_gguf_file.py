@@ -20,6 +20,32 @@ from tiny_sources import TINY, tiny_transformers  # noqa: E402
 from tokenizer_dirs import copy_tokenizer, npm_tokenizer  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def each_gguf_parsed_once(monkeypatch):
+    """gguf-py parses a GGUF file once per test, however many readers ask for it.
+
+    A read-back asks three times: transformers' GGUF loader once for the config and once for
+    the tokenizer, webslm's GGUF writer or reader once more; on a 150k-262k-token vocabulary
+    each parse took 10-20 s on 2 cores. Every caller still runs its own code (transformers'
+    loader included) on gguf-py's GGUFReader of the file; they share one, keyed by the file's
+    size and mtime, whose arrays are read-only views of the file (webslm's gguf_reader: plain
+    arrays over the mapping, about 3.5 times faster to parse than gguf-py's memmap slices)."""
+    import gguf
+
+    from webslm.source.gguf import gguf_reader
+
+    parsed: dict = {}
+
+    def reader(path, mode="r"):
+        stat = Path(path).stat()
+        key = (Path(path).resolve(), stat.st_size, stat.st_mtime_ns, mode)
+        if key not in parsed:
+            parsed[key] = gguf_reader(path, mode)
+        return parsed[key]
+
+    monkeypatch.setattr(gguf, "GGUFReader", reader)
+
+
 def _write(source, name: str, qtype: str, out: Path, pre: str) -> list[Path]:
     arch = find_architecture(source.config)
     return write_gguf(source, arch.config_from_hf(source.config), arch.gguf, qtype=qtype,

@@ -1,11 +1,13 @@
 """The quick variant of `webslm bench`: all three engines (WebLLM, wllama, transformers.js on
-our ONNX build) really run SmolLM2 in headless Chromium; this checks the results are
+our ONNX build) really run SmolLM2 in headless Chromium, on the browser tests' WebGPU
+(tests/browser/chromium_rig.py: lavapipe where installed); this checks the results are
 complete and well-formed, never how fast they are."""
 
 import json
 
 import pytest
 
+from chromium_rig import BENCH_FLAG
 from webslm.cli import main
 
 
@@ -44,7 +46,7 @@ def test_quick_bench_of_all_engines(smollm2_artifact, smollm2_onnx_dist, tmp_pat
     assert main(["bench", str(smollm2_artifact), "--contexts", "8,4096", "--new-tokens", "3",
                  "--runs", "1", "--threads", "2", "--out", str(out), "--timeout", "1200",
                  "--dist", str(smollm2_onnx_dist),
-                 "--engines", "webllm,wllama,transformersjs"]) == 0
+                 "--engines", "webllm,wllama,transformersjs", BENCH_FLAG]) == 0
     printed = capsys.readouterr().out
     assert "skipping context 4096" in printed
     (report,) = out.glob("*.json")

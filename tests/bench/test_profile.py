@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from chromium_rig import BENCH_FLAG
 from webslm.artifacts.manifest import read_manifest
 from webslm.bench.costmodel import GpuSpec, estimate
 from webslm.bench.profile import dispatches_per_token, kernel_function, summarize_phases
@@ -100,7 +101,7 @@ def test_a_sliding_window_model_matches_its_compiled_calls():
 def test_profile_counts_what_the_compiled_model_calls(smollm2_artifact, tmp_path, capsys):
     out = tmp_path / "results"
     assert main(["bench", str(smollm2_artifact), "--profile", "--contexts", "2",
-                 "--new-tokens", "1", "--out", str(out), "--timeout", "1200"]) == 0
+                 "--new-tokens", "1", "--out", str(out), "--timeout", "1200", BENCH_FLAG]) == 0
     assert "modeled tok/s" in capsys.readouterr().out
     (report,) = out.glob("profile-*.json")
     summary = json.loads(report.read_text())["summary"]

@@ -17,29 +17,20 @@ the feature (the layer clears shaderFloat16), and SwiftShader never has it.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from webslm.bench.chromium import COMMON_ARGS, chromium_args
+from webslm.bench import chromium
+from webslm.bench.chromium import VK_LAYER_LIB as LAYER_LIB
+from webslm.bench.chromium import lavapipe_ready
 from webslm.bench.dawn import LAVAPIPE_ICD
 
-REPO = Path(__file__).resolve().parents[2]
+# The flags and environment of each WebGPU are webslm/bench/chromium.py's (`webslm bench`
+# takes the same ones: `--lavapipe`); this module only decides which one the tests get.
 RIG_ENV = "WEBSLM_TEST_WEBGPU"
 RIGS = ("lavapipe", "swiftshader")
-LAYER_DIR = REPO / "scripts" / "vk-fake-semaphore-fd"
-LAYER_NAME = "VK_LAYER_fake_semaphore_fd"
-LAYER_LIB = LAYER_DIR / "libVkLayer_fake_semaphore_fd.so"
-# Chromium's GPU process on the system's Vulkan loader, ANGLE on Vulkan too (without it
-# Chromium falls back to SwiftShader), the software-GPU blocklist ignored.
-LAVAPIPE_ARGS = ["--ignore-gpu-blocklist", "--enable-features=Vulkan", "--use-vulkan=native",
-                 "--use-angle=vulkan"]
 
 
 class RigError(RuntimeError):
     """The rig asked for (by WEBSLM_TEST_WEBGPU) is not installed."""
-
-
-def lavapipe_ready() -> bool:
-    return LAYER_LIB.is_file() and LAVAPIPE_ICD.is_file()
 
 
 def default_rig() -> str:
@@ -54,6 +45,7 @@ def default_rig() -> str:
 
 
 RIG = default_rig()
+BENCH_FLAG = f"--{RIG}"  # `webslm bench` on the same WebGPU as the other browser tests
 
 
 def launch_options(rig: str | None = None, *, webgpu: bool = True, shader_f16: bool = True) -> dict:
@@ -62,12 +54,4 @@ def launch_options(rig: str | None = None, *, webgpu: bool = True, shader_f16: b
     rig = rig or RIG
     if rig not in RIGS:
         raise ValueError(f"rig must be one of {RIGS}, got {rig!r}")
-    if not webgpu:
-        return {"args": chromium_args(gpu=False, webgpu=False), "env": dict(os.environ)}
-    if rig == "swiftshader":
-        return {"args": chromium_args(gpu=False), "env": dict(os.environ)}
-    env = dict(os.environ, VK_ICD_FILENAMES=str(LAVAPIPE_ICD), VK_ADD_LAYER_PATH=str(LAYER_DIR),
-               VK_INSTANCE_LAYERS=LAYER_NAME)
-    if not shader_f16:
-        env["WEBSLM_VK_NO_SHADER_F16"] = "1"
-    return {"args": COMMON_ARGS + LAVAPIPE_ARGS, "env": env}
+    return chromium.launch_options(webgpu=webgpu, software=rig, shader_f16=shader_f16)

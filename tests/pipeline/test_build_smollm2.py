@@ -92,13 +92,10 @@ def test_verify_passes_against_pytorch(artifact):
 
 
 @pytest.fixture(scope="module")
-def f16_artifact(tmp_path_factory) -> Path:
-    """The build the page gives every GPU with shader-f16: q4f16_asym, on the same weights."""
-    from webslm.cli import main
-
-    out = tmp_path_factory.mktemp("f16")
-    assert main(["build", "smollm2-135m", "--q4f16", "--backend", "webgpu", "--out", str(out)]) == 0
-    return out / F16_ID
+def f16_artifact(smollm2_f16_dist) -> Path:
+    """The build the page gives every GPU with shader-f16: q4f16_asym, on the same weights
+    (the session's, tests/conftest.py)."""
+    return smollm2_f16_dist / F16_ID
 
 
 @pytest.mark.browser

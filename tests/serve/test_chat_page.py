@@ -15,7 +15,6 @@ import pytest
 
 from browser_helpers import (ask, chromium, last_answer, load_model, open_page, set_sampling,
                              wait_state, webslm_serve)
-from webslm.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 F32 = "smollm2-135m-q4f32_asym"
@@ -23,11 +22,10 @@ F16 = "smollm2-135m-q4f16_asym"
 
 
 @pytest.fixture(scope="module")
-def f16_dist(tmp_path_factory) -> Path:
-    """The q4f16 build of the same model (~70 s), so the page has a real f16/f32 choice."""
-    out = tmp_path_factory.mktemp("dist-f16")
-    assert main(["build", "smollm2-135m", "--q4f16", "--backend", "webgpu", "--out", str(out)]) == 0
-    return out
+def f16_dist(smollm2_f16_dist) -> Path:
+    """The q4f16 build of the same model (the session's, ~70 s once), so the page has a real
+    f16/f32 choice."""
+    return smollm2_f16_dist
 
 
 # Every CSP violation a document sees, from its first script on (the Content-Security-Policy

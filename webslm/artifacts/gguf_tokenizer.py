@@ -153,9 +153,11 @@ def copy_tokenizer(writer, path: Path, chat_template: str | None = None) -> None
     """The GGUF's tokenizer.* metadata; `chat_template` (a fine-tune's own, saved with its
     adapter: what it was trained in) replaces the GGUF's, or adds one to a base that has none
     (Gemma 3 270M), so llama.cpp's chat formats prompts as the fine-tune expects."""
-    from gguf import GGUFReader, GGUFValueType, Keys
+    from gguf import GGUFValueType, Keys
 
-    reader = GGUFReader(path)
+    from webslm.source.gguf import open_gguf_reader
+
+    reader = open_gguf_reader(path)
     if isinstance(chat_template, str):
         writer.add_chat_template(chat_template)
     for key, field in reader.fields.items():

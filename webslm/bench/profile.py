@@ -26,7 +26,7 @@ from typing import Callable
 
 from webslm.artifacts.files import CHAT_CONFIG
 from webslm.artifacts.manifest import read_manifest
-from webslm.bench.chromium import chromium_page, run_bench_page
+from webslm.bench.chromium import WEBGPU_LABELS, chromium_page, run_bench_page
 from webslm.bench.roofline import KV_BYTES
 from webslm.bench.runner import BenchRequest, find_artifact, prompts, usable_contexts
 from webslm.bench.server import PAGE_URL, bench_app, running
@@ -63,15 +63,15 @@ def run_profile(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
                "required_features": record.get("required_features"),
                "webllm_url": base + "vendor/web-llm/index.js",
                "prompt_ids": ids, "new_tokens": req.new_tokens}
-        say(f"profiling webllm ({'GPU' if req.gpu else 'SwiftShader'}): {context} prompt tokens, "
+        say(f"profiling webllm ({WEBGPU_LABELS[req.webgpu]}): {context} prompt tokens, "
             f"{req.new_tokens} decoded, greedy and at temperature 0.7 / top-p 0.9")
-        with chromium_page(base + PAGE_URL, req.gpu, log) as page:
+        with chromium_page(base + PAGE_URL, req.gpu, log, software=req.software) as page:
             result = run_bench_page(page, "webslmProfile", cfg, req.timeout_s, "the profile",
                                     "pass a larger --timeout or fewer --new-tokens", log)
     if result.get("error"):
         raise WebslmError(f"the profile failed in the browser: {result['error'].splitlines()[0]}",
                           "browser log:\n" + "\n".join(log[-20:] + [result["error"]]))
-    return {"model": model.id, "artifact": str(artifact), "gpu": req.gpu,
+    return {"model": model.id, "artifact": str(artifact), "gpu": req.gpu, "webgpu": req.webgpu,
             "quantization": manifest["build"]["quantization"],
             "param_bytes": manifest["build"]["param_bytes"],
             "prefill_chunk": manifest["build"]["prefill_chunk"],

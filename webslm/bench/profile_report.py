@@ -7,7 +7,8 @@ import statistics
 from pathlib import Path
 
 from webslm.bench.costmodel import GPUS, GpuSpec, estimate
-from webslm.bench.report import write_outputs
+from webslm.bench.chromium import WEBGPU_LABELS, report_webgpu
+from webslm.bench.report import where, write_outputs
 from webslm.bench.profile import expected_dispatches, kernel_function, summarize_phases
 
 MB = 1e6
@@ -62,7 +63,7 @@ def summarize(raw: dict, gpus: tuple[GpuSpec, ...] = GPUS) -> dict:
                            "floor_tokens_per_s": gpu.bandwidth_gb_s * 1e9 / row["floor_bytes"]})
     return {k: raw[k] for k in ("model", "quantization", "gpu", "context", "new_tokens",
                                 "param_bytes", "toolchain")} | {
-        "adapter": raw.get("adapter"), "load_s": raw.get("load_s"),
+        "webgpu": report_webgpu(raw), "adapter": raw.get("adapter"), "load_s": raw.get("load_s"),
         "layers": raw["model_config"]["num_hidden_layers"],
         "phases": rows, "estimates": models,
         "gpus": [{"name": g.name, "bandwidth_gb_s": g.bandwidth_gb_s,
@@ -78,15 +79,16 @@ def _pct(x: float) -> str:
 
 
 def markdown(summary: dict, command: str) -> str:
-    where = "real GPU" if summary["gpu"] else "SwiftShader (CPU WebGPU)"
+    label = WEBGPU_LABELS[report_webgpu(summary)]
     lines = [
         f"`{command}`", "",
-        f"{summary['model']} ({summary['quantization']}), WebLLM in headless Chromium, {where}; "
+        f"{summary['model']} ({summary['quantization']}), WebLLM in headless Chromium, "
+        f"{where(summary)}; "
         f"{summary['context']} prompt tokens, {summary['new_tokens']} decoded tokens per "
         f"sampling setting; {summary['layers']} layers. Dispatches counted; bytes modeled "
         "from bound buffer sizes (webslm/bench/profile.py).", "",
         "| phase | sampling | dispatches | per layer | outside layers | of them sampling "
-        "| modeled MB | weights + KV MB | modeled / floor | SwiftShader s |",
+        f"| modeled MB | weights + KV MB | modeled / floor | {label} s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary["phases"]:

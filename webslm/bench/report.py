@@ -7,6 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
+from webslm.bench.chromium import WEBGPU_LABELS, report_webgpu
 from webslm.bench.decode_cost import modeled
 from webslm.bench.roofline import bytes_per_token, roofline_fraction
 
@@ -51,6 +52,7 @@ def summarize(raw: dict) -> dict:
         }
     return {k: raw[k] for k in ("model", "quantization", "gpu", "contexts", "new_tokens",
                                 "toolchain")} | {
+        "webgpu": report_webgpu(raw),
         "adapter": next((r.get("adapter") for r in raw["runs"] if r.get("adapter")), None),
         "runs_per_engine": max(sum(r["engine"] == e for r in raw["runs"]) for e in engines),
         "engines": engines,
@@ -77,13 +79,19 @@ def _mb(s: dict | None) -> str:
     return _fmt(s and {**s, **{k: s[k] / 2**20 for k in ("median", "min", "max")}}, 0)
 
 
+def where(summary: dict) -> str:
+    """The WebGPU a report's runs had, in words."""
+    webgpu = report_webgpu(summary)
+    return "real GPU" if webgpu == "gpu" else f"{WEBGPU_LABELS[webgpu]} (CPU WebGPU)"
+
+
 def markdown(summary: dict, command: str) -> str:
-    where = "real GPU" if summary["gpu"] else "SwiftShader (CPU WebGPU)"
     adapter = summary.get("adapter") or {}
     lines = [
         f"`{command}`",
         "",
-        f"{summary['model']} ({summary['quantization']}), headless Chromium, {where}; adapter "
+        f"{summary['model']} ({summary['quantization']}), headless Chromium, {where(summary)}; "
+        f"adapter "
         f"{adapter.get('vendor') or '?'} {adapter.get('architecture') or ''}; "
         f"{summary['new_tokens']} new tokens, greedy; median (min-max) of "
         f"{summary['runs_per_engine']} run(s).",
@@ -140,10 +148,10 @@ def plot(summary: dict, path: Path) -> None:
         ax.plot(xs, [p[1]["median"] for p in points], marker="o", label=f"{name} ({e['backend']})")
         ax.fill_between(xs, [p[1]["min"] for p in points], [p[1]["max"] for p in points], alpha=0.2)
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")  # engines differ by orders of magnitude on SwiftShader
+    ax.set_yscale("log")  # engines differ by orders of magnitude on a CPU WebGPU
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("decode tokens/s")
-    ax.set_title(f"{summary['model']} - {'GPU' if summary['gpu'] else 'SwiftShader'}")
+    ax.set_title(f"{summary['model']} - {WEBGPU_LABELS[report_webgpu(summary)]}")
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -153,9 +161,10 @@ def plot(summary: dict, path: Path) -> None:
 
 def write_outputs(out: Path, kind: str, summary: dict, raw: dict, command: str,
                   text: str, draw) -> dict[str, Path]:
-    """<kind>-<model>-<gpu|swiftshader>.{json,md,png} under out: every bench report's files."""
+    """<kind>-<model>-<gpu|swiftshader|lavapipe>.{json,md,png} under out: every bench report's
+    files."""
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{kind}-{summary['model']}-{'gpu' if summary['gpu'] else 'swiftshader'}"
+    stem = f"{kind}-{summary['model']}-{report_webgpu(summary)}"
     paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "plot": out / f"{stem}.png"}
     paths["json"].write_text(json.dumps({"command": command, "summary": summary, "raw": raw},
                                         indent=1) + "\n")

@@ -12,7 +12,7 @@ from webslm.artifacts.files import (CHAT_CONFIG, MANIFEST, cpu_build_id, model_f
                                     onnx_data_filename, onnx_filename, webgpu_build_id)
 from webslm.artifacts.gguf_file import CPU_GGUF
 from webslm.artifacts.manifest import read_manifest
-from webslm.bench.chromium import chromium_page, run_bench_page
+from webslm.bench.chromium import WEBGPU_LABELS, chromium_page, run_bench_page, webgpu_name
 from webslm.bench.server import PAGE_URL, bench_app, gguf_url, running
 from webslm.errors import WebslmError
 from webslm.quantize.schemes import SCHEMES
@@ -30,6 +30,7 @@ class BenchRequest:
     new_tokens: int = 32
     runs: int = 3
     gpu: bool = False
+    software: str = "swiftshader"      # without --gpu: the CPU WebGPU (bench/chromium.py)
     dist: Path = Path("dist")
     gguf: Path | None = None
     threads: int | None = None         # WASM threads (default: each engine's own choice)
@@ -38,10 +39,15 @@ class BenchRequest:
     onnx_device: str = "wasm"          # transformers.js on "wasm" (the CPU) or "webgpu"
     onnx_plain_wasm: bool = True       # False: transformers.js's default (asyncify) WASM build
 
+    @property
+    def webgpu(self) -> str:
+        """The WebGPU it runs on: gpu, swiftshader or lavapipe."""
+        return webgpu_name(self.gpu, self.software)
+
 
 def find_artifact(target: str, dist: Path, gpu: bool) -> Path:
-    """An artifact dir as given, else NAME's build in dist: f16 first on a GPU, f32 on
-    SwiftShader (which has no shader-f16)."""
+    """An artifact dir as given, else NAME's build in dist: f16 first on a GPU, f32 on a
+    software WebGPU (SwiftShader has no shader-f16; lavapipe's numbers stay comparable)."""
     path = Path(target)
     if (path / MANIFEST).is_file():
         return path
@@ -171,12 +177,12 @@ def run_bench(req: BenchRequest, say: Callable[[str], None] = print) -> dict:
         }
         for engine in req.engines:
             for run in range(req.runs):
-                say(f"{engine}: run {run + 1}/{req.runs} ({'GPU' if req.gpu else 'SwiftShader'})")
+                say(f"{engine}: run {run + 1}/{req.runs} ({WEBGPU_LABELS[req.webgpu]})")
                 cfg = {**common, "engine": engine, "measure_bandwidth": not runs}
                 runs.append({"run": run, **_one_run(page_url, cfg, req)})
     return {
         "model": model.id, "artifact": str(artifact), "quantization": model.summary()["quantization"],
-        "gpu": req.gpu, "contexts": contexts, "new_tokens": req.new_tokens,
+        "gpu": req.gpu, "webgpu": req.webgpu, "contexts": contexts, "new_tokens": req.new_tokens,
         "weight_bytes": {"webllm": manifest["build"]["param_bytes"],
                          "wllama": sum(p.stat().st_size for p in gguf_shards(gguf)) if gguf else None,
                          "transformersjs": _onnx_weight_bytes(onnx, req.onnx_dtype)},
@@ -196,7 +202,7 @@ def _onnx_weight_bytes(onnx: Path | None, dtype: str) -> int | None:
 
 def _one_run(url: str, cfg: dict, req: BenchRequest) -> dict:
     log: list[str] = []
-    with chromium_page(url, req.gpu, log) as page:
+    with chromium_page(url, req.gpu, log, software=req.software) as page:
         result = run_bench_page(page, "webslmBench", cfg, req.timeout_s, cfg["engine"],
                                 "pass a larger --timeout, fewer --contexts or fewer --new-tokens", log)
     if result.get("error"):

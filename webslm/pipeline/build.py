@@ -220,7 +220,14 @@ def _base_target(req: BuildRequest, scheme: QuantScheme) -> Path:
 
 
 def _base_param_specs(kept: KeptAdapter, scheme: QuantScheme, shape: BuildShape):
-    """The base model's parameters as this webslm declares them (export only, no kernels)."""
+    """The base model's parameters as this webslm declares them: those of the base's compiled
+    library in webslm's cache (the base build just compiled or took it), else exported (no
+    kernels; a SmolLM2 export takes seconds)."""
+    config = kept.arch.config_from_hf(kept.source.base.config)
+    key = library_key(kept.arch.model_type, config, scheme, shape, None, webgpu_target())
+    cached = find_library(key, config)
+    if cached is not None:
+        return cached.compiled.params
     _mod, params, _cfg = export_module(kept.arch, kept.source.base.config, scheme,
                                        webgpu_target(), shape)
     return params

@@ -204,13 +204,17 @@ def _write_model_files(source: ModelSource, out: Path) -> None:
 
 
 def _gguf_type(source: ModelSource) -> str:
-    """The llama.cpp file type of a GGUF source ("Q4_K_M"), from general.file_type."""
-    from gguf import GGUFReader, LlamaFileType
+    """The llama.cpp file type of a GGUF source ("Q4_K_M"), from general.file_type (read from
+    webslm's checked header, which skips the vocabulary gguf-py would parse)."""
+    from gguf import LlamaFileType
 
-    field = GGUFReader(source.files[0]).fields.get("general.file_type")
-    if field is None:
+    from webslm.source.gguf import read_gguf_header
+
+    metadata = read_gguf_header(source.files[0]).metadata
+    _vtype, value = metadata.get("general.file_type", (None, None))
+    if value is None:
         return "source"
-    return LlamaFileType(int(field.contents())).name.removeprefix("MOSTLY_")
+    return LlamaFileType(int(value)).name.removeprefix("MOSTLY_")
 
 
 def _gguf_entry(config: dict, out: Path, files: list[Path], context: int) -> dict:

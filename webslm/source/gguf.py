@@ -4,8 +4,13 @@ transformers maps GGUF names to HF names and undoes llama.cpp's q/k row permutat
 (modeling_gguf_pytorch_utils); we reuse that per tensor so weights stream one at a time.
 Config and tokenizer come from AutoConfig/AutoTokenizer(gguf_file=...) once, and are staged as a
 weightless HF folder (config.json, generation_config.json, tokenizer files) in the webslm cache.
+The tensors are read from webslm's own checked header (read_gguf_header), which steps over the
+150k-262k-token vocabularies in a fraction of a second, where gguf-py's GGUFReader spends
+seconds (Gemma 3 270M's: 10-15 s on 2 cores) building every string of them.
 """
 
+import contextlib
+import functools
 import json
 import math
 import mmap
@@ -35,21 +40,29 @@ class GgufSource(ModelSource):
 
     @cached_property
     def _reader(self):
+        """gguf-py's reader of the file (every field; the tensors need none of it)."""
         return open_gguf_reader(self.path)
+
+    @cached_property
+    def _header(self) -> "GgufHeader":
+        return read_gguf_header(self.path)
+
+    @cached_property
+    def _architecture(self) -> str:
+        return gguf_architecture(self._header, self.path)
 
     @cached_property
     def _tensors(self) -> list:
         """Every tensor of the file, or of all its shards when split (the first holds the
         metadata, each its share of the tensors)."""
         return [t for shard in gguf_shards(self.path)
-                for t in (self._reader if shard == self.path else open_gguf_reader(shard)).tensors]
+                for t in gguf_tensors(shard, self._header if shard == self.path else None)]
 
     @cached_property
     def _processor(self):
         from transformers.modeling_gguf_pytorch_utils import TENSOR_PROCESSORS, TensorProcessor
 
-        arch = self._reader.fields["general.architecture"].contents()
-        return TENSOR_PROCESSORS.get(arch, TensorProcessor)(config=self.config)
+        return TENSOR_PROCESSORS.get(self._architecture, TensorProcessor)(config=self.config)
 
     @cached_property
     def _index(self) -> dict[str, int]:
@@ -74,7 +87,7 @@ class GgufSource(ModelSource):
         """
         from gguf import MODEL_ARCH_NAMES, get_tensor_name_map
 
-        arch = self._reader.fields["general.architecture"].contents()
+        arch = self._architecture
         arch_ids = [key for key, value in MODEL_ARCH_NAMES.items() if value == arch]
         if not arch_ids:
             return {}
@@ -166,13 +179,73 @@ def gguf_shards(path: Path) -> list[Path]:
 
 def open_gguf_reader(path: Path):
     """gguf-py's GGUFReader over a file whose header read_gguf_header has accepted."""
-    from gguf import GGUFReader
-
     read_gguf_header(path)  # GGUFReader trusts every count in the file; this does not
     try:
-        return GGUFReader(path)
+        return gguf_reader(path)
     except Exception as err:  # the reader raises ValueError/struct errors on damaged files
         raise WebslmError(f"cannot read GGUF file {path}: {err}", BAD_GGUF) from None
+
+
+def gguf_reader(path, mode: str = "r"):
+    """gguf-py's GGUFReader(path, mode), unchecked, reading through a plain array of the mapped
+    file: gguf-py slices its np.memmap once or more per vocabulary string, and memmap's
+    Python-level slicing hooks make that about 3.5 times slower than the same views of the same
+    pages as an np.ndarray (Gemma 3's 262,144 tokens: 10-15 s against 3-4 s on 2 cores). Its
+    fields and tensors are GGUFReader's, their arrays plain ndarrays instead of memmaps."""
+    return _plain_reader()(path, mode)
+
+
+@functools.cache
+def _plain_reader():
+    from gguf.gguf_reader import GGUFReader  # the class itself, however `gguf` is patched
+
+    class PlainReader(GGUFReader):
+        @property
+        def data(self) -> np.ndarray:
+            return self._data
+
+        @data.setter
+        def data(self, mapped) -> None:  # GGUFReader.__init__ sets np.memmap(path, mode)
+            self._data = np.asarray(mapped)  # a view: the mapping stays open as its base
+
+    return PlainReader
+
+
+@dataclass(frozen=True)
+class GgufTensor:
+    """A tensor as gguf-py's GGUFReader gives it: name, ggml type, dimensions innermost first,
+    and its data, a read-only view of the mapped file (float types as their numpy type, the
+    quantized ones as bytes, rows of blocks)."""
+
+    name: str
+    tensor_type: object  # gguf.GGMLQuantizationType
+    shape: tuple[int, ...]
+    data: np.ndarray
+
+
+_ITEM_TYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I8": np.int8,
+               "I16": np.int16, "I32": np.int32, "I64": np.int64}
+
+
+def gguf_tensors(path: Path, header: "GgufHeader | None" = None) -> list[GgufTensor]:
+    """The tensors of one GGUF file, from its checked header (read here unless given)."""
+    from gguf import GGMLQuantizationType, quant_shape_to_byte_shape
+
+    header = header or read_gguf_header(path)
+    mapped = np.memmap(path, mode="r")
+    tensors = []
+    for info in header.tensors:
+        qtype = GGMLQuantizationType(info.ggml_type)
+        start = header.data_start + info.offset
+        raw = mapped[start:start + info.nbytes]
+        dims = tuple(reversed(info.dims))
+        item = _ITEM_TYPES.get(qtype.name)
+        if item is None:
+            data = raw.reshape(quant_shape_to_byte_shape(dims, qtype))
+        else:
+            data = raw.view(np.dtype(item).newbyteorder(header.byte_order)).reshape(dims)
+        tensors.append(GgufTensor(info.name, qtype, info.dims, data))
+    return tensors
 
 
 def open_gguf(path: Path) -> GgufSource:
@@ -201,24 +274,53 @@ def _extract(path: Path, out: Path) -> None:
     """Write config.json, generation_config.json and the tokenizer files the GGUF describes."""
     from transformers import AutoConfig, AutoTokenizer
 
-    try:
-        exported = AutoConfig.from_pretrained(path.parent, gguf_file=path.name).to_dict()
-    except Exception as err:
-        raise WebslmError(f"cannot read the model config in GGUF file {path}: {err}", BAD_GGUF) from None
-    config = normalize_config(clean_exported_config(exported), where=f"the config in GGUF file {path}")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        tokenizer.save_pretrained(out, save_jinja_files=False)  # template inside tokenizer_config.json
-    except Exception as err:
-        raise WebslmError(
-            f"cannot rebuild the tokenizer stored in GGUF file {path}: {err}",
-            "use a GGUF that embeds its tokenizer (tokenizer.ggml.*), or the model's HF release",
-        ) from None
+    with _read_once(path):
+        try:
+            exported = AutoConfig.from_pretrained(path.parent, gguf_file=path.name).to_dict()
+        except Exception as err:
+            raise WebslmError(f"cannot read the model config in GGUF file {path}: {err}",
+                              BAD_GGUF) from None
+        config = normalize_config(clean_exported_config(exported),
+                                  where=f"the config in GGUF file {path}")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+            # the template inside tokenizer_config.json
+            tokenizer.save_pretrained(out, save_jinja_files=False)
+        except Exception as err:
+            raise WebslmError(
+                f"cannot rebuild the tokenizer stored in GGUF file {path}: {err}",
+                "use a GGUF that embeds its tokenizer (tokenizer.ggml.*), or the model's HF "
+                "release",
+            ) from None
     if not (out / "tokenizer.json").is_file():
         raise WebslmError(f"GGUF file {path} yields no tokenizer.json (slow tokenizer only)", BAD_GGUF)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     generation = reference_generation_config(config)
     (out / "generation_config.json").write_text(json.dumps(generation, indent=2))
+
+
+@contextlib.contextmanager
+def _read_once(path: Path):
+    """While it runs, transformers' GGUF loader, which reads the whole file with gguf-py's
+    GGUFReader once for the config and again for the tokenizer (every vocabulary string: 10-15 s
+    each for Gemma 3's 262,144 on 2 cores), gets one gguf_reader of `path` for both (3-4 s).
+    Any other file, or mode, gets gguf-py's own reader."""
+    import gguf
+
+    parse, shared = gguf.GGUFReader, {}
+
+    def reader(file, mode="r"):
+        if mode != "r" or Path(file).resolve() != path:
+            return parse(file, mode)
+        if not shared:
+            shared["reader"] = gguf_reader(path)
+        return shared["reader"]
+
+    gguf.GGUFReader = reader
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = parse
 
 
 # --- Checking a GGUF header before anything trusts it ------------------------------------
@@ -257,6 +359,7 @@ class GgufHeader:
     metadata: dict
     tensors: list[GgufTensorInfo]
     data_start: int
+    byte_order: str = "<"  # ">": written on a big-endian machine
 
 
 class _Cursor:
@@ -387,7 +490,7 @@ def _parse_header(buf: mmap.mmap, path: Path) -> GgufHeader:
     alignment = _alignment(cur, metadata)
     data_start = -(-cur.pos // alignment) * alignment
     tensors = _check_tensor_data(cur, infos, data_start, alignment)
-    return GgufHeader(version, metadata, tensors, data_start)
+    return GgufHeader(version, metadata, tensors, data_start, cur.order)
 
 
 def _read_metadata(cur: _Cursor, count: int) -> dict:
