@@ -102,7 +102,7 @@ import { document } from "./node_dom.mjs";
 const { renderMarkdown } = await import("./webslm.js");
 const time = (text) => {
   let best = Infinity;
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
     renderMarkdown(text, document.createElement("div"));
     best = Math.min(best, performance.now() - t0);
@@ -121,9 +121,10 @@ const hostile = {
 const N = 6000;
 const slow = [];
 for (const [name, make] of Object.entries(hostile)) {
-  const small = time(make(N)), large = time(make(4 * N));
-  // Linear: 4x the text, about 4x the time (quadratic would be 16x). Below 40 ms the ratio is noise.
-  if (large > Math.max(8 * small, 40)) slow.push(`${name}: ${small.toFixed(1)} ms at ${N}, ${large.toFixed(1)} ms at ${4 * N}`);
+  const small = time(make(N)), large = time(make(8 * N));
+  // Linear: 8x the text, about 8x the time; quadratic would be 64x. The 3x margin absorbs a
+  // loaded machine's noise (a GC pause, a descheduled core); below 60 ms the ratio is noise.
+  if (large > Math.max(24 * small, 60)) slow.push(`${name}: ${small.toFixed(1)} ms at ${N}, ${large.toFixed(1)} ms at ${8 * N}`);
 }
 assert.deepEqual(slow, []);
 console.log("ok");
@@ -132,7 +133,7 @@ console.log("ok");
 
 def test_markdown_render_time_is_linear_in_hostile_input(tmp_path):
     """Fuzzed for time: each hostile shape ("[[[[", unclosed *, _, `, long URLs, random mixes
-    of delimiters) at 4x the length takes well under 16x (quadratic) the time."""
+    of delimiters) at 8x the length takes well under 64x (quadratic) the time."""
     run(tmp_path, MARKDOWN_TIMING)
 
 
