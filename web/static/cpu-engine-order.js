@@ -14,42 +14,77 @@ export const CPU_ENGINE_ORDER = {
   },
   "measured": {
     "date": "2026-12-06",
-    "machine": "2 cores shared with 3 other helpers' jobs, headless Chromium 156, no WebGPU, 2 threads",
-    "command": "bench/task_engines.py --dist /tmp/engine-task/dist --model smollm2-135m --runs 3 --out /tmp/te-results/task_engines.json --machine 2 cores shared with 3 other helpers' jobs, headless Chromium 156, no WebGPU, 2 threads",
+    "machine": "quiet 2-core Xeon, headless Chromium 156, no WebGPU, 2 threads",
+    "command": "bench/task_engines.py --dist /tmp/engine-task/llama1b/dist --model llama-3.2-1b --runs 2 --merge --out /tmp/te2/task_engines.json --machine quiet 2-core Xeon, headless Chromium 156, no WebGPU, 2 threads",
     "rule": "per task, the engines with the most form fields right first, then the fastest same-work time",
     "models": {
       "smollm2-135m": {
         "params": 134479872,
         "runs": 3,
-        "command": "bench/task_engines.py --dist /tmp/engine-task/dist --model smollm2-135m --runs 3 --out /tmp/te-results/task_engines.json --machine 2 cores shared with 3 other helpers' jobs, headless Chromium 156, no WebGPU, 2 threads",
+        "command": "bench/task_engines.py --dist /tmp/engine-task/dist --model smollm2-135m --runs 3 --out /tmp/te2/task_engines.json --machine quiet 2-core Xeon, headless Chromium 156, no WebGPU, 2 threads",
         "load_avg": [
-          5.2,
-          7.8
+          1.91,
+          2.73
         ],
         "load_s": {
-          "wllama": 11.09,
-          "transformers-wasm": 11.63
+          "wllama": 6.0,
+          "transformers-wasm": 7.87
         },
         "chat": {
           "wllama": {
-            "same_work_s": 42.23,
-            "wall_s": 42.21
+            "same_work_s": 4.98,
+            "wall_s": 4.91
           },
           "transformers-wasm": {
-            "same_work_s": 10.07,
-            "wall_s": 10.06
+            "same_work_s": 3.24,
+            "wall_s": 3.23
           }
         },
         "form": {
           "wllama": {
-            "same_work_s": 64.7,
-            "wall_s": 73.09,
+            "same_work_s": 7.77,
+            "wall_s": 8.95,
             "fields_right": 5
           },
           "transformers-wasm": {
-            "same_work_s": 11.47,
-            "wall_s": 10.11,
+            "same_work_s": 3.86,
+            "wall_s": 3.46,
             "fields_right": 2
+          }
+        }
+      },
+      "llama-3.2-1b": {
+        "params": 1235746816,
+        "runs": 2,
+        "command": "bench/task_engines.py --dist /tmp/engine-task/llama1b/dist --model llama-3.2-1b --runs 2 --merge --out /tmp/te2/task_engines.json --machine quiet 2-core Xeon, headless Chromium 156, no WebGPU, 2 threads",
+        "load_avg": [
+          2.14,
+          2.3
+        ],
+        "load_s": {
+          "wllama": 27.29,
+          "transformers-wasm": 50.57
+        },
+        "chat": {
+          "wllama": {
+            "same_work_s": 23.49,
+            "wall_s": 23.51
+          },
+          "transformers-wasm": {
+            "same_work_s": 14.68,
+            "wall_s": 14.68
+          }
+        },
+        "form": {
+          "wllama": {
+            "same_work_s": 52.59,
+            "wall_s": 52.91,
+            "fields_right": 0
+          },
+          "transformers-wasm": {
+            "same_work_s": 18.37,
+            "wall_s": 18.18,
+            "fields_right": 0
           }
         }
       }
