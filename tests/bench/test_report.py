@@ -83,7 +83,9 @@ def test_the_report_puts_the_builds_decode_cost_beside_the_engines(tmp_path):
     m3 = 1 / (c["floor_bytes"] / 400e9 + c["dispatches"] * 50e-6)
     table = paths["markdown"].read_text()
     assert "125 dispatches per decoded token (4 a layer x 30, 3 sampling)" in table
+    m3_base = 1 / (c["floor_bytes"] / 100e9 + c["dispatches"] * 50e-6)
     assert f"Apple M3 Max (Metal) {m3:.1f}" in table
+    assert f"Apple M3 (Metal) {m3_base:.1f}" in table
     summary = json.loads(paths["json"].read_text())["summary"]
     assert summary["decode_cost"]["modeled"][2]["tokens_per_s"] == pytest.approx(m3)
     assert "dispatches" not in write_reports(fake_raw(), tmp_path / "old", "x")[

@@ -4,7 +4,8 @@
 At batch 1 a decoded token is memory-bound (every weight is read once), and WebGPU adds a
 fixed cost per compute dispatch (pass encoding, bind group creation, validation) that is
 large next to a small model's per-token time. The GPUs below are the ones `bench/gpu.sh`
-targets and the WebLLM paper measured on, with their published bandwidths.
+targets, the WebLLM paper measured on, and the plain M3 that llama.cpp's WebGPU figures
+come from, with their published bandwidths.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ GPUS = (
     GpuSpec("Apple M3 Max (Metal)", 400, METAL_DISPATCH_US,
             "Apple M3 Max (40-core GPU) specifications: 400 GB/s; the WebLLM paper's "
             "machine (Ruan et al., arXiv:2412.15803)"),
+    GpuSpec("Apple M3 (Metal)", 100, METAL_DISPATCH_US,
+            "Apple M3 (10-core GPU) specifications: 100 GB/s unified memory; the machine of "
+            "llama.cpp's WebGPU gemma-3-270m figure that issue 29 sets as the goal"),
 )
 
 
