@@ -79,8 +79,10 @@ def test_webllm_answers_with_the_fine_tune(finetune_dist):
 
 @pytest.mark.browser
 def test_the_wasm_engine_answers_with_the_fine_tune(smollm2_lora, tmp_path):
-    """`webslm build NAME --lora DIR`: the CPU engine's GGUF (wllama, the page's first CPU
-    engine) holds the merged model and gives the fine-tune's answer word for word."""
+    """`webslm build NAME --lora DIR`: both CPU engines hold the merged model and give the
+    fine-tune's answer word for word: the one the page picks for chat (transformers.js on
+    the q8 ONNX graph, web/static/cpu-engine-order.js) and wllama on the Q8_0 GGUF, the
+    form's first engine."""
     from browser_helpers import ask, chromium, load_model, open_page, set_sampling, webslm_serve
 
     dist = tmp_path / "dist"
@@ -88,14 +90,18 @@ def test_the_wasm_engine_answers_with_the_fine_tune(smollm2_lora, tmp_path):
                  "--backend", "cpu", "--out", str(dist)]) == 0
     assert [p.name for p in dist.iterdir()] == ["smollm2-marzipan-cpu"]
     log: list[str] = []
+    answers = {}
     with webslm_serve(dist) as url, chromium(webgpu=False) as ctx:
-        page = open_page(ctx, url, log)
-        load_model(page, log, timeout=300)
-        assert page.evaluate("() => window.webslmPage.chat.engine") == "wllama"
-        set_sampling(page, temperature=0, max_tokens=24)
-        answer = ask(page, QUESTION, log, timeout=300)
-    assert answer["error"] is None, log[-20:]
-    assert answer["text"].strip() == ANSWER, answer
+        for query, engine in (("", "transformers-wasm"), ("?engine=wllama", "wllama")):
+            page = open_page(ctx, url + query, log)
+            load_model(page, log, timeout=300)
+            assert page.evaluate("() => window.webslmPage.chat.engine") == engine
+            set_sampling(page, temperature=0, max_tokens=24)
+            answers[engine] = ask(page, QUESTION, log, timeout=300)
+            page.close()
+    for engine, answer in answers.items():
+        assert answer["error"] is None, (engine, log[-20:])
+        assert answer["text"].strip() == ANSWER, (engine, answer)
 
 
 def test_verify_holds_a_merged_build_to_peft_unmerged(make_hf_dir, tiny_llama_factory, tmp_path, capsys):
