@@ -18,26 +18,22 @@ from __future__ import annotations
 
 import tvm
 from tvm.s_tir.dlight.analysis import get_root_block
-from tvm.s_tir.dlight.gpu.base import GPUScheduleRule
 from tvm.target import Target
 
 from webslm.compile.row_kernels import PREFIX
+from webslm.compile.tiled_rule import TiledWebGPURule
 
 GEMV, OUTPUT, DEQUANTIZE, EPILOGUE = "matmul", PREFIX + "residual", "dequantize", "cast"
 
 
-class PrologueGEMV(GPUScheduleRule):
+class PrologueGEMV(TiledWebGPURule):
     """Functions of blocks row_* (the chain), `matmul` (a GEMV over [1, 1, in]), and optionally
     `dequantize` (inlined) and `cast` (its epilogue); `tiling` is schedules.GemvTiling."""
 
-    def __init__(self, tiling):
-        self.tiling = tiling
-
     def apply(self, func, target: Target, _tunable):
-        if (not isinstance(func, tvm.tirx.PrimFunc) or self.tiling is None
-                or target.kind.name != "webgpu" or not self.is_target_available(target)):
+        sch = self.schedule_of(func, target)
+        if sch is None:
             return None
-        sch = tvm.s_tir.Schedule(func)
         names = [sch.get(b).name_hint for b in sch.get_child_blocks(get_root_block(sch))]
         chain = [n for n in names if n.startswith(PREFIX)]
         if GEMV not in names or OUTPUT not in chain or not set(names) <= {

@@ -32,6 +32,7 @@ from tvm.target import Target
 
 from webslm.compile.prologue_gemv import PrologueGEMV
 from webslm.compile.row_kernels import RowChain
+from webslm.compile.tiled_rule import TiledWebGPURule
 
 
 
@@ -61,20 +62,16 @@ class WebGPUGEMV(dl.gpu.GEMV):
                                            epilogue_info)
 
 
-class WebGPULoraGEMV(dl.gpu.GEMV):
+class WebGPULoraGEMV(TiledWebGPURule):
     """A decode GEMV with a kept adapter's branch in it: blocks lora_down (t = A x), the GEMV,
     and the epilogue that adds B t. The GEMV gets `tiling` as above; each workgroup computes
     all of t first, into shared memory (TVM's thread sync puts the barrier before the
     epilogue reads it)."""
 
-    def __init__(self, tiling: GemvTiling | None):
-        self.tiling = tiling
-
     def apply(self, func, target: Target, _tunable):
-        if (not isinstance(func, tvm.tirx.PrimFunc) or self.tiling is None
-                or target.kind.name != "webgpu" or not self.is_target_available(target)):
+        sch = self.schedule_of(func, target)
+        if sch is None:
             return None
-        sch = tvm.s_tir.Schedule(func)
         try:
             down = sch.get_sblock("lora_down")
         except Exception:  # noqa: BLE001 - no such block: not ours
