@@ -21,7 +21,7 @@ from tvm.s_tir.dlight.analysis import get_root_block
 from tvm.target import Target
 
 from webslm.compile.row_kernels import PREFIX
-from webslm.compile.tiled_rule import TiledWebGPURule
+from webslm.compile.tiled_rule import TiledWebGPURule, partial_sums_in_registers
 
 GEMV, OUTPUT, DEQUANTIZE, EPILOGUE = "matmul", PREFIX + "residual", "dequantize", "cast"
 
@@ -108,15 +108,7 @@ def _schedule(sch, gemv, reductions: list[str], epilogue, codes: int, groups: in
     _wg, row_in_group, lane, step, _code = sch.get_loops(partial)
     sch.bind(row_in_group, "threadIdx.y")
     sch.bind(lane, "threadIdx.x")
-    sch.set_scope(partial, buffer_index=0, storage_scope="local")
-    reads = [region.source.dtype for region in sch.get(partial).reads]
-    if "uint32" in reads:  # one load per packed word, its codes unpacked from the register
-        words = sch.cache_read(partial, read_buffer_index=reads.index("uint32"),
-                               storage_scope="local")
-        sch.compute_at(words, step, preserve_unit_loops=True)
-    sch.decompose_reduction(partial, step)
-    sch.annotate(step, "pragma_auto_unroll_max_step", t.unroll)
-    sch.annotate(step, "pragma_unroll_explicit", 1)
+    partial_sums_in_registers(sch, partial, step, t.unroll)
 
     # the reduction comes out outermost, then the output's unit loops, then its row
     _wg, lane, *_unit, row_in_group = sch.get_loops(gemv)

@@ -32,7 +32,7 @@ from tvm.target import Target
 
 from webslm.compile.prologue_gemv import PrologueGEMV
 from webslm.compile.row_kernels import RowChain
-from webslm.compile.tiled_rule import TiledWebGPURule
+from webslm.compile.tiled_rule import TiledWebGPURule, partial_sums_in_registers
 
 
 
@@ -120,15 +120,7 @@ def _lora_gemv(sch, gemv, epilogue, down, tiling: GemvTiling) -> None:
     sch.reorder(row, lane, step)
     sch.bind(row, "threadIdx.y")
     sch.bind(lane, "threadIdx.x")
-    sch.set_scope(gemv_partial, buffer_index=0, storage_scope="local")
-    reads = [region.source.dtype for region in sch.get(gemv_partial).reads]
-    if "uint32" in reads:
-        words = sch.cache_read(gemv_partial, read_buffer_index=reads.index("uint32"),
-                               storage_scope="local")
-        sch.compute_at(words, step, preserve_unit_loops=True)
-    sch.decompose_reduction(gemv_partial, step)
-    sch.annotate(step, "pragma_auto_unroll_max_step", tiling.unroll)
-    sch.annotate(step, "pragma_unroll_explicit", 1)
+    partial_sums_in_registers(sch, gemv_partial, step, tiling.unroll)
     *_unit, lane, row = sch.get_loops(gemv)[1:]
     sch.reorder(row, lane)
     sch.bind(row, "threadIdx.y")
@@ -172,17 +164,7 @@ def _multi_row_gemv(sch, gemv, epilogue_info, tiling: GemvTiling):
     sch.bind(workgroup, "blockIdx.x")
     sch.bind(row_in_group, "threadIdx.y")
     sch.bind(lane, "threadIdx.x")
-    sch.set_scope(partial, buffer_index=0, storage_scope="local")
-
-    # One load per packed word, then its codes are unpacked from the register.
-    reads = [region.source.dtype for region in sch.get(partial).reads]
-    if "uint32" in reads:  # quantized: the packed codes (dense weights are read as they are)
-        words = sch.cache_read(partial, read_buffer_index=reads.index("uint32"),
-                               storage_scope="local")
-        sch.compute_at(words, step, preserve_unit_loops=True)
-    sch.decompose_reduction(partial, step)
-    sch.annotate(step, "pragma_auto_unroll_max_step", tiling.unroll)
-    sch.annotate(step, "pragma_unroll_explicit", 1)
+    partial_sums_in_registers(sch, partial, step, tiling.unroll)
 
     # The row's lanes add their partial sums (TVM lowers this to a cross-thread reduction).
     sch.reverse_compute_at(gemv, workgroup, preserve_unit_loops=True)

@@ -1,7 +1,7 @@
-"""The common start of webslm's tiled WebGPU schedule rules (schedules.WebGPULoraGEMV,
-prologue_gemv.PrologueGEMV): each holds a GemvTiling (None where the target's limits give
-none) and schedules only PrimFuncs compiled for WebGPU; anything else goes on to the next
-rule in dlight's list."""
+"""What webslm's tiled WebGPU GEMV schedules share (schedules.py's multi-row and kept-adapter
+GEMVs, prologue_gemv.py's): the rules' start (each holds a GemvTiling, None where the
+target's limits give none, and schedules only PrimFuncs compiled for WebGPU; anything else
+goes on to the next rule in dlight's list), and the partial sums each keeps in registers."""
 
 from __future__ import annotations
 
@@ -20,3 +20,19 @@ class TiledWebGPURule(GPUScheduleRule):
                 or target.kind.name != "webgpu" or not self.is_target_available(target)):
             return None
         return tvm.s_tir.Schedule(func)
+
+
+def partial_sums_in_registers(sch, partial, step, unroll: int) -> None:
+    """A GEMV's per-lane partial sums (its rfactor block) kept in registers, over `step`,
+    the lane's walk along the inputs: one load per packed uint32 word of a quantized weight,
+    its codes then unpacked from the register (dense weights are read as they are), the
+    init split off, and the walk unrolled."""
+    sch.set_scope(partial, buffer_index=0, storage_scope="local")
+    reads = [region.source.dtype for region in sch.get(partial).reads]
+    if "uint32" in reads:
+        words = sch.cache_read(partial, read_buffer_index=reads.index("uint32"),
+                               storage_scope="local")
+        sch.compute_at(words, step, preserve_unit_loops=True)
+    sch.decompose_reduction(partial, step)
+    sch.annotate(step, "pragma_auto_unroll_max_step", unroll)
+    sch.annotate(step, "pragma_unroll_explicit", 1)
