@@ -100,7 +100,7 @@ class Mutator:
             return root
         if kind == 1 and isinstance(parent, dict):
             parent[self.rng.choice(("vocab_size", "hidden_size", "dtype", "shape", "x", ""))] = \
-                self.rng.choice(EXTREME_JSON)
+                self._extreme()
             return root
         new = self._extreme_like(_get(root, path))
         if key is None:
@@ -108,9 +108,14 @@ class Mutator:
         parent[key] = new
         return root
 
+    def _extreme(self):
+        """A copy of one of EXTREME_JSON: a later edit changes the copy, never the table (a
+        shared [] or {} edited in place grows across cases, until it holds itself)."""
+        return copy.deepcopy(self.rng.choice(EXTREME_JSON))
+
     def _extreme_like(self, old):
         if isinstance(old, bool) or not isinstance(old, int) or self.rng.random() < 0.5:
-            return copy.deepcopy(self.rng.choice(EXTREME_JSON))
+            return self._extreme()
         return self.rng.choice((-old, old * 10**6, old + 1, old - 1, -1, 0, 10**9, 2**64))
 
     def json_bytes(self, value) -> bytes:

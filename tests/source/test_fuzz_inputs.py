@@ -463,3 +463,16 @@ def test_failing_cases_through_the_cli(seeds, tmp_path):
     in_out = {p for p in written if p.startswith("out-") and "/" in p}  # an empty --out may exist
     assert not in_out, f"left in --out: {sorted(in_out)}"
     assert not [p for p in written if ".partial" in p]
+
+
+def test_mutations_never_edit_the_extreme_values_table():
+    """Every edit works on a copy: a shared [] or {} edited in place grew case after case until
+    it held itself, and late cases then failed in json.dumps (a circular reference), not in
+    the parser under test."""
+    from mutators import EXTREME_JSON
+
+    before = repr(EXTREME_JSON)
+    config = {"peft_type": "LORA", "r": 2, "target_modules": ["q_proj", "v_proj"]}
+    for case in range(500):
+        Mutator(case).mutate_json(config)
+    assert repr(EXTREME_JSON) == before
