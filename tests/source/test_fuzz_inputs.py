@@ -219,7 +219,7 @@ def seeds(tmp_path_factory) -> dict:
 def real_gguf_header() -> tuple[bytes, int] | None:
     """SmolLM2's real header bytes (~1.8 MB of 98 MB) and the file size, if installed."""
     from webslm.source.bundled import smollm2_gguf_path
-    from webslm.source.gguf import read_gguf_header
+    from webslm.source.gguf_header import read_gguf_header
 
     try:
         path = smollm2_gguf_path()
@@ -231,7 +231,8 @@ def real_gguf_header() -> tuple[bytes, int] | None:
 
 # --- the parsers ---------------------------------------------------------------------------
 def test_fuzz_gguf(seeds, scratch):
-    from webslm.source.gguf import gguf_architecture, open_gguf_reader, read_gguf_header
+    from webslm.source.gguf import open_gguf_reader
+    from webslm.source.gguf_header import gguf_architecture, read_gguf_header
 
     path, real = scratch / "case.gguf", real_gguf_header()
 

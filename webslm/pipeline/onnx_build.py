@@ -208,7 +208,7 @@ def _gguf_type(source: ModelSource) -> str:
     webslm's checked header, which skips the vocabulary gguf-py would parse)."""
     from gguf import LlamaFileType
 
-    from webslm.source.gguf import read_gguf_header
+    from webslm.source.gguf_header import read_gguf_header
 
     metadata = read_gguf_header(source.files[0]).metadata
     _vtype, value = metadata.get("general.file_type", (None, None))
