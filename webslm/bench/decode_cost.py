@@ -13,7 +13,7 @@ from webslm.artifacts.files import CHAT_CONFIG
 from webslm.artifacts.manifest import read_manifest
 from webslm.bench.costmodel import GPUS, estimate
 from webslm.bench.profile import KV_CACHE_KERNELS, expected_dispatches, per_layer_share
-from webslm.bench.roofline import kv_bytes_per_position
+from webslm.bench.roofline import build_kv_dtype, bytes_per_token
 
 CONTEXT = 8  # positions in the KV cache: a short context, where dispatches weigh most
 
@@ -36,13 +36,12 @@ def cost(model_id, kernel_calls, config, quant, param_bytes, context,
     layers = config["num_hidden_layers"]
     model = sum(want["model_kernels"].values())
     sampling = sum(want["sampler_kernels"].values())
-    kv = "float16" if "f16" in quant else "float32"
     return {"model_id": model_id, "context": context,
             "dispatches": model + kv_kernels * want["attention_calls"] + sampling,
             "per_layer": sum(per_layer_share(n, layers) for n in want["model_kernels"].values())
             + kv_kernels,
             "layers": layers, "sampling": sampling,
-            "floor_bytes": param_bytes + kv_bytes_per_position(config, kv) * context}
+            "floor_bytes": bytes_per_token(param_bytes, config, build_kv_dtype(quant), context)}
 
 
 def modeled(c: dict) -> list[dict]:

@@ -27,7 +27,7 @@ from typing import Callable
 from webslm.artifacts.files import CHAT_CONFIG
 from webslm.artifacts.manifest import read_manifest
 from webslm.bench.chromium import WEBGPU_LABELS, chromium_page, run_bench_page
-from webslm.bench.roofline import KV_BYTES
+from webslm.bench.roofline import KV_BYTES, build_kv_dtype
 from webslm.bench.runner import BenchRequest, find_artifact, prompts, usable_contexts
 from webslm.bench.server import PAGE_URL, bench_app, running
 from webslm.errors import WebslmError
@@ -143,7 +143,7 @@ def summarize_phases(raw: dict) -> list[dict]:
     mc = raw["model_config"]
     layers = mc["num_hidden_layers"]
     head_dim = config_head_dim(mc)
-    kv_dtype = "float16" if "f16" in raw["quantization"] else "float32"
+    kv_dtype = build_kv_dtype(raw["quantization"])
     kv_position_layer = 2 * mc["num_key_value_heads"] * head_dim * KV_BYTES[kv_dtype]
     calls = raw["kernel_calls"]
     called = {k for ks in calls.values() for k in ks}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from webslm.bench.chromium import WEBGPU_LABELS, report_webgpu
 from webslm.bench.decode_cost import modeled
-from webslm.bench.roofline import bytes_per_token, roofline_fraction
+from webslm.bench.roofline import build_kv_dtype, bytes_per_token, roofline_fraction
 
 KV_DTYPE = {"webllm": None, "wllama": "float16"}  # webllm: the build's activation dtype
 
@@ -30,7 +30,7 @@ def summarize(raw: dict) -> dict:
         backend = runs[0]["backend"]
         bw = (bandwidth.get("gpu") if backend == "webgpu" else bandwidth.get("cpu")) or {}
         kv_dtype = (raw.get("kv_dtypes", {}).get(engine) or KV_DTYPE.get(engine)
-                    or ("float16" if "f16" in raw["quantization"] else "float32"))
+                    or build_kv_dtype(raw["quantization"]))
         contexts = []
         for i, ctx in enumerate(raw["contexts"]):
             row = {"context": ctx}

@@ -13,6 +13,11 @@ from webslm.source.config import head_dim
 KV_BYTES = {"float32": 4, "float16": 2}
 
 
+def build_kv_dtype(quantization: str) -> str:
+    """A WebLLM build's KV cache dtype: its activation dtype (q4f16_1: float16)."""
+    return "float16" if "f16" in quantization else "float32"
+
+
 def kv_bytes_per_position(model_config: dict, kv_dtype: str) -> int:
     heads = model_config["num_key_value_heads"]
     return 2 * model_config["num_hidden_layers"] * heads * head_dim(model_config) * KV_BYTES[kv_dtype]
