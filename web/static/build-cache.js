@@ -6,7 +6,7 @@
 // stored once: they belong to the base, so a fine-tune counts and deletes only its own files
 // and reports the shared ones apart.
 
-import { RECORDS, fileTable, isVerified } from "./integrity.js";
+import { RECORDS, cachedEntry, fileTable, isVerified } from "./integrity.js";
 
 /** The Cache Storage caches WebLLM 0.2.86 keeps a build's files in (config, wasm, the rest). */
 export const WEBLLM_CACHES = ["webllm/config", "webllm/wasm", "webllm/model"];
@@ -66,7 +66,7 @@ export async function cachedState(build, base) {
     if (!(await caches.has(name))) continue;
     const cache = await caches.open(name);
     for (const file of table.values()) {
-      if (!found.has(file.name) && await isVerified(await cache.match(file.url), file)) found.add(file.name);
+      if (!found.has(file.name) && await isVerified(await cachedEntry(cache, file.url), file)) found.add(file.name);
     }
   }
   const loaded = [...table.values()].filter((f) => isOnnx(build) || !WEBLLM_UNREAD.has(f.name));

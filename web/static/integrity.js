@@ -33,6 +33,11 @@ const SHA256 = /^[0-9a-f]{64}$/;
 // integrity.js's own fetch, taken before a worker wraps the global one (webllm-worker.js).
 const networkFetch = globalThis.fetch?.bind(globalThis);
 const NETWORK_RETRIES = 4;
+// Cache.match as the browser made it, taken before the WebLLM worker wraps it (webllm-worker.js):
+// a lookup here must never start a download.
+const originalMatch = globalThis.Cache?.prototype.match;
+/** `cache`'s entry for `url`, or undefined: a plain lookup. */
+export const cachedEntry = (cache, url) => originalMatch.call(cache, url);
 
 export class IntegrityError extends Error {
   constructor({ name, url, expected, actual, bytes, expectedBytes }) {
@@ -107,7 +112,7 @@ export function unlistedError(url) {
 export async function isVerified(response, file) {
   const tag = response?.headers.get(VERIFIED_HEADER);
   if (!tag) return false;
-  const record = await (await caches.open(RECORDS)).match(file.url);
+  const record = await cachedEntry(await caches.open(RECORDS), file.url);
   return !!record && record.headers.get(HASH_HEADER) === file.sha256 && record.headers.get(VERIFIED_HEADER) === tag;
 }
 
@@ -123,7 +128,7 @@ export async function dropUnverified(cacheNames, table) {
   for (const cacheName of cacheNames) {
     const cache = await caches.open(cacheName);
     for (const file of table.values()) {
-      const cached = await cache.match(file.url);
+      const cached = await cachedEntry(cache, file.url);
       if (!cached) continue;
       if (await isVerified(cached, file)) missing.delete(file.url);
       else await cache.delete(file.url);
@@ -290,8 +295,8 @@ async function skip(reader, count) {
  * not verified against this hash). For engines that fetch through a hook (transformers.js).
  */
 export async function verifiedResponse(cache, file, opts) {
-  const cached = await cache.match(file.url);
+  const cached = await cachedEntry(cache, file.url);
   if (await isVerified(cached, file)) return cached;
   await downloadVerified(cache, file, opts);
-  return cache.match(file.url);
+  return cachedEntry(cache, file.url);
 }

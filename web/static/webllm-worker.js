@@ -70,6 +70,23 @@ Cache.prototype.add = async function (request) {
   });
 };
 
+// WebLLM reads a shard with add-if-missing, then match (ArtifactCache.fetchWithCache); the
+// browser may evict the entry between the two, and WebLLM then fails with "Cannot fetch".
+// A listed file missing at that match is downloaded again, verified, instead.
+const match = Cache.prototype.match;
+Cache.prototype.match = async function (request, options) {
+  const found = await match.call(this, request, options);
+  if (found) return found;
+  const url = typeof request === "string" ? new URL(request, self.location.href).href : request.url;
+  const entry = listed(url);
+  if (!entry) return found;
+  await downloadVerified(this, entry.file, { needed: entry.needed }).catch((err) => {
+    reportProblem(err);
+    throw err;
+  });
+  return match.call(this, request, options);
+};
+
 const plainFetch = self.fetch;
 self.fetch = async function (input, init) {
   const url = new URL(input instanceof Request ? input.url : String(input), self.location.href).href;
