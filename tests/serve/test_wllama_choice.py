@@ -37,6 +37,7 @@ NODE_CHECKS = r"""
 import assert from "node:assert/strict";
 const w = await import("./webslm.js");
 const g = await import("./static/json-grammar.js");
+const values = await import("./static/json-values.js");
 const cache = await import("./static/build-cache.js");
 
 """ + NODE_MODELS + r"""
@@ -95,7 +96,7 @@ const schema = {type: "object", properties: {name: {type: "string"}, kind: {type
 const text = 'Call "John" Smith\n(415) 555-0100';
 const grammar = g.schemaGrammar(schema, {copy: {text, fields: ["name"]}});
 assert.match(grammar, /^root ::= "\{" "\\"name\\":" "\\"" copy "\\"" ",\\"kind\\":" \("\\"a\\"" \| "\\"b\\""\) ",\\"ok\\":" \("true" \| "false"\) ",\\"n\\":" integer ",\\"note\\":" "\\"" char\{0,20\} "\\"" "\}"$/m);
-assert.deepEqual(g.wordsOf(text).words, ["Call", '"', "John", '"', "Smith", "(", "415", ")", "555-0100"]);
+assert.deepEqual(values.wordsOf(text).words, ["Call", '"', "John", '"', "Smith", "(", "415", ")", "555-0100"]);
 assert.match(grammar, /^copy ::= \(copy-0 \| copy-1 .* \| copy-8\)\?$/m);
 assert.match(grammar, /^copy-1 ::= "\\\\\\"" \(copy-2\)\?$/m);     // a quote, JSON-escaped, then no space
 assert.match(grammar, /^copy-4 ::= "Smith" \("\\\\n" copy-5\)\?$/m); // the newline as JSON writes it

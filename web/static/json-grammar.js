@@ -30,8 +30,6 @@ export function gbnfLiteral(s) {
   return `${out}"`;
 }
 
-export { wordsOf };
-
 /** Grammar rules (lines) for the spans of `text` under the rule name `name`. */
 function copyRules(name, text) {
   const { words, seps } = wordsOf(text);
