@@ -236,13 +236,17 @@ def _base_param_specs(kept: KeptAdapter, scheme: QuantScheme, shape: BuildShape)
 
 
 def expected_bytes(source: ModelSource, scheme: QuantScheme) -> int:
-    """Rough size of a WebGPU artifact: the weights at the scheme's linear bits (codes, scales
-    and minimums), plus the library and tokenizer files (a few MB)."""
+    """Rough size of a WebGPU artifact: the weights at the bits of the scheme's widest linear
+    grid (codes, scales and minimums), plus the library and tokenizer files (a few MB)."""
     elements = sum(math.prod(source.tensor_shape(n)) for n in source.tensor_names())
     float_bits = 16 if scheme.act_dtype == "float16" else 32
-    grid = scheme.weight_grid
-    scale_bits = float_bits * (1 if grid.symmetric else 2) if not grid.nf4 else 32
-    bits = scheme.weight_bits + scale_bits / scheme.group_size if scheme.quantized else float_bits
+
+    def grid_bits(grid) -> float:
+        scale_bits = float_bits * (1 if grid.symmetric else 2) if not grid.nf4 else 32
+        return grid.bits + scale_bits / grid.group_size
+
+    grids = [scheme.weight_grid, *(g for _param, g in scheme.linear_grids)]
+    bits = max(map(grid_bits, grids)) if scheme.quantized else float_bits
     tokenizer = sum((source.tokenizer_dir / n).stat().st_size for n in TOKENIZER_FILES
                     if (source.tokenizer_dir / n).is_file())
     return int(elements * bits / 8) + tokenizer + 5_000_000
