@@ -36,7 +36,7 @@ from webslm.artifacts.tensor_cache_reader import read_tensor_cache
 from webslm.compile.spec import ParamSpec
 from webslm.onnx.runner import OnnxLM
 from webslm.onnx.weights import dequantized_weights
-from webslm.quantize.schemes import get_scheme
+from webslm.quantize.schemes import QuantScheme
 from webslm.source import open_source
 from webslm.verify import EVAL_TEXT
 from webslm.verify.perplexity import negative_log_likelihoods
@@ -62,9 +62,9 @@ def weight_error(weights: dict[str, np.ndarray], source, original: dict[str, tor
     for name, w in weights.items():
         # a tied lm_head is the embedding, stored once
         typed = "model.embed_tokens.weight" if name == "lm_head.weight" else name
-        if name not in original or typed not in stored or not hasattr(source, "tensor_type"):
+        kind = source.tensor_type(typed) if typed in stored else None
+        if name not in original or kind is None:
             continue
-        kind = source.tensor_type(typed)
         ref = original[name].double().numpy()
         err[kind] += float(((w.astype(np.float64) - ref) ** 2).sum())
         norm[kind] += float((ref ** 2).sum())
@@ -95,7 +95,7 @@ def webllm_rows(artifact: Path, manifest: dict, ref: Reference, top1) -> dict:
     from webslm.arch import find_architecture
 
     weights = stored_as_hf(stored, params, find_architecture(ref.source.config).weight_map,
-                           ref.hf_shapes, get_scheme(manifest["build"]["quantization"]))
+                           ref.hf_shapes, QuantScheme.from_build(manifest["build"]))
     row = score(ref.logits(weights), ref.ids, top1)
     row["weight_error"] = weight_error(weights, ref.source, ref.original)
     return {manifest["build"]["quantization"]: row}

@@ -142,7 +142,8 @@ def test_f16_scale_overflow_suggests_f32():
 
 def test_schemes():
     assert set(SCHEMES) == {"q4f16_1", "q4f32_1", "q4f16_asym", "q4f32_asym", "q4f16_nf4",
-                            "q4f32_nf4", "q8f16_1", "q8f32_1", "q0f16", "q0f32"}
+                            "q4f32_nf4", "q4f16_k", "q4f32_k", "q8f16_1", "q8f32_1", "q0f16",
+                            "q0f32"}
     s = get_scheme("q4f32_1")
     assert (s.weight_bits, s.group_size, s.act_dtype) == (4, 32, "float32")
     assert get_scheme("q0f16").weight_bits is None and get_scheme("q0f16").act_dtype == "float16"
@@ -155,5 +156,5 @@ def test_schemes():
     assert get_scheme("q4f32_1").embedding_grid == Q4_SYM
     q8 = get_scheme("q8f16_1")
     assert (q8.weight_bits, q8.weight_grid, q8.embedding_grid) == (8, Q8_SYM, Q8_SYM)
-    with pytest.raises(WebslmError, match="q4f16_1, q4f16_asym, q4f16_nf4, q4f32_1"):
+    with pytest.raises(WebslmError, match="q4f16_1, q4f16_asym, q4f16_k, q4f16_nf4, q4f32_1"):
         get_scheme("q3f16_1")

@@ -55,9 +55,9 @@ def test_derived_tables_are_what_webslm_always_built():
         "q4f16": "q4f16_1", "q4f32": "q4f32_1", "q8f16": "q8f16_1", "q8f32": "q8f32_1",
         "q0f16": "q0f16", "q0f32": "q0f32"}
     assert default_quantizations() == ("q4f16_1", "q4f32_1")  # 8-bit only when asked for
-    assert bench_order(gpu=True) == ["q4f16_asym", "q4f16_1", "q8f16_1", "q0f16",
-                                     "q4f32_asym", "q4f32_1", "q8f32_1", "q0f32"]
-    assert bench_order(gpu=False) == ["q4f32_asym", "q4f32_1", "q8f32_1", "q0f32"]
+    assert bench_order(gpu=True) == ["q4f16_asym", "q4f16_k", "q4f16_1", "q8f16_1", "q0f16",
+                                     "q4f32_asym", "q4f32_k", "q4f32_1", "q8f32_1", "q0f32"]
+    assert bench_order(gpu=False) == ["q4f32_asym", "q4f32_k", "q4f32_1", "q8f32_1", "q0f32"]
     assert [d.name for d in onnx_dtypes_for(list(SCHEMES))] == ["q4f16", "q8", "q4", "fp32"]
 
 

@@ -71,6 +71,47 @@ def test_tensor_names_and_shapes(smollm2):
 
 
 @pytest.mark.slow
+def test_q4_1_blocks_land_on_the_asymmetric_grid_as_they_are(smollm2):
+    """on_grid carries the file's own Q4_1 codes, scales and minimums, in transformers' row
+    order (k_proj's rows are llama.cpp's permutation undone): bit for bit with float32
+    scales; nothing on a grid the blocks are not on, nor for a tensor stored as floats."""
+    from webslm.quantize.grids import Q4_ASYM, Q8_SYM
+    from webslm.quantize.group import dequantize
+
+    for name in ("model.layers.3.self_attn.k_proj.weight", "model.layers.3.mlp.down_proj.weight"):
+        assert smollm2.tensor_type(name) == "Q4_1"
+        arrays = smollm2.on_grid(name, Q4_ASYM, "float32")
+        np.testing.assert_array_equal(dequantize(arrays, grid=Q4_ASYM), smollm2.get_tensor(name))
+        assert all(a.dtype == np.float16 for a in smollm2.on_grid(name, Q4_ASYM, "float16")[1:])
+    assert smollm2.on_grid("model.layers.3.mlp.down_proj.weight", Q8_SYM, "float32") is None
+    assert smollm2.on_grid("model.layers.3.input_layernorm.weight", Q4_ASYM, "float32") is None
+
+
+@pytest.mark.slow
+def test_a_fine_tune_keeps_its_bases_types_and_untouched_blocks(smollm2, tmp_path):
+    """Over a GGUF base, a fine-tune's linears keep the base's types (q4f*_k resolves the
+    same grids, so a kept adapter shares the base build); a weight the adapter changes has
+    no blocks of its own to hand over, an untouched one has the base's."""
+    import dataclasses
+
+    from webslm.quantize.grids import Q4_ASYM
+    from webslm.source.adapter import Adapter, LowRank
+    from webslm.source.merged import MergedSource
+
+    q, o = "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.o_proj.weight"
+    pair = LowRank(np.zeros((2, 576), np.float32), np.zeros((576, 2), np.float32), 1.0)
+    adapter = Adapter(tmp_path, "peft", {}, {q: pair}, {}, [])
+    merged = MergedSource(**{f.name: getattr(smollm2, f.name)
+                             for f in dataclasses.fields(smollm2) if f.name != "path"},
+                          base=smollm2, adapter=adapter)
+    assert merged.tensor_type(q) == merged.tensor_type(o) == "Q4_1"
+    assert merged.on_grid(q, Q4_ASYM, "float32") is None
+    for mine, base in zip(merged.on_grid(o, Q4_ASYM, "float32"),
+                          smollm2.on_grid(o, Q4_ASYM, "float32")):
+        np.testing.assert_array_equal(mine, base)
+
+
+@pytest.mark.slow
 def test_values_equal_transformers_gguf_loader(smollm2):
     """Same arrays as transformers' own GGUF loading (what from_pretrained(gguf_file=) runs)."""
     from transformers import AutoConfig, AutoModelForCausalLM

@@ -8,6 +8,7 @@ import tvm
 from tvm import relax
 from tvm.target import Target
 
+from webslm.compile.layers import assign_linear_grids
 from webslm.compile.logit_processors import attach_logit_processors
 from webslm.compile.lora import attach_lora
 from webslm.compile.lowering import make_pipeline
@@ -31,6 +32,7 @@ def export_module(arch: Architecture, hf_config: dict[str, Any], scheme: QuantSc
     LoRA plan, the planned linears also add their low-rank branch."""
     cfg = arch.config_from_hf(hf_config)
     model = arch.model_class()(cfg, scheme, target)
+    assign_linear_grids(model, scheme)
     if lora is not None:
         attach_lora(model, lora)
     mod, named_params = model.export_tvm(spec=model.export_spec())

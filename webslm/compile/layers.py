@@ -18,8 +18,9 @@ from tvm.relax.frontend import nn
 
 from webslm.compile.activations import Scalar
 from webslm.compile import spec
-from webslm.compile.lora import apply_lora, branch_te, has_lora, lora_params
+from webslm.compile.lora import apply_lora, branch_te, has_lora, lora_params, module_at
 from webslm.compile.spec import ROW_BLOCKS
+from webslm.errors import WebslmError
 from webslm.quantize.grids import Grid
 from webslm.quantize.nf4 import NF4_CODE
 from webslm.quantize.schemes import QuantScheme
@@ -119,6 +120,11 @@ class _Packed(nn.Module):
     """The stored arrays of one quantized weight [rows, cols]: codes, scales, minimums if any."""
 
     def __init__(self, rows: int, cols: int, grid: Grid, dtype: str):
+        self.regrid(rows, cols, grid, dtype)
+
+    def regrid(self, rows: int, cols: int, grid: Grid, dtype: str) -> None:
+        """Declare the arrays of `grid` (again: assign_linear_grids moves a linear off its
+        scheme's grid after the model is built)."""
         self.grid = grid
         self.q_weight = nn.Parameter((rows, cols // grid.codes_per_word), "uint32")
         self.q_scale = nn.Parameter((rows, cols // grid.group_size), grid.scale_dtype(dtype))
@@ -343,6 +349,17 @@ def make_linear(in_features: int, out_features: int, scheme: QuantScheme, bias: 
     if scheme.quantized:
         return QuantizedLinear(in_features, out_features, scheme, bias, out_dtype, grid)
     return PlainLinear(in_features, out_features, scheme.act_dtype, bias, out_dtype)
+
+
+def assign_linear_grids(model: nn.Module, scheme: QuantScheme) -> None:
+    """Move each linear the scheme puts on another grid (QuantScheme.linear_grids, resolved
+    from the source) onto it, by its parameter name: the model files never see the choice."""
+    for param, grid in scheme.linear_grids:
+        linear = module_at(model, param)
+        if not isinstance(linear, QuantizedLinear):
+            raise WebslmError(f"{param} is not a quantized linear of this model",
+                              "resolve the scheme's grids against this model's source")
+        linear.regrid(linear.out_features, linear.in_features, grid, scheme.act_dtype)
 
 
 def make_embedding(vocab_size: int, dim: int, scheme: QuantScheme) -> nn.Module:

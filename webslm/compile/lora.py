@@ -34,7 +34,7 @@ InputAt = Callable[[tuple, Any], Any]
 def attach_lora(model: nn.Module, plan: LoraPlan) -> None:
     """Give every planned linear of `model` its A and B^T parameters (before export)."""
     for base, shape in plan.linears.items():
-        linear = _module_at(model, base)
+        linear = module_at(model, base)
         out_features, in_features = _linear_shape(linear)
         setattr(linear, LORA_A, nn.Parameter((shape.slots, in_features // 2), "uint32"))
         setattr(linear, LORA_B, nn.Parameter((shape.rank, out_features // 2), "uint32"))
@@ -121,7 +121,7 @@ def apply_lora(linear: nn.Module, x: nn.Tensor, y: nn.Tensor) -> nn.Tensor:
     return y + nn.tensor_expr_op(te_up, "lora_up", [down, getattr(linear, LORA_B)]).astype(y.dtype)
 
 
-def _module_at(model: nn.Module, dotted: str) -> nn.Module:
+def module_at(model: nn.Module, dotted: str) -> nn.Module:
     module = model
     for part in dotted.split("."):
         module = module[int(part)] if part.isdigit() else getattr(module, part)

@@ -20,6 +20,7 @@ from webslm.quantize.group import quantize
 from webslm.quantize.schemes import QuantScheme
 
 QUANT_SUFFIXES = (".q_weight", ".q_scale", ".q_min")
+Exact = Callable[[str, Grid, str], "tuple[np.ndarray, ...] | None"]
 
 
 @dataclasses.dataclass
@@ -80,8 +81,10 @@ def join_blocks(target: Target, arrays: dict[str, np.ndarray]) -> tuple[np.ndarr
 def convert(tensors: Iterator[tuple[str, np.ndarray]], params: list[ParamSpec],
             weight_map: WeightMap, scheme: QuantScheme, *, tied_embeddings: bool,
             emit: Callable[[str, np.ndarray], None],
-            on_tensor: Callable[[str], None] | None = None) -> None:
-    """Consume HF tensors, call emit(name, array) for every model parameter."""
+            on_tensor: Callable[[str], None] | None = None, exact: Exact | None = None) -> None:
+    """Consume HF tensors, call emit(name, array) for every model parameter. exact(name,
+    grid, scale dtype): the source's own arrays of a tensor on that grid when it stores the
+    tensor there (ModelSource.on_grid), else None, and the tensor is quantized."""
     specs = {p.name: p for p in params}
     targets = plan_targets(params, weight_map)
     owner = {part: t for t in targets for part in t.parts}
@@ -98,7 +101,8 @@ def convert(tensors: Iterator[tuple[str, np.ndarray]], params: list[ParamSpec],
                               "check that the source matches its config.json architecture")
         pending[name] = array
         if all(part in pending for part in target.parts):
-            _emit_target(target, [pending.pop(p) for p in target.parts], specs, scheme, emit)
+            _emit_target(target, [(p, pending.pop(p)) for p in target.parts], specs, scheme,
+                         emit, exact or (lambda *_: None))
             done.add(target.base + target.suffix)
     missing = [p for t in targets if t.base + t.suffix not in done for p in t.parts]
     if missing:
@@ -108,16 +112,19 @@ def convert(tensors: Iterator[tuple[str, np.ndarray]], params: list[ParamSpec],
                           "re-download the source")
 
 
-def _emit_target(target: Target, pieces: list[np.ndarray], specs: dict[str, ParamSpec],
-                 scheme: QuantScheme, emit: Callable[[str, np.ndarray], None]) -> None:
+def _emit_target(target: Target, named: list[tuple[str, np.ndarray]],
+                 specs: dict[str, ParamSpec], scheme: QuantScheme,
+                 emit: Callable[[str, np.ndarray], None], exact: Exact) -> None:
     """Quantize (or cast) the HF tensors of one parameter and concatenate them (axis 0). Each
     is quantized on its own: the same as quantizing the concatenation on the row-wise grids,
     and on NF4 what bitsandbytes did (its statistics are per tensor: q, k, v apart)."""
+    pieces = [piece for _name, piece in named]
     if target.quantized:
         grid = declared_grid(target, specs, scheme)
         for piece in pieces:
             _check_columns(target, specs, piece.shape, grid)
-        arrays = [quantize(piece, grid, scheme.act_dtype) for piece in pieces]
+        arrays = [exact(name, grid, scheme.act_dtype) or quantize(piece, grid, scheme.act_dtype)
+                  for name, piece in named]
         joined = [_concat(list(a)) for a in zip(*arrays)]
         rows = np.cumsum([specs[names[0]].shape[0] for names in target.block_names])[:-1]
         outputs = {name: block for i, whole in enumerate(joined)
@@ -140,10 +147,11 @@ def _concat(arrays: list[np.ndarray]) -> np.ndarray:
 
 def declared_grid(target: Target, specs: dict[str, ParamSpec], scheme: QuantScheme) -> Grid:
     """The grid the model declared for a quantized parameter: the one of the scheme's grids
-    (linears, embedding, lm_head) whose packed arrays have the declared count and widths."""
+    (this linear's, the embedding's, the lm_head's) whose packed arrays have the declared
+    count and widths."""
     first = target.block_names[0]
     q_weight, q_scale = (specs[n].shape[-1] for n in first[:2])
-    for grid in (scheme.weight_grid, scheme.embedding_grid, scheme.lm_head_grid):
+    for grid in (scheme.linear_grid(target.base), scheme.embedding_grid, scheme.lm_head_grid):
         if (len(first) == len(grid.suffixes)
                 and q_weight * grid.codes_per_word == q_scale * grid.group_size):
             return grid

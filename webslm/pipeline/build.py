@@ -37,6 +37,7 @@ from webslm.pipeline.onnx_build import (cpu_build_possible, exports_onnx, gguf_r
                                         onnx_expected_bytes, wasm_fit, write_onnx_artifact)
 from webslm.progress import count, stage
 from webslm.quantize.schemes import QuantScheme, get_scheme
+from webslm.quantize.source_grids import resolve_grids
 from webslm.registry import ModelEntry
 from webslm.source import open_source
 from webslm.source.base import ModelSource
@@ -106,7 +107,8 @@ def build(req: BuildRequest, say: Callable[[str], None] = print) -> list[Path]:
         req.prefill_chunk = limit
     build_conv_template(req.entry.chat_format, source.tokenizer_dir)  # before, not after, compiling
     say(f"source {source.id}: {arch.model_type}, {len(source.tensor_names())} tensors")
-    schemes = [get_scheme(q) for q in req.quantizations]
+    schemes = [resolve_grids(get_scheme(q), source.tensor_names(), source.tensor_shape,
+                             source.tensor_type, arch.weight_map) for q in req.quantizations]
     kept = _kept_adapter(req, source, arch)
     if kept is not None:
         choices = [Choice(s, True, {}) for s in
@@ -234,13 +236,17 @@ def _base_param_specs(kept: KeptAdapter, scheme: QuantScheme, shape: BuildShape)
 
 
 def expected_bytes(source: ModelSource, scheme: QuantScheme) -> int:
-    """Rough size of a WebGPU artifact: the weights at the scheme's linear bits (codes, scales
-    and minimums), plus the library and tokenizer files (a few MB)."""
+    """Rough size of a WebGPU artifact: the weights at the bits of the scheme's widest linear
+    grid (codes, scales and minimums), plus the library and tokenizer files (a few MB)."""
     elements = sum(math.prod(source.tensor_shape(n)) for n in source.tensor_names())
     float_bits = 16 if scheme.act_dtype == "float16" else 32
-    grid = scheme.weight_grid
-    scale_bits = float_bits * (1 if grid.symmetric else 2) if not grid.nf4 else 32
-    bits = scheme.weight_bits + scale_bits / scheme.group_size if scheme.quantized else float_bits
+
+    def grid_bits(grid) -> float:
+        scale_bits = float_bits * (1 if grid.symmetric else 2) if not grid.nf4 else 32
+        return grid.bits + scale_bits / grid.group_size
+
+    grids = [scheme.weight_grid, *(g for _param, g in scheme.linear_grids)]
+    bits = max(map(grid_bits, grids)) if scheme.quantized else float_bits
     tokenizer = sum((source.tokenizer_dir / n).stat().st_size for n in TOKENIZER_FILES
                     if (source.tokenizer_dir / n).is_file())
     return int(elements * bits / 8) + tokenizer + 5_000_000
@@ -274,7 +280,7 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
         with count("convert weights", len(source.tensor_names()), "tensor") as bar:
             convert(source.tensors(), compiled.params, arch.weight_map, scheme,
                     tied_embeddings=bool(getattr(compiled.config, "tie_word_embeddings", False)),
-                    emit=writer.add, on_tensor=lambda _n: bar.update())
+                    emit=writer.add, on_tensor=lambda _n: bar.update(), exact=source.on_grid)
         cache = writer.finish(param_count=param_count)
 
     lib_name = model_library(model_id)
@@ -309,6 +315,7 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
         build={"model": req.entry.name, "model_id": model_id, "quantization": scheme.name,
                "context_window": shape.context_window, "prefill_chunk": shape.prefill_chunk,
                "max_batch_size": shape.max_batch_size, "model_lib": lib_name,
+               **scheme.build_fields(),  # per-linear grids a q4f*_k build resolved
                "library_key": key,  # compile/library_cache.py: what the library is compiled from
                "param_bytes": param_bytes,
                # one GPU buffer per tensor: the binding a GPU's maxStorageBufferBindingSize

@@ -73,7 +73,8 @@ def _stored(values: np.ndarray, dtype: np.dtype, what: str, start: int, stop: in
     return stored
 
 
-def _pack(codes: np.ndarray, grid: Grid) -> np.ndarray:
+def pack(codes: np.ndarray, grid: Grid) -> np.ndarray:
+    """Codes [rows, in] -> uint32 words [rows, in/codes_per_word], the first in the lowest bits."""
     shifts = np.arange(grid.codes_per_word, dtype=np.uint32) * np.uint32(grid.bits)
     words = codes.astype(np.uint32).reshape(codes.shape[0], -1, grid.codes_per_word)
     return np.bitwise_or.reduce(words << shifts, axis=-1)
@@ -91,7 +92,7 @@ def _quantize_nf4(w: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     whole tensor, so pass each HF tensor on its own (q, k and v apart) and concatenate. Rows
     hold whole blocks (_check_shape), so block j of a row is its columns [64 j, 64 j + 64)."""
     codes, absmax = nf4_quantize(w, grid.group_size)
-    return _pack(codes, grid), absmax.reshape(w.shape[0], -1)
+    return pack(codes, grid), absmax.reshape(w.shape[0], -1)
 
 
 def quantize(w: np.ndarray, grid: Grid, scale_dtype: str | np.dtype = "float16"
@@ -126,7 +127,7 @@ def quantize(w: np.ndarray, grid: Grid, scale_dtype: str | np.dtype = "float16"
         scale32 = scale.astype(np.float32)[..., None]
         safe = np.where(scale32 == 0, np.float32(1), scale32)
         codes = np.clip(np.rint(offset / safe) + zero, 0, grid.max_code)
-        q_weight[start:stop] = _pack(codes.reshape(stop - start, n_in), grid)
+        q_weight[start:stop] = pack(codes.reshape(stop - start, n_in), grid)
     return (q_weight, q_scale) if grid.symmetric else (q_weight, q_scale, q_min)
 
 

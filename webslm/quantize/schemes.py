@@ -2,8 +2,10 @@
 plus q4f*_asym, our grid for sources that are already llama.cpp Q4_1 files, q4f*_nf4,
 bitsandbytes' NF4 for running a QLoRA adapter over the very base it was trained on, and
 q8f*_1, llama.cpp's Q8_0 grid everywhere, for sources whose mixed K-quants no 4-bit grid
-carries (Gemma 3's Q4_K_M file: Q5_0, Q6_K and Q8_0 beside Q4_K)."""
+carries (Gemma 3's Q4_K_M file: Q5_0, Q6_K and Q8_0 beside Q4_K), and q4f*_k, which carries
+such a mix tensor by tensor (quantize/source_grids.py)."""
 
+import dataclasses
 from dataclasses import dataclass
 
 from webslm.errors import WebslmError
@@ -33,6 +35,11 @@ class QuantScheme:
     4-bit grid is always the exporter's symmetric one, so a family shares them.
     bench_rank: `webslm bench`'s preference among a name's builds of one act_dtype (lowest
     first: a model's own grid before MLC-LLM's); None: never picked.
+    source_grids: each linear's grid follows its source tensor's type (q4f*_k,
+    quantize/source_grids.py); the build resolves them into linear_grids.
+    linear_grids: (parameter, grid) for the linears that are not on weight_grid: resolved from
+    one source, recorded in the artifact's manifest (build.linear_grids) and read back from it
+    (from_build), so that the library key, the converter and the compiled model agree.
     """
 
     name: str
@@ -47,6 +54,8 @@ class QuantScheme:
     fallbacks: tuple[str, ...] = ()
     onnx: tuple[str, ...] = ()
     bench_rank: int | None = None
+    source_grids: bool = False
+    linear_grids: tuple[tuple[str, Grid], ...] = ()
 
     @property
     def quantized(self) -> bool:
@@ -65,7 +74,8 @@ class QuantScheme:
     @property
     def f32_twin(self) -> "QuantScheme":
         """The same grids computing in float32: an f16 build's CPU twin (verify) runs this."""
-        return get_scheme(self.name.replace("f16", "f32"))
+        return dataclasses.replace(get_scheme(self.name.replace("f16", "f32")),
+                                   linear_grids=self.linear_grids)
 
     @property
     def weight_grid(self) -> Grid:
@@ -85,6 +95,28 @@ class QuantScheme:
         other schemes use the linears' grid."""
         return self.embedding_grid if self.nf4 else self.weight_grid
 
+    def linear_grid(self, param: str) -> Grid:
+        """The grid of the linear parameter `param` (e.g. model.layers.0.mlp.down_proj)."""
+        return dict(self.linear_grids).get(param, self.weight_grid)
+
+    def with_linear_grids(self, grids: dict[str, Grid]) -> "QuantScheme":
+        """This scheme with these linears off weight_grid (those on it are dropped)."""
+        return dataclasses.replace(self, linear_grids=tuple(sorted(
+            (p, g) for p, g in grids.items() if g != self.weight_grid)))
+
+    def build_fields(self) -> dict:
+        """What a manifest's build section records beyond the name: the per-linear grids."""
+        if not self.linear_grids:
+            return {}
+        return {"linear_grids": {p: dataclasses.asdict(g) for p, g in self.linear_grids}}
+
+    @classmethod
+    def from_build(cls, build: dict) -> "QuantScheme":
+        """The scheme an artifact was built with, from its manifest's build section."""
+        grids = build.get("linear_grids", {})
+        return get_scheme(build["quantization"]).with_linear_grids(
+            {p: Grid(**g) for p, g in grids.items()})
+
 
 SCHEMES: dict[str, QuantScheme] = {
     s.name: s
@@ -102,6 +134,18 @@ SCHEMES: dict[str, QuantScheme] = {
         QuantScheme("q4f32_asym", 4, 32, "float32", symmetric=False, embedding_bits=8,
                     about="llama.cpp's Q4_1 grid",
                     fallbacks=("q4f32_1", "q0f32"), onnx=("q8", "q4"), bench_rank=0),
+        # A K-quant GGUF tensor by tensor: its Q4_K / Q4_1 / Q4_0 linears transcoded onto the
+        # asymmetric 4-bit grid exactly (quantize/kquant.py), the linears it keeps in more
+        # bits (Q5_0, Q6_K, Q8_0, F16) on the 8-bit grid, the embedding 8-bit. A float source
+        # has no types: every linear 4-bit asymmetric, as q4f*_asym.
+        QuantScheme("q4f16_k", 4, 32, "float16", symmetric=False, embedding_bits=8,
+                    about="a K-quant GGUF's own 4-bit blocks, 8 bits where it has more",
+                    fallbacks=("q4f16_asym", "q0f16"), onnx=("q4f16",), bench_rank=0,
+                    source_grids=True),
+        QuantScheme("q4f32_k", 4, 32, "float32", symmetric=False, embedding_bits=8,
+                    about="a K-quant GGUF's own 4-bit blocks, 8 bits where it has more",
+                    fallbacks=("q4f32_asym", "q0f32"), onnx=("q8", "q4"), bench_rank=0,
+                    source_grids=True),
         # bitsandbytes' NF4 linears (a QLoRA base exactly), the float parts of a QLoRA base
         # (embedding, untied lm_head) on the 8-bit grid.
         QuantScheme("q4f16_nf4", 4, 64, "float16", embedding_bits=8, nf4=True,

@@ -44,6 +44,16 @@ class ModelSource(ABC):
         """A stored tensor's shape; sources that can read it without the data override this."""
         return tuple(self.get_tensor(name).shape)
 
+    def tensor_type(self, name: str) -> str | None:
+        """The ggml type a quantized file stores `name` in ("Q4_K", "F32", ...); None for a
+        float checkpoint, whose tensors have no type to carry (quantize/source_grids.py)."""
+        return None
+
+    def on_grid(self, name: str, grid, scale_dtype: str) -> tuple[np.ndarray, ...] | None:
+        """`name` as quantize() would return it on `grid`, read from how the source stores it
+        (its own codes, scales and minimums) when it stores it on that grid; else None."""
+        return None
+
     def load_source_model(self):
         """The model a build must reproduce, as its authors run it: the reference model, or
         for a fine-tune, base + adapter as PEFT runs them."""

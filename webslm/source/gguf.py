@@ -107,6 +107,42 @@ class GgufSource(ModelSource):
         build has to carry (bench/build_perplexity.py reports error by it)."""
         return self._tensors[self._index[name]].tensor_type.name
 
+    def on_grid(self, name: str, grid, scale_dtype: str) -> tuple[np.ndarray, ...] | None:
+        """A Q4_K / Q4_1 / Q4_0 tensor's own blocks on the asymmetric 4-bit grid
+        (quantize/kquant.py), rows in transformers' order, kept only where they dequantize
+        to get_tensor's floats exactly (float32 scales; float16 ones then round once)."""
+        from webslm.quantize.group import dequantize, pack
+        from webslm.quantize.kquant import BLOCKS, GROUP, transcode
+
+        tensor = self._tensors[self._index[name]]
+        shape = self.tensor_shape(name)
+        if (tensor.tensor_type.name not in BLOCKS or len(shape) != 2 or grid.symmetric
+                or grid.bits != 4 or grid.group_size != GROUP or grid.nf4):
+            return None
+        codes, scale, minimum = transcode(tensor.data, tensor.tensor_type.name, shape)
+        order = self._row_order(tensor.name, shape[0])
+        if order is None:
+            return None
+        arrays = (pack(codes[order], grid), scale[order], minimum[order])
+        if not np.array_equal(dequantize(arrays, grid=grid), self.get_tensor(name)):
+            return None
+        stored = tuple(a.astype(scale_dtype) for a in arrays[1:])
+        if not all(np.isfinite(a).all() for a in stored):
+            return None
+        return (arrays[0], *stored)
+
+    def _row_order(self, gguf_name: str, rows: int) -> np.ndarray | None:
+        """The rows transformers' tensor processor puts where (llama.cpp's q/k permutation is
+        undone row by row): the processor run on the row indices; None if it does more."""
+        index = np.arange(rows, dtype=np.float64).reshape(rows, 1)
+        result = self._processor.process(weights=index, name=gguf_name, tensor_key_mapping={},
+                                         parsed_parameters={})
+        order = np.asarray(result.weights).reshape(-1)
+        if result.name != gguf_name or order.shape != (rows,) \
+                or not np.array_equal(np.sort(order), np.arange(rows)):
+            return None
+        return order.astype(np.int64)
+
     def get_tensor(self, name: str) -> np.ndarray:
         from gguf import dequantize
 

@@ -38,6 +38,21 @@ class MergedSource(ModelSource):
             names.append(LM_HEAD)
         return names
 
+    def tensor_type(self, name: str) -> str | None:
+        """The base's type: a fine-tune keeps its base's per-linear grids (q4f*_k), so a kept
+        adapter's base build is the base model's own build. None where the adapter replaces
+        the weight whole or the base has none (an untied lm_head)."""
+        if name in self.adapter.whole or name not in self.base.tensor_names():
+            return None
+        return self.base.tensor_type(name)
+
+    def on_grid(self, name: str, grid, scale_dtype: str) -> tuple[np.ndarray, ...] | None:
+        """The base's own arrays for a weight the fine-tune leaves as the base stores it."""
+        if (name in self.adapter.low_rank or name in self.adapter.whole or self.qlora_base
+                or name not in self.base.tensor_names()):
+            return None
+        return self.base.on_grid(name, grid, scale_dtype)
+
     def base_tensor(self, name: str) -> np.ndarray:
         """The weight the adapter was trained against: its saved copy, else the base's."""
         if name in self.adapter.whole:

@@ -11,7 +11,6 @@ import numpy as np
 
 from webslm.artifacts.manifest import read_manifest
 from webslm.compile.cpu_model import CpuModel
-from webslm.quantize.schemes import get_scheme
 from webslm.source.merged import MergedSource
 from webslm.verify.f16_range import F16Range, long_prompt, measure_f16_range
 from webslm.verify.reference import load_weights_into, stored_as_hf, teacher_forced_logits
@@ -108,12 +107,12 @@ def verify_artifact(artifact_dir: Path, progress: Callable[[str], None] | None =
         source_logits = teacher_forced_logits(twin.source.load_source_model(), tokens)
     hf_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     load_weights_into(model, stored_as_hf(twin.stored, twin.compiled.params, twin.arch.weight_map,
-                                          hf_shapes, get_scheme(twin.quantization)))
+                                          hf_shapes, twin.scheme))
     if "adapter" in twin.manifest["build"]:  # kept apart: PEFT unmerged on the stored weights
         model = kept_adapter_model(model, twin)
     ref_logits = teacher_forced_logits(model, tokens)
     f16 = None
-    if get_scheme(twin.quantization).act_dtype == "float16":
+    if twin.scheme.act_dtype == "float16":
         say("measuring the f16 range of the activations")
         n = min(F16_RANGE_TOKENS, twin.manifest["build"]["context_window"])
         f16 = measure_f16_range(model, long_prompt(Path(artifact_dir), n),

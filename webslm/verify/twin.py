@@ -17,7 +17,7 @@ from webslm.artifacts.tensor_cache_reader import read_tensor_cache
 from webslm.compile.cpu_library import compile_cpu
 from webslm.compile.spec import BuildShape, CompiledModel
 from webslm.errors import WebslmError
-from webslm.quantize.schemes import get_scheme
+from webslm.quantize.schemes import QuantScheme
 from webslm.source import open_source
 from webslm.source.adapter import read_adapter
 from webslm.source.base import ModelSource
@@ -36,6 +36,11 @@ class CpuTwin:
     @property
     def quantization(self) -> str:
         return self.manifest["build"]["quantization"]
+
+    @property
+    def scheme(self) -> QuantScheme:
+        """The build's scheme with the per-linear grids it recorded."""
+        return QuantScheme.from_build(self.manifest["build"])
 
 
 def open_manifest_source(manifest: dict, source_spec: str | None = None):
@@ -58,8 +63,7 @@ def load_cpu_twin(artifact_dir: Path, source_spec: str | None = None) -> CpuTwin
     """Compile the artifact's model for the CPU. f16 schemes compute in f32 on the stored codes
     and (f16) scales, so quantization is judged, not the browser's f16 arithmetic."""
     manifest = read_manifest(artifact_dir)
-    scheme = get_scheme(manifest["build"]["quantization"])
-    cpu_scheme = scheme.f32_twin
+    cpu_scheme = QuantScheme.from_build(manifest["build"]).f32_twin
     source = open_manifest_source(manifest, source_spec)
     arch = find_architecture(source.config)
     stored = read_tensor_cache(Path(artifact_dir))
