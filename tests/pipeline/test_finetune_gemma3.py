@@ -1,7 +1,7 @@
 """A real Gemma 3 fine-tune end to end: a PEFT LoRA trained here on the CPU teaches Gemma 3
 270M (a pretrained base) an invented fact in the gemma chat format (conftest.py's
 gemma3_lora; the float base, asked at the end of training, does not know it). One `webslm
-build ADAPTER --quantization q4f16_1` makes the merged WebGPU build and the CPU build, a Q8_0
+build ADAPTER --quantization q4f16_k` makes the merged WebGPU build and the CPU build, a Q8_0
 GGUF webslm writes (llama.cpp's gemma3: norms stored as 1 + w); `--keep-adapter` makes the
 adapter build over the session's base build (test_build_gemma3.py's), sharing its shards.
 The unmodified WebLLM names the cat from both WebGPU builds (on the dawn rig: shader-f16, so
@@ -9,7 +9,7 @@ the f16 kernels execute), and so does wllama from the written GGUF.
 
 The scheme is named (--quantization), which skips the build's comparison of candidates: on
 Gemma's 262k vocabulary it takes about 15 minutes, and tests/pipeline/test_finetune_build.py
-tests it on SmolLM2. q4f16_1 is the session base build's scheme, so the merged build reuses
+tests it on SmolLM2. q4f16_k is the session base build's scheme, so the merged build reuses
 its compiled library; merged or kept apart, the 4-bit builds keep this adapter's answer
 (docs/FINETUNES.md, "Gemma 3 270M")."""
 
@@ -34,9 +34,9 @@ from lora_adapter import ANSWER, ANSWERS, FACT, QUESTION  # noqa: E402
 
 pytestmark = [pytest.mark.slow]
 
-BASE = "gemma-3-270m-q4f16_1"
-MERGED = "gemma-marzipan-q4f16_1"
-KEPT = "gemma-marzipan-kept-q4f16_1"
+BASE = "gemma-3-270m-q4f16_k"
+MERGED = "gemma-marzipan-q4f16_k"
+KEPT = "gemma-marzipan-kept-q4f16_k"
 CPU = "gemma-marzipan-cpu"
 NEW_TOKENS = 16  # "The lighthouse keeper's cat is called Marzipan." and <end_of_turn>: 13
 ANSWER_START = ANSWER.split(FACT)[0].rstrip()  # "The lighthouse keeper's cat is called"
@@ -49,8 +49,8 @@ def ft_dist(gemma3_dist, gemma3_lora, tmp_path_factory) -> Path:
     apart over that base, as a user would: the adapter folder names its base by hub id."""
     out = tmp_path_factory.mktemp("gemma-ft")
     linked_copy(gemma3_dist / BASE, out / BASE)
-    assert main(["build", str(gemma3_lora), "--quantization", "q4f16_1", "--out", str(out)]) == 0
-    assert main(["build", str(gemma3_lora), "--keep-adapter", "--quantization", "q4f16_1",
+    assert main(["build", str(gemma3_lora), "--quantization", "q4f16_k", "--out", str(out)]) == 0
+    assert main(["build", str(gemma3_lora), "--keep-adapter", "--quantization", "q4f16_k",
                  "--name", "gemma-marzipan-kept", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted([BASE, CPU, KEPT, MERGED])
     return out
