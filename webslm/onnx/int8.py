@@ -3,7 +3,7 @@ scale per token), made from the fp32 export by onnxruntime's dynamic quantizer.
 
 Why it exists: onnxruntime-web's WASM build runs MatMulInteger on SIMD int8 kernels but has
 no fast 4-bit (MatMulNBits) path, so on the CPU this build decodes several times faster than
-q4 (docs/BENCHMARKS.md). Three choices keep its quality and size:
+q4 (docs/BENCHMARKS.md). These choices keep its quality and size:
 - activations get one scale per token (row), not the quantizer's one per tensor: over a
   prompt, one tensor scale is set by the token with the largest activations and crushes the
   others (the form of docs/BENCHMARKS.md lost every field after the e-mail to it);
