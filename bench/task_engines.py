@@ -218,7 +218,7 @@ def order_module(results: dict) -> str:
         "date": results["measured"], "machine": results["machine"], "command": results["command"],
         "rule": "per task, the engines with the most form fields right first, then the fastest same-work time",
         "models": {name: {"params": m["params"], "runs": len(m["runs"]) // len(ENGINES),
-                          "command": m.get("command"),
+                          "measured": m.get("measured"), "command": m.get("command"),
                           "load_avg": [min(min(r["load_avg"]) for r in m["runs"]), max(max(r["load_avg"]) for r in m["runs"])]
                           if all("load_avg" in r for r in m["runs"]) else None,
                           "load_s": {e: r["median_s"] for e, r in m["summary"]["load"].items()},

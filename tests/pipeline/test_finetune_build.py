@@ -81,8 +81,7 @@ def test_webllm_answers_with_the_fine_tune(finetune_dist):
 def test_the_wasm_engine_answers_with_the_fine_tune(smollm2_lora, tmp_path):
     """`webslm build NAME --lora DIR`: both CPU engines hold the merged model and give the
     fine-tune's answer word for word: the one the page picks for chat (transformers.js on
-    the q8 ONNX graph, web/static/cpu-engine-order.js) and wllama on the Q8_0 GGUF, the
-    form's first engine."""
+    the q8 ONNX graph, web/static/cpu-engine-order.js) and wllama on the Q8_0 GGUF."""
     from browser_helpers import ask, chromium, load_model, open_page, set_sampling, webslm_serve
 
     dist = tmp_path / "dist"

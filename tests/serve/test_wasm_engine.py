@@ -1,5 +1,5 @@
 """No WebGPU at all (navigator.gpu absent), transformers.js on WASM asked for by name
-(?engine=transformers-wasm; unasked, the pages take wllama on the build's GGUF first:
+(?engine=transformers-wasm; unasked, the pages take the order file's first CPU engine:
 test_wllama_engine.py): the chat page and the form demo run the ONNX build of SmolLM2-135M,
 say so on the engine badge, answer the France question with Paris, and fill the contact form
 with schema-constrained JSON.

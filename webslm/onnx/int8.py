@@ -1,10 +1,13 @@
-"""The q8 ONNX build: int8 weights (per output channel) with int8 dynamic activations, made
-from the fp32 export by onnxruntime's dynamic quantizer.
+"""The q8 ONNX build: int8 weights (per output channel) with int8 dynamic activations (one
+scale per token), made from the fp32 export by onnxruntime's dynamic quantizer.
 
 Why it exists: onnxruntime-web's WASM build runs MatMulInteger on SIMD int8 kernels but has
 no fast 4-bit (MatMulNBits) path, so on the CPU this build decodes several times faster than
-q4 (docs/BENCHMARKS.md). Two choices keep its quality and size:
-- the two projections whose inputs have outlier channels that one int8 scale per tensor
+q4 (docs/BENCHMARKS.md). These choices keep its quality and size:
+- activations get one scale per token (row), not the quantizer's one per tensor: over a
+  prompt, one tensor scale is set by the token with the largest activations and crushes the
+  others (the form of docs/BENCHMARKS.md lost every field after the e-mail to it);
+- the two projections whose inputs have outlier channels that one int8 scale per token
   crushes stay float: the MLP's down projection (after the gated activation) and attention's
   output projection; so do all matmuls of the first and the last layer, the most sensitive.
   Measured on SmolLM2-135M (512 tokens of tests/data/eval_text.txt): everything int8 +64%
@@ -60,6 +63,7 @@ def quantize_int8(fp32_model: Path, out: Path) -> None:
                          extra_options={"MatMulConstBOnly": True})
         model = onnx.load(str(staged))
     _gather_tied_embedding_from_int8(model)
+    _quantize_per_token(model)
     _drop_unused_initializers(model)
     onnx.save_model(model, str(out), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=out.name + ".data", size_threshold=1024)
@@ -102,6 +106,47 @@ def _gather_tied_embedding_from_int8(model: onnx.ModelProto) -> None:
             graph.node.insert(index + offset, n)
         if not any(transpose.output[0] in n.input for n in graph.node):
             graph.node.remove(transpose)
+
+
+def _quantize_per_token(model: onnx.ModelProto) -> None:
+    """Each DynamicQuantizeLinear (one uint8 scale and zero point for the whole tensor) becomes
+    standard ops giving one scale per row: s = max(|x|) / 127 over the last axis, q = round(x /
+    s) + 128, zero point 128. MatMulInteger takes a scalar zero point and the row scales
+    broadcast in the Mul after it, which onnxruntime fuses (MatMulIntegerToFloat) as before."""
+    graph = model.graph
+    c = "/int8/per_token"
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array([-1], np.int64), f"{c}/last_axis"),
+        numpy_helper.from_array(np.array(1 / 127, np.float32), f"{c}/inv127"),
+        numpy_helper.from_array(np.array(1e-30, np.float32), f"{c}/tiny"),  # an all-zero row
+        numpy_helper.from_array(np.array(128, np.float32), f"{c}/128"),
+        numpy_helper.from_array(np.array(128, np.uint8), f"{c}/zero_point"),
+    ])
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "DynamicQuantizeLinear":
+            nodes.append(node)
+            continue
+        x, (q, scale, zero) = node.input[0], node.output
+        p = f"{node.name}/per_token"
+        nodes += [
+            helper.make_node("Abs", [x], [f"{p}/abs"], name=f"{p}/Abs"),
+            helper.make_node("ReduceMax", [f"{p}/abs", f"{c}/last_axis"], [f"{p}/max"],
+                             keepdims=1, name=f"{p}/ReduceMax"),
+            helper.make_node("Mul", [f"{p}/max", f"{c}/inv127"], [f"{p}/step"], name=f"{p}/Mul"),
+            helper.make_node("Max", [f"{p}/step", f"{c}/tiny"], [scale], name=f"{p}/Max"),
+            helper.make_node("Div", [x, scale], [f"{p}/steps"], name=f"{p}/Div"),
+            # round(x / s + 128) = round(x / s) + 128, ties too (128 is even): 1..255
+            helper.make_node("Add", [f"{p}/steps", f"{c}/128"], [f"{p}/shifted"], name=f"{p}/Add"),
+            helper.make_node("Round", [f"{p}/shifted"], [f"{p}/rounded"], name=f"{p}/Round"),
+            helper.make_node("Cast", [f"{p}/rounded"], [q], to=TensorProto.UINT8, name=f"{p}/Cast"),
+        ]
+        for consumer in graph.node:
+            for index, name in enumerate(consumer.input):
+                if name == zero:
+                    consumer.input[index] = f"{c}/zero_point"
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def _drop_unused_initializers(model: onnx.ModelProto) -> None:

@@ -50,8 +50,12 @@ class OnnxDtype:
 # Verify: fp32 and q4 compute in fp32 and must match closely. q4f16 is made for WebGPU and
 # computes in half precision (here: onnxruntime's CPU fp16 kernels), so it is held to agreement
 # instead; measured on SmolLM2-135M: max diff 1.4, top-1 89%. q8 quantizes activations to int8
-# at run time (one scale per tensor), so it too is held to agreement; measured: max diff 4.1,
-# top-1 67% against its stored weights and 66% against the source (q4: 48%).
+# at run time (one scale per token), so it too is held to agreement; measured on SmolLM2-135M
+# (webslm verify, 64 tokens): max diff 7.8, top-1 78% against its stored weights and 77%
+# against the source (q4: 48%). The max is the first position's: that token's activations are
+# the largest, and one symmetric scale for its row is coarser than the per-tensor uint8 range
+# (min to max) it had before (4.9 then); against the fp32 export the other positions moved
+# closer (median 1.9 against 2.4), and the first position's logits are never sampled.
 ONNX_DTYPES = {d.name: d for d in (
     # fp32 compute: as fast as int8 activations in onnxruntime-web's WASM here (BENCHMARKS),
     # and exact against the stored weights instead of 1.2 logits off. Scales are float32.
@@ -63,6 +67,6 @@ ONNX_DTYPES = {d.name: d for d in (
     # int8 weights and activations (down_proj float): the CPU (WASM) build, several times
     # faster there than q4 and faster than llama.cpp's WASM build (docs/BENCHMARKS.md).
     # Per output channel: its scales and zero points are negligible.
-    OnnxDtype("q8", "fp32", "cpu", False, weight_bits=8, max_logit_diff=8.0, min_top1=0.6,
+    OnnxDtype("q8", "fp32", "cpu", False, weight_bits=8, max_logit_diff=12.0, min_top1=0.6,
               int8_from_fp32=True),
 )}
