@@ -33,10 +33,8 @@ const SHA256 = /^[0-9a-f]{64}$/;
 // integrity.js's own fetch, taken before a worker wraps the global one (webllm-worker.js).
 const networkFetch = globalThis.fetch?.bind(globalThis);
 const NETWORK_RETRIES = 4;
-// Cache.match as the browser made it, taken before the WebLLM worker wraps it (webllm-worker.js):
-// a lookup here must never start a download.
+// Cache.match as the browser made it, before webllm-worker.js wraps it: a plain lookup here.
 const originalMatch = globalThis.Cache?.prototype.match;
-/** `cache`'s entry for `url`, or undefined: a plain lookup. */
 export const cachedEntry = (cache, url) => originalMatch.call(cache, url);
 
 export class IntegrityError extends Error {
