@@ -49,10 +49,12 @@ demo: install
 	$(BIN)/webslm serve $(DIST)
 
 # WEBSLM_REQUIRE_ALL: a skipped test fails the run (tests/conftest.py); test-quick may skip.
-# Two workers (CI has 2 cores; a build or a browser rarely keeps both busy); a test module stays
-# on one worker, so its module fixtures (a browser page, a build) are made once. The 40 slowest
-# steps are listed at the end: the suite's budget is 40 minutes on 2 cores.
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=40
+# Three workers on CI's 2 cores: with two, the cores sat idle a quarter of the time (a worker
+# waiting on another's shared build, a browser waiting on its page; 3,911 s of CPU in 42:48),
+# and a third costs 7% more CPU, 14 GB at most. A test module stays on one worker, so its
+# module fixtures (a browser page, a build) are made once. The 40 slowest steps are listed at
+# the end: the suite's budget is 40 minutes on 2 cores.
+PYTEST := $(BIN)/python -m pytest -q -n 3 --dist loadfile --durations=40
 
 test: install
 	WEBSLM_REQUIRE_ALL=1 $(PYTEST)
