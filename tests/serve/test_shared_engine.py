@@ -165,7 +165,10 @@ def test_transformers_js_is_shared_too(site):
     url, ctx = site
     log: list[str] = []
     first, second = two_tabs_share_one_model(ctx, url, log, TJS_WASM, "transformers.js")
-    answer = second.evaluate(PROMPT.replace("maxTokens: 6", "maxTokens: 12"), "Which city is the capital of France?")
+    # worded as test_wasm_engine.py asks: to "Which city ...", SmolLM2's first token is a near
+    # tie even in float32 ("The" 26.68, "Le" 26.65, "La" 26.43), and the q8 graph on WASM
+    # may start "La Ville"; to this one "The" leads by 1.6 on q8
+    answer = second.evaluate(PROMPT.replace("maxTokens: 6", "maxTokens: 12"), "What is the capital of France?")
     assert "Paris" in answer, (answer, log[-20:])
     first.close()
     second.close()
