@@ -14,42 +14,42 @@ export const CPU_ENGINE_ORDER = {
   },
   "measured": {
     "date": "2026-12-07",
-    "machine": "2-core Xeon loaded by other jobs (another helper's verify, a pytest -n 3, emcc), headless Chromium 156, no WebGPU, 2 threads",
-    "command": "bench/task_engines.py --dist /tmp/tjsform-dist --model smollm2-135m --runs 3 --out /tmp/te-tjsform/task_engines.json --machine 2-core Xeon loaded by other jobs (another helper's verify, a pytest -n 3, emcc), headless Chromium 156, no WebGPU, 2 threads",
+    "machine": "quiet 2-core Xeon (nothing else running), headless Chromium 156, 2 threads",
+    "command": "bench/task_engines.py --dist /tmp/tjsform-dist --model smollm2-135m --runs 3 --merge --out /tmp/te-quiet/task_engines.json --machine quiet 2-core Xeon (nothing else running), headless Chromium 156, 2 threads",
     "rule": "per task, the engines with the most form fields right first, then the fastest same-work time",
     "models": {
       "smollm2-135m": {
         "params": 134479872,
         "runs": 3,
         "measured": "2026-12-07",
-        "command": "bench/task_engines.py --dist /tmp/tjsform-dist --model smollm2-135m --runs 3 --out /tmp/te-tjsform/task_engines.json --machine 2-core Xeon loaded by other jobs (another helper's verify, a pytest -n 3, emcc), headless Chromium 156, no WebGPU, 2 threads",
+        "command": "bench/task_engines.py --dist /tmp/tjsform-dist --model smollm2-135m --runs 3 --merge --out /tmp/te-quiet/task_engines.json --machine quiet 2-core Xeon (nothing else running), headless Chromium 156, 2 threads",
         "load_avg": [
-          6.11,
-          9.81
+          0.79,
+          2.36
         ],
         "load_s": {
-          "wllama": 8.03,
-          "transformers-wasm": 8.57
+          "wllama": 4.33,
+          "transformers-wasm": 6.55
         },
         "chat": {
           "wllama": {
-            "same_work_s": 50.58,
-            "wall_s": 52.84
+            "same_work_s": 4.17,
+            "wall_s": 4.17
           },
           "transformers-wasm": {
-            "same_work_s": 9.17,
-            "wall_s": 9.17
+            "same_work_s": 2.84,
+            "wall_s": 2.84
           }
         },
         "form": {
           "wllama": {
-            "same_work_s": 56.63,
-            "wall_s": 57.43,
+            "same_work_s": 7.2,
+            "wall_s": 6.94,
             "fields_right": 5
           },
           "transformers-wasm": {
-            "same_work_s": 13.06,
-            "wall_s": 13.85,
+            "same_work_s": 3.74,
+            "wall_s": 3.95,
             "fields_right": 6
           }
         }
