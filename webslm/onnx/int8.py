@@ -122,7 +122,7 @@ def _quantize_per_token(model: onnx.ModelProto) -> None:
         numpy_helper.from_array(np.array(128, np.float32), f"{c}/128"),
         numpy_helper.from_array(np.array(128, np.uint8), f"{c}/zero_point"),
     ])
-    nodes = []
+    nodes, zero_points = [], set()
     for node in graph.node:
         if node.op_type != "DynamicQuantizeLinear":
             nodes.append(node)
@@ -141,10 +141,11 @@ def _quantize_per_token(model: onnx.ModelProto) -> None:
             helper.make_node("Round", [f"{p}/shifted"], [f"{p}/rounded"], name=f"{p}/Round"),
             helper.make_node("Cast", [f"{p}/rounded"], [q], to=TensorProto.UINT8, name=f"{p}/Cast"),
         ]
-        for consumer in graph.node:
-            for index, name in enumerate(consumer.input):
-                if name == zero:
-                    consumer.input[index] = f"{c}/zero_point"
+        zero_points.add(zero)
+    for node in nodes:  # every consumer of a per-tensor zero point takes the shared 128
+        for index, name in enumerate(node.input):
+            if name in zero_points:
+                node.input[index] = f"{c}/zero_point"
     del graph.node[:]
     graph.node.extend(nodes)
 

@@ -240,13 +240,8 @@ def expected_bytes(source: ModelSource, scheme: QuantScheme) -> int:
     grid (codes, scales and minimums), plus the library and tokenizer files (a few MB)."""
     elements = sum(math.prod(source.tensor_shape(n)) for n in source.tensor_names())
     float_bits = 16 if scheme.act_dtype == "float16" else 32
-
-    def grid_bits(grid) -> float:
-        scale_bits = float_bits * (1 if grid.symmetric else 2) if not grid.nf4 else 32
-        return grid.bits + scale_bits / grid.group_size
-
     grids = [scheme.weight_grid, *(g for _param, g in scheme.linear_grids)]
-    bits = max(map(grid_bits, grids)) if scheme.quantized else float_bits
+    bits = max(g.bits_per_weight(scheme.act_dtype) for g in grids) if scheme.quantized else float_bits
     tokenizer = sum((source.tokenizer_dir / n).stat().st_size for n in TOKENIZER_FILES
                     if (source.tokenizer_dir / n).is_file())
     return int(elements * bits / 8) + tokenizer + 5_000_000

@@ -26,6 +26,11 @@ class Grid:
         float16 absmax' would move every weight off bitsandbytes' values."""
         return "float32" if self.nf4 else act_dtype
 
+    def bits_per_weight(self, act_dtype: str) -> float:
+        """Stored bits per weight: the code, plus its group's scale (and minimum) shared out."""
+        scale_bits = 32 if self.scale_dtype(act_dtype) == "float32" else 16
+        return self.bits + scale_bits * (1 if self.symmetric else 2) / self.group_size
+
     @property
     def codes_per_word(self) -> int:
         return 32 // self.bits

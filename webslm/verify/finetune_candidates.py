@@ -168,9 +168,7 @@ def stored_megabytes(source: MergedSource, candidate: Candidate) -> float:
             continue
         grid = scheme.embedding_grid if "embed_tokens" in name else \
             scheme.lm_head_grid if name.startswith("lm_head") else scheme.weight_grid
-        scale_bits = 32 if grid.nf4 else 8 * float_bytes
-        per_group = scale_bits * (1 if grid.symmetric else 2)
-        total += elements * (grid.bits + per_group / grid.group_size) / 8
+        total += elements * grid.bits_per_weight(scheme.act_dtype) / 8
     if candidate.kept:
         total += sum(lr.a.size + lr.b.size for lr in source.adapter.low_rank.values()) \
             * np.dtype(LORA_STORAGE).itemsize
