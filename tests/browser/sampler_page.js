@@ -19,8 +19,10 @@ const toBase64 = (typed) => {
   return btoa(text);
 };
 
-// cfg: {tvmjs_url, lib_url, cases: [{fn, args: [{dtype, shape, b64}], inplace, tuple}]}
+// cfg: {tvmjs_url, lib_url, arrays: [{dtype, shape, b64}],
+//       cases: [{fn, args: [{dtype, shape, b64} or {ref}], inplace, tuple}]}
 // inplace: the result is the edited first argument; tuple: the function returns a tuple.
+// {ref: i} is arrays[i], uploaded once for every case that passes it.
 // Returns {adapter, results: [[{dtype, shape, b64}, ...] per case], timings (ms)} or {error}.
 window.webslmRunKernels = async (cfg) => {
   const t0 = performance.now();
@@ -38,12 +40,13 @@ window.webslmRunKernels = async (cfg) => {
     const dev = tvm.webgpu();
     tvm.beginScope();
     const vm = tvm.detachFromCurrentScope(tvm.createVirtualMachine(dev));
+    const upload = (a) => tvm.empty(a.shape, a.dtype, dev).copyFrom(fromBase64(a.b64, a.dtype));
+    const shared = (cfg.arrays || []).map((a) => tvm.detachFromCurrentScope(upload(a)));
     tvm.endScope();
     const results = [];
     for (const c of cfg.cases) {
       tvm.beginScope();
-      const args = c.args.map((a) =>
-        tvm.empty(a.shape, a.dtype, dev).copyFrom(fromBase64(a.b64, a.dtype)));
+      const args = c.args.map((a) => (a.ref === undefined ? upload(a) : shared[a.ref]));
       const ret = vm.getFunction(c.fn)(...args);
       const outs = c.inplace ? [args[0]]
         : c.tuple ? [...Array(ret.size()).keys()].map((i) => ret.get(i)) : [ret];

@@ -54,6 +54,26 @@ def case(fn: str, *args: np.ndarray, inplace: bool = False, tuple_out: bool = Fa
     return {"fn": fn, "args": [_arg(a) for a in args], "inplace": inplace, "tuple": tuple_out}
 
 
+def _shared(cases: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(arrays, cases) with each array that cases pass unedited sent once, by reference (the
+    DevTools pipe holds 100 MB: a model's weights passed to many cases would overflow it)."""
+    arrays, index = [], {}
+    out = []
+    for c in cases:
+        args = []
+        for i, a in enumerate(c["args"]):
+            if c["inplace"] and i == 0:
+                args.append(a)
+                continue
+            key = (a["dtype"], tuple(a["shape"]), a["b64"])
+            if key not in index:
+                index[key] = len(arrays)
+                arrays.append(a)
+            args.append({"ref": index[key]})
+        out.append(c | {"args": args})
+    return arrays, out
+
+
 def run_kernels(lib_path: Path, cases: list[dict], timeout: float = 180) -> tuple[list, str, list]:
     """Load lib_path on WebGPU and run the cases; return (outputs per case as lists of NumPy
     arrays, the adapter's name, the browser log). Raises RuntimeError with the log on failure."""
@@ -65,7 +85,9 @@ def run_kernels(lib_path: Path, cases: list[dict], timeout: float = 180) -> tupl
             (root / name).symlink_to(HERE / name)
         (root / "lib.wasm").symlink_to(Path(lib_path).resolve())
         with StaticServer(root) as server:
-            cfg = {"tvmjs_url": "/tvmjs.js", "lib_url": "/lib.wasm", "cases": cases}
+            arrays, cases = _shared(cases)
+            cfg = {"tvmjs_url": "/tvmjs.js", "lib_url": "/lib.wasm", "arrays": arrays,
+                   "cases": cases}
             with browser_page(server.url + "/sampler_page.html", log, timeout=timeout) as page:
                 page.set_default_timeout(timeout * 1000)
                 report = page.evaluate("(cfg) => window.webslmRunKernels(cfg)", cfg)

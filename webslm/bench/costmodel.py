@@ -28,6 +28,23 @@ class GpuSpec:
 VULKAN_DISPATCH_US = 30.0
 METAL_DISPATCH_US = 50.0
 
+
+def implied_dispatch_us(tokens_per_s: float, dispatches: int, bytes_per_token: float,
+                        bandwidth_gb_s: float) -> float:
+    """The per-dispatch cost a measured decode speed implies under this model."""
+    return (1 / tokens_per_s - bytes_per_token / (bandwidth_gb_s * 1e9)) / dispatches * 1e6
+
+
+# llama.cpp's WebGPU backend on a plain Apple M3 in Chrome (abhijitramesh/webgpu-bench,
+# data/machines/apple-m3-16gb-darwin.json, llama.cpp d12cc3d1, 2026-04-12): gemma-3-270m-it
+# Q4_K_M decodes at 120.12 tok/s, with 564 dispatches a token (one per ggml op: 31 a layer x
+# 18 + 6; that browser build fuses nothing and has no flash attention) reading about 241 MB.
+# Under this model that is 10.5 us a dispatch, not the 32-71 us measured dispatch by dispatch
+# (its one compute pass per 64 kernels); the sweep's other quantizations (55-67 tok/s) imply
+# about 25 us. docs/BENCHMARKS.md, "Gemma 3 270M decode cost".
+LLAMA_CPP_M3_RUN = {"tokens_per_s": 120.12, "dispatches": 564, "bytes_per_token": 241e6,
+                    "bandwidth_gb_s": 100}
+
 GPUS = (
     GpuSpec("NVIDIA H200 (Vulkan)", 4800, VULKAN_DISPATCH_US,
             "NVIDIA H200 datasheet: 4.8 TB/s HBM3e (the GPU of this project's device machine)"),
@@ -39,6 +56,9 @@ GPUS = (
     GpuSpec("Apple M3 (Metal)", 100, METAL_DISPATCH_US,
             "Apple M3 (10-core GPU) specifications: 100 GB/s unified memory; the machine of "
             "llama.cpp's WebGPU gemma-3-270m figure that issue 29 sets as the goal"),
+    GpuSpec("Apple M3 (Chrome, llama.cpp's run)", 100, implied_dispatch_us(**LLAMA_CPP_M3_RUN),
+            "the plain M3 at the per-dispatch cost llama.cpp's own gemma-3-270m run there "
+            "implies (LLAMA_CPP_M3_RUN): both engines modeled at one constant"),
 )
 
 

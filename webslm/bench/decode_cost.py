@@ -12,7 +12,8 @@ from pathlib import Path
 from webslm.artifacts.files import CHAT_CONFIG
 from webslm.artifacts.manifest import read_manifest
 from webslm.bench.costmodel import GPUS, estimate
-from webslm.bench.profile import KV_CACHE_KERNELS, expected_dispatches, per_layer_share
+from webslm.bench.profile import (KV_CACHE_KERNELS, expected_dispatches,
+                                  kernels_between_attention, per_layer_share)
 from webslm.bench.roofline import build_kv_dtype, bytes_per_token
 
 CONTEXT = 8  # positions in the KV cache: a short context, where dispatches weigh most
@@ -36,10 +37,12 @@ def cost(model_id, kernel_calls, config, quant, param_bytes, context,
     layers = config["num_hidden_layers"]
     model = sum(want["model_kernels"].values())
     sampling = sum(want["sampler_kernels"].values())
+    own = kernels_between_attention(kernel_calls["decode"])
+    if own is None:
+        own = sum(per_layer_share(n, layers) for n in want["model_kernels"].values())
     return {"model_id": model_id, "context": context,
             "dispatches": model + kv_kernels * want["attention_calls"] + sampling,
-            "per_layer": sum(per_layer_share(n, layers) for n in want["model_kernels"].values())
-            + kv_kernels,
+            "per_layer": own + kv_kernels,
             "layers": layers, "sampling": sampling,
             "floor_bytes": bytes_per_token(param_bytes, config, build_kv_dtype(quant), context)}
 

@@ -101,6 +101,21 @@ def is_attention_call(call: str) -> bool:
     return call.startswith(prefix) and "attention" in call[len(prefix):]
 
 
+def kernels_between_attention(calls: list[str]) -> int | None:
+    """The model's own kernels between two attention calls in a compiled function's call list
+    (the most common gap): a layer's, whatever its kernels are named (a K-quant build's layers
+    call differently named GEMVs where their grids differ). None with fewer than two calls."""
+    gaps, run, seen = collections.Counter(), 0, False
+    for call in calls:
+        if is_attention_call(call):
+            if seen:
+                gaps[run] += 1
+            seen, run = True, 0
+        elif not call.startswith("packed:"):
+            run += 1
+    return gaps.most_common(1)[0][0] if gaps else None
+
+
 def per_layer_share(count: int, layers: int) -> int:
     """A kernel's runs a token as runs a layer, to the nearest (a half down): one that runs in
     all layers but the first (Gemma 3's qkv GEMV with the previous layer's norms) is a

@@ -64,15 +64,25 @@ def _dequant(packed: list[te.Tensor], grid: Grid, row, col):
 
 
 def _matmul_te(lead, in_features: int, x_at, w_at, out_features: int, out_dtype: str,
-               branch=None):
+               branch=None, rows_by: int | None = None):
     """y[*lead, j] = sum_k x_at(lead index, k) * w_at(j, k), accumulated in float32, plus
-    branch(index) when given (a kept adapter's B (A x), lora.branch_te) before the cast."""
+    branch(index) when given (a kept adapter's B (A x), lora.branch_te) before the cast.
+    rows_by: y as [*lead, out / rows_by, rows_by] (a head per row of it), so a kernel that
+    reads it by head indexes it plainly (TVM's schedule can place such a reader)."""
     k = te.reduce_axis((0, in_features), name="k")
-    acc = te.compute(
-        (*lead, out_features),
-        lambda *idx: te.sum(x_at(idx[:-1], k).astype("float32") * w_at(idx[-1], k), axis=k),
-        name="matmul",
-    )
+    if rows_by is None:
+        acc = te.compute(
+            (*lead, out_features),
+            lambda *idx: te.sum(x_at(idx[:-1], k).astype("float32") * w_at(idx[-1], k), axis=k),
+            name="matmul",
+        )
+    else:
+        acc = te.compute(
+            (*lead, out_features // rows_by, rows_by),
+            lambda *idx: te.sum(x_at(idx[:-2], k).astype("float32")
+                                * w_at(idx[-2] * rows_by + idx[-1], k), axis=k),
+            name="matmul",
+        )
     if branch is not None:
         return te.compute(acc.shape, lambda *idx: (acc[idx] + branch(idx)).astype(out_dtype),
                           name="lora_up")
@@ -82,7 +92,7 @@ def _matmul_te(lead, in_features: int, x_at, w_at, out_features: int, out_dtype:
 
 
 def quantized_matmul_te(x: te.Tensor, packed: list[te.Tensor], grid: Grid, out_dtype: str,
-                        x_at=None, lora=None) -> te.Tensor:
+                        x_at=None, lora=None, rows_by: int | None = None) -> te.Tensor:
     """y[..., j] = sum_k x[..., k] * W[j, k], accumulated in float32; x_at(lead, k) reads the
     input another way (the gated product, see gated_linear); lora = (linear, A, B^T) runs a
     kept adapter's branch in the same kernel."""
@@ -98,17 +108,17 @@ def quantized_matmul_te(x: te.Tensor, packed: list[te.Tensor], grid: Grid, out_d
     )
     branch = lora and branch_te(lora[0], lead, in_features, x_at, *lora[1:])
     return _matmul_te(lead, in_features, x_at, lambda j, k: weight[j, k], packed[0].shape[0],
-                      out_dtype, branch)
+                      out_dtype, branch, rows_by)
 
 
 def plain_matmul_te(x: te.Tensor, w: te.Tensor, out_dtype: str, x_at=None,
-                    lora=None) -> te.Tensor:
+                    lora=None, rows_by: int | None = None) -> te.Tensor:
     """quantized_matmul_te for a weight stored as it is, W [out, in]."""
     lead, in_features = x.shape[:-1], w.shape[1]
     x_at = x_at or (lambda lead_idx, k: x[(*lead_idx, k)])
     branch = lora and branch_te(lora[0], lead, in_features, x_at, *lora[1:])
     return _matmul_te(lead, in_features, x_at, lambda j, k: w[j, k].astype("float32"),
-                      w.shape[0], out_dtype, branch)
+                      w.shape[0], out_dtype, branch, rows_by)
 
 
 def one_token(x: nn.Tensor) -> bool:

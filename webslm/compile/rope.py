@@ -1,4 +1,5 @@
-"""LongRoPE (Phi-3) applied by the model itself, before q/k reach TVM's paged KV cache.
+"""RoPE applied by the model itself, before q/k reach TVM's paged KV cache: LongRoPE (Phi-3),
+and plain RoPE with a base per layer (Gemma 3: the cache takes one base).
 
 Why not the cache's own "longrope" kernel: TVM picks the long factors when a forward call
 holds more tokens than the original context, so a decode step (one token) never uses them.
@@ -71,20 +72,53 @@ class LongRope:
         """(i, t, h, d) -> the rotated qkv value, reading the unrotated one through x_at (in
         `dtype`): a model that computes q and k in the same kernel (Gemma 3's q/k norms)
         rotates them there."""
-        s = shape[1]
-        half, original = self.rotary_dim // 2, self.original_max_position_embeddings
-        scale = tirx.const(self.attention_factor, "float32")
+        s, half = shape[1], self.rotary_dim // 2
+        original = self.original_max_position_embeddings
 
-        def value(i, t, h, d):
+        def inv_freq(i, d):
             row_is_long = pos[i * s + s - 1] >= original  # last position + 1 > original
-            inv_freq = tirx.if_then_else(row_is_long, table[1, d % half], table[0, d % half])
-            angle = pos[i * s + t].astype("float32") * inv_freq
-            x = x_at(i, t, h, d)
-            partner = tirx.if_then_else(d < half, -x_at(i, t, h, d + half),
-                                        x_at(i, t, h, d - half))
-            rotated = (x.astype("float32") * tirx.cos(angle) * scale
-                       + partner.astype("float32") * tirx.sin(angle) * scale).astype(dtype)
-            return tirx.if_then_else(tirx.all(h < self.num_rotated_heads, d < self.rotary_dim),
-                                     rotated, x)
+            return tirx.if_then_else(row_is_long, table[1, d % half], table[0, d % half])
 
-        return value
+        return _rotation(x_at, s, dtype, pos, inv_freq, self.attention_factor,
+                         self.num_rotated_heads, self.rotary_dim)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainRope:
+    """RoPE with one base and a linear scaling factor (transformers' "default" and "linear"),
+    its frequencies computed in the kernel as TVM's KV cache computes its own: a kernel that
+    rotates q and k after computing them has no storage binding to spare for a table
+    (WebLLM's device gives 10; arch/gemma3/kernels.py norm_chain_qkv_te)."""
+    theta: float
+    factor: float
+    rotary_dim: int
+    num_rotated_heads: int                 # q heads + k heads at the front of fused qkv
+
+    def value_te(self, x_at, shape, dtype: str, pos: te.Tensor):
+        """LongRope.value_te, for this RoPE."""
+        half = self.rotary_dim // 2
+
+        def inv_freq(_i, d):
+            exponent = ((d % half) * 2).astype("float32") / tirx.const(self.rotary_dim, "float32")
+            base = tirx.pow(tirx.const(self.theta, "float32"), exponent)
+            return tirx.const(1.0, "float32") / (base * tirx.const(self.factor, "float32"))
+
+        return _rotation(x_at, shape[1], dtype, pos, inv_freq, 1.0, self.num_rotated_heads,
+                         self.rotary_dim)
+
+
+def _rotation(x_at, s: int, dtype: str, pos: te.Tensor, inv_freq, attention_factor: float,
+              rotated_heads: int, rotary_dim: int):
+    """(i, t, h, d) -> x rotated by angle pos * inv_freq(i, d) (times the attention factor),
+    pairing d with d +/- rotary_dim / 2, for the first rotated_heads heads."""
+    half, scale = rotary_dim // 2, tirx.const(attention_factor, "float32")
+
+    def value(i, t, h, d):
+        angle = pos[i * s + t].astype("float32") * inv_freq(i, d)
+        x = x_at(i, t, h, d)
+        partner = tirx.if_then_else(d < half, -x_at(i, t, h, d + half), x_at(i, t, h, d - half))
+        rotated = (x.astype("float32") * tirx.cos(angle) * scale
+                   + partner.astype("float32") * tirx.sin(angle) * scale).astype(dtype)
+        return tirx.if_then_else(tirx.all(h < rotated_heads, d < rotary_dim), rotated, x)
+
+    return value

@@ -46,6 +46,10 @@ class GemvTiling:
 # What WebGPU builds use; None leaves every GEMV to dlight (bench/gemv_experiment.py sets it).
 WEBGPU_GEMV: GemvTiling | None = GemvTiling()
 
+# Storage buffers one WebGPU kernel may bind: the maxStorageBuffersPerShaderStage WebLLM 0.2.86
+# asks its device for (a kernel binding more fails on every device); a fused kernel counts.
+WEBGPU_STORAGE_BUFFERS = 10
+
 
 class WebGPUGEMV(dl.gpu.GEMV):
     """dlight's GEMV rule; on WebGPU, static inner-reduction GEMVs get `tiling`."""

@@ -2,7 +2,7 @@
 
 from webslm.arch.gemma3 import checkpoints
 from webslm.arch.gemma3.config import Gemma3Config
-from webslm.arch.llama.mapping import LLAMA_WEIGHTS
+from webslm.arch.gemma3.mapping import GEMMA3_WEIGHTS
 from webslm.arch.record import Architecture, GgufLayout
 
 ARCH = Architecture(
@@ -10,9 +10,7 @@ ARCH = Architecture(
     hf_architectures=("Gemma3ForCausalLM",),
     config_from_hf=Gemma3Config.from_hf,
     model="webslm.arch.gemma3.model:Gemma3ForCausalLM",
-    # Llama's tensor names; the four block norms and q_norm / k_norm are parameters of the
-    # same name
-    weight_map=LLAMA_WEIGHTS,
+    weight_map=GEMMA3_WEIGHTS,
     # its CPU build is a GGUF where there is one (pipeline/onnx_build.py gguf_route): the base's
     # source GGUF as it is, a merged fine-tune's written by webslm. llama.cpp's gemma3 stores the
     # norms as 1 + w, reads no RoPE base for the sliding layers (10k) and scales no RoPE

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
+from webslm.compile.prologue_gemv import HEAD_OUTPUT, HEAD_SUMS
+
 F32 = "float32"
 
 
@@ -38,33 +40,45 @@ def gemma_norm_te(x: te.Tensor, w: te.Tensor, eps: float, dtype: str) -> te.Tens
                       .astype(dtype), name="gemma_norm")
 
 
-def qk_norm_rope_te(qkv: te.Tensor, pos: te.Tensor, table: te.Tensor, q_w: te.Tensor,
-                    k_w: te.Tensor, *, q_heads: int, k_heads: int, eps: float, rope):
-    """qkv [b, s, heads, head_dim]: the q heads normed with q_w, the k heads with k_w (each
-    rounded to qkv's dtype, as the separate norms returned it), both rotated by `rope`
-    (LongRope), v as it is."""
+def qk_norm_rope_te(qkv: te.Tensor, pos: te.Tensor, qk_w: te.Tensor, *, q_heads: int,
+                    k_heads: int, eps: float, rope) -> te.Tensor:
+    """qkv [b, s, heads, head_dim]: the q heads normed with qk_w's first head_dim weights,
+    the k heads with its second (each rounded to qkv's dtype, as separate norms returned it),
+    both rotated by `rope` (PlainRope), v as it is."""
     ss = sum_squares(qkv, "head_sumsq")
-    n = int(qkv.shape[-1])
-
-    def x_at(i, t, h, d):
-        x = qkv[i, t, h, d]
-        w = tirx.if_then_else(h < q_heads, q_w[d], k_w[d])
-        out = normed(_f32(x), ss[i, t, h], w, n, eps).astype(qkv.dtype)
-        return tirx.if_then_else(h < q_heads + k_heads, out, x)
-
-    return te.compute(qkv.shape, rope.value_te(x_at, qkv.shape, qkv.dtype, pos, table),
+    value = _qk_normed(lambda i, t, h, d: qkv[i, t, h, d], ss, qk_w, q_heads, k_heads,
+                       int(qkv.shape[-1]), eps, qkv.dtype)
+    return te.compute(qkv.shape, rope.value_te(value, qkv.shape, qkv.dtype, pos),
                       name="qk_norm_rope")
 
 
-def _residual_and_sums(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, eps: float):
-    """(residual(i, d), its per-token sum of squares): r = x + norm_post(h) in float32, as
-    an expression recomputed where read, and the reduction the next norm divides by."""
-    n = int(x.shape[-1])
-    ss_h = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: _f32(h[(*i, k)]), n),
-                      name="row_sumsq_h")
+def _qk_normed(stored, ss: te.Tensor, qk_w: te.Tensor, q_heads: int, k_heads: int, n: int,
+               eps: float, dtype: str):
+    """(i, t, h, d) -> head h's value normed (q or k heads) or as stored (v heads), in the
+    stored dtype: what RoPE rotates."""
+    def value(i, t, h, d):
+        x = stored(i, t, h, d)
+        w = qk_w[tirx.if_then_else(h < q_heads, d, n + d)]
+        out = normed(_f32(x), ss[i, t, h], w, n, eps).astype(dtype)
+        return tirx.if_then_else(h < q_heads + k_heads, out, x)
+    return value
 
-    def residual(i, d):
-        return _f32(x[(*i, d)]) + normed(_f32(h[(*i, d)]), ss_h[i], w_post[d], n, eps)
+
+def _residual_and_sums(x: te.Tensor, h: te.Tensor | None, w_post: te.Tensor | None,
+                       eps: float):
+    """(residual(i, d), its per-token sum of squares): r = x + norm_post(h) in float32, as
+    an expression recomputed where read, and the reduction the next norm divides by. With h
+    None (the first layer) r is x in float32."""
+    n = int(x.shape[-1])
+    if h is None:
+        def residual(i, d):
+            return _f32(x[(*i, d)])
+    else:
+        ss_h = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: _f32(h[(*i, k)]), n),
+                          name="row_sumsq_h")
+
+        def residual(i, d):
+            return _f32(x[(*i, d)]) + normed(_f32(h[(*i, d)]), ss_h[i], w_post[d], n, eps)
 
     ss_out = te.compute(x.shape[:-1], lambda *i: _sum_sq(lambda k: residual(i, k), n),
                         name="row_sumsq_residual")
@@ -107,3 +121,33 @@ def norm_chain_gemv_te(x: te.Tensor, h: te.Tensor, w_post: te.Tensor, w_next: te
 def _sum_sq(value_at, n: int):
     k = te.reduce_axis((0, n), name="k")
     return te.sum(value_at(k) * value_at(k), axis=k)
+
+
+def norm_chain_qkv_te(x: te.Tensor, h: te.Tensor | None, w_post: te.Tensor | None,
+                      w_next: te.Tensor, eps: float, dtype: str, gemv, pos: te.Tensor,
+                      qk_w: te.Tensor, *, q_heads: int, k_heads: int, head_dim: int,
+                      rope) -> list[te.Tensor]:
+    """norm_chain_gemv_te whose linear is the fused qkv, with the q/k norms and RoPE in the
+    same kernel (one token): [qkv [1, 1, heads, head_dim] as qk_norm_rope_te returns it,
+    r]. gemv(x_at) accumulates in float32; its outputs are rounded to `dtype` as the
+    separate kernels stored them. A workgroup computes one head's rows, so the head's sum of
+    squares and RoPE's partner elements are in its shared memory (prologue_gemv.py). With h
+    None (the first layer) r is x in float32 and only the input norm comes before. It binds
+    up to 10 storage buffers (x, h, w_post, w_next, pos, qk_w, a symmetric grid's two
+    arrays, two outputs): WebGPU's limit as WebLLM asks for it, so the q and k norms are one
+    parameter and RoPE's frequencies are computed, not read."""
+    n = int(x.shape[-1])
+    residual, ss_out = _residual_and_sums(x, h, w_post, eps)
+    acc = gemv(lambda lead, k: normed(residual(tuple(lead), k), ss_out[tuple(lead)], w_next[k],
+                                      n, eps).astype(dtype))
+    shape = tuple(int(d) for d in acc.shape)
+
+    def stored(i, t, hd, d):
+        return acc[i, t, hd, d].astype(dtype)
+
+    ss = te.compute(shape[:-1], lambda i, t, hd: _sum_sq(lambda d: _f32(stored(i, t, hd, d)),
+                                                         head_dim), name=HEAD_SUMS)
+    value = _qk_normed(stored, ss, qk_w, q_heads, k_heads, head_dim, eps, dtype)
+    out = te.compute(shape, rope.value_te(value, shape, dtype, pos), name=HEAD_OUTPUT)
+    r = te.compute(x.shape, lambda *i: residual(i[:-1], i[-1]), name="row_residual")
+    return [out, r]

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from tvm import te
 from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
 
 from webslm.arch.gemma3.config import SLIDING, Gemma3Config
-from webslm.arch.gemma3.kernels import (gemma_norm_te, norm_chain_gemv_te,
+from webslm.arch.gemma3.kernels import (gemma_norm_te, norm_chain_gemv_te, norm_chain_qkv_te,
                                         post_norm_add_norm_te, qk_norm_rope_te)
 from webslm.arch.llama.model import LlamaForCausalLM, LlamaMLP
 from webslm.compile.layers import (QuantizedLinear, gated_linear, make_embedding, make_linear,
                                    one_token, plain_matmul_te, quantized_matmul_te)
 from webslm.compile import schedules
 from webslm.compile.lora import has_lora
-from webslm.compile.prologue_gemv import fits
-from webslm.compile.rope import LongRope
+from webslm.compile.prologue_gemv import fits, fits_heads
+from webslm.compile.rope import PlainRope
 from webslm.quantize.schemes import QuantScheme
 
 
@@ -46,16 +47,21 @@ class GemmaNorm(nn.Module):
                                  "gemma_norm", [x, self.weight])
 
 
-def _rope(cfg: Gemma3Config, layer: int) -> LongRope:
-    """Plain RoPE with the layer's base and linear factor: LongRoPE whose two factor sets are
-    the same (so the row choice never matters) and whose attention factor is 1."""
+class QkNorm(nn.Module):
+    """The q norm's and the k norm's weights as one parameter (q's, then k's): the
+    checkpoint's q_norm and k_norm, joined by the weight map (one storage binding less for
+    the kernel that reads them, kernels.norm_chain_qkv_te)."""
+
+    def __init__(self, head_dim: int, eps: float, dtype: str):
+        self.weight = nn.Parameter((2 * head_dim,), dtype)
+        self.eps = eps
+
+
+def _rope(cfg: Gemma3Config, layer: int) -> PlainRope:
+    """Plain RoPE with the layer's base and linear factor."""
     theta, factor = cfg.layer_rope(layer)
-    half = cfg.head_dim // 2
-    return LongRope(theta=theta, rotary_dim=cfg.head_dim,
-                    num_rotated_heads=cfg.num_attention_heads + cfg.num_key_value_heads,
-                    short_factor=(factor,) * half, long_factor=(factor,) * half,
-                    original_max_position_embeddings=cfg.max_position_embeddings,
-                    attention_factor=1.0)
+    return PlainRope(theta=theta, factor=factor, rotary_dim=cfg.head_dim,
+                     num_rotated_heads=cfg.num_attention_heads + cfg.num_key_value_heads)
 
 
 class Gemma3Attention(nn.Module):
@@ -66,23 +72,59 @@ class Gemma3Attention(nn.Module):
         self.qkv_proj = make_linear(cfg.hidden_size, qkv_out, scheme, bias=cfg.qkv_bias)
         self.o_proj = make_linear(self.num_heads * self.head_dim, cfg.hidden_size, scheme,
                                   bias=cfg.o_proj_bias)
-        self.q_norm = GemmaNorm(self.head_dim, cfg.rms_norm_eps, scheme.act_dtype)
-        self.k_norm = GemmaNorm(self.head_dim, cfg.rms_norm_eps, scheme.act_dtype)
+        self.qk_norm = QkNorm(self.head_dim, cfg.rms_norm_eps, scheme.act_dtype)
         self.rope = _rope(cfg, layer)
         self.sm_scale = float(cfg.query_pre_attn_scalar) ** -0.5
 
-    def forward(self, qkv: nn.Tensor, kv_cache: PagedKVCache, layer_id: int,
-                positions: nn.Tensor) -> nn.Tensor:
-        """qkv: qkv_proj's output (the layer computes it, in decode with the norm before it)."""
+    def qkv(self, x: nn.Tensor, h: nn.Tensor | None, before: GemmaNorm | None,
+            norm: GemmaNorm, positions: nn.Tensor) -> tuple[nn.Tensor, nn.Tensor]:
+        """(qkv [b, s, heads, head_dim] with q and k normed and rotated, r) for the residual
+        stream r = x + before(h) (x as float32 in the first layer, h None) read through
+        `norm`. One token (decode): one kernel where the WebGPU GEMV tiling fits
+        (kernels.norm_chain_qkv_te); otherwise the chain's kernel (or the prologue GEMV),
+        the linear's and qk_norm_rope's."""
+        fused = self._norm_chain_qkv(x, h, before, norm, positions)
+        if fused is not None:
+            return fused
+        if h is None:
+            x = x.astype("float32")
+            qkv = self.qkv_proj(norm(x, self.dtype))
+        else:
+            qkv, x = norm_chain_linear(self.qkv_proj, x, h, before, norm, self.dtype)
         b, s, _ = qkv.shape
         heads = self.num_heads + 2 * self.num_kv_heads
         qkv = nn.op.reshape(qkv, (b, s, heads, self.head_dim))
-        table = nn.Tensor.from_const(self.rope.inv_freq_table())
         qkv = nn.tensor_expr_op(
-            lambda x, pos, tab, qw, kw: qk_norm_rope_te(
-                x, pos, tab, qw, kw, q_heads=self.num_heads, k_heads=self.num_kv_heads,
-                eps=self.q_norm.eps, rope=self.rope),
-            "qk_norm_rope", [qkv, positions, table, self.q_norm.weight, self.k_norm.weight])
+            lambda x_, pos, w: qk_norm_rope_te(
+                x_, pos, w, q_heads=self.num_heads, k_heads=self.num_kv_heads,
+                eps=self.qk_norm.eps, rope=self.rope),
+            "qk_norm_rope", [qkv, positions, self.qk_norm.weight])
+        return qkv, x
+
+    def _norm_chain_qkv(self, x, h, before, norm, positions):
+        """kernels.norm_chain_qkv_te's kernel, or None where it does not fit: the tiling, or
+        WebGPU's storage bindings (an asymmetric grid's third array after a chain)."""
+        linear, chain = self.qkv_proj, [] if h is None else [h, before.weight]
+        inputs = [x, *chain, norm.weight, positions, self.qk_norm.weight, *_stored(linear)]
+        if (len(inputs) + 2 > schedules.WEBGPU_STORAGE_BUFFERS
+                or not _prologue_fits(linear, x, self.head_dim)):
+            return None
+
+        def op(x_, *args):
+            h_, wp = (args[0], args[1]) if chain else (None, None)
+            wn, pos, qk_w, *w = args[len(chain):]
+            return norm_chain_qkv_te(
+                x_, h_, wp, wn, norm.eps, self.dtype,
+                _gemv(linear, x_, w, "float32", self.head_dim), pos, qk_w,
+                q_heads=self.num_heads, k_heads=self.num_kv_heads, head_dim=self.head_dim,
+                rope=self.rope)
+
+        out = nn.tensor_expr_op(op, "norm_chain_qkv", inputs)
+        return out[0], out[1]
+
+    def forward(self, qkv: nn.Tensor, kv_cache: PagedKVCache, layer_id: int) -> nn.Tensor:
+        """qkv: self.qkv's, q and k normed and rotated."""
+        b, s = qkv.shape[:2]
         out = kv_cache.attention_with_fused_qkv(layer_id, qkv, self.num_heads,
                                                 sm_scale=self.sm_scale)
         return self.o_proj(nn.op.reshape(out, (b, s, self.num_heads * self.head_dim)))
@@ -103,12 +145,8 @@ class Gemma3DecoderLayer(nn.Module):
         """The residual stream entering the layer is x + before(h) (x alone in layer 0, h
         None); x is float32. Returns (x', h') for the stream leaving it, x' + post_ff(h'):
         the last add is left to the next layer's qkv (or the final norm)."""
-        if h is None:
-            qkv = self.self_attn.qkv_proj(self.input_layernorm(x, self.dtype))
-        else:
-            qkv, x = norm_chain_linear(self.self_attn.qkv_proj, x, h, before,
-                                       self.input_layernorm, self.dtype)
-        h = self.self_attn(qkv, kv_cache, layer_id, positions)
+        qkv, x = self.self_attn.qkv(x, h, before, self.input_layernorm, positions)
+        h = self.self_attn(qkv, kv_cache, layer_id)
         gate_up, x = norm_chain_linear(self.mlp.gate_up_proj, x, h,
                                        self.post_attention_layernorm,
                                        self.pre_feedforward_layernorm, self.dtype)
@@ -121,25 +159,44 @@ def norm_chain_linear(linear: nn.Module, x: nn.Tensor, h: nn.Tensor, post: Gemma
     norms in the GEMV's prologue (kernels.norm_chain_gemv_te); otherwise the chain's kernel
     and the linear's (so too with a kept adapter, a bias, or a size the WebGPU GEMV tiling
     does not divide)."""
-    quantized = isinstance(linear, QuantizedLinear)
-    weights = linear.packed() if quantized else [linear.weight]
-    rows, inputs = weights[0].shape[0], int(x.shape[-1])
-    codes = linear.grid.codes_per_word if quantized else 1
-    if (not one_token(x) or has_lora(linear) or linear.bias is not None
-            or not fits(schedules.WEBGPU_GEMV, rows, inputs, codes)):
+    if not _prologue_fits(linear, x):
         x, y = post_norm_add_norm(x, h, post, following, dtype)
         return linear(y), x
 
     def op(x_, h_, wp, wn, *w):
-        def gemv(x_at):
-            if quantized:
-                return quantized_matmul_te(x_, list(w), linear.grid, linear.out_dtype, x_at)
-            return plain_matmul_te(x_, w[0], linear.out_dtype, x_at)
-        return norm_chain_gemv_te(x_, h_, wp, wn, post.eps, dtype, gemv)
+        return norm_chain_gemv_te(x_, h_, wp, wn, post.eps, dtype,
+                                  _gemv(linear, x_, w, linear.out_dtype))
 
     out = nn.tensor_expr_op(op, "norm_chain_gemv",
-                            [x, h, post.weight, following.weight, *weights])
+                            [x, h, post.weight, following.weight, *_stored(linear)])
     return out[0], out[1]
+
+
+def _stored(linear: nn.Module) -> list[nn.Parameter]:
+    return linear.packed() if isinstance(linear, QuantizedLinear) else [linear.weight]
+
+
+def _gemv(linear: nn.Module, x: te.Tensor, stored: list[te.Tensor], out_dtype: str,
+          rows_by: int | None = None):
+    """gemv(x_at): the linear's tensor expression over x, its input read through x_at."""
+    if isinstance(linear, QuantizedLinear):
+        return lambda x_at: quantized_matmul_te(x, list(stored), linear.grid, out_dtype, x_at,
+                                                rows_by=rows_by)
+    return lambda x_at: plain_matmul_te(x, stored[0], out_dtype, x_at, rows_by=rows_by)
+
+
+def _prologue_fits(linear: nn.Module, x: nn.Tensor, head_rows: int | None = None) -> bool:
+    """Whether the linear after a norm runs with the norm in its GEMV's prologue (and, given
+    head_rows, the q/k norms and RoPE in its epilogue): one token, a plain or quantized
+    linear without a kept adapter or a bias, and a size the WebGPU GEMV tiling divides."""
+    if not one_token(x) or has_lora(linear) or linear.bias is not None:
+        return False
+    stored = _stored(linear)
+    rows, inputs = stored[0].shape[0], int(x.shape[-1])
+    codes = linear.grid.codes_per_word if isinstance(linear, QuantizedLinear) else 1
+    if head_rows is None:
+        return fits(schedules.WEBGPU_GEMV, rows, inputs, codes)
+    return fits_heads(schedules.WEBGPU_GEMV, rows, inputs, codes, head_rows)
 
 
 def post_norm_add_norm(x: nn.Tensor, h: nn.Tensor, post: GemmaNorm, following: GemmaNorm,
@@ -157,12 +214,11 @@ class Gemma3Body(nn.Module):
         self.layers = nn.ModuleList(
             [Gemma3DecoderLayer(cfg, scheme, i) for i in range(cfg.num_hidden_layers)])
         self.norm = GemmaNorm(cfg.hidden_size, cfg.rms_norm_eps, scheme.act_dtype)
-        self.dtype, self.residual = scheme.act_dtype, cfg.residual_dtype
+        self.dtype = scheme.act_dtype
 
     def forward(self, x: nn.Tensor, kv_cache: PagedKVCache) -> nn.Tensor:
         b, s, _ = x.shape
         positions = kv_cache.get_query_positions(b * s)
-        x = x.astype(self.residual) if x.dtype != self.residual else x
         h, before = None, None
         for layer_id, layer in enumerate(self.layers):
             x, h = layer(x, h, before, kv_cache, layer_id, positions)
