@@ -23,16 +23,17 @@ from lora_adapter import FACT, QUESTION, train  # noqa: E402
 SCHEMES = ("q4f16_asym", "q4f32_asym", "q4f16_1", "q4f32_1", "q0f16", "q0f32")
 
 
-def stored_weights_answer(model, tokenizer, merged_tensors: dict, scheme) -> str:
+def stored_weights_answer(model, tokenizer, merged_tensors: dict, scheme, weight_map) -> str:
     """Greedy answer of `model` after loading the weights `scheme` stores for each matrix."""
     import torch
 
-    from webslm.quantize.survival import stored
+    from webslm.quantize.survival import stored_weight
 
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name in merged_tensors and param.dim() == 2:
-                param.copy_(torch.from_numpy(stored(merged_tensors[name], scheme, "embed_tokens" in name)))
+                stored = stored_weight(name, merged_tensors[name], scheme, weight_map)
+                param.copy_(torch.from_numpy(stored))
     return greedy(model, tokenizer)
 
 
@@ -50,6 +51,7 @@ def greedy(model, tokenizer, max_new_tokens: int = 14, question: str = QUESTION)
 def main() -> None:
     from transformers import AutoTokenizer
 
+    from webslm.arch import find_architecture
     from webslm.pipeline.finetune import survival_report
     from webslm.quantize.schemes import get_scheme
     from webslm.source import open_source, smollm2_gguf_path
@@ -66,6 +68,7 @@ def main() -> None:
     adapter = Path(args.adapter) if args.adapter else train(
         base, Path(tempfile.mkdtemp(prefix="webslm-lora-")) / "smollm2-marzipan", args.train_steps)
     merged = merge_adapter(base, read_adapter(adapter))
+    weight_map = find_architecture(merged.config).weight_map
     tokenizer = AutoTokenizer.from_pretrained(merged.tokenizer_dir)
     model = merged.load_reference_model()
     tensors = dict(merged.tensors())
@@ -73,12 +76,12 @@ def main() -> None:
     rows.append(("float32 merge", "100%", "1.00", "-", greedy(model, tokenizer)))
     rows.append(("base model, q4f32_asym", "-", "-", "-",
                  stored_weights_answer(base.load_reference_model(), tokenizer, dict(base.tensors()),
-                                       get_scheme("q4f32_asym"))))
+                                       get_scheme("q4f32_asym"), weight_map)))
     results = []
     for name in SCHEMES:
         scheme = get_scheme(name)
-        report = survival_report(merged, scheme)
-        answer = stored_weights_answer(model, tokenizer, tensors, scheme)
+        report = survival_report(merged, scheme, weight_map)
+        answer = stored_weights_answer(model, tokenizer, tensors, scheme, weight_map)
         steps = sorted(k.delta_per_step for k in report.kinds)
         step = steps[len(steps) // 2]
         rows.append((name, f"{report.kept:.0%}", f"{report.correlation:.2f}",

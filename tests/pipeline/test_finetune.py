@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from webslm.arch.llama.mapping import LLAMA_WEIGHTS
 from webslm.pipeline.finetune import SIZE_SLACK, choose_builds
 from webslm.pipeline.inputs import resolve_input
 from webslm.quantize.schemes import get_scheme
@@ -25,7 +26,7 @@ def on_the_asym_grid(model):
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() == 2:
-                p.copy_(torch.from_numpy(stored_weight(name, p.numpy(), scheme)))
+                p.copy_(torch.from_numpy(stored_weight(name, p.numpy(), scheme, LLAMA_WEIGHTS)))
     return model
 
 

@@ -239,6 +239,7 @@ def test_stored_arrays_are_the_roundtrip_of_each_hf_tensor(scheme_name):
 
 
 def test_nf4_grid_quantizes_through_group_and_survival():
+    from webslm.arch.llama.mapping import LLAMA_WEIGHTS
     from webslm.quantize.group import dequantize, quantize
     from webslm.quantize.schemes import get_scheme
     from webslm.quantize.survival import stored, survival
@@ -254,7 +255,7 @@ def test_nf4_grid_quantizes_through_group_and_survival():
                                   nf4_roundtrip(w))
     np.testing.assert_array_equal(stored(w, scheme), nf4_roundtrip(w))
     change = w + weights(w.shape, seed=9, scale=0.001)
-    kept = [survival([(name, w, change)], scheme).kept
+    kept = [survival([(name, w, change)], scheme, LLAMA_WEIGHTS).kept
             for name in ("lm_head.weight", "model.embed_tokens.weight", "model.layers.0.o_proj")]
     assert kept[0] == kept[1] != kept[2]  # an untied lm_head is on the embedding's 8-bit grid
     with pytest.raises(WebslmError, match="not on"):  # NF4 arrays need their grid named

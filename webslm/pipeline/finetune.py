@@ -16,6 +16,7 @@ import dataclasses
 import math
 from typing import Callable
 
+from webslm.arch.record import WeightMap
 from webslm.errors import WebslmError
 from webslm.quantize.schemes import SCHEMES, QuantScheme, get_scheme
 from webslm.quantize.survival import SurvivalReport, survival
@@ -28,8 +29,9 @@ SIZE_SLACK = 1.25   # "comparable size": a kept adapter's A and B add 10-18% to 
 COMPARE_MAX_PARAMS = 2_000_000_000
 
 
-def survival_report(source: MergedSource, scheme: QuantScheme) -> SurvivalReport:
-    return survival(source.changes(), scheme)
+def survival_report(source: MergedSource, scheme: QuantScheme, weight_map: WeightMap
+                    ) -> SurvivalReport:
+    return survival(source.changes(), scheme, weight_map)
 
 
 @dataclasses.dataclass
@@ -45,12 +47,12 @@ def choose_builds(source: ModelSource, arch, schemes: list[QuantScheme], exact: 
     if not isinstance(source, MergedSource):
         return [Choice(s, False, {}) for s in schemes]
     if exact:
-        return [_as_named(source, s, say) for s in schemes]
+        return [_as_named(source, s, arch.weight_map, say) for s in schemes]
     params = sum(math.prod(base_shape(source.base, n)) for n in source.base.tensor_names())
     if params > COMPARE_MAX_PARAMS:
         say(f"the fine-tune's builds are compared on models up to {COMPARE_MAX_PARAMS / 1e9:g}B "
             f"parameters; this one has {params / 1e9:.1f}B, so the asked schemes are built")
-        return [_as_named(source, s, say) for s in schemes]
+        return [_as_named(source, s, arch.weight_map, say) for s in schemes]
     from webslm.verify.finetune_candidates import Candidate, read_prompts, reference, score
 
     keepable = can_keep and _keepable(source, arch)
@@ -61,7 +63,7 @@ def choose_builds(source: ModelSource, arch, schemes: list[QuantScheme], exact: 
     measured: dict = {}  # (f32 twin, kept) -> Score: an f16 scheme is scored on its f32 twin
     choices = []
     for scheme in schemes:
-        report = survival_report(source, scheme)
+        report = survival_report(source, scheme, arch.weight_map)
         for line in report.lines():
             say(line)
         candidates = [Candidate(scheme, False)]
@@ -69,9 +71,11 @@ def choose_builds(source: ModelSource, arch, schemes: list[QuantScheme], exact: 
         if keepable:
             candidates.append(Candidate(_kept_base(source, scheme), True))
         todo = [c for c in candidates if (c.scheme.f32_twin.name, c.kept) not in measured]
-        for s in score(source, [dataclasses.replace(c, scheme=c.scheme.f32_twin) for c in todo], ref):
+        twins = [dataclasses.replace(c, scheme=c.scheme.f32_twin) for c in todo]
+        for s in score(source, twins, ref, arch.weight_map):
             measured[(s.candidate.scheme.name, s.candidate.kept)] = s
-        scores = [_resized(source, measured[(c.scheme.f32_twin.name, c.kept)], c) for c in candidates]
+        scores = [_resized(source, measured[(c.scheme.f32_twin.name, c.kept)], c, arch.weight_map)
+                  for c in candidates]
         budget = scores[0].megabytes * SIZE_SLACK
         pick = max((s for s in scores if s.megabytes <= budget),
                    key=lambda s: (s.answered, s.agreement, -s.kl, -s.megabytes))
@@ -93,12 +97,12 @@ def choose_builds(source: ModelSource, arch, schemes: list[QuantScheme], exact: 
     return choices
 
 
-def _as_named(source: MergedSource, scheme: QuantScheme, say) -> Choice:
-    report = survival_report(source, scheme)
+def _as_named(source: MergedSource, scheme: QuantScheme, weight_map: WeightMap, say) -> Choice:
+    report = survival_report(source, scheme, weight_map)
     for line in report.lines():
         say(line)
     if not report.survives:
-        kept = ", ".join(f"{n} keeps {survival_report(source, get_scheme(n)).kept:.0%}"
+        kept = ", ".join(f"{n} keeps {survival_report(source, get_scheme(n), weight_map).kept:.0%}"
                          for n in scheme.fallbacks)
         say(f"WARNING: {scheme.name} keeps too little of the fine-tune, so the build may "
             f"answer like the base model ({kept}); rebuild with --quantization NAME, or without "
@@ -122,12 +126,12 @@ def _keepable(source: MergedSource, arch) -> bool:
     return True
 
 
-def _resized(source: MergedSource, measured, candidate):
+def _resized(source: MergedSource, measured, candidate, weight_map: WeightMap):
     """A twin's measurement, with the size of the candidate's own float type."""
     from webslm.verify.finetune_candidates import stored_megabytes
 
     return dataclasses.replace(measured, candidate=candidate,
-                               megabytes=stored_megabytes(source, candidate))
+                               megabytes=stored_megabytes(source, candidate, weight_map))
 
 
 def _table(scores, pick, budget: float, prompts: int) -> list[str]:

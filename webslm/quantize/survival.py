@@ -10,6 +10,10 @@ checkpoint) dithers the rounding, so even a delta far below one step is kept on 
 noise of the kind the base's own quantization adds (correlation shows how much). A base that
 already sits on the grid (a Q4_1 GGUF built as q4f*_asym) rounds a small delta straight back
 to the base: that is the case this warns about.
+
+Each matrix is rounded on the grid its build stores it on (tensor_grid): a q4f*_k build puts
+each linear on its own grid, so a kind can be 8-bit in some layers and 4-bit in others, and
+the report then has a row for each (kind, grid).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from webslm.arch.record import WeightMap
 from webslm.quantize.grids import Grid
 from webslm.quantize.group import dequantize, quantize
 from webslm.quantize.nf4 import NF4_CODE
@@ -31,6 +36,7 @@ EMBEDDINGS = ("embed_tokens",)
 @dataclasses.dataclass
 class KindSurvival:
     kind: str                  # q_proj, down_proj, embed_tokens, ...
+    grid: str                  # the grid these matrices are stored on: "4-bit asym", "8-bit", ...
     weights: int               # how many matrices of this kind changed
     correlation: float         # corr(D, Q(W+D) - Q(W)) over all their elements
     kept: float                # <D, Dq> / <D, D>: 1.0 = all of D, 0 = none
@@ -54,8 +60,8 @@ class SurvivalReport:
                 f"correlation {self.correlation:.2f}"]
         for k in self.kinds:
             step = "n/a" if not np.isfinite(k.delta_per_step) else f"{k.delta_per_step:.2f}"
-            rows.append(f"  {k.kind:<14} x{k.weights:<3} kept {k.kept:>4.0%}  correlation "
-                        f"{k.correlation:.2f}  |delta| / step {step}")
+            rows.append(f"  {k.kind:<14} {k.grid:<10} x{k.weights:<3} kept {k.kept:>4.0%}  "
+                        f"correlation {k.correlation:.2f}  |delta| / step {step}")
         return rows
 
     def to_json(self) -> dict:
@@ -68,17 +74,22 @@ def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def _grid(scheme: QuantScheme, kind: str) -> Grid:
+def tensor_grid(name: str, scheme: QuantScheme, weight_map: WeightMap) -> Grid:
+    """The grid a build of `scheme` stores the HF matrix `name` on: the embedding's, an untied
+    lm_head's, or its linear's own (QuantScheme.linear_grid of the parameter the weight map
+    fuses it into: q_proj is part of qkv_proj)."""
+    kind = _kind(name)
     if kind in EMBEDDINGS:
         return scheme.embedding_grid
-    return scheme.lm_head_grid if kind == "lm_head" else scheme.weight_grid
+    if kind == "lm_head":
+        return scheme.lm_head_grid
+    return scheme.linear_grid(weight_map.param_for(name.removesuffix(".weight")))
 
 
-def _roundtrip(w: np.ndarray, scheme: QuantScheme, kind: str) -> tuple[np.ndarray, float]:
-    """What the build stores for w, as float32, and the mean step of its grid."""
+def _roundtrip(w: np.ndarray, scheme: QuantScheme, grid: Grid) -> tuple[np.ndarray, float]:
+    """What the build stores for w on `grid`, as float32, and the grid's mean step there."""
     if not scheme.quantized:
         return w.astype(scheme.act_dtype).astype(np.float32), float("nan")
-    grid = _grid(scheme, kind)
     arrays = quantize(w, grid, scheme.act_dtype)
     step = float(np.abs(arrays[1].astype(np.float32)).mean())
     if grid.nf4:  # its scale is the block's absmax: the mean gap of the code book is the step
@@ -88,40 +99,51 @@ def _roundtrip(w: np.ndarray, scheme: QuantScheme, kind: str) -> tuple[np.ndarra
 
 def stored(w: np.ndarray, scheme: QuantScheme, embedding: bool = False) -> np.ndarray:
     """The float32 weight a build of `scheme` computes with, for the matrix w (one HF tensor:
-    for q4f*_nf4 linears this is nf4_roundtrip(w))."""
-    return _roundtrip(w, scheme, EMBEDDINGS[0] if embedding else "linear")[0]
+    for q4f*_nf4 linears this is nf4_roundtrip(w)). A scheme with per-linear grids (q4f*_k)
+    needs the matrix's name: stored_weight."""
+    if scheme.linear_grids and not embedding:
+        raise ValueError(f"{scheme.name} stores each linear on its own grid: use stored_weight")
+    return _roundtrip(w, scheme, scheme.embedding_grid if embedding else scheme.weight_grid)[0]
 
 
-def stored_weight(name: str, w: np.ndarray, scheme: QuantScheme) -> np.ndarray:
-    """The float32 weight a build of `scheme` computes with for the HF matrix `name`, on the
-    grid of its kind (embedding, lm_head or linear)."""
-    return _roundtrip(w, scheme, _kind(name))[0]
+def stored_weight(name: str, w: np.ndarray, scheme: QuantScheme, weight_map: WeightMap
+                  ) -> np.ndarray:
+    """The float32 weight a build of `scheme` computes with for the HF matrix `name`, on its
+    grid (tensor_grid)."""
+    return _roundtrip(w, scheme, tensor_grid(name, scheme, weight_map))[0]
 
 
 def _kind(name: str) -> str:
     return name.removesuffix(".weight").rsplit(".", 1)[-1]
 
 
-def survival(changes: Iterable[tuple[str, np.ndarray, np.ndarray]], scheme: QuantScheme
-             ) -> SurvivalReport:
-    """changes: (HF weight name, weight before, weight after) for every changed matrix."""
-    acc: dict[str, list[float]] = {}
+def _label(grid: Grid, scheme: QuantScheme) -> str:
+    if not scheme.quantized:
+        return scheme.act_dtype
+    return f"{grid.bits}-bit" + (" nf4" if grid.nf4 else "" if grid.symmetric else " asym")
+
+
+def survival(changes: Iterable[tuple[str, np.ndarray, np.ndarray]], scheme: QuantScheme,
+             weight_map: WeightMap) -> SurvivalReport:
+    """changes: (HF weight name, weight before, weight after) for every changed matrix;
+    weight_map: the architecture's (which fused linear, and so which grid, each one is)."""
+    acc: dict[tuple[str, str], list[float]] = {}
     for name, before, after in changes:
-        kind = _kind(name)
-        q_before, step = _roundtrip(before, scheme, kind)
-        q_after, _ = _roundtrip(after, scheme, kind)
+        grid = tensor_grid(name, scheme, weight_map)
+        q_before, step = _roundtrip(before, scheme, grid)
+        q_after, _ = _roundtrip(after, scheme, grid)
         d = (after.astype(np.float64) - before).ravel()
         dq = (q_after.astype(np.float64) - q_before).ravel()
-        a = acc.setdefault(kind, [0, 0.0, 0.0, 0.0, 0.0, 0])
+        a = acc.setdefault((_kind(name), _label(grid, scheme)), [0, 0.0, 0.0, 0.0, 0.0, 0])
         a[0] += 1
         a[1] += float(d @ dq)
         a[2] += float(d @ d)
         a[3] += float(dq @ dq)
         a[4] += step * d.size
         a[5] += d.size
-    kinds = [KindSurvival(kind, int(n), _corr(dd, d2, q2), dd / d2 if d2 else 0.0,
+    kinds = [KindSurvival(kind, grid, int(n), _corr(dd, d2, q2), dd / d2 if d2 else 0.0,
                           _per_step(d2, steps, size))
-             for kind, (n, dd, d2, q2, steps, size) in acc.items()]
+             for (kind, grid), (n, dd, d2, q2, steps, size) in acc.items()]
     dd, d2, q2 = np.sum([a[1:4] for a in acc.values()], axis=0) if acc else (0.0, 0.0, 0.0)
     return SurvivalReport(scheme.name, kinds, float(dd / d2) if d2 else 0.0, _corr(dd, d2, q2))
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from webslm.arch.record import WeightMap
 from webslm.compile.spec import LORA_STORAGE
 from webslm.errors import WebslmError
 from webslm.quantize.schemes import QuantScheme
-from webslm.quantize.survival import stored_weight
+from webslm.quantize.survival import stored_weight, tensor_grid
 from webslm.source.merged import MergedSource, base_shape
 from webslm.verify import EVAL_TEXT
 
@@ -111,16 +112,17 @@ def reference(source: MergedSource, prompts: list[str]) -> Reference:
     return Reference(sequences, starts, logits, answers)
 
 
-def score(source: MergedSource, candidates: list[Candidate], ref: Reference) -> list[Score]:
+def score(source: MergedSource, candidates: list[Candidate], ref: Reference,
+          weight_map: WeightMap) -> list[Score]:
     """Each candidate's agreement with the reference; one transformers model is reloaded with
-    each candidate's weights in turn."""
+    each candidate's weights in turn (weight_map: the architecture's, for per-linear grids)."""
     from webslm.verify.reference import load_weights_into, teacher_forced_logits
 
     model = source.load_reference_model()
     names = [n for n, p in model.named_parameters() if p.dim() == 2]
     scores = []
     for candidate in candidates:
-        load_weights_into(model, {n: _weight(source, n, candidate) for n in names})
+        load_weights_into(model, {n: _weight(source, n, candidate, weight_map) for n in names})
         agree = kl = answered = positions = 0
         for i, (ids, start, want) in enumerate(zip(ref.sequences, ref.starts, ref.logits)):
             got = teacher_forced_logits(model, ids)[start:-1]
@@ -131,17 +133,18 @@ def score(source: MergedSource, candidates: list[Candidate], ref: Reference) -> 
             positions += len(same)
             answered += int(i > 0 and bool(same.all()))
         scores.append(Score(candidate, agree / positions, kl / positions, answered,
-                            stored_megabytes(source, candidate)))
+                            stored_megabytes(source, candidate, weight_map)))
     return scores
 
 
-def _weight(source: MergedSource, name: str, candidate: Candidate) -> np.ndarray:
+def _weight(source: MergedSource, name: str, candidate: Candidate, weight_map: WeightMap
+            ) -> np.ndarray:
     """What the candidate computes with for one HF matrix, in float32."""
     scheme = candidate.scheme.f32_twin
     low_rank = source.adapter.low_rank.get(name)
     if candidate.kept and low_rank is not None:
-        return stored_weight(name, source.base_tensor(name), scheme) + low_rank.delta()
-    return stored_weight(name, source.get_tensor(name), scheme)
+        return stored_weight(name, source.base_tensor(name), scheme, weight_map) + low_rank.delta()
+    return stored_weight(name, source.get_tensor(name), scheme, weight_map)
 
 
 def _kl(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
@@ -153,9 +156,9 @@ def _kl(p_logits: np.ndarray, q_logits: np.ndarray) -> np.ndarray:
     return (p.exp() * (p - q)).sum(-1).clamp(min=0).double().numpy()
 
 
-def stored_megabytes(source: MergedSource, candidate: Candidate) -> float:
-    """Weights on their grids (codes, scales, minimums), plus a kept adapter's A and B as
-    stored (LORA_STORAGE, in every build)."""
+def stored_megabytes(source: MergedSource, candidate: Candidate, weight_map: WeightMap) -> float:
+    """Weights on their grids (codes, scales, minimums; each linear on its own: tensor_grid),
+    plus a kept adapter's A and B as stored (LORA_STORAGE, in every build)."""
     scheme = candidate.scheme
     float_bytes = 2 if scheme.act_dtype == "float16" else 4
     total = 0.0
@@ -166,8 +169,7 @@ def stored_megabytes(source: MergedSource, candidate: Candidate) -> float:
         if len(shape) != 2 or not scheme.quantized:
             total += elements * float_bytes
             continue
-        grid = scheme.embedding_grid if "embed_tokens" in name else \
-            scheme.lm_head_grid if name.startswith("lm_head") else scheme.weight_grid
+        grid = tensor_grid(name, scheme, weight_map)
         total += elements * grid.bits_per_weight(scheme.act_dtype) / 8
     if candidate.kept:
         total += sum(lr.a.size + lr.b.size for lr in source.adapter.low_rank.values()) \
