@@ -18,7 +18,7 @@ its outputs. A tie at the threshold keeps every tied token.
 from __future__ import annotations
 
 from tvm import relax as rx
-from tvm import tirx
+from tvm import te, tirx
 from tvm.script import tirx as T
 
 THREADS = 256  # one workgroup per draw
@@ -225,6 +225,25 @@ def _top_p_kernel(vocab: int):
     return top_p
 
 
+def _softmax_te(logits: te.Tensor, temperature: te.Tensor) -> te.Tensor:
+    """softmax(logits / temperature) over the vocabulary, the division read where the sums read
+    the logits: one kernel (a divide of its own was a dispatch more a token)."""
+    vocab = logits.shape[-1]
+
+    def scaled(i, j, v):
+        return logits[i, j, v] / temperature[i]
+
+    k = te.reduce_axis((0, vocab), name="k")
+    top = te.compute(logits.shape[:-1], lambda i, j: te.max(scaled(i, j, k), axis=k),
+                     name="softmax_max")
+    k2 = te.reduce_axis((0, vocab), name="k2")
+    total = te.compute(logits.shape[:-1],
+                       lambda i, j: te.sum(tirx.exp(scaled(i, j, k2) - top[i, j]), axis=k2),
+                       name="softmax_sum")
+    return te.compute(logits.shape, lambda i, j, v: tirx.exp(scaled(i, j, v) - top[i, j])
+                      / total[i, j], name="softmax_norm")
+
+
 def attach_sampler(bb: rx.BlockBuilder, vocab: int) -> None:
     """Add softmax_with_temperature, argsort_probs and sample_with_top_p for a GPU target."""
     batch = tirx.Var("batch_size", "int64")
@@ -236,8 +255,8 @@ def attach_sampler(bb: rx.BlockBuilder, vocab: int) -> None:
     temperature = rx.Var("temperature", rx.TensorType((batch,), f32))
     with bb.function("softmax_with_temperature", [logits, temperature]):
         with bb.dataflow():
-            t = bb.emit(rx.op.reshape(temperature, (batch, 1, 1)))
-            probs = bb.emit(rx.op.nn.softmax(rx.op.divide(logits, t), axis=-1))
+            probs = bb.emit_te(_softmax_te, logits, temperature,
+                               primfunc_name_hint="softmax")
             out = bb.emit_output(probs)
         bb.emit_func_output(out)
 
