@@ -104,15 +104,25 @@ def is_attention_call(call: str) -> bool:
 def kernels_between_attention(calls: list[str]) -> int | None:
     """The model's own kernels between two attention calls in a compiled function's call list
     (the most common gap): a layer's, whatever its kernels are named (a K-quant build's layers
-    call differently named GEMVs where their grids differ). None with fewer than two calls."""
-    gaps, run, seen = collections.Counter(), 0, False
-    for call in calls:
-        if is_attention_call(call):
-            if seen:
+    call differently named GEMVs where their grids differ, and Gemma 3's sliding and global
+    layers differently named qkv kernels). None with fewer than two calls."""
+    return most_common_gap([("boundary" if is_attention_call(c) else
+                             "skip" if c.startswith("packed:") else "count") for c in calls])
+
+
+def most_common_gap(marks: list[str]) -> int | None:
+    """marks: "boundary", "count" or "skip" per item; the most common number of "count" items
+    between two runs of boundaries (consecutive boundaries are one run). None without two."""
+    gaps, run, seen, last = collections.Counter(), 0, False, None
+    for mark in marks:
+        if mark == "boundary":
+            if seen and last != "boundary":
                 gaps[run] += 1
             seen, run = True, 0
-        elif not call.startswith("packed:"):
+        elif mark == "count":
             run += 1
+        if mark != "skip":
+            last = mark
     return gaps.most_common(1)[0][0] if gaps else None
 
 
@@ -197,10 +207,14 @@ def summarize_phases(raw: dict) -> list[dict]:
         forward = sum(k["count"] for k in kernels.values() if k["role"] != "sampling")
         # the cache's kernels as one group: a sliding-window model's attention runs one
         # kernel on its sliding layers and another on its global ones (15 + 3 for Gemma 3)
-        per_layer = (sum(per_layer_share(k["count"], layers) for k in kernels.values()
-                         if k["role"] == "model")
-                     + sum(k["count"] for k in kernels.values() if k["role"] == "kv cache")
-                     // layers)
+        roles = [kernels[d["kernel"]]["role"] for d in p["dispatches"]]
+        own = most_common_gap([{"kv cache": "boundary", "model": "count"}.get(r, "skip")
+                               for r in roles])
+        if own is None:
+            own = sum(per_layer_share(k["count"], layers) for k in kernels.values()
+                      if k["role"] == "model")
+        per_layer = own + sum(k["count"] for k in kernels.values()
+                              if k["role"] == "kv cache") // layers
         weight_bytes = _unique_weight_bytes(p["dispatches"], weight_ids)
         out.append({
             "phase": p["phase"], "sampling": p["sampling"], "tokens": p["tokens"],

@@ -34,8 +34,10 @@ HEAD_SUMS, HEAD_OUTPUT = "head_sumsq", "qk_norm_rope"  # the per-head epilogue's
 
 
 class PrologueGEMV(TiledWebGPURule):
-    """Functions of blocks row_* (the chain), `matmul` (a GEMV over [1, 1, in]), and optionally
-    `dequantize` (inlined) and `cast` (its epilogue); `tiling` is schedules.GemvTiling."""
+    """Functions of blocks row_* (the chain), `matmul` (a GEMV over [1, 1, in], or [1, 1,
+    heads, head_dim] with the per-head epilogue), and optionally `dequantize` (inlined) and
+    `cast` (its epilogue) or `head_sumsq` and `qk_norm_rope` (the per-head epilogue);
+    `tiling` is schedules.GemvTiling."""
 
     def apply(self, func, target: Target, _tunable):
         sch = self.schedule_of(func, target)
@@ -160,7 +162,7 @@ def _schedule_heads(sch, gemv, reductions: list[str], codes: int, head_rows: int
     sch.set_scope(sums, buffer_index=0, storage_scope="shared")
     sch.compute_at(gemv, workgroup, preserve_unit_loops=True)
     sch.set_scope(gemv, buffer_index=0, storage_scope="shared")
-    lane, *units, row = sch.get_loops(gemv)[1:]
+    lane, *_units, row = sch.get_loops(gemv)[1:]
     tile, row_in_group = sch.split(row, factors=[None, t.rows])
     sch.reorder(tile, row_in_group, lane)
     sch.compute_at(partial, tile, preserve_unit_loops=True)
