@@ -14,9 +14,10 @@ from tvm.relax.frontend import nn
 
 from webslm.arch import find_architecture, published_config
 from webslm.arch.gemma3.model import Gemma3Attention, GemmaNorm, norm_chain_linear
-from webslm.compile.layers import make_linear
+from webslm.compile.layers import BlockedEmbedding, make_linear
 from webslm.compile.lowering import kernel_calls, launches, webgpu_target
-from webslm.compile.schedules import WEBGPU_STORAGE_BUFFERS, gpu_legalize_passes
+from webslm.compile.schedules import gpu_legalize_passes
+from webslm.compile.spec import WEBGPU_STORAGE_BUFFERS
 from webslm.quantize.schemes import get_scheme
 
 HIDDEN, EPS = 640, 1e-6  # gemma-3-270m's
@@ -25,6 +26,7 @@ SCHEMES = ("q4f16_1", "q4f32_1", "q8f16_1", "q8f32_1", "q4f32_asym", "q0f32", "q
 # the f32 schemes run on SwiftShader, each at a row count of its own
 ON_WEBGPU = {"q4f32_1": QKV, "q8f32_1": GATE_UP, "q4f32_asym": QKV, "q0f32": 512}
 QKV_ON_WEBGPU = ("q4f32_1", "q8f32_1", "q0f32")
+LM_HEAD_ON_WEBGPU, ROW_BLOCKS = ("q8f32_1", "q4f32_1"), (40, 24)  # tile rows: 8
 GLOBAL_LAYER, POSITION = 5, 37  # a layer with RoPE base 1e6, a position past one page
 
 
@@ -144,12 +146,13 @@ def _reference(x, h, wp, wn, weight):
     return weight @ norm(r, wn), r
 
 
-def _random_weight(rng, scheme, rows: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """The stored arrays of a [rows, HIDDEN] weight on the scheme's grid, and its values."""
+def _random_weight(rng, scheme, rows: int, grid=None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The stored arrays of a [rows, HIDDEN] weight on `grid` (the scheme's linear grid by
+    default), and its values."""
     if not scheme.quantized:
         w = rng.standard_normal((rows, HIDDEN)).astype(np.float32) * 0.05
         return [w], w
-    grid = scheme.weight_grid
+    grid = grid or scheme.weight_grid
     per = grid.codes_per_word
     codes = rng.integers(0, 1 << grid.bits, (rows, HIDDEN), dtype=np.uint32)
     words = np.zeros((rows, HIDDEN // per), np.uint32)
@@ -164,11 +167,25 @@ def _random_weight(rng, scheme, rows: int) -> tuple[list[np.ndarray], np.ndarray
     return [words, scale, low], codes * group(scale) + group(low)
 
 
+class _LmHead(nn.Module):
+    """A tied lm_head over a table in row blocks (Gemma 3's 160 MiB 8-bit embedding is two):
+    one kernel, scheduled by schedules.RowBlockGEMV."""
+
+    def __init__(self, scheme):
+        self.table = BlockedEmbedding(list(ROW_BLOCKS), HIDDEN, get_scheme(scheme))
+
+    def forward(self, x: nn.Tensor):
+        return self.table.lm_head(x)
+
+
 class _Schemes(nn.Module):
     """A chain per f32 scheme, each behind a function of the scheme's name (x, h, then every
-    parameter of the module, as param_mode plain passes them)."""
+    parameter of the module, as param_mode plain passes them); the fused qkv's; the row-block
+    lm_head's."""
 
     def __init__(self):
+        for name in LM_HEAD_ON_WEBGPU:
+            setattr(self, "module_lm_head_" + name, _LmHead(name))
         for name, rows in ON_WEBGPU.items():
             setattr(self, _attr(name), _Chain(get_scheme(name), rows))
         for name in QKV_ON_WEBGPU:
@@ -190,6 +207,9 @@ def _qkv_attr(name: str, first: bool) -> str:
 
 for _name in ON_WEBGPU:
     setattr(_Schemes, _name, lambda self, x, h, _n=_name: getattr(self, _attr(_n))(x, h))
+for _name in LM_HEAD_ON_WEBGPU:
+    setattr(_Schemes, "lm_head_" + _name,
+            lambda self, x, _a="module_lm_head_" + _name: getattr(self, _a)(x))
 for _name in QKV_ON_WEBGPU:
     for _first in (False, True):
         setattr(_Schemes, _qkv_fn(_name, _first),
@@ -215,7 +235,10 @@ def webgpu_lib(tmp_path_factory):
     mod, params = _Schemes().export_tvm(spec={
         **{name: _spec(get_scheme(name), 1) for name in ON_WEBGPU},
         **{_qkv_fn(name, first): _qkv_spec(get_scheme(name), 1, first)
-           for name in QKV_ON_WEBGPU for first in (False, True)}})
+           for name in QKV_ON_WEBGPU for first in (False, True)},
+        **{"lm_head_" + name: {"x": nn.spec.Tensor([1, 1, HIDDEN], "float32"),
+                               "$": {"param_mode": "plain", "effect_mode": "none"}}
+           for name in LM_HEAD_ON_WEBGPU}})
     target = webgpu_target()
     ex = relax.build(mod, target, relax_pipeline=make_pipeline(target, {}))
     lib = link_model_library(ex, tmp_path_factory.mktemp("prologue") / "prologue-webgpu.wasm")
@@ -314,3 +337,46 @@ def test_the_fused_qkv_computes_what_numpy_does(webgpu_lib):
                                    err_msg=label)
         np.testing.assert_allclose(qkv[0, 0], qkv_ref, rtol=1e-4,
                                    atol=1e-4 * np.abs(qkv_ref).max(), err_msg=label)
+
+
+def test_a_row_block_lm_head_is_one_tiled_kernel():
+    target = webgpu_target()
+    mod, _ = _LmHead("q8f32_1").export_tvm(spec={"forward": {
+        "x": nn.spec.Tensor([1, 1, HIDDEN], "float32"),
+        "$": {"param_mode": "plain", "effect_mode": "none"}}})
+    with target:
+        mod = tvm.transform.Sequential(gpu_legalize_passes(target))(mod)
+    assert kernel_calls(mod, mod["forward"]) == ["fused_dequantize_lm_head"]
+    func = mod["fused_dequantize_lm_head"]
+    lib = tvm.tirx.build(tvm.IRModule({"k": func.with_attr("global_symbol", "k")
+                                       .with_attr("target", target)}), target=target)
+    assert "@workgroup_size(8, 8, 1)" in lib.imports[0].inspect_source()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_row_block_lm_head_computes_what_numpy_does(webgpu_lib):
+    """Every row of every block, against the blocks' dequantized values stacked (float64)."""
+    from sampler_webgpu import case, run_kernels
+
+    lib, names = webgpu_lib
+    rng = np.random.default_rng(37)
+    arrays, cases, expected = {}, [], []
+    for name in LM_HEAD_ON_WEBGPU:
+        scheme = get_scheme(name)
+        tables = []
+        for i, rows in enumerate(ROW_BLOCKS):
+            stored, values = _random_weight(rng, scheme, rows, scheme.embedding_grid)
+            suffixes = ("q_weight", "q_scale", "q_min")
+            at = f"module_lm_head_{name}.table.rows.{i}."
+            arrays.update({at + s: a for s, a in zip(suffixes, stored)})
+            tables.append(values)
+        x = rng.standard_normal((1, 1, HIDDEN)).astype(np.float32)
+        cases.append(("lm_head_" + name, x))
+        expected.append(np.concatenate(tables) @ x[0, 0].astype(np.float64))
+    params = _in_order(arrays, names)
+    outs, adapter, log = run_kernels(lib, [case(fn, x, *params) for fn, x in cases])
+    print(adapter, log[-1])
+    for (fn, _), (logits,), ref in zip(cases, outs, expected):
+        np.testing.assert_allclose(logits[0, 0], ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max(),
+                                   err_msg=fn)

@@ -283,8 +283,38 @@ class BlockedEmbedding(nn.Module):
         return nn.tensor_expr_op(gather, "fused_dequantize_take", [ids, *flat])
 
     def lm_head(self, x: nn.Tensor) -> nn.Tensor:
-        logits = [p.matmul(x, "float32", "fused_dequantize_lm_head") for p in self._parts()]
-        return nn.op.concat(logits, dim=-1)
+        """The tied lm_head over every block in one kernel (a kernel a block and a concat were
+        two dispatches more a token): a row reads its own block, the others at a clamped row
+        under a branch not taken. Blocks whose arrays pass WebGPU's storage bindings keep a
+        kernel each."""
+        flat = [a for p in self._parts() for a in p.packed()]
+        if len(flat) + 2 > spec.WEBGPU_STORAGE_BUFFERS:
+            logits = [p.matmul(x, "float32", "fused_dequantize_lm_head") for p in self._parts()]
+            return nn.op.concat(logits, dim=-1)
+        arrays = [len(p.packed()) for p in self._parts()]
+        starts = np.cumsum([0] + self.blocks[:-1]).tolist()
+
+        def op(x_, *flat):
+            packed, at = [], 0
+            for n in arrays:
+                packed.append(list(flat[at:at + n]))
+                at += n
+
+            def w_at(j, k):
+                out = None
+                for block, start, rows in zip(packed, starts, self.blocks):
+                    local = tirx.max(tirx.min(j - start, rows - 1), 0)
+                    v = _dequant(block, self.grid, local, k)
+                    out = v if out is None else tirx.if_then_else(j >= start, v, out)
+                return out
+
+            weight = te.compute((sum(self.blocks), self.dim), w_at,
+                                name=spec.ROW_BLOCKS_DEQUANTIZE)
+            *lead, dim = x_.shape
+            return _matmul_te(lead, dim, lambda i, k: x_[(*i, k)], lambda j, k: weight[j, k],
+                              sum(self.blocks), "float32")
+
+        return nn.tensor_expr_op(op, "fused_dequantize_lm_head", [x, *flat])
 
 
 class PlainEmbedding(nn.Module):

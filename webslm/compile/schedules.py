@@ -31,6 +31,7 @@ from tvm.s_tir.dlight.gpu.gemv import get_extent, is_broadcast_epilogue
 from tvm.target import Target
 
 from webslm.compile.prologue_gemv import PrologueGEMV
+from webslm.compile.spec import ROW_BLOCKS_DEQUANTIZE
 from webslm.compile.row_kernels import RowChain
 from webslm.compile.tiled_rule import TiledWebGPURule, partial_sums_in_registers
 
@@ -46,10 +47,6 @@ class GemvTiling:
 # What WebGPU builds use; None leaves every GEMV to dlight (bench/gemv_experiment.py sets it).
 WEBGPU_GEMV: GemvTiling | None = GemvTiling()
 
-# Storage buffers one WebGPU kernel may bind: the maxStorageBuffersPerShaderStage WebLLM 0.2.86
-# asks its device for (a kernel binding more fails on every device); a fused kernel counts.
-WEBGPU_STORAGE_BUFFERS = 10
-
 
 class WebGPUGEMV(dl.gpu.GEMV):
     """dlight's GEMV rule; on WebGPU, static inner-reduction GEMVs get `tiling`."""
@@ -64,6 +61,32 @@ class WebGPUGEMV(dl.gpu.GEMV):
             return _multi_row_gemv(sch, block, epilogue_info, self.tiling)
         return super().sch_inner_reduction(sch, target, block, vector_input_buffers,
                                            epilogue_info)
+
+
+class RowBlockGEMV(TiledWebGPURule):
+    """A GEMV over a table stored in row blocks (layers.BlockedEmbedding's tied lm_head: block
+    `dequantize_rows` picks each row's block), which dlight's GEMV rule does not recognise:
+    `tiling`'s multi-row schedule, its inputs split into packed words by hand."""
+
+    def apply(self, func, target: Target, _tunable):
+        sch = self.schedule_of(func, target)
+        if sch is None:
+            return None
+        names = {sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))}
+        if names != {ROW_BLOCKS_DEQUANTIZE, "matmul"}:
+            return None
+        sch.compute_inline(sch.get_sblock(ROW_BLOCKS_DEQUANTIZE))
+        gemv = sch.get_sblock("matmul")
+        *lead, row, k = sch.get_loops(gemv)
+        words = [r.source for r in sch.get(gemv).reads if r.source.dtype == "uint32"]
+        codes = get_extent(sch, k) // int(words[0].shape[-1]) if words else 1
+        rows = get_extent(sch, row)
+        if rows % self.tiling.rows or get_extent(sch, k) % (codes * self.tiling.threads):
+            return None
+        batch = sch.fuse(*lead)
+        word, code = sch.split(k, factors=[None, codes])
+        _multi_row_gemv(sch, gemv, None, self.tiling, (batch, row, word, code))
+        return sch
 
 
 class WebGPULoraGEMV(TiledWebGPURule):
@@ -157,9 +180,10 @@ def _fits(sch, block, epilogue_info, tiling: GemvTiling) -> bool:
     return epilogue_info is None or not is_broadcast_epilogue(sch, block, epilogue_info.block_rv)
 
 
-def _multi_row_gemv(sch, gemv, epilogue_info, tiling: GemvTiling):
-    """Loops after dlight's normalize: batch, output row, packed word, code within the word."""
-    batch, row, word, code = sch.get_loops(gemv)
+def _multi_row_gemv(sch, gemv, epilogue_info, tiling: GemvTiling, loops=None):
+    """Loops after dlight's normalize (or `loops`): batch, output row, packed word, code
+    within the word."""
+    batch, row, word, code = loops or sch.get_loops(gemv)
     workgroup, row_in_group = sch.split(sch.fuse(batch, row), factors=[None, tiling.rows])
     step, lane = sch.split(word, factors=[None, tiling.threads])
     sch.reorder(workgroup, row_in_group, lane, step, code)
@@ -172,7 +196,7 @@ def _multi_row_gemv(sch, gemv, epilogue_info, tiling: GemvTiling):
 
     # The row's lanes add their partial sums (TVM lowers this to a cross-thread reduction).
     sch.reverse_compute_at(gemv, workgroup, preserve_unit_loops=True)
-    lane, row_in_group = sch.get_loops(gemv)[1:]  # the reduction comes out outermost
+    lane, *_unit, row_in_group = sch.get_loops(gemv)[1:]  # the reduction comes out outermost
     sch.reorder(row_in_group, lane)
     sch.bind(row_in_group, "threadIdx.y")
     sch.bind(lane, "threadIdx.x")
@@ -192,6 +216,7 @@ def gpu_legalize_passes(target: Target) -> list[tvm.transform.Pass]:
     return [*fuse, dl.ApplyDefaultSchedule(
         RowChain(),
         PrologueGEMV(WEBGPU_GEMV),
+        RowBlockGEMV(WEBGPU_GEMV),
         WebGPULoraGEMV(WEBGPU_GEMV),
         dl.gpu.Matmul(),
         WebGPUGEMV(WEBGPU_GEMV),

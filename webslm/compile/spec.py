@@ -12,8 +12,15 @@ from typing import Any
 # stored in row blocks (compile/layers.py), and web/static/gpu.js compares the adapter's own.
 DEFAULT_BINDING_BYTES = 128 * 2**20
 
+# Storage buffers one WebGPU kernel may bind: the maxStorageBuffersPerShaderStage WebLLM 0.2.86
+# asks its device for (a kernel binding more fails on every device); a fused kernel counts.
+WEBGPU_STORAGE_BUFFERS = 10
+
 # The parameter-name segment of a table stored in row blocks: model.embed_tokens.rows.0.q_weight
 ROW_BLOCKS = "rows"
+# The stage of the tied lm_head over such a table that picks each row's block (layers.py); the
+# schedule that tiles that GEMV knows it by this name (schedules.py RowBlockGEMV).
+ROW_BLOCKS_DEQUANTIZE = "dequantize_rows"
 
 
 @dataclasses.dataclass(frozen=True)

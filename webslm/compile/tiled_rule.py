@@ -26,11 +26,13 @@ def partial_sums_in_registers(sch, partial, step, unroll: int) -> None:
     """A GEMV's per-lane partial sums (its rfactor block) kept in registers, over `step`,
     the lane's walk along the inputs: one load per packed uint32 word of a quantized weight,
     its codes then unpacked from the register (dense weights are read as they are), the
-    init split off, and the walk unrolled."""
+    init split off, and the walk unrolled. A table stored in row blocks has a word array per
+    block: each is loaded so."""
     sch.set_scope(partial, buffer_index=0, storage_scope="local")
-    reads = [region.source.dtype for region in sch.get(partial).reads]
-    if "uint32" in reads:
-        words = sch.cache_read(partial, read_buffer_index=reads.index("uint32"),
+    buffers = [region.source for region in sch.get(partial).reads]
+    for words_of in [b for b in buffers if b.dtype == "uint32"]:
+        reads = [region.source for region in sch.get(partial).reads]
+        words = sch.cache_read(partial, read_buffer_index=reads.index(words_of),
                                storage_scope="local")
         sch.compute_at(words, step, preserve_unit_loops=True)
     sch.decompose_reduction(partial, step)

@@ -27,7 +27,7 @@ from webslm.arch.gemma3.kernels import (gemma_norm_te, norm_chain_gemv_te, norm_
 from webslm.arch.llama.model import LlamaForCausalLM, LlamaMLP
 from webslm.compile.layers import (QuantizedLinear, gated_linear, make_embedding, make_linear,
                                    one_token, plain_matmul_te, quantized_matmul_te)
-from webslm.compile import schedules
+from webslm.compile import schedules, spec
 from webslm.compile.lora import has_lora
 from webslm.compile.prologue_gemv import fits, fits_heads
 from webslm.compile.rope import PlainRope
@@ -106,7 +106,7 @@ class Gemma3Attention(nn.Module):
         WebGPU's storage bindings (an asymmetric grid's third array after a chain)."""
         linear, chain = self.qkv_proj, [] if h is None else [h, before.weight]
         inputs = [x, *chain, norm.weight, positions, self.qk_norm.weight, *_stored(linear)]
-        if (len(inputs) + 2 > schedules.WEBGPU_STORAGE_BUFFERS
+        if (len(inputs) + 2 > spec.WEBGPU_STORAGE_BUFFERS
                 or not _prologue_fits(linear, x, self.head_dim)):
             return None
 
