@@ -256,63 +256,50 @@ class BlockedEmbedding(nn.Module):
     def _parts(self) -> list[_Packed]:
         return list(getattr(self, ROW_BLOCKS))
 
+    def _row(self, flat: list[te.Tensor], row, col, pick):
+        """weight[row, col] (float32) from the row's block, flat being every block's arrays in
+        order: each block is read at a clamped row (no out-of-bounds index), and of those
+        `pick(cond, a, b)` keeps the last block whose start the row reaches."""
+        out, at, start = None, 0, 0
+        for part, rows in zip(self._parts(), self.blocks):
+            n = len(part.packed())
+            local = tirx.max(tirx.min(row - start, rows - 1), 0)
+            v = _dequant(list(flat[at:at + n]), self.grid, local, col)
+            out = v if out is None else pick(row >= start, v, out)
+            at, start = at + n, start + rows
+        return out
+
+    def _flat(self) -> list[nn.Parameter]:
+        return [a for p in self._parts() for a in p.packed()]
+
     def forward(self, ids: nn.Tensor, scale: float | None = None) -> nn.Tensor:
-        arrays = [len(p.packed()) for p in self._parts()]
-        starts = np.cumsum([0] + self.blocks[:-1]).tolist()
-
         def gather(ids_, *flat):
-            packed, at = [], 0
-            for n in arrays:
-                packed.append(list(flat[at:at + n]))
-                at += n
-
             def value(*idx):
-                row = ids_[idx[:-1]]
-                out = None
-                # every block is read at a clamped row (no out-of-bounds read); the last block
-                # whose start the id reaches wins
-                for block, start, rows in zip(packed, starts, self.blocks):
-                    local = tirx.max(tirx.min(row - start, rows - 1), 0)
-                    v = _dequant(block, self.grid, local, idx[-1])
-                    out = v if out is None else tirx.Select(row >= start, v, out)
-                return _scaled(out.astype(self.dtype), scale, self.dtype)
+                v = self._row(flat, ids_[idx[:-1]], idx[-1], tirx.Select)
+                return _scaled(v.astype(self.dtype), scale, self.dtype)
 
             return te.compute((*ids_.shape, self.dim), value, name="dequantize_take")
 
-        flat = [a for p in self._parts() for a in p.packed()]
-        return nn.tensor_expr_op(gather, "fused_dequantize_take", [ids, *flat])
+        return nn.tensor_expr_op(gather, "fused_dequantize_take", [ids, *self._flat()])
 
     def lm_head(self, x: nn.Tensor) -> nn.Tensor:
         """The tied lm_head over every block in one kernel (a kernel a block and a concat were
         two dispatches more a token): a row reads its own block, the others at a clamped row
         under a branch not taken. Blocks whose arrays pass WebGPU's storage bindings keep a
         kernel each."""
-        flat = [a for p in self._parts() for a in p.packed()]
+        flat = self._flat()
         if len(flat) + 2 > spec.WEBGPU_STORAGE_BUFFERS:
             logits = [p.matmul(x, "float32", "fused_dequantize_lm_head") for p in self._parts()]
             return nn.op.concat(logits, dim=-1)
-        arrays = [len(p.packed()) for p in self._parts()]
-        starts = np.cumsum([0] + self.blocks[:-1]).tolist()
 
-        def op(x_, *flat):
-            packed, at = [], 0
-            for n in arrays:
-                packed.append(list(flat[at:at + n]))
-                at += n
-
-            def w_at(j, k):
-                out = None
-                for block, start, rows in zip(packed, starts, self.blocks):
-                    local = tirx.max(tirx.min(j - start, rows - 1), 0)
-                    v = _dequant(block, self.grid, local, k)
-                    out = v if out is None else tirx.if_then_else(j >= start, v, out)
-                return out
-
-            weight = te.compute((sum(self.blocks), self.dim), w_at,
+        def op(x_, *flat_):
+            rows = sum(self.blocks)
+            weight = te.compute((rows, self.dim),
+                                lambda j, k: self._row(flat_, j, k, tirx.if_then_else),
                                 name=spec.ROW_BLOCKS_DEQUANTIZE)
             *lead, dim = x_.shape
             return _matmul_te(lead, dim, lambda i, k: x_[(*i, k)], lambda j, k: weight[j, k],
-                              sum(self.blocks), "float32")
+                              rows, "float32")
 
         return nn.tensor_expr_op(op, "fused_dequantize_lm_head", [x, *flat])
 

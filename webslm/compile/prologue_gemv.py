@@ -118,16 +118,7 @@ def _schedule(sch, gemv, reductions: list[str], epilogue, codes: int, groups: in
     if epilogue:
         sch.reverse_compute_at(epilogue, workgroup, preserve_unit_loops=True)
 
-    output = sch.get_sblock(OUTPUT)
-    slice_group, in_slice = sch.split(sch.fuse(*sch.get_loops(output)), factors=[groups, None])
-    workgroup = sch.merge(workgroup, slice_group)
-    for name in reversed(reductions):  # each computed before its first reader
-        block = sch.get_sblock(name)
-        sch.set_scope(block, buffer_index=0, storage_scope="shared")
-        sch.compute_at(block, workgroup, preserve_unit_loops=True)
-        _over_threads(sch, sch.get_loops(block)[-1], t)
-    sch.bind(workgroup, "blockIdx.x")
-    _over_threads(sch, in_slice, t)
+    _chain_at_workgroups(sch, workgroup, groups, reductions, t)
 
     _wg, row_in_group, lane, step, _code = sch.get_loops(partial)
     sch.bind(row_in_group, "threadIdx.y")
@@ -167,17 +158,7 @@ def _schedule_heads(sch, gemv, reductions: list[str], codes: int, head_rows: int
     sch.reorder(tile, row_in_group, lane)
     sch.compute_at(partial, tile, preserve_unit_loops=True)
 
-    output = sch.get_sblock(OUTPUT)
-    slice_group, in_slice = sch.split(sch.fuse(*sch.get_loops(output)),
-                                      factors=[_extent(sch, workgroup), None])
-    workgroup = sch.merge(workgroup, slice_group)
-    for name in reversed(reductions):  # each computed before its first reader
-        block = sch.get_sblock(name)
-        sch.set_scope(block, buffer_index=0, storage_scope="shared")
-        sch.compute_at(block, workgroup, preserve_unit_loops=True)
-        _over_threads(sch, sch.get_loops(block)[-1], t)
-    sch.bind(workgroup, "blockIdx.x")
-    _over_threads(sch, in_slice, t)
+    _chain_at_workgroups(sch, workgroup, _extent(sch, workgroup), reductions, t)
 
     sch.bind(row_in_group, "threadIdx.y")
     sch.bind(lane, "threadIdx.x")
@@ -187,6 +168,21 @@ def _schedule_heads(sch, gemv, reductions: list[str], codes: int, head_rows: int
     partial_sums_in_registers(sch, partial, step, t.unroll)
     _over_threads(sch, sch.get_loops(sums)[-1], t)
     _over_threads(sch, sch.get_loops(out)[-1], t)
+
+
+def _chain_at_workgroups(sch, workgroup, groups: int, reductions: list[str], t) -> None:
+    """The chain's part of every workgroup: a slice of its output (merged into the GEMV's
+    workgroup loop, then bound), and its row reductions computed at that loop."""
+    output = sch.get_sblock(OUTPUT)
+    slice_group, in_slice = sch.split(sch.fuse(*sch.get_loops(output)), factors=[groups, None])
+    workgroup = sch.merge(workgroup, slice_group)
+    for name in reversed(reductions):  # each computed before its first reader
+        block = sch.get_sblock(name)
+        sch.set_scope(block, buffer_index=0, storage_scope="shared")
+        sch.compute_at(block, workgroup, preserve_unit_loops=True)
+        _over_threads(sch, sch.get_loops(block)[-1], t)
+    sch.bind(workgroup, "blockIdx.x")
+    _over_threads(sch, in_slice, t)
 
 
 def _over_threads(sch, loop, t) -> None:
