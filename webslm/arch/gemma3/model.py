@@ -22,8 +22,9 @@ from tvm.relax.frontend import nn
 from tvm.relax.frontend.nn.llm.kv_cache import PagedKVCache
 
 from webslm.arch.gemma3.config import SLIDING, Gemma3Config
-from webslm.arch.gemma3.kernels import (gemma_norm_te, norm_chain_gemv_te, norm_chain_qkv_te,
-                                        post_norm_add_norm_te, qk_norm_rope_te)
+from webslm.arch.gemma3.kernels import (F32, gemma_norm_te, norm_chain_gemv_te,
+                                        norm_chain_qkv_te, post_norm_add_norm_te,
+                                        qk_norm_rope_te)
 from webslm.arch.llama.model import LlamaForCausalLM, LlamaMLP
 from webslm.compile.layers import (QuantizedLinear, gated_linear, make_embedding, make_linear,
                                    one_token, plain_matmul_te, quantized_matmul_te)
@@ -87,7 +88,7 @@ class Gemma3Attention(nn.Module):
         if fused is not None:
             return fused
         if h is None:
-            x = x.astype("float32")
+            x = x.astype(F32)
             qkv = self.qkv_proj(norm(x, self.dtype))
         else:
             qkv, x = norm_chain_linear(self.qkv_proj, x, h, before, norm, self.dtype)
@@ -143,7 +144,7 @@ class Gemma3DecoderLayer(nn.Module):
                 kv_cache: PagedKVCache, layer_id: int,
                 positions: nn.Tensor) -> tuple[nn.Tensor, nn.Tensor]:
         """The residual stream entering the layer is x + before(h) (x alone in layer 0, h
-        None); x is float32. Returns (x', h') for the stream leaving it, x' + post_ff(h'):
+        None, the embedding in its dtype; float32 after). Returns (x', h') for the stream leaving it, x' + post_ff(h'):
         the last add is left to the next layer's qkv (or the final norm)."""
         qkv, x = self.self_attn.qkv(x, h, before, self.input_layernorm, positions)
         h = self.self_attn(qkv, kv_cache, layer_id)
