@@ -42,11 +42,13 @@ def webllm_integrity(files: dict[str, dict[str, Any]], lib_name: str) -> dict[st
     return integrity
 
 
-def vram_estimate_mb(metadata: dict[str, Any], param_bytes: int, kv_dtype_bytes: int) -> float:
-    """Weights + KV cache at the full context window + the largest planned activation buffer."""
+def vram_estimate_mb(metadata: dict[str, Any], param_bytes: int, kv_dtype_bytes: int,
+                     kv_positions: list[int]) -> float:
+    """Weights + KV cache at the full context window (`kv_positions`: what each layer holds
+    there) + the largest planned activation buffer."""
     kv = metadata["kv_cache"]
-    kv_bytes = (2 * kv["num_hidden_layers"] * kv["num_key_value_heads"] * kv["head_dim"]
-                * metadata["context_window_size"] * kv_dtype_bytes)
+    kv_bytes = (2 * kv["num_key_value_heads"] * kv["head_dim"] * sum(kv_positions)
+                * kv_dtype_bytes)
     activations = max(metadata.get("memory_usage", {}).values(), default=0)
     return round((param_bytes + kv_bytes + activations) / 2**20, 1)
 

@@ -13,7 +13,13 @@ PAGE_SIZE = 16
 
 
 class CpuModel:
-    """One sequence on TVM's paged KV cache: embed -> prefill/decode -> logits."""
+    """One sequence on TVM's paged KV cache: embed -> prefill/decode -> logits.
+
+    Only a sequence's first chunk goes through the prefill kernels; every later token goes
+    alone, through the decode kernel. TVM 0.27's CPU kernel for a multi-token step over
+    cached tokens (batch_prefill_paged_kv_cpu) rescales its output by scale_O[d_idx] of a
+    one-element buffer, reading past it (NaN logits in Gemma 3 beyond its window). The
+    WebGPU kernels are others, so the twin stays an independent check of them."""
 
     def __init__(self, compiled: CompiledModel, weights: dict[str, np.ndarray]):
         self.vm = relax.VirtualMachine(compiled.executable, tvm.cpu())
@@ -27,10 +33,12 @@ class CpuModel:
         self._global = tvm.get_global_func
         self._global("vm.builtin.kv_state_add_sequence")(self.kv, 0)
         self.prefill_chunk = meta["prefill_chunk_size"]
+        self.length = 0  # tokens in the KV cache
 
     def reset(self) -> None:
         self._global("vm.builtin.kv_state_clear")(self.kv)
         self._global("vm.builtin.kv_state_add_sequence")(self.kv, 0)
+        self.length = 0
 
     def _forward(self, fn: str, token_ids: list[int]) -> np.ndarray:
         ids = tvm.runtime.tensor(np.asarray(token_ids, dtype="int32"))
@@ -39,21 +47,26 @@ class CpuModel:
             self.kv, tvm_ffi.Shape([0]), tvm_ffi.Shape([len(token_ids)]))
         out = self.vm[fn](tvm.runtime.tensor(embed), self.kv, self.params)
         self._global("vm.builtin.kv_state_end_forward")(self.kv)
+        self.length += len(token_ids)
         return out[0].numpy().reshape(-1)
 
+    def _steps(self, token_ids: list[int]) -> list[list[int]]:
+        """The prefill steps for `token_ids`: a first chunk into an empty cache, then one
+        token a step (the class docstring says why)."""
+        first = self.prefill_chunk if self.length == 0 else 0
+        return [token_ids[:first]] * bool(token_ids[:first]) + [[t] for t in token_ids[first:]]
+
     def prefill(self, token_ids: list[int]) -> np.ndarray:
-        """Logits after the last token; long prompts go in prefill_chunk pieces like WebLLM."""
+        """Logits after the last token."""
         logits = None
-        for start in range(0, len(token_ids), self.prefill_chunk):
-            logits = self._forward("prefill", token_ids[start:start + self.prefill_chunk])
+        for step in self._steps(token_ids):
+            logits = self._forward("prefill", step)
         return logits
 
     def score(self, token_ids: list[int]) -> np.ndarray:
         """Logits at every position [n, vocab], through batch_verify (the prefill kernels, with
-        every position's logits kept) in prefill_chunk pieces on the KV cache."""
-        out = []
-        for start in range(0, len(token_ids), self.prefill_chunk):
-            out.append(self._forward("batch_verify", token_ids[start:start + self.prefill_chunk]))
+        every position's logits kept)."""
+        out = [self._forward("batch_verify", step) for step in self._steps(token_ids)]
         return np.concatenate(out).reshape(len(token_ids), -1)
 
     def decode(self, token_id: int) -> np.ndarray:

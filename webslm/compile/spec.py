@@ -16,6 +16,28 @@ DEFAULT_BINDING_BYTES = 128 * 2**20
 # asks its device for (a kernel binding more fails on every device); a fused kernel counts.
 WEBGPU_STORAGE_BUFFERS = 10
 
+# The KV cache page WebLLM 0.2.86 asks for (llm_chat.ts: "page_size, hard coded for now").
+WEBLLM_PAGE_SIZE = 16
+
+
+def keep_tokens(window, prefill_chunk, max_batch_size):
+    """Tokens a sequence keeps in a windowed KV cache's sliding layers (windowed_kv_cache.py).
+    A step's queries read the cache as it was before the step's slide, and a page the slide
+    frees is handed out again only in a later step: so one sequence needs its window alone.
+    Several need window + chunk - 1, since another sequence may take a freed page in the same
+    step. (1 - 1 // n is 0 for one sequence and 1 for more; it works on TVM expressions too.)"""
+    return window + (prefill_chunk - 1) * (1 - 1 // max_batch_size)
+
+
+def window_cache_tokens(window, max_batch_size, prefill_chunk, page_size):
+    """Capacity of a windowed KV cache's sliding layers, in whole pages a sequence: the
+    entries start up to a page in (a slide frees whole pages), and a chunk is appended before
+    the slide. Ints or TVM expressions."""
+    kept = keep_tokens(window, prefill_chunk, max_batch_size)
+    per_sequence = page_size - 1 + kept + prefill_chunk
+    return max_batch_size * ((per_sequence + page_size - 1) // page_size) * page_size
+
+
 # The parameter-name segment of a table stored in row blocks: model.embed_tokens.rows.0.q_weight
 ROW_BLOCKS = "rows"
 # The stage of the tied lm_head over such a table that picks each row's block (layers.py); the

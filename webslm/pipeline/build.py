@@ -322,7 +322,9 @@ def _write_artifact(req: BuildRequest, source: ModelSource, arch, scheme: QuantS
                **(finetune or {}), **_completion_fields(req.entry, chat_config, out), **extra},
         source=_source_record(req, source),
         record=model_record(model_id, lib_name, scheme.needs_shader_f16,
-                            vram_estimate_mb(compiled.metadata, param_bytes, kv_bytes),
+                            vram_estimate_mb(compiled.metadata, param_bytes, kv_bytes,
+                                             compiled.config.kv_positions(
+                                                 shape.context_window, shape.prefill_chunk)),
                             shape.context_window),
     )
 

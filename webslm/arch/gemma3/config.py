@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any
 
 from webslm.arch.llama.config import LlamaConfig
+from webslm.compile.spec import WEBLLM_PAGE_SIZE, window_cache_tokens
 from webslm.errors import WebslmError
 
 SLIDING, GLOBAL = "sliding_attention", "full_attention"
@@ -83,6 +84,12 @@ class Gemma3Config(LlamaConfig):
         """TVM's KV cache windows a sliding layer's attention to cached tokens per query, but
         not the attention among one chunk's own tokens: exact while a chunk fits the window."""
         return self.sliding_window if SLIDING in self.layer_types else None
+
+    def kv_positions(self, context: int, prefill_chunk: int) -> list[int]:
+        """A sliding layer holds its window and a chunk, in whole pages (the windowed KV cache
+        of a WebGPU build, compile/windowed_kv_cache.py)."""
+        kept = window_cache_tokens(self.sliding_window, 1, prefill_chunk, WEBLLM_PAGE_SIZE)
+        return [min(context, kept) if t == SLIDING else context for t in self.layer_types]
 
     def layer_rope(self, layer: int) -> tuple[float, float]:
         """(RoPE base, linear scaling factor) of layer `layer`."""

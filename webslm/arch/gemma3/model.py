@@ -32,6 +32,7 @@ from webslm.compile import schedules, spec
 from webslm.compile.lora import has_lora
 from webslm.compile.prologue_gemv import fits, fits_heads
 from webslm.compile.rope import PlainRope
+from webslm.compile.windowed_kv_cache import windowed_kv_cache
 from webslm.quantize.schemes import QuantScheme
 
 
@@ -229,7 +230,8 @@ class Gemma3Body(nn.Module):
 
 class Gemma3ForCausalLM(LlamaForCausalLM):
     """Llama's entry points and tied lm_head over Gemma 3's body; the KV cache slides per
-    layer (attn_kind "mha_sliding" on the sliding layers, window sliding_window)."""
+    layer (attn_kind "mha_sliding" on the sliding layers, window sliding_window), and on
+    WebGPU the sliding layers keep only their window."""
 
     def make_body(self, cfg: Gemma3Config, scheme: QuantScheme) -> nn.Module:
         return Gemma3Body(cfg, scheme)
@@ -243,3 +245,20 @@ class Gemma3ForCausalLM(LlamaForCausalLM):
         return {"attn_kind": ["mha_sliding" if t == SLIDING else "mha"
                               for t in self.cfg.layer_types],
                 "layer_sliding_window_size": self.cfg.sliding_window}
+
+    def create_tir_paged_kv_cache(self, max_batch_size, max_total_seq_len, prefill_chunk_size,
+                                  page_size, support_sliding_window) -> PagedKVCache:
+        """On WebGPU, the sliding layers keep only their window (compile/windowed_kv_cache.py);
+        elsewhere (the CPU twin) one cache holds every layer's whole context."""
+        sliding = [t == SLIDING for t in self.cfg.layer_types]
+        if self.target.kind.name != "webgpu" or all(sliding) or not any(sliding):
+            return super().create_tir_paged_kv_cache(max_batch_size, max_total_seq_len,
+                                                     prefill_chunk_size, page_size,
+                                                     support_sliding_window)
+
+        def make_cache(layers, tokens, **kinds):
+            return self.tir_cache(layers, max_batch_size, tokens, prefill_chunk_size,
+                                  page_size, support_sliding_window, **kinds)
+
+        return windowed_kv_cache(make_cache, sliding, self.cfg.sliding_window, max_batch_size,
+                                 max_total_seq_len, prefill_chunk_size, page_size)

@@ -88,6 +88,10 @@ class LlamaConfig:
         """The longest prefill step the compiled attention computes exactly (None: any)."""
         return None
 
+    def kv_positions(self, context: int, prefill_chunk: int) -> list[int]:
+        """Positions each layer's KV cache holds in a WebGPU build at `context` tokens."""
+        return [context] * self.num_hidden_layers
+
     @property
     def rope_in_model(self) -> bool:
         """The model rotates q/k itself (its TVM model's model_rope); else the KV cache does."""

@@ -162,15 +162,24 @@ class LlamaForCausalLM(nn.Module):
     def create_tir_paged_kv_cache(self, max_batch_size: tirx.Var, max_total_seq_len: tirx.Var,
                                   prefill_chunk_size: tirx.Var, page_size: tirx.Var,
                                   support_sliding_window: tirx.Var) -> PagedKVCache:
+        return self.tir_cache(self.cfg.num_hidden_layers, max_batch_size, max_total_seq_len,
+                              prefill_chunk_size, page_size, support_sliding_window,
+                              **self.kv_cache_kinds())
+
+    def tir_cache(self, num_layers: int, max_batch_size, max_total_seq_len, prefill_chunk_size,
+                  page_size, support_sliding_window, **kinds: Any) -> PagedKVCache:
+        """TVM's paged KV cache for `num_layers` of this model's layers, of attention `kinds`
+        (kv_cache_kinds' keys). num_hidden_layers stays the model's: only TVM's debug kernel
+        reads it, and two caches of one model share their kernels."""
         cfg = self.cfg
         return TIRPagedKVCache(
-            **self.kv_cache_kinds(),
+            **kinds,
             max_batch_size=max_batch_size,
             max_total_seq_len=max_total_seq_len,
             prefill_chunk_size=prefill_chunk_size,
             page_size=page_size,
             support_sliding_window=support_sliding_window,
-            layer_partition=rx.ShapeExpr([0, cfg.num_hidden_layers]),
+            layer_partition=rx.ShapeExpr([0, num_layers]),
             num_hidden_layers=cfg.num_hidden_layers,
             num_attention_heads=cfg.num_attention_heads,
             num_key_value_heads=cfg.num_key_value_heads,

@@ -1,5 +1,8 @@
 """Compile TVM's web runtime (the C++ half of every model library) once, and cache the objects.
 
+Next to TVM's three sources it compiles webslm's own C++ (WEBSLM_SOURCES: the windowed KV
+cache), and it edits TVM's sources first (patches.py).
+
 The apache-tvm wheel ships the runtime sources (tvm/web/emcc, tvm/src/runtime) but not a built
 runtime, and lacks a few headers those sources include; webslm ships its own versions of those in
 include_extra/. Compiling takes minutes (wasm_runtime.cc alone 2-4 min on 2 cores), so the objects
@@ -24,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from webslm.compile.webruntime import patches
 from webslm.compile.webruntime.toolchain import (
     Progress,
     emcc_version_line,
@@ -37,7 +41,9 @@ from webslm.hashing import file_entry, sha256_file
 from webslm.user_cache import CACHE_ENV, cache_root, exchange_dirs
 
 INCLUDE_EXTRA = Path(__file__).parent / "include_extra"
-RUNTIME_SOURCES = ("wasm_runtime", "tvmjs_support", "webgpu_runtime")  # also the link order
+WEBSLM_SOURCES = (Path(__file__).parent / "windowed_kv_cache.cc",)  # compiled with TVM's own
+RUNTIME_SOURCES = ("wasm_runtime", "tvmjs_support", "webgpu_runtime",
+                   *(p.stem for p in WEBSLM_SOURCES))  # also the link order
 CFLAGS = ["-O3", "-std=c++17", "-Wno-ignored-attributes"]
 MAX_JOBS = 2
 
@@ -67,6 +73,9 @@ def cache_key() -> str:
     digest = hashlib.sha256()
     digest.update(emcc_version_line().encode())
     digest.update(" ".join(CFLAGS).encode())
+    digest.update(patches.fingerprint())
+    for source in WEBSLM_SOURCES:
+        digest.update(source.read_bytes())
     for header in sorted(INCLUDE_EXTRA.rglob("*.h")):
         digest.update(header.relative_to(INCLUDE_EXTRA).as_posix().encode())
         digest.update(header.read_bytes())
@@ -172,6 +181,9 @@ def _stage_sources(stage: Path) -> list[str]:
     shutil.copytree(tvm_dir / "web" / "emcc", stage / "web" / "emcc")
     shutil.copytree(tvm_dir / "src" / "runtime", stage / "src" / "runtime")
     shutil.copytree(ffi["src"], stage / "3rdparty" / "tvm-ffi" / "src")
+    for source in WEBSLM_SOURCES:
+        shutil.copy2(source, stage / "web" / "emcc" / source.name)
+    patches.apply_edits(stage)
     for extra in ("src/support", "3rdparty/compiler-rt"):
         shutil.copytree(INCLUDE_EXTRA / extra, stage / extra)
         if (tvm_dir / extra).is_dir():  # a wheel that ships these headers wins over ours
