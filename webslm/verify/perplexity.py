@@ -75,8 +75,9 @@ def negative_log_likelihoods(logits: np.ndarray, targets: list[int]) -> np.ndarr
 
 
 def twin_logits(cpu: CpuModel, window: list[int]) -> np.ndarray:
-    """Logits predicting window[1:], from an empty KV cache, in one pass per prefill chunk
-    (decoding token by token computes the same, many times slower on the CPU)."""
+    """Logits predicting window[1:], from an empty KV cache: one pass for a window that fits
+    the prefill chunk (CpuModel takes a longer one's later tokens one at a time, many times
+    slower on the CPU)."""
     cpu.reset()
     return cpu.score(window[:-1])
 
