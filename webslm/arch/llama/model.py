@@ -20,6 +20,7 @@ from tvm.target import Target
 from webslm.arch.llama.config import LlamaConfig
 from webslm.compile.activations import activation
 from webslm.compile.layers import gated_linear, make_embedding, make_linear
+from webslm.compile.merge_state import race_free_merge
 from webslm.quantize.schemes import QuantScheme
 
 # RoPE a model applies itself, as f(qkv, positions) (e.g. Phi-3's LongRoPE)
@@ -172,31 +173,32 @@ class LlamaForCausalLM(nn.Module):
         (kv_cache_kinds' keys). num_hidden_layers stays the model's: only TVM's debug kernel
         reads it, and two caches of one model share their kernels."""
         cfg = self.cfg
-        return TIRPagedKVCache(
-            **kinds,
-            max_batch_size=max_batch_size,
-            max_total_seq_len=max_total_seq_len,
-            prefill_chunk_size=prefill_chunk_size,
-            page_size=page_size,
-            support_sliding_window=support_sliding_window,
-            layer_partition=rx.ShapeExpr([0, num_layers]),
-            num_hidden_layers=cfg.num_hidden_layers,
-            num_attention_heads=cfg.num_attention_heads,
-            num_key_value_heads=cfg.num_key_value_heads,
-            qk_head_dim=cfg.head_dim,
-            v_head_dim=cfg.head_dim,
-            mla_original_qk_head_dim=0,
-            mla_original_v_head_dim=0,
-            rope_mode=RopeMode.NONE if cfg.rope_in_model else RopeMode.NORMAL,
-            rope_scale=1,
-            rope_theta=cfg.rope_theta,
-            rope_scaling=cfg.kv_cache_rope_scaling(),
-            rope_ext_factors=rx.prim_value(0),
-            rotary_dim=cfg.rotary_dim,
-            enable_disaggregation=False,
-            dtype=self.scheme.act_dtype,
-            target=self.target,
-        )
+        with race_free_merge():  # TVM's own GPU merge races (compile/merge_state.py)
+            return TIRPagedKVCache(
+                **kinds,
+                max_batch_size=max_batch_size,
+                max_total_seq_len=max_total_seq_len,
+                prefill_chunk_size=prefill_chunk_size,
+                page_size=page_size,
+                support_sliding_window=support_sliding_window,
+                layer_partition=rx.ShapeExpr([0, num_layers]),
+                num_hidden_layers=cfg.num_hidden_layers,
+                num_attention_heads=cfg.num_attention_heads,
+                num_key_value_heads=cfg.num_key_value_heads,
+                qk_head_dim=cfg.head_dim,
+                v_head_dim=cfg.head_dim,
+                mla_original_qk_head_dim=0,
+                mla_original_v_head_dim=0,
+                rope_mode=RopeMode.NONE if cfg.rope_in_model else RopeMode.NORMAL,
+                rope_scale=1,
+                rope_theta=cfg.rope_theta,
+                rope_scaling=cfg.kv_cache_rope_scaling(),
+                rope_ext_factors=rx.prim_value(0),
+                rotary_dim=cfg.rotary_dim,
+                enable_disaggregation=False,
+                dtype=self.scheme.act_dtype,
+                target=self.target,
+            )
 
     def export_spec(self) -> nn.spec.ModuleSpec:
         h, dt = self.cfg.hidden_size, self.scheme.act_dtype
