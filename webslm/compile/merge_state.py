@@ -6,8 +6,9 @@ in place. TVM's GPU kernel for that (`_merge_state_inplace`) gives each (token, 
 head_dim / 4 threads; every one of them reads the head's log-sum-exp and then overwrites it,
 with nothing ordering one thread's write after another's read. Where those threads do not
 run in lockstep (lavapipe runs 8 at a time; so may a GPU's smaller subgroups) a later thread
-reads the merged value and weights its part of the output wrongly: with head_dim 64 (Gemma 3,
-SmolLM2) every prefill chunk after the first was off by about 1 in the logits.
+reads the merged value and weights its part of the output wrongly: at head_dim 64 (a tiny
+Gemma 3 on lavapipe) every prefill chunk after a prompt's first was off by about 1 in the
+logits. SmolLM2 (head_dim 64) and Gemma 3 270M (256) give a head 16 and 64 such threads.
 
 Here one thread owns a (token, head): it reads both log-sum-exps, rewrites the head's
 outputs, then writes the merged log-sum-exp. The merge is a small part of a prefill step.
