@@ -35,7 +35,6 @@ from webslm.source.config import head_dim as config_head_dim
 
 SAMPLERS = ("softmax_with_temperature", "argsort_probs", "sample_with_top_p",
             "apply_penalty_inplace", "apply_logit_bias_inplace", "apply_bitmask_inplace")
-PAGE_SIZE = 16  # WebLLM's KV cache page (tokens per page)
 
 
 def kernel_function(entry: str) -> str:

@@ -7,9 +7,7 @@ import tvm
 import tvm_ffi
 from tvm import relax
 
-from webslm.compile.spec import CompiledModel
-
-PAGE_SIZE = 16
+from webslm.compile.spec import WEBLLM_PAGE_SIZE, CompiledModel
 
 
 class CpuModel:
@@ -29,7 +27,7 @@ class CpuModel:
         shape = tvm_ffi.Shape
         self.kv = self.vm["create_tir_paged_kv_cache"](
             shape([1]), shape([meta["context_window_size"]]), shape([meta["prefill_chunk_size"]]),
-            shape([PAGE_SIZE]), shape([0]))
+            shape([WEBLLM_PAGE_SIZE]), shape([0]))
         self._global = tvm.get_global_func
         self._global("vm.builtin.kv_state_add_sequence")(self.kv, 0)
         self.prefill_chunk = meta["prefill_chunk_size"]
@@ -53,8 +51,8 @@ class CpuModel:
     def _steps(self, token_ids: list[int]) -> list[list[int]]:
         """The prefill steps for `token_ids`: a first chunk into an empty cache, then one
         token a step (the class docstring says why)."""
-        first = self.prefill_chunk if self.length == 0 else 0
-        return [token_ids[:first]] * bool(token_ids[:first]) + [[t] for t in token_ids[first:]]
+        first = token_ids[:self.prefill_chunk] if self.length == 0 else []
+        return ([first] if first else []) + [[t] for t in token_ids[len(first):]]
 
     def prefill(self, token_ids: list[int]) -> np.ndarray:
         """Logits after the last token."""
