@@ -12,9 +12,10 @@ that needs both. Three edits make that so:
 - a cache whose every layer slides gets the buffers attention splits q/k/v into (TVM made
   them only for a cache with a plain layer).
 
-Neither changes anything for a cache whose sequences never enable a window, which is every
-cache but the windowed one's (WebLLM enables it only where mlc-chat-config has a
-sliding_window_size, which webslm leaves at -1).
+None changes anything for any cache but the windowed KV state's sliding one: the first two
+act only on a sequence with a window (WebLLM would enable one only where mlc-chat-config has
+a sliding_window_size, which webslm leaves at -1), the third only on a cache with no plain
+layer.
 """
 
 from __future__ import annotations
